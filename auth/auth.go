@@ -1,0 +1,82 @@
+// Package auth turns request credentials into a model.Principal and charges
+// each principal's rate-limit budget. REST and GraphQL share it, so that a
+// caller is the same principal, with the same budget, whichever door it uses.
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Authenticator verifies credentials.
+type Authenticator struct {
+	Keys  model.APIKeyStore
+	Clock model.Clock
+}
+
+// errBadCredential is deliberately the same for malformed, unknown, expired and
+// revoked keys: the answer must not help anyone enumerate keys.
+var errBadCredential = model.Unauthorized("Invalid or missing API key")
+
+// Credential extracts the raw credential from X-API-Key, API-Key or
+// Authorization: Bearer, in that order. ok is false when none is present.
+func Credential(h http.Header) (cred string, ok bool) {
+	if v := h.Get("X-API-Key"); v != "" {
+		return strings.TrimSpace(v), true
+	}
+	if v := h.Get("API-Key"); v != "" {
+		return strings.TrimSpace(v), true
+	}
+	if v := h.Get("Authorization"); v != "" {
+		scheme, token, found := strings.Cut(strings.TrimSpace(v), " ")
+		if !found || !strings.EqualFold(scheme, "Bearer") {
+			// A present but unusable Authorization header is a bad credential, not an absent one.
+			return "", true
+		}
+		return strings.TrimSpace(token), true
+	}
+	return "", false
+}
+
+// Authenticate returns the principal for a raw credential. Codes: unauthorized,
+// internal (the key store failed).
+func (a *Authenticator) Authenticate(ctx context.Context, cred string) (*model.Principal, error) {
+	prefix, ok := model.ParseAPIKey(cred)
+	if !ok {
+		return nil, errBadCredential
+	}
+	key, err := a.Keys.APIKeyByPrefix(ctx, prefix)
+	if err != nil {
+		if model.ErrorCode(err) == model.CodeNotFound {
+			return nil, errBadCredential
+		}
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(key.Hash, model.HashAPIKey(cred)) != 1 {
+		return nil, errBadCredential
+	}
+	now := a.Clock.Now()
+	if key.RevokedAt != nil || (key.ExpiresAt != nil && !now.Before(*key.ExpiresAt)) {
+		return nil, errBadCredential
+	}
+	return &model.Principal{
+		TenantID:     key.TenantID,
+		ActorID:      key.ActorID,
+		Scopes:       key.Scopes,
+		Tier:         key.Tier,
+		CredentialID: key.ID,
+	}, nil
+}
+
+// AuthenticateRequest reads the request's credential and authenticates it.
+func (a *Authenticator) AuthenticateRequest(r *http.Request) (*model.Principal, error) {
+	cred, ok := Credential(r.Header)
+	if !ok {
+		return nil, errBadCredential
+	}
+	return a.Authenticate(r.Context(), cred)
+}

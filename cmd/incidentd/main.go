@@ -1,0 +1,255 @@
+// Command incidentd runs the incident and status platform.
+//
+//	incidentd [serve]            run the server (applies migrations first)
+//	incidentd migrate            apply migrations and exit
+//	incidentd apikey create ...  issue an API key and print it once
+//
+// Every flag has an environment variable; the README lists them all.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/rest"
+	"github.com/incidentd/incidentd/store"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "incidentd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stderr)
+	case "migrate":
+		return migrate(ctx, args, stderr)
+	case "apikey":
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("usage: incidentd apikey create --tenant T --name N --scopes a,b [--tier T] [--actor A] [--expires-in D] [--json]")
+		}
+		return apikeyCreate(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: incidentd [serve|migrate|apikey create] [flags]; incidentd <cmd> -h lists the flags")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: want serve, migrate or apikey create", cmd)
+}
+
+// env returns the environment value of key, or def.
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// common are the flags every subcommand shares.
+type common struct {
+	databaseURL string
+	logLevel    string
+	logFormat   string
+	dbMaxConns  int
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", store.DefaultURL),
+		"postgres://... or sqlite://<file path> (env DATABASE_URL)")
+	fs.StringVar(&c.logLevel, "log-level", env("INCIDENTD_LOG_LEVEL", "info"), "debug, info, warn or error (env INCIDENTD_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", env("INCIDENTD_LOG_FORMAT", "text"), "text or json (env INCIDENTD_LOG_FORMAT)")
+	maxConns := 32
+	if v := env("INCIDENTD_DB_MAX_CONNS", ""); v != "" {
+		fmt.Sscanf(v, "%d", &maxConns) //nolint:errcheck // a bad value keeps the default; flag parsing reports it
+	}
+	fs.IntVar(&c.dbMaxConns, "db-max-conns", maxConns, "PostgreSQL connection pool size (env INCIDENTD_DB_MAX_CONNS)")
+}
+
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.logLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", c.logFormat)
+}
+
+func (c *common) open(ctx context.Context) (*store.Store, error) {
+	st, err := store.Open(ctx, c.databaseURL, store.Options{MaxOpenConns: c.dbMaxConns})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	addr := fs.String("addr", env("INCIDENTD_ADDR", "127.0.0.1:8080"), "listen address (env INCIDENTD_ADDR)")
+	rate := fs.String("rate-limit", env("INCIDENTD_RATE_LIMIT", auth.DefaultRate),
+		"requests per principal in ulule notation, e.g. 200-M, 10-S, 5000-H (env INCIDENTD_RATE_LIMIT)")
+	grace := fs.Duration("shutdown-timeout", durationEnv("INCIDENTD_SHUTDOWN_TIMEOUT", 15*time.Second),
+		"how long requests in flight may take to finish on SIGTERM (env INCIDENTD_SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	lim, err := auth.NewLimiter(*rate)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	clock := model.SystemClock{}
+	handler := rest.NewRouter(rest.Deps{
+		Incidents:     st.Incidents(),
+		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: clock},
+		Limiter:       lim,
+		Clock:         clock,
+		Logger:        log,
+		Ready:         st.Ping,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", *addr, err)
+	}
+	log.Info("incidentd listening", "addr", ln.Addr().String(), "store", st.Dialect(), "rate_limit", lim.Describe())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: letting requests in flight finish", "timeout", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func durationEnv(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(env(key, "")); err == nil {
+		return d
+	}
+	return def
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintln(stderr, "migrations applied to", st.Dialect())
+	return nil
+}
+
+func apikeyCreate(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	tenant := fs.String("tenant", "", "tenant the key acts in (required)")
+	name := fs.String("name", "", "a name to recognise the key by (required)")
+	scopes := fs.String("scopes", "", "comma-separated scopes, e.g. incidents:read,incidents:write (required)")
+	tier := fs.String("tier", "default", "rate-limit tier")
+	actor := fs.String("actor", "", "actor id recorded as createdBy/updatedBy (default: the key's id)")
+	expiresIn := fs.Duration("expires-in", 0, "lifetime of the key, e.g. 720h (default: no expiry)")
+	asJSON := fs.Bool("json", false, "print id, prefix, tenant, scopes and key as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	in := model.APIKeyIssue{TenantID: *tenant, Name: *name, Tier: *tier, ActorID: *actor}
+	for s := range strings.SplitSeq(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			in.Scopes = append(in.Scopes, model.Scope(s))
+		}
+	}
+	if *expiresIn > 0 {
+		t := time.Now().Add(*expiresIn)
+		in.ExpiresAt = &t
+	}
+	if errs := in.Validate(); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Message
+		}
+		return fmt.Errorf("apikey create: %s", strings.Join(msgs, "; "))
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, secret, err := st.APIKeys().IssueAPIKey(ctx, in)
+	if err != nil {
+		return fmt.Errorf("apikey create: %w", err)
+	}
+	if !*asJSON {
+		_, err = fmt.Fprintln(stdout, secret)
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{
+		"id": key.ID, "prefix": key.Prefix, "tenant": key.TenantID, "name": key.Name,
+		"scopes": key.Scopes, "tier": key.Tier, "actor": key.ActorID, "key": secret,
+	})
+}

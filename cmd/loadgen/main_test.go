@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(vs ...int) []time.Duration {
+		out := make([]time.Duration, len(vs))
+		for i, v := range vs {
+			out[i] = time.Duration(v) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name   string
+		sample []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"single", ms(7), 99, 7 * time.Millisecond},
+		{"median of odd", ms(1, 2, 3, 4, 5), 50, 3 * time.Millisecond},
+		{"median of even takes lower", ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{"p95 of 1..100", ms(hundred...), 95, 95 * time.Millisecond},
+		{"p99 of 1..100", ms(hundred...), 99, 99 * time.Millisecond},
+		{"max", ms(1, 2, 3), 100, 3 * time.Millisecond},
+		{"tiny p clamps to min", ms(4, 5, 6), 0.0001, 4 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.sample, tt.p); got != tt.want {
+			t.Errorf("%s: percentile(p=%v) = %v, want %v", tt.name, tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestParseScenarios(t *testing.T) {
+	got, err := parseScenarios(" post, get ,post,,")
+	if err != nil || !reflect.DeepEqual(got, []string{"post", "get"}) {
+		t.Errorf("parseScenarios = %v, %v; want [post get]", got, err)
+	}
+	if _, err := parseScenarios("get,nope"); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+	if _, err := parseScenarios(" , "); err == nil {
+		t.Error("empty list accepted")
+	}
+}
+
+func TestNewIncident(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		inc := newIncident(rng, now, seedAge)
+		if n := len(inc.Title); n < 1 || n > 200 {
+			t.Fatalf("title length %d: %q", n, inc.Title)
+		}
+		if len(inc.Service) > 100 || !slices.Contains(services, inc.Service) {
+			t.Fatalf("bad service %q", inc.Service)
+		}
+		if !slices.Contains(severities, inc.Severity) || !slices.Contains(statuses, inc.Status) {
+			t.Fatalf("bad severity/status %q/%q", inc.Severity, inc.Status)
+		}
+		if inc.Tags == nil || len(inc.Tags) > 3 || len(slices.Compact(slices.Sorted(slices.Values(inc.Tags)))) != len(inc.Tags) {
+			t.Fatalf("bad tags %#v", inc.Tags)
+		}
+		at, err := time.Parse(time.RFC3339, inc.OccurredAt)
+		if err != nil || at.After(now) || at.Before(now.Add(-seedAge-time.Second)) {
+			t.Fatalf("occurredAt %q out of range (%v)", inc.OccurredAt, err)
+		}
+		words := 0
+		for _, w := range vocabulary {
+			if strings.Contains(strings.ToLower(inc.Title), w) {
+				words++
+			}
+		}
+		if words < 2 {
+			t.Fatalf("title %q holds fewer than two vocabulary words", inc.Title)
+		}
+	}
+	a := newIncident(rand.New(rand.NewPCG(9, 9)), now, postAge)
+	b := newIncident(rand.New(rand.NewPCG(9, 9)), now, postAge)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("same seed, different incidents: %+v vs %+v", a, b)
+	}
+}
+
+// fakeServer implements just enough of the API contract for loadgen.
+type fakeServer struct {
+	mu        sync.Mutex
+	incidents []incident
+	ids       []string
+}
+
+func (f *fakeServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/incidents", f.create)
+	mux.HandleFunc("GET /v1/incidents", f.list)
+	mux.HandleFunc("GET /v1/incidents/{id}", f.get)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-API-Key") != "secret" {
+			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
+	var inc incident
+	if err := json.NewDecoder(r.Body).Decode(&inc); err != nil || inc.Title == "" ||
+		!slices.Contains(severities, inc.Severity) || !slices.Contains(statuses, inc.Status) {
+		http.Error(w, "bad incident", http.StatusBadRequest)
+		return
+	}
+	if _, err := time.Parse(time.RFC3339, inc.OccurredAt); err != nil {
+		http.Error(w, "bad occurredAt", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	id := fmt.Sprintf("inc_%012d", len(f.ids))
+	f.incidents = append(f.incidents, inc)
+	f.ids = append(f.ids, id)
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(map[string]string{"id": id, "title": inc.Title})
+}
+
+func (f *fakeServer) get(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.ids, r.PathValue("id")) {
+		http.NotFound(w, r)
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"id": r.PathValue("id")})
+}
+
+// list pages by offset; its cursor is "c<offset>".
+func (f *fakeServer) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset := 20, 0
+	if v := q.Get("limit"); v != "" {
+		limit, _ = strconv.Atoi(v)
+	}
+	if v := q.Get("offset"); v != "" {
+		offset, _ = strconv.Atoi(v)
+	}
+	if c := q.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "c"))
+		if err != nil || !strings.HasPrefix(c, "c") || q.Has("offset") {
+			http.Error(w, "bad cursor", http.StatusBadRequest)
+			return
+		}
+		offset = n
+	}
+	if limit < 1 || limit > 100 {
+		http.Error(w, "bad limit", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	var ids []string
+	for i, inc := range f.incidents {
+		kw := q.Get("keyword")
+		if kw == "" || strings.Contains(strings.ToLower(inc.Title+inc.Description), kw) {
+			ids = append(ids, f.ids[i])
+		}
+	}
+	f.mu.Unlock()
+	total := len(ids)
+	end := min(offset+limit, total)
+	data := []map[string]string{}
+	for _, id := range ids[min(offset, total):end] {
+		data = append(data, map[string]string{"id": id})
+	}
+	var next *string
+	if end < total {
+		c := "c" + strconv.Itoa(end)
+		next = &c
+	}
+	json.NewEncoder(w).Encode(map[string]any{
+		"data": data,
+		"pagination": map[string]any{"totalCount": total, "limit": limit, "offset": offset,
+			"hasMore": end < total, "nextCursor": next},
+	})
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	fs := &fakeServer{}
+	srv := httptest.NewServer(fs.handler())
+	defer srv.Close()
+
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-url", srv.URL, "-key", "secret", "-seed", "450", "-conns", "4",
+		"-duration", "150ms", "-warmup", "20ms", "-json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	var got []string
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var r result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		if r.Requests == 0 || r.Errors != 0 || r.Throughput <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+			t.Errorf("implausible result %+v", r)
+		}
+		got = append(got, r.Scenario)
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+	want := append([]string{"seed"}, allScenarios...)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("scenarios %v, want %v; stderr:\n%s", got, want, stderr.String())
+	}
+
+	// A second run with the same -seed must create nothing.
+	seeded := len(fs.ids)
+	if seeded < 450 {
+		t.Fatalf("seeded %d incidents, want >= 450", seeded)
+	}
+	stdout.Reset()
+	code = run([]string{"-url", srv.URL, "-key", "secret", "-seed", "450", "-conns", "2",
+		"-duration", "20ms", "-warmup", "0s", "-scenarios", "list"}, &stdout, &stderr)
+	if code != 0 || len(fs.ids) != seeded {
+		t.Errorf("reseed: exit %d, incidents %d -> %d", code, seeded, len(fs.ids))
+	}
+	t.Logf("table:\n%s", stdout.String())
+	if !strings.Contains(stdout.String(), "p99(ms)") || !strings.Contains(stdout.String(), "list") {
+		t.Errorf("table output missing:\n%s", stdout.String())
+	}
+}
+
+func TestRunFailsFast(t *testing.T) {
+	srv := httptest.NewServer((&fakeServer{}).handler())
+	var stderr bytes.Buffer
+	if code := run([]string{"-url", srv.URL, "-key", "wrong"}, &bytes.Buffer{}, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "key rejected") {
+		t.Errorf("wrong key: exit %d, stderr %q", code, stderr.String())
+	}
+	srv.Close()
+	stderr.Reset()
+	if code := run([]string{"-url", srv.URL, "-key", "secret"}, &bytes.Buffer{}, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "unreachable") {
+		t.Errorf("closed server: exit %d, stderr %q", code, stderr.String())
+	}
+	if code := run([]string{"-url", srv.URL, "-key", "secret", "-conns", "0"}, &bytes.Buffer{}, &stderr); code != 2 {
+		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+}

@@ -1,0 +1,279 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// List limits shared by every list of the platform.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+	// MaxOffset bounds offset paging; deeper pages should use cursors.
+	MaxOffset     = 1_000_000
+	MaxKeywordLen = 200
+)
+
+// SortField is a field incidents can be ordered by.
+type SortField string
+
+const (
+	SortOccurredAt SortField = "occurredAt"
+	SortCreatedAt  SortField = "createdAt"
+	SortUpdatedAt  SortField = "updatedAt"
+	SortSeverity   SortField = "severity"
+	SortStatus     SortField = "status"
+	SortTitle      SortField = "title"
+)
+
+// SortFields lists the sortable fields.
+var SortFields = []SortField{SortOccurredAt, SortCreatedAt, SortUpdatedAt, SortSeverity, SortStatus, SortTitle}
+
+// Sort is an order over incidents; ties are broken by id in the same direction.
+type Sort struct {
+	Field SortField
+	Desc  bool
+}
+
+// DefaultSort is seed 000's occurredAt:desc.
+var DefaultSort = Sort{Field: SortOccurredAt, Desc: true}
+
+func (s Sort) String() string {
+	if s.Desc {
+		return string(s.Field) + ":desc"
+	}
+	return string(s.Field) + ":asc"
+}
+
+// ParseSort reads the seed's field:direction notation.
+func ParseSort(v string) (Sort, error) {
+	field, dir, ok := strings.Cut(v, ":")
+	if !ok {
+		dir = "asc"
+	}
+	if !slices.Contains(SortFields, SortField(field)) || (dir != "asc" && dir != "desc") {
+		return Sort{}, Invalid("Invalid query parameters", FieldError{"sort",
+			"sort must be field:direction with field one of: occurredAt, createdAt, updatedAt, severity, status, title and direction asc or desc"})
+	}
+	return Sort{Field: SortField(field), Desc: dir == "desc"}, nil
+}
+
+// IncidentFilter narrows a list. Empty members do not filter.
+type IncidentFilter struct {
+	Statuses   []Status   // any of
+	Severities []Severity // any of
+	Service    *string    // exact match
+	Keyword    string     // case-insensitive substring of title or description
+	From       *time.Time // occurredAt >= From
+	To         *time.Time // occurredAt <= To
+}
+
+// Validate lists every violation in f.
+func (f *IncidentFilter) Validate() []FieldError {
+	var errs []FieldError
+	for _, s := range f.Statuses {
+		if !s.Valid() {
+			errs = append(errs, FieldError{"status", "status must be one of: open, investigating, resolved, closed"})
+			break
+		}
+	}
+	for _, s := range f.Severities {
+		if !s.Valid() {
+			errs = append(errs, FieldError{"severity", "severity must be one of: critical, high, medium, low"})
+			break
+		}
+	}
+	if f.Service != nil {
+		errs = append(errs, checkText("service", *f.Service, MaxServiceLen, false)...)
+	}
+	errs = append(errs, checkText("keyword", f.Keyword, MaxKeywordLen, false)...)
+	if f.From != nil {
+		errs = append(errs, checkTime("fromOccurredAt", *f.From)...)
+	}
+	if f.To != nil {
+		errs = append(errs, checkTime("toOccurredAt", *f.To)...)
+	}
+	return errs
+}
+
+// Key is a canonical form of f: equal filters have equal keys. It binds
+// cursors to their query and keys cached counts.
+func (f *IncidentFilter) Key() string {
+	var b strings.Builder
+	st := make([]string, 0, len(f.Statuses))
+	for _, s := range f.Statuses {
+		st = append(st, string(s))
+	}
+	sv := make([]string, 0, len(f.Severities))
+	for _, s := range f.Severities {
+		sv = append(sv, string(s))
+	}
+	slices.Sort(st)
+	sv = slices.Compact(slices.Sorted(slices.Values(sv)))
+	fmt.Fprintf(&b, "st=%s;sv=%s;", strings.Join(slices.Compact(st), ","), strings.Join(sv, ","))
+	if f.Service != nil {
+		fmt.Fprintf(&b, "svc=%q;", *f.Service)
+	}
+	if f.Keyword != "" {
+		fmt.Fprintf(&b, "kw=%q;", strings.ToLower(f.Keyword))
+	}
+	if f.From != nil {
+		fmt.Fprintf(&b, "from=%s;", NormalizeTime(*f.From).Format(time.RFC3339Nano))
+	}
+	if f.To != nil {
+		fmt.Fprintf(&b, "to=%s;", NormalizeTime(*f.To).Format(time.RFC3339Nano))
+	}
+	return b.String()
+}
+
+// OnlyCounted reports whether f filters on nothing but status and severity,
+// whose counts the stores keep exact without scanning.
+func (f *IncidentFilter) OnlyCounted() bool {
+	return f.Service == nil && f.Keyword == "" && f.From == nil && f.To == nil
+}
+
+// IncidentQuery is one list request.
+type IncidentQuery struct {
+	Filter IncidentFilter
+	Sort   Sort
+	Limit  int
+	Offset int
+	// After continues a keyset walk; it excludes Offset.
+	After *Cursor
+}
+
+// Validate checks limits and that a cursor belongs to this query.
+func (q *IncidentQuery) Validate() error {
+	errs := q.Filter.Validate()
+	if q.Limit < 1 || q.Limit > MaxLimit {
+		errs = append(errs, FieldError{"limit", fmt.Sprintf("limit must be between 1 and %d", MaxLimit)})
+	}
+	if q.Offset < 0 || q.Offset > MaxOffset {
+		errs = append(errs, FieldError{"offset", fmt.Sprintf("offset must be between 0 and %d", MaxOffset)})
+	}
+	if q.After != nil {
+		if q.Offset != 0 {
+			errs = append(errs, FieldError{"cursor", "cursor cannot be combined with offset"})
+		}
+		if q.After.Sort != q.Sort.String() || q.After.Filter != filterDigest(&q.Filter) {
+			errs = append(errs, FieldError{"cursor", "cursor does not belong to this query: use it with the sort and filters that produced it"})
+		}
+	}
+	if len(errs) > 0 {
+		return Invalid("Invalid query parameters", errs...)
+	}
+	return nil
+}
+
+// IncidentPage is one page of a list.
+type IncidentPage struct {
+	Items      []*Incident
+	TotalCount int
+	HasMore    bool
+	// NextCursor continues after the last item; empty when there is no more.
+	NextCursor string
+}
+
+// Cursor is a position in a keyset walk: the sort key and id of the last row
+// seen, bound to the sort and filter that produced it.
+type Cursor struct {
+	Sort   string
+	Filter string
+	// Exactly one of the key members is meaningful, depending on the sort field.
+	KeyTime   time.Time
+	KeyInt    int
+	KeyString string
+	ID        string
+}
+
+type cursorWire struct {
+	V int    `json:"v"`
+	S string `json:"s"`
+	F string `json:"f"`
+	K string `json:"k"`
+	I string `json:"i"`
+}
+
+const cursorVersion = 1
+
+func filterDigest(f *IncidentFilter) string {
+	sum := sha256.Sum256([]byte(f.Key()))
+	return hex.EncodeToString(sum[:8])
+}
+
+// SortKey returns the value of inc under sort field f, as a cursor holds it.
+func SortKey(inc *Incident, f SortField) (t time.Time, i int, s string) {
+	switch f {
+	case SortCreatedAt:
+		return inc.CreatedAt, 0, ""
+	case SortUpdatedAt:
+		return inc.UpdatedAt, 0, ""
+	case SortSeverity:
+		return time.Time{}, inc.Severity.Rank(), ""
+	case SortStatus:
+		return time.Time{}, inc.Status.Rank(), ""
+	case SortTitle:
+		return time.Time{}, 0, inc.Title
+	}
+	return inc.OccurredAt, 0, ""
+}
+
+// NewCursor returns the opaque cursor that continues q after inc.
+func NewCursor(q *IncidentQuery, inc *Incident) string {
+	t, i, s := SortKey(inc, q.Sort.Field)
+	w := cursorWire{V: cursorVersion, S: q.Sort.String(), F: filterDigest(&q.Filter), I: inc.ID}
+	switch q.Sort.Field {
+	case SortSeverity, SortStatus:
+		w.K = strconv.Itoa(i)
+	case SortTitle:
+		w.K = s
+	default:
+		w.K = NormalizeTime(t).Format(time.RFC3339Nano)
+	}
+	raw, _ := json.Marshal(w) // a struct of strings and ints always marshals
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// DecodeCursor parses an opaque cursor. It does not check that the cursor
+// belongs to a query: IncidentQuery.Validate does.
+func DecodeCursor(s string) (*Cursor, error) {
+	bad := Invalid("Invalid query parameters", FieldError{"cursor", "cursor is invalid: pass pagination.nextCursor unchanged"})
+	if len(s) > 512 {
+		return nil, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	var w cursorWire
+	if err := json.Unmarshal(raw, &w); err != nil || w.V != cursorVersion || w.I == "" {
+		return nil, bad
+	}
+	sort, err := ParseSort(w.S)
+	if err != nil {
+		return nil, bad
+	}
+	c := &Cursor{Sort: w.S, Filter: w.F, ID: w.I}
+	switch sort.Field {
+	case SortSeverity, SortStatus:
+		c.KeyInt, err = strconv.Atoi(w.K)
+		if err != nil || c.KeyInt < 1 || c.KeyInt > 4 {
+			return nil, bad
+		}
+	case SortTitle:
+		c.KeyString = w.K
+	default:
+		c.KeyTime, err = time.Parse(time.RFC3339Nano, w.K)
+		if err != nil {
+			return nil, bad
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,242 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// MaxBodyBytes bounds request bodies; larger ones get 413.
+const MaxBodyBytes = 1 << 20
+
+// errBodyTooLarge and errMediaType are transport failures with their own status.
+var (
+	errBodyTooLarge = errors.New("body too large")
+	errMediaType    = errors.New("unsupported media type")
+)
+
+// readObject reads a JSON object body into its raw members. Bad JSON is
+// invalid; the caller maps errBodyTooLarge and errMediaType.
+func readObject(r *http.Request) (map[string]json.RawMessage, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil, errMediaType
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, model.Invalid("Invalid request body: could not read it")
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	return decodeObject(body)
+}
+
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, model.Invalid("Invalid request body: a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
+		return nil, model.Invalid("Invalid request body: " + jsonProblem(err))
+	}
+	if obj == nil {
+		return nil, model.Invalid("Invalid request body: a JSON object is required")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, model.Invalid("Invalid request body: unexpected data after the JSON object")
+	}
+	return obj, nil
+}
+
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return "a JSON object is required"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: unexpected end of input"
+	}
+	return "malformed JSON"
+}
+
+// fields decodes the members of one JSON object, collecting every problem.
+type fields struct {
+	raw  map[string]json.RawMessage
+	errs []model.FieldError
+}
+
+func newFields(raw map[string]json.RawMessage, allowed ...string) *fields {
+	f := &fields{raw: raw}
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(allowed, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		f.fail(k, "unknown field "+k)
+	}
+	return f
+}
+
+func (f *fields) fail(field, msg string) { f.errs = append(f.errs, model.FieldError{Field: field, Message: msg}) }
+
+func (f *fields) failed(field string) bool {
+	return slices.ContainsFunc(f.errs, func(e model.FieldError) bool {
+		return e.Field == field || strings.HasPrefix(e.Field, field+"[")
+	})
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// str reads a string member.
+func (f *fields) str(name string) model.Optional[string] {
+	raw, ok := f.raw[name]
+	if !ok {
+		return model.Optional[string]{}
+	}
+	if isNull(raw) {
+		return model.Null[string]()
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		f.fail(name, name+" must be a string")
+		return model.Optional[string]{}
+	}
+	return model.Some(s)
+}
+
+// time reads an RFC 3339 date-time member.
+func (f *fields) time(name string) model.Optional[time.Time] {
+	s := f.str(name)
+	if !s.Set || s.Null {
+		return model.Optional[time.Time]{Set: s.Set, Null: s.Null}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.Value)
+	if err != nil {
+		f.fail(name, name+" must be an RFC 3339 date-time, e.g. 2024-01-15T14:30:00Z")
+		return model.Optional[time.Time]{}
+	}
+	return model.Some(t)
+}
+
+// strings reads an array-of-strings member.
+func (f *fields) strings(name string) model.Optional[[]string] {
+	raw, ok := f.raw[name]
+	if !ok {
+		return model.Optional[[]string]{}
+	}
+	if isNull(raw) {
+		return model.Null[[]string]()
+	}
+	var v []string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		f.fail(name, name+" must be an array of strings")
+		return model.Optional[[]string]{}
+	}
+	if v == nil {
+		v = []string{}
+	}
+	return model.Some(v)
+}
+
+func ptr[T any](o model.Optional[T]) *T {
+	if !o.Set || o.Null {
+		return nil
+	}
+	return &o.Value
+}
+
+// merge adds validation errors for the fields that decoded, so a field with
+// a wrong JSON type is reported once, for its type.
+func (f *fields) merge(errs []model.FieldError) []model.FieldError {
+	out := append([]model.FieldError(nil), f.errs...)
+	for _, e := range errs {
+		if !f.failed(strings.SplitN(e.Field, "[", 2)[0]) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+var createFields = []string{"title", "description", "severity", "occurredAt", "service", "tags", "status"}
+
+// decodeCreate turns a body into an IncidentCreate, listing every problem.
+func decodeCreate(raw map[string]json.RawMessage) (model.IncidentCreate, error) {
+	f := newFields(raw, createFields...)
+	title := f.str("title")
+	sev := f.str("severity")
+	status := f.str("status")
+	occ := f.time("occurredAt")
+	tags := f.strings("tags")
+	in := model.IncidentCreate{
+		Title:       title.Value,
+		Description: ptr(f.str("description")),
+		Severity:    model.Severity(sev.Value),
+		Status:      model.Status(status.Value),
+		Service:     ptr(f.str("service")),
+		Tags:        tags.Value,
+		OccurredAt:  occ.Value,
+	}
+	for name, o := range map[string]model.Optional[string]{"title": title, "severity": sev, "status": status} {
+		if o.Null {
+			f.fail(name, name+" cannot be null")
+		}
+	}
+	if occ.Null {
+		f.fail("occurredAt", "occurredAt cannot be null")
+	}
+	if tags.Null {
+		f.fail("tags", "tags cannot be null")
+	}
+	if len(f.errs) == 0 {
+		return in, nil
+	}
+	return in, model.Invalid("Invalid request body", sortDetails(f.merge(in.Validate()))...)
+}
+
+var patchFields = []string{"title", "description", "severity", "status", "service", "tags", "occurredAt", "resolvedAt"}
+
+// decodePatch turns a body into an IncidentPatch, listing every problem.
+func decodePatch(raw map[string]json.RawMessage) (model.IncidentPatch, error) {
+	f := newFields(raw, patchFields...)
+	sev := f.str("severity")
+	status := f.str("status")
+	p := model.IncidentPatch{
+		Title:       f.str("title"),
+		Description: f.str("description"),
+		Severity:    model.Optional[model.Severity]{Set: sev.Set, Null: sev.Null, Value: model.Severity(sev.Value)},
+		Status:      model.Optional[model.Status]{Set: status.Set, Null: status.Null, Value: model.Status(status.Value)},
+		Service:     f.str("service"),
+		Tags:        f.strings("tags"),
+		OccurredAt:  f.time("occurredAt"),
+		ResolvedAt:  f.time("resolvedAt"),
+	}
+	if len(f.errs) == 0 {
+		return p, nil
+	}
+	return p, model.Invalid("Invalid request body", sortDetails(f.merge(p.Validate()))...)
+}
+
+// sortDetails orders details by field so that answers are stable.
+func sortDetails(d []model.FieldError) []model.FieldError {
+	slices.SortStableFunc(d, func(a, b model.FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return d
+}

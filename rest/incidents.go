@@ -1,0 +1,174 @@
+package rest
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// incidentJSON is seed 000's Incident.
+type incidentJSON struct {
+	ID          string   `json:"id"`
+	Title       string   `json:"title"`
+	Description *string  `json:"description"`
+	Severity    string   `json:"severity"`
+	Status      string   `json:"status"`
+	Service     *string  `json:"service"`
+	Tags        []string `json:"tags"`
+	OccurredAt  string   `json:"occurredAt"`
+	ResolvedAt  *string  `json:"resolvedAt"`
+	CreatedAt   string   `json:"createdAt"`
+	UpdatedAt   string   `json:"updatedAt"`
+	CreatedBy   string   `json:"createdBy"`
+	UpdatedBy   string   `json:"updatedBy"`
+	IsDeleted   bool     `json:"isDeleted"`
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func toIncidentJSON(i *model.Incident) incidentJSON {
+	out := incidentJSON{
+		ID: i.ID, Title: i.Title, Description: i.Description,
+		Severity: string(i.Severity), Status: string(i.Status), Service: i.Service, Tags: i.Tags,
+		OccurredAt: formatTime(i.OccurredAt), CreatedAt: formatTime(i.CreatedAt), UpdatedAt: formatTime(i.UpdatedAt),
+		CreatedBy: i.CreatedBy, UpdatedBy: i.UpdatedBy, IsDeleted: i.IsDeleted,
+	}
+	if out.Tags == nil {
+		out.Tags = []string{}
+	}
+	if i.ResolvedAt != nil {
+		s := formatTime(*i.ResolvedAt)
+		out.ResolvedAt = &s
+	}
+	return out
+}
+
+type paginationJSON struct {
+	TotalCount int     `json:"totalCount"`
+	Limit      int     `json:"limit"`
+	Offset     int     `json:"offset"`
+	HasMore    bool    `json:"hasMore"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+type incidentListJSON struct {
+	Data       []incidentJSON `json:"data"`
+	Pagination paginationJSON `json:"pagination"`
+}
+
+type incidentHandlers struct{ svc model.IncidentService }
+
+func (h incidentHandlers) routes(r chi.Router) {
+	r.Get("/", h.list)
+	r.Post("/", h.create)
+	r.Get("/{id}", h.get)
+	r.Patch("/{id}", h.update)
+	r.Delete("/{id}", h.delete)
+}
+
+func (h incidentHandlers) list(w http.ResponseWriter, r *http.Request) {
+	q, err := parseIncidentQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	page, err := h.svc.List(r.Context(), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := incidentListJSON{Data: make([]incidentJSON, len(page.Items)), Pagination: paginationJSON{
+		TotalCount: page.TotalCount, Limit: q.Limit, Offset: q.Offset, HasMore: page.HasMore,
+	}}
+	for i, inc := range page.Items {
+		out.Data[i] = toIncidentJSON(inc)
+	}
+	if page.NextCursor != "" {
+		out.Pagination.NextCursor = &page.NextCursor
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h incidentHandlers) create(w http.ResponseWriter, r *http.Request) {
+	// The service checks the scope too; checking first here answers 403
+	// rather than a 400 about a body the caller may not send at all.
+	if _, err := model.Authorize(r.Context(), model.ScopeIncidentsWrite); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	raw, err := readObject(r)
+	if err != nil {
+		writeBodyError(w, r, err)
+		return
+	}
+	in, err := decodeCreate(raw)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	inc, err := h.svc.Create(r.Context(), in)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+inc.ID)
+	writeJSON(w, http.StatusCreated, toIncidentJSON(inc))
+}
+
+func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
+	inc, err := h.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toIncidentJSON(inc))
+}
+
+func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
+	// The service checks the scope too; checking first here answers 403
+	// rather than a 400 about a body the caller may not send at all.
+	if _, err := model.Authorize(r.Context(), model.ScopeIncidentsWrite); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	raw, err := readObject(r)
+	if err != nil {
+		writeBodyError(w, r, err)
+		return
+	}
+	p, err := decodePatch(raw)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	inc, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toIncidentJSON(inc))
+}
+
+func (h incidentHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeBodyError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		writeProblem(w, r, probTooLarge, "Request body exceeds 1 MiB", nil)
+	case errors.Is(err, errMediaType):
+		writeProblem(w, r, probUnsupportedType, "Content-Type must be application/json", nil)
+	default:
+		writeError(w, r, err)
+	}
+}

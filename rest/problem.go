@@ -1,0 +1,89 @@
+package rest
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// problem is one kind of error on the wire: RFC 7807 plus seed 000's names.
+type problem struct {
+	status int
+	name   string // seed 000's `error`
+	title  string
+	slug   string // /problems/<slug>
+}
+
+// problems maps every domain code to HTTP: the one place that does.
+var problems = map[model.Code]problem{
+	model.CodeInvalid:      {http.StatusBadRequest, "ValidationError", "Validation Error", "validation-error"},
+	model.CodeUnauthorized: {http.StatusUnauthorized, "Unauthorized", "Unauthorized", "unauthorized"},
+	model.CodeForbidden:    {http.StatusForbidden, "Forbidden", "Forbidden", "forbidden"},
+	model.CodeNotFound:     {http.StatusNotFound, "NotFound", "Not Found", "not-found"},
+	model.CodeConflict:     {http.StatusConflict, "Conflict", "Conflict", "conflict"},
+	model.CodeBusinessRule: {http.StatusUnprocessableEntity, "BusinessRuleViolation", "Business Rule Violation", "business-rule-violation"},
+	model.CodeRateLimited:  {http.StatusTooManyRequests, "RateLimitExceeded", "Rate Limit Exceeded", "rate-limit-exceeded"},
+	model.CodeUnavailable:  {http.StatusServiceUnavailable, "ServiceUnavailable", "Service Unavailable", "service-unavailable"},
+	model.CodeInternal:     {http.StatusInternalServerError, "InternalError", "Internal Server Error", "internal-error"},
+}
+
+// Problems that only HTTP has.
+var (
+	probMethodNotAllowed = problem{http.StatusMethodNotAllowed, "MethodNotAllowed", "Method Not Allowed", "method-not-allowed"}
+	probTooLarge         = problem{http.StatusRequestEntityTooLarge, "PayloadTooLarge", "Payload Too Large", "payload-too-large"}
+	probUnsupportedType  = problem{http.StatusUnsupportedMediaType, "UnsupportedMediaType", "Unsupported Media Type", "unsupported-media-type"}
+)
+
+type problemBody struct {
+	Type      string             `json:"type"`
+	Title     string             `json:"title"`
+	Status    int                `json:"status"`
+	Detail    string             `json:"detail"`
+	Instance  string             `json:"instance"`
+	Error     string             `json:"error"`
+	Message   string             `json:"message"`
+	Details   []model.FieldError `json:"details,omitempty"`
+	RequestID string             `json:"requestId"`
+}
+
+// writeError renders err as problem+json. Internal errors are logged with the
+// request id and never echoed.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := model.AsError(err)
+	p, ok := problems[e.Code]
+	if !ok {
+		p = problems[model.CodeInternal]
+	}
+	msg := e.Message
+	if p.status >= 500 && e.Code == model.CodeInternal {
+		slog.ErrorContext(r.Context(), "internal error", "request_id", RequestID(r.Context()), "err", err)
+		msg = "An internal error occurred; quote the request id when reporting it"
+	}
+	writeProblem(w, r, p, msg, e.Details)
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p problem, msg string, details []model.FieldError) {
+	body := problemBody{
+		Type:      "/problems/" + p.slug,
+		Title:     p.title,
+		Status:    p.status,
+		Detail:    msg,
+		Instance:  r.URL.Path,
+		Error:     p.name,
+		Message:   msg,
+		Details:   details,
+		RequestID: RequestID(r.Context()),
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.status)
+	_ = json.NewEncoder(w).Encode(body) // the client may be gone; nothing to do then
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do then
+}

@@ -1,0 +1,68 @@
+// Package rest serves the REST door: seed 000's /v1 contract (also under
+// /api/v1), problem+json errors, the OpenAPI document and Swagger UI.
+package rest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/model"
+)
+
+// Deps is what the REST door needs.
+type Deps struct {
+	Incidents     model.IncidentService
+	Authenticator *auth.Authenticator
+	Limiter       *auth.Limiter
+	Clock         model.Clock
+	Logger        *slog.Logger
+	// Ready reports whether the server can serve (database reachable).
+	Ready func(ctx context.Context) error
+}
+
+// NewRouter returns the HTTP handler of the whole REST door.
+func NewRouter(d Deps) http.Handler {
+	if d.Clock == nil {
+		d.Clock = model.SystemClock{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	r := chi.NewRouter()
+	r.Use(withRequestID, logRequests(d.Logger), securityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, problems[model.CodeNotFound], "No route for "+r.Method+" "+r.URL.Path, nil)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, probMethodNotAllowed, "Method "+r.Method+" is not allowed on "+r.URL.Path, nil)
+	})
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if d.Ready != nil {
+			if err := d.Ready(r.Context()); err != nil {
+				d.Logger.WarnContext(r.Context(), "not ready", "err", err)
+				writeError(w, r, &model.Error{Code: model.CodeUnavailable, Message: "database unreachable"})
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mountDocs(r)
+
+	api := func(r chi.Router) {
+		r.Use(auth.Middleware(d.Authenticator, d.Limiter, d.Clock, writeError), notePrincipal)
+		r.Route("/incidents", incidentHandlers{d.Incidents}.routes)
+	}
+	r.Route("/v1", api)
+	r.Route("/api/v1", api)
+	return r
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+type incidentRow struct {
+	bun.BaseModel `bun:"table:incidents"`
+
+	ID           string     `bun:"id,pk"`
+	TenantID     string     `bun:"tenant_id"`
+	Title        string     `bun:"title"`
+	Description  *string    `bun:"description"`
+	Severity     string     `bun:"severity"`
+	SeverityRank int        `bun:"severity_rank"`
+	Status       string     `bun:"status"`
+	StatusRank   int        `bun:"status_rank"`
+	Service      *string    `bun:"service"`
+	Tags         stringList `bun:"tags"`
+	OccurredAt   dbTime     `bun:"occurred_at"`
+	ResolvedAt   *dbTime    `bun:"resolved_at"`
+	CreatedAt    dbTime     `bun:"created_at"`
+	UpdatedAt    dbTime     `bun:"updated_at"`
+	CreatedBy    string     `bun:"created_by"`
+	UpdatedBy    string     `bun:"updated_by"`
+	IsDeleted    bool       `bun:"is_deleted"`
+}
+
+func toRow(i *model.Incident) *incidentRow {
+	return &incidentRow{
+		ID: i.ID, TenantID: i.TenantID, Title: i.Title, Description: i.Description,
+		Severity: string(i.Severity), SeverityRank: i.Severity.Rank(),
+		Status: string(i.Status), StatusRank: i.Status.Rank(),
+		Service: i.Service, Tags: stringList(i.Tags),
+		OccurredAt: newDBTime(i.OccurredAt), ResolvedAt: newDBTimePtr(i.ResolvedAt),
+		CreatedAt: newDBTime(i.CreatedAt), UpdatedAt: newDBTime(i.UpdatedAt),
+		CreatedBy: i.CreatedBy, UpdatedBy: i.UpdatedBy, IsDeleted: i.IsDeleted,
+	}
+}
+
+func (r *incidentRow) toModel() *model.Incident {
+	tags := []string(r.Tags)
+	if tags == nil {
+		tags = []string{}
+	}
+	return &model.Incident{
+		ID: r.ID, TenantID: r.TenantID, Title: r.Title, Description: r.Description,
+		Severity: model.Severity(r.Severity), Status: model.Status(r.Status),
+		Service: r.Service, Tags: tags,
+		OccurredAt: r.OccurredAt.Time, ResolvedAt: r.ResolvedAt.ptr(),
+		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time,
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, IsDeleted: r.IsDeleted,
+	}
+}
+
+// Incidents returns the incident service.
+func (s *Store) Incidents() model.IncidentService { return incidents{s} }
+
+type incidents struct{ s *Store }
+
+func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.Incident, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	inc, err := model.NewIncident(in, model.NewID("inc", 12), p.TenantID, p.ActorID, x.s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
+			return fmt.Errorf("insert incident: %w", err)
+		}
+		if err := adjustCounts(ctx, tx, p.TenantID, nil, inc); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx, p.TenantID)
+	})
+	if err != nil {
+		return nil, model.Internal(err, "create incident")
+	}
+	return inc, nil
+}
+
+func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
+	if err != nil {
+		return nil, err
+	}
+	row, err := x.live(ctx, x.s.db, p.TenantID, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return row.toModel(), nil
+}
+
+// live loads a live incident of tenant; forUpdate locks its row on PostgreSQL
+// (SQLite's IMMEDIATE transaction already holds the database write lock).
+func (x incidents) live(ctx context.Context, db bun.IDB, tenant, id string, forUpdate bool) (*incidentRow, error) {
+	var row incidentRow
+	q := db.NewSelect().Model(&row).
+		Where("id = ?", id).Where("tenant_id = ?", tenant).Where("NOT is_deleted")
+	if forUpdate && x.s.pg {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, model.NotFound("Incident", id)
+		}
+		return nil, model.Internal(err, "load incident")
+	}
+	return &row, nil
+}
+
+func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPatch) (*model.Incident, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := patch.Validate(); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	var out *model.Incident
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		row, err := x.live(ctx, tx, p.TenantID, id, true)
+		if err != nil {
+			return err
+		}
+		cur := row.toModel()
+		next, changed, err := model.ApplyPatch(cur, patch, p.ActorID, x.s.clock.Now())
+		if err != nil {
+			return err
+		}
+		out = next
+		if !changed {
+			return nil
+		}
+		_, err = tx.NewUpdate().Model(toRow(next)).WherePK().Where("tenant_id = ?", p.TenantID).
+			ExcludeColumn("id", "tenant_id", "created_at", "created_by").Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("update incident: %w", err)
+		}
+		if err := adjustCounts(ctx, tx, p.TenantID, cur, next); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx, p.TenantID)
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "update incident")
+	}
+	return out, nil
+}
+
+func (x incidents) Delete(ctx context.Context, id string) error {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsWrite)
+	if err != nil {
+		return err
+	}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		row, err := x.live(ctx, tx, p.TenantID, id, true)
+		if err != nil {
+			return err
+		}
+		cur := row.toModel()
+		now := newDBTime(x.s.clock.Now())
+		_, err = tx.NewUpdate().Model((*incidentRow)(nil)).
+			Set("is_deleted = ?", true).Set("updated_at = ?", now).Set("updated_by = ?", p.ActorID).
+			Where("id = ?", id).Where("tenant_id = ?", p.TenantID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("delete incident: %w", err)
+		}
+		if err := adjustCounts(ctx, tx, p.TenantID, cur, nil); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx, p.TenantID)
+	})
+	return domainOrInternal(err, "delete incident")
+}
+
+// domainOrInternal passes domain errors through and wraps everything else.
+func domainOrInternal(err error, context string) error {
+	if err == nil {
+		return nil
+	}
+	var e *model.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return model.Internal(err, context)
+}
+
+// adjustCounts moves an incident between the (status, severity) counters:
+// before nil is a creation, after nil a deletion. Rows are touched in key
+// order so that concurrent writers cannot deadlock.
+func adjustCounts(ctx context.Context, db bun.IDB, tenant string, before, after *model.Incident) error {
+	type delta struct {
+		status, severity string
+		n                int
+	}
+	var ds []delta
+	if before != nil {
+		ds = append(ds, delta{string(before.Status), string(before.Severity), -1})
+	}
+	if after != nil {
+		ds = append(ds, delta{string(after.Status), string(after.Severity), 1})
+	}
+	if len(ds) == 2 && ds[0].status == ds[1].status && ds[0].severity == ds[1].severity {
+		return nil
+	}
+	slices.SortFunc(ds, func(a, b delta) int {
+		return strings.Compare(a.status+"/"+a.severity, b.status+"/"+b.severity)
+	})
+	for _, d := range ds {
+		_, err := db.NewRaw(`INSERT INTO incident_counts (tenant_id, status, severity, n) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tenant_id, status, severity) DO UPDATE SET n = incident_counts.n + excluded.n`,
+			tenant, d.status, d.severity, d.n).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("adjust counts: %w", err)
+		}
+	}
+	return nil
+}

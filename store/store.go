@@ -1,0 +1,168 @@
+// Package store implements model's services with bun, on PostgreSQL (pgx) and
+// on embedded SQLite. Every query is scoped by the caller's tenant; every
+// write runs in one transaction with its bookkeeping.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"github.com/incidentd/incidentd/migrations"
+	"github.com/incidentd/incidentd/model"
+)
+
+// DefaultURL is the embedded store used when nothing is configured.
+const DefaultURL = "sqlite://data/incidentd.db"
+
+// Options tune a Store.
+type Options struct {
+	Clock model.Clock
+	// MaxOpenConns bounds the PostgreSQL pool (default 32).
+	MaxOpenConns int
+	// CountCacheSize bounds the cached filtered counts (default 10,000).
+	CountCacheSize int
+}
+
+// Store is the bun-backed implementation of the model services.
+type Store struct {
+	db     *bun.DB
+	pg     bool
+	clock  model.Clock
+	counts *countCache
+}
+
+// Open connects to url: "postgres://..." / "postgresql://..." or
+// "sqlite://<path>" (everything after the scheme is the file path).
+func Open(ctx context.Context, url string, opt Options) (*Store, error) {
+	if opt.Clock == nil {
+		opt.Clock = model.SystemClock{}
+	}
+	if opt.MaxOpenConns <= 0 {
+		opt.MaxOpenConns = 32
+	}
+	if opt.CountCacheSize <= 0 {
+		opt.CountCacheSize = 10_000
+	}
+	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize)}
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		sqldb, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		sqldb.SetMaxOpenConns(opt.MaxOpenConns)
+		sqldb.SetMaxIdleConns(opt.MaxOpenConns)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		s.db, s.pg = bun.NewDB(sqldb, pgdialect.New()), true
+	case strings.HasPrefix(url, "sqlite://"):
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			return nil, fmt.Errorf("store: sqlite:// needs a file path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("store: create %s: %w", dir, err)
+			}
+		}
+		// WAL lets readers run beside the single writer; IMMEDIATE transactions
+		// take the write lock up front so that concurrent writers queue on
+		// busy_timeout instead of failing on a lock upgrade.
+		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		sqldb, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		sqldb.SetMaxOpenConns(8)
+		s.db = bun.NewDB(sqldb, sqlitedialect.New())
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL %q: want postgres:// or sqlite://<path>", redactURL(url))
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	return s, nil
+}
+
+// Migrate applies the embedded migrations.
+func (s *Store) Migrate(ctx context.Context) error {
+	dialect := "sqlite"
+	if s.pg {
+		dialect = "pg"
+	}
+	return migrations.Apply(ctx, s.db.DB, dialect)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the bun handle to tests and tools in this module.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Dialect names the database kind: "pg" or "sqlite".
+func (s *Store) Dialect() string {
+	if s.pg {
+		return "pg"
+	}
+	return "sqlite"
+}
+
+// redactURL hides a password in a URL before it reaches an error or a log.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	userinfo := rest[:at]
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":***@" + rest[at+1:]
+	}
+	return u
+}
+
+// tx runs fn in one transaction.
+func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, fn)
+}
+
+// bumpGeneration marks a write of tenant; call it last in a write transaction
+// so that the hot row is locked as briefly as possible.
+func bumpGeneration(ctx context.Context, db bun.IDB, tenant string) error {
+	_, err := db.NewRaw(`INSERT INTO tenant_state (tenant_id, generation) VALUES (?, 1)
+		ON CONFLICT (tenant_id) DO UPDATE SET generation = tenant_state.generation + 1`, tenant).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("bump generation: %w", err)
+	}
+	return nil
+}
+
+func generation(ctx context.Context, db bun.IDB, tenant string) (int64, error) {
+	var g int64
+	err := db.NewRaw(`SELECT generation FROM tenant_state WHERE tenant_id = ?`, tenant).Scan(ctx, &g)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read generation: %w", err)
+	}
+	return g, nil
+}

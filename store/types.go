@@ -1,0 +1,91 @@
+package store
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// timeLayout is fixed-width so that SQLite's text order is time order.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// dbTime stores a time the same way in both dialects: UTC, microseconds.
+type dbTime struct{ time.Time }
+
+func newDBTime(t time.Time) dbTime { return dbTime{t.UTC().Truncate(time.Microsecond)} }
+
+func newDBTimePtr(t *time.Time) *dbTime {
+	if t == nil {
+		return nil
+	}
+	v := newDBTime(*t)
+	return &v
+}
+
+func (t dbTime) Value() (driver.Value, error) { return t.UTC().Format(timeLayout), nil }
+
+func (t *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		t.Time = v.UTC()
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	}
+	return fmt.Errorf("dbTime: cannot scan %T", src)
+}
+
+func (t *dbTime) parse(s string) error {
+	p, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("dbTime: %w", err)
+	}
+	t.Time = p.UTC()
+	return nil
+}
+
+func (t *dbTime) ptr() *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.Time
+	return &v
+}
+
+// stringList is a JSON array of strings (jsonb on PostgreSQL, TEXT on SQLite).
+type stringList []string
+
+func (l stringList) Value() (driver.Value, error) {
+	if l == nil {
+		l = stringList{}
+	}
+	b, err := json.Marshal([]string(l))
+	return string(b), err
+}
+
+func (l *stringList) Scan(src any) error {
+	var raw []byte
+	switch v := src.(type) {
+	case string:
+		raw = []byte(v)
+	case []byte:
+		raw = v
+	case nil:
+		*l = stringList{}
+		return nil
+	default:
+		return fmt.Errorf("stringList: cannot scan %T", src)
+	}
+	var out []string
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fmt.Errorf("stringList: %w", err)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	*l = out
+	return nil
+}
