@@ -96,7 +96,9 @@ func newFields(raw map[string]json.RawMessage, allowed ...string) *fields {
 	return f
 }
 
-func (f *fields) fail(field, msg string) { f.errs = append(f.errs, model.FieldError{Field: field, Message: msg}) }
+func (f *fields) fail(field, msg string) {
+	f.errs = append(f.errs, model.FieldError{Field: field, Message: msg})
+}
 
 func (f *fields) failed(field string) bool {
 	return slices.ContainsFunc(f.errs, func(e model.FieldError) bool {
