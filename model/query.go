@@ -100,6 +100,9 @@ func (f *IncidentFilter) Validate() []FieldError {
 	if f.To != nil {
 		errs = append(errs, checkTime("toOccurredAt", *f.To)...)
 	}
+	if f.From != nil && f.To != nil && f.From.After(*f.To) {
+		errs = append(errs, FieldError{"fromOccurredAt", "fromOccurredAt must not be after toOccurredAt"})
+	}
 	return errs
 }
 

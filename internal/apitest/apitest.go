@@ -1,0 +1,267 @@
+// Package apitest starts real incidentd servers for tests: a real store
+// (SQLite in a temp dir, and PostgreSQL when TEST_DATABASE_URL is set), real
+// HTTP through httptest, and a client that checks every response it receives
+// against the OpenAPI document.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/rest"
+	"github.com/incidentd/incidentd/store"
+)
+
+// Backend names a store to run a test against.
+type Backend struct {
+	Name string
+	URL  func(t testing.TB) string
+}
+
+// Backends returns SQLite always and PostgreSQL when TEST_DATABASE_URL is set.
+func Backends(t testing.TB) []Backend {
+	bs := []Backend{{Name: "sqlite", URL: func(t testing.TB) string {
+		return "sqlite://" + filepath.Join(t.TempDir(), "test.db")
+	}}}
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		bs = append(bs, Backend{Name: "postgres", URL: func(testing.TB) string { return u }})
+	} else {
+		skipOnce.Do(func() {
+			t.Log("TEST_DATABASE_URL is not set: PostgreSQL variants are skipped (SQLite runs)")
+		})
+	}
+	return bs
+}
+
+var skipOnce sync.Once
+
+// Each runs fn once per backend as a subtest.
+func Each(t *testing.T, fn func(t *testing.T, b Backend)) {
+	for _, b := range Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// OpenStore opens and migrates the backend's store.
+func OpenStore(t testing.TB, b Backend, opt store.Options) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, b.URL(t), opt)
+	if err != nil {
+		t.Fatalf("open %s: %v", b.Name, err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s: %v", b.Name, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Server is a running incidentd.
+type Server struct {
+	*httptest.Server
+	Store *store.Store
+	t     testing.TB
+}
+
+// Config tunes a test server.
+type Config struct {
+	RateLimit string // default "100000-M", so tests do not trip it by accident
+	Clock     model.Clock
+}
+
+// Start serves the backend's store over real HTTP.
+func Start(t testing.TB, b Backend, cfg Config) *Server {
+	t.Helper()
+	if cfg.RateLimit == "" {
+		cfg.RateLimit = "100000-M"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = model.SystemClock{}
+	}
+	st := OpenStore(t, b, store.Options{Clock: cfg.Clock})
+	lim, err := auth.NewLimiter(cfg.RateLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rest.NewRouter(rest.Deps{
+		Incidents:     st.Incidents(),
+		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock},
+		Limiter:       lim,
+		Clock:         cfg.Clock,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready:         st.Ping,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &Server{Server: srv, Store: st, t: t}
+}
+
+// Tenant returns a tenant id unique to this test run, so that tests sharing
+// one PostgreSQL database never see each other's rows.
+func Tenant(name string) string {
+	return name + "-" + model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")
+}
+
+// Key issues an API key in tenant with scopes.
+func (s *Server) Key(tenant string, scopes ...model.Scope) string {
+	s.t.Helper()
+	_, secret, err := s.Store.APIKeys().IssueAPIKey(context.Background(), model.APIKeyIssue{
+		TenantID: tenant, Name: "test", Scopes: scopes, ActorID: "user_" + tenant,
+	})
+	if err != nil {
+		s.t.Fatalf("issue key: %v", err)
+	}
+	return secret
+}
+
+// Response is a received, contract-checked response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r *Response) Map(t testing.TB) map[string]any {
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// Do sends a request with key (X-API-Key; empty for none) and a body (a
+// string is sent as is, anything else as JSON), then checks the response
+// against the OpenAPI document.
+func (s *Server) Do(method, path, key string, body any, header ...string) *Response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+		} else {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out := &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+	if err := CheckContract(req, out); err != nil {
+		s.t.Errorf("%s %s -> %d breaks the OpenAPI contract: %v\nbody: %.300s", method, path, out.Status, err, raw)
+	}
+	return out
+}
+
+var (
+	docOnce   sync.Once
+	docRouter routers.Router
+	docErr    error
+)
+
+func router() (routers.Router, error) {
+	docOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(rest.OpenAPIYAML)
+		if err != nil {
+			docErr = fmt.Errorf("load openapi.yaml: %w", err)
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			docErr = fmt.Errorf("openapi.yaml is invalid: %w", err)
+			return
+		}
+		// Match paths alone: the test servers listen on random hosts and ports.
+		doc.Servers = nil
+		docRouter, docErr = legacy.NewRouter(doc)
+	})
+	return docRouter, docErr
+}
+
+// CheckContract validates a response against the OpenAPI document. Routes
+// under /api/v1 are checked as their /v1 twins; paths the document does not
+// describe (docs assets) are skipped.
+func CheckContract(req *http.Request, res *Response) error {
+	r, err := router()
+	if err != nil {
+		return err
+	}
+	probe := req.Clone(context.Background())
+	probe.URL.Path = strings.TrimPrefix(probe.URL.Path, "/api")
+	if !strings.HasPrefix(probe.URL.Path, "/v1/") && probe.URL.Path != "/healthz" && probe.URL.Path != "/readyz" {
+		return nil
+	}
+	route, params, err := r.FindRoute(probe)
+	if err != nil {
+		if res.Status == http.StatusNotFound || res.Status == http.StatusMethodNotAllowed {
+			return nil // an undocumented route answering 404/405 is the contract too
+		}
+		return fmt.Errorf("no documented route: %w", err)
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: probe, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true},
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 res.Status,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(res.Body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	return openapi3filter.ValidateResponse(context.Background(), out)
+}

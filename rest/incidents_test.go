@@ -1,0 +1,523 @@
+package rest_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/incidentd/incidentd/internal/apitest"
+	"github.com/incidentd/incidentd/model"
+)
+
+var rw = []model.Scope{model.ScopeIncidentsRead, model.ScopeIncidentsWrite}
+
+type incident struct {
+	ID          string   `json:"id"`
+	Title       string   `json:"title"`
+	Description *string  `json:"description"`
+	Severity    string   `json:"severity"`
+	Status      string   `json:"status"`
+	Service     *string  `json:"service"`
+	Tags        []string `json:"tags"`
+	OccurredAt  string   `json:"occurredAt"`
+	ResolvedAt  *string  `json:"resolvedAt"`
+	CreatedAt   string   `json:"createdAt"`
+	UpdatedAt   string   `json:"updatedAt"`
+	CreatedBy   string   `json:"createdBy"`
+	UpdatedBy   string   `json:"updatedBy"`
+	IsDeleted   bool     `json:"isDeleted"`
+}
+
+type list struct {
+	Data       []incident `json:"data"`
+	Pagination struct {
+		TotalCount int     `json:"totalCount"`
+		Limit      int     `json:"limit"`
+		Offset     int     `json:"offset"`
+		HasMore    bool    `json:"hasMore"`
+		NextCursor *string `json:"nextCursor"`
+	} `json:"pagination"`
+}
+
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+	Details   []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"details"`
+}
+
+func create(t *testing.T, s *apitest.Server, key string, body map[string]any) incident {
+	t.Helper()
+	res := s.Do("POST", "/v1/incidents", key, body)
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	var inc incident
+	res.JSON(t, &inc)
+	return inc
+}
+
+func wantProblem(t *testing.T, res *apitest.Response, status int, name string) problem {
+	t.Helper()
+	if res.Status != status {
+		t.Fatalf("status %d, want %d: %s", res.Status, status, res.Body)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("content type %q", ct)
+	}
+	var p problem
+	res.JSON(t, &p)
+	if p.Error != name || p.Status != status || p.Message == "" || p.RequestID == "" || p.RequestID != res.Header.Get("X-Request-Id") {
+		t.Errorf("problem %+v, want error %s", p, name)
+	}
+	return p
+}
+
+func TestCreateGet(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		tenant := apitest.Tenant("acme")
+		key := s.Key(tenant, rw...)
+		inc := create(t, s, key, map[string]any{
+			"title": "Database connection timeout in production", "severity": "high",
+			"occurredAt": "2024-01-15T16:30:00+02:00", "service": "user-service",
+		})
+		if !regexp.MustCompile(`^inc_[a-z0-9]{12}$`).MatchString(inc.ID) {
+			t.Errorf("id %q", inc.ID)
+		}
+		if inc.Status != "open" || inc.Tags == nil || len(inc.Tags) != 0 || inc.OccurredAt != "2024-01-15T14:30:00Z" ||
+			inc.CreatedBy != "user_"+tenant || inc.UpdatedBy != inc.CreatedBy || inc.IsDeleted || inc.ResolvedAt != nil || inc.Description != nil {
+			t.Errorf("defaults: %+v", inc)
+		}
+		res := s.Do("GET", "/v1/incidents/"+inc.ID, key, nil)
+		var got incident
+		res.JSON(t, &got)
+		if res.Status != 200 || got.ID != inc.ID || *got.Service != "user-service" || got.CreatedAt != inc.CreatedAt {
+			t.Errorf("get: %d %+v", res.Status, got)
+		}
+		for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-Id"} {
+			if res.Header.Get(h) == "" {
+				t.Errorf("missing header %s", h)
+			}
+		}
+		wantProblem(t, s.Do("GET", "/v1/incidents/inc_000000000000", key, nil), 404, "NotFound")
+		// the same routes under /api/v1
+		res = s.Do("GET", "/api/v1/incidents/"+inc.ID, key, nil)
+		if res.Status != 200 {
+			t.Errorf("/api/v1: %d", res.Status)
+		}
+		res = s.Do("POST", "/api/v1/incidents", key, map[string]any{"title": "x", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+		if res.Status != 201 || !strings.HasPrefix(res.Header.Get("Location"), "/api/v1/incidents/inc_") {
+			t.Errorf("/api/v1 create: %d %s", res.Status, res.Header.Get("Location"))
+		}
+	})
+}
+
+func TestCreateValidation(t *testing.T) {
+	valid := func() map[string]any {
+		return map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"}
+	}
+	with := func(k string, v any) map[string]any { m := valid(); m[k] = v; return m }
+	without := func(k string) map[string]any { m := valid(); delete(m, k); return m }
+	cases := []struct {
+		name  string
+		body  any
+		field string
+		msg   string
+	}{
+		{"missing title", without("title"), "title", "title must be between 1 and 200 characters"},
+		{"empty title", with("title", ""), "title", "title must be between 1 and 200 characters"},
+		{"blank title", with("title", "   "), "title", "title must not be blank"},
+		{"long title", with("title", strings.Repeat("é", 201)), "title", "title must be between 1 and 200 characters"},
+		{"null title", with("title", nil), "title", "title cannot be null"},
+		{"title type", with("title", 5), "title", "title must be a string"},
+		{"NUL in title", with("title", "a\x00b"), "title", "title must not contain NUL characters"},
+		{"long description", with("description", strings.Repeat("d", 5001)), "description", "description must be at most 5000 characters"},
+		{"missing severity", without("severity"), "severity", "severity is required"},
+		{"bad severity", with("severity", "urgent"), "severity", "severity must be one of: critical, high, medium, low"},
+		{"severity case", with("severity", "HIGH"), "severity", "severity must be one of: critical, high, medium, low"},
+		{"bad status", with("status", "done"), "status", "status must be one of: open, investigating, resolved, closed"},
+		{"missing occurredAt", without("occurredAt"), "occurredAt", "occurredAt is required"},
+		{"bad occurredAt", with("occurredAt", "2024-01-15"), "occurredAt", "occurredAt must be an RFC 3339 date-time, e.g. 2024-01-15T14:30:00Z"},
+		{"occurredAt type", with("occurredAt", 1700000000), "occurredAt", "occurredAt must be a string"},
+		{"long service", with("service", strings.Repeat("s", 101)), "service", "service must be at most 100 characters"},
+		{"blank service", with("service", ""), "service", "service must not be blank (send null to leave it unset)"},
+		{"tags type", with("tags", "db"), "tags", "tags must be an array of strings"},
+		{"tag item type", with("tags", []any{"a", 1}), "tags", "tags must be an array of strings"},
+		{"empty tag", with("tags", []string{"a", ""}), "tags[1]", "tags[1] must not be blank"},
+		{"long tag", with("tags", []string{strings.Repeat("t", 65)}), "tags[0]", "tags[0] must be between 1 and 64 characters"},
+		{"too many tags", with("tags", make([]string, 33)), "tags", "tags must have at most 32 items"},
+		{"unknown field", with("priority", 1), "priority", "unknown field priority"},
+		{"isDeleted is read-only", with("isDeleted", true), "isDeleted", "unknown field isDeleted"},
+	}
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("v"), rw...)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				p := wantProblem(t, s.Do("POST", "/v1/incidents", key, c.body), 400, "ValidationError")
+				found := false
+				for _, d := range p.Details {
+					found = found || (d.Field == c.field && d.Message == c.msg)
+				}
+				if !found {
+					t.Errorf("details %+v lack {%s: %s}", p.Details, c.field, c.msg)
+				}
+			})
+		}
+		t.Run("every violation listed", func(t *testing.T) {
+			p := wantProblem(t, s.Do("POST", "/v1/incidents", key, map[string]any{"title": "", "severity": "x", "status": "y", "extra": 1}), 400, "ValidationError")
+			var fields []string
+			for _, d := range p.Details {
+				fields = append(fields, d.Field)
+			}
+			for _, f := range []string{"title", "severity", "status", "occurredAt", "extra"} {
+				if !slices.Contains(fields, f) {
+					t.Errorf("details %v lack %s", fields, f)
+				}
+			}
+		})
+		res := s.Do("GET", "/v1/incidents", key, nil)
+		var l list
+		res.JSON(t, &l)
+		if l.Pagination.TotalCount != 0 {
+			t.Errorf("a rejected create wrote something: %d incidents", l.Pagination.TotalCount)
+		}
+	})
+}
+
+func TestBadBodies(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("b"), rw...)
+		inc := create(t, s, key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
+		bodies := map[string]string{
+			"malformed": `{"title": "t",`, "array": `[1,2]`, "null": `null`, "string": `"x"`,
+			"empty": ``, "trailing": `{"title":"t"} {}`, "number": `42`, "bad utf8 escape": `{"title":"\ud800"`,
+		}
+		for name, body := range bodies {
+			for _, target := range []struct{ method, path string }{{"POST", "/v1/incidents"}, {"PATCH", "/v1/incidents/" + inc.ID}} {
+				t.Run(name+" "+target.method, func(t *testing.T) {
+					wantProblem(t, s.Do(target.method, target.path, key, body), 400, "ValidationError")
+				})
+			}
+		}
+		big := `{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z","description":"` + strings.Repeat("x", 1<<20) + `"}`
+		wantProblem(t, s.Do("POST", "/v1/incidents", key, big), 413, "PayloadTooLarge")
+		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+inc.ID, key, big), 413, "PayloadTooLarge")
+		wantProblem(t, s.Do("POST", "/v1/incidents", key, `title=x`, "Content-Type", "application/x-www-form-urlencoded"), 415, "UnsupportedMediaType")
+		// No Content-Type at all is read as JSON.
+		res := s.Do("POST", "/v1/incidents", key, `{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z"}`, "Content-Type", "")
+		if res.Status != 201 {
+			t.Errorf("no content type: %d", res.Status)
+		}
+		wantProblem(t, s.Do("PUT", "/v1/incidents/"+inc.ID, key, `{}`), 405, "MethodNotAllowed")
+		wantProblem(t, s.Do("GET", "/v1/nothing", key, nil), 404, "NotFound")
+	})
+}
+
+func TestLifecycleAndPatch(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		tenant := apitest.Tenant("p")
+		key := s.Key(tenant, rw...)
+		inc := create(t, s, key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z",
+			"description": "d", "service": "svc", "tags": []string{"a"}})
+		patch := func(body any) *apitest.Response { return s.Do("PATCH", "/v1/incidents/"+inc.ID, key, body) }
+		get := func(res *apitest.Response) incident {
+			t.Helper()
+			if res.Status != 200 {
+				t.Fatalf("patch: %d %s", res.Status, res.Body)
+			}
+			var i incident
+			res.JSON(t, &i)
+			return i
+		}
+		// Only the fields sent change.
+		got := get(patch(map[string]any{"title": "new"}))
+		if got.Title != "new" || *got.Description != "d" || *got.Service != "svc" || got.Severity != "low" || len(got.Tags) != 1 {
+			t.Errorf("partial: %+v", got)
+		}
+		if got.UpdatedAt == inc.UpdatedAt && got.UpdatedAt < inc.UpdatedAt {
+			t.Errorf("updatedAt did not move: %s", got.UpdatedAt)
+		}
+		// Resolving stamps resolvedAt.
+		got = get(patch(map[string]any{"status": "resolved"}))
+		if got.ResolvedAt == nil {
+			t.Fatalf("resolve did not stamp resolvedAt")
+		}
+		// Reopening clears it.
+		got = get(patch(map[string]any{"status": "investigating"}))
+		if got.ResolvedAt != nil {
+			t.Errorf("reopen kept resolvedAt %v", *got.ResolvedAt)
+		}
+		// Explicit resolvedAt wins.
+		got = get(patch(map[string]any{"status": "resolved", "resolvedAt": "2024-01-15T16:45:00Z"}))
+		if got.ResolvedAt == nil || *got.ResolvedAt != "2024-01-15T16:45:00Z" {
+			t.Errorf("explicit resolvedAt: %v", got.ResolvedAt)
+		}
+		// Closing keeps an existing resolvedAt.
+		got = get(patch(map[string]any{"status": "closed"}))
+		if got.ResolvedAt == nil || *got.ResolvedAt != "2024-01-15T16:45:00Z" {
+			t.Errorf("closing changed resolvedAt: %v", got.ResolvedAt)
+		}
+		// resolvedAt: null clears it; nulls clear description and service.
+		got = get(patch(map[string]any{"resolvedAt": nil, "description": nil, "service": nil, "tags": []string{}}))
+		if got.ResolvedAt != nil || got.Description != nil || got.Service != nil || len(got.Tags) != 0 {
+			t.Errorf("nulls: %+v", got)
+		}
+		// resolvedAt before occurredAt is a business rule violation, and writes nothing.
+		p := wantProblem(t, patch(map[string]any{"resolvedAt": "2024-01-15T14:29:59Z", "title": "never"}), 422, "BusinessRuleViolation")
+		if len(p.Details) != 1 || p.Details[0].Field != "resolvedAt" {
+			t.Errorf("details %+v", p.Details)
+		}
+		wantProblem(t, patch(map[string]any{"occurredAt": "2030-01-01T00:00:00Z", "resolvedAt": "2029-01-01T00:00:00Z"}), 422, "BusinessRuleViolation")
+		if cur := get(s.Do("GET", "/v1/incidents/"+inc.ID, key, nil)); cur.Title != "new" {
+			t.Errorf("a rejected patch wrote: %+v", cur)
+		}
+		// An empty patch changes nothing, not even updatedAt.
+		before := get(s.Do("GET", "/v1/incidents/"+inc.ID, key, nil))
+		if after := get(patch(map[string]any{})); after.UpdatedAt != before.UpdatedAt {
+			t.Errorf("empty patch moved updatedAt")
+		}
+		// Patch validation.
+		for body, field := range map[string]string{
+			`{"status":"done"}`: "status", `{"title":null}`: "title", `{"severity":null}`: "severity",
+			`{"tags":null}`: "tags", `{"occurredAt":"yesterday"}`: "occurredAt", `{"id":"inc_x"}`: "id",
+			`{"resolvedAt":5}`: "resolvedAt", `{"title":""}`: "title",
+		} {
+			p := wantProblem(t, patch(body), 400, "ValidationError")
+			if len(p.Details) == 0 || p.Details[0].Field != field {
+				t.Errorf("%s: details %+v", body, p.Details)
+			}
+		}
+		// Create as resolved stamps resolvedAt, and a future occurredAt then breaks the rule.
+		res := s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "status": "resolved", "occurredAt": "2024-01-15T14:30:00Z"})
+		var r incident
+		res.JSON(t, &r)
+		if res.Status != 201 || r.ResolvedAt == nil {
+			t.Errorf("create resolved: %d %+v", res.Status, r)
+		}
+		wantProblem(t, s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "status": "closed", "occurredAt": "2999-01-15T14:30:00Z"}), 422, "BusinessRuleViolation")
+		wantProblem(t, s.Do("PATCH", "/v1/incidents/inc_000000000000", key, map[string]any{"title": "x"}), 404, "NotFound")
+	})
+}
+
+func TestDelete(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("d"), rw...)
+		a := create(t, s, key, map[string]any{"title": "alpha one", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
+		create(t, s, key, map[string]any{"title": "alpha two", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
+		res := s.Do("DELETE", "/v1/incidents/"+a.ID, key, nil)
+		if res.Status != 204 || len(res.Body) != 0 {
+			t.Fatalf("delete: %d %s", res.Status, res.Body)
+		}
+		wantProblem(t, s.Do("GET", "/v1/incidents/"+a.ID, key, nil), 404, "NotFound")
+		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+a.ID, key, map[string]any{"title": "x"}), 404, "NotFound")
+		wantProblem(t, s.Do("DELETE", "/v1/incidents/"+a.ID, key, nil), 404, "NotFound")
+		for _, q := range []string{"", "?limit=1", "?keyword=alpha", "?keyword=alpha&limit=1&offset=0", "?severity=low&limit=1"} {
+			var l list
+			s.Do("GET", "/v1/incidents"+q, key, nil).JSON(t, &l)
+			if l.Pagination.TotalCount != 1 || (len(l.Data) > 0 && l.Data[0].ID == a.ID) {
+				t.Errorf("%s: deleted incident still listed: %+v", q, l)
+			}
+		}
+	})
+}
+
+func TestAuthAndTenants(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		tenantA, tenantB := apitest.Tenant("a"), apitest.Tenant("b")
+		keyA := s.Key(tenantA, rw...)
+		keyB := s.Key(tenantB, rw...)
+		readOnly := s.Key(tenantA, model.ScopeIncidentsRead)
+		alias := s.Key(tenantA, model.ScopeRead)
+		inc := create(t, s, keyA, map[string]any{"title": "a's", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
+		body := map[string]any{"title": "x", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"}
+
+		for name, hdr := range map[string][]string{
+			"none":             nil,
+			"malformed":        {"X-API-Key", "not-a-key"},
+			"unknown":          {"X-API-Key", "ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+			"wrong secret":     {"X-API-Key", keyA[:len(keyA)-1] + "Z"},
+			"basic auth":       {"Authorization", "Basic dXNlcjpwYXNz"},
+			"empty bearer":     {"Authorization", "Bearer "},
+			"bearer malformed": {"Authorization", "Bearer x.y.z"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				if name == "wrong secret" && strings.HasSuffix(keyA, "Z") {
+					hdr[1] = keyA[:len(keyA)-1] + "Y"
+				}
+				p := wantProblem(t, s.Do("GET", "/v1/incidents", "", nil, hdr...), 401, "Unauthorized")
+				if p.Message != "Invalid or missing API key" {
+					t.Errorf("message %q", p.Message)
+				}
+			})
+		}
+		for name, hdr := range map[string][]string{
+			"API-Key": {"API-Key", keyA}, "Bearer": {"Authorization", "Bearer " + keyA}, "bearer lower": {"Authorization", "bearer " + keyA},
+		} {
+			if res := s.Do("GET", "/v1/incidents/"+inc.ID, "", nil, hdr...); res.Status != 200 {
+				t.Errorf("%s: %d", name, res.Status)
+			}
+		}
+		// Scopes: a read key reads but cannot write, even with a bad body.
+		if res := s.Do("GET", "/v1/incidents", readOnly, nil); res.Status != 200 {
+			t.Errorf("read key list: %d", res.Status)
+		}
+		if res := s.Do("GET", "/v1/incidents", alias, nil); res.Status != 200 {
+			t.Errorf("read alias list: %d", res.Status)
+		}
+		wantProblem(t, s.Do("POST", "/v1/incidents", readOnly, body), 403, "Forbidden")
+		wantProblem(t, s.Do("POST", "/v1/incidents", readOnly, `{bad`), 403, "Forbidden")
+		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+inc.ID, alias, map[string]any{"title": "x"}), 403, "Forbidden")
+		wantProblem(t, s.Do("DELETE", "/v1/incidents/"+inc.ID, readOnly, nil), 403, "Forbidden")
+		// Tenant B never sees, changes or deletes tenant A's incident.
+		wantProblem(t, s.Do("GET", "/v1/incidents/"+inc.ID, keyB, nil), 404, "NotFound")
+		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+inc.ID, keyB, map[string]any{"title": "pwned"}), 404, "NotFound")
+		wantProblem(t, s.Do("DELETE", "/v1/incidents/"+inc.ID, keyB, nil), 404, "NotFound")
+		var l list
+		s.Do("GET", "/v1/incidents?keyword=a", keyB, nil).JSON(t, &l)
+		if l.Pagination.TotalCount != 0 || len(l.Data) != 0 {
+			t.Errorf("tenant B lists A's incidents: %+v", l)
+		}
+		var got incident
+		s.Do("GET", "/v1/incidents/"+inc.ID, keyA, nil).JSON(t, &got)
+		if got.Title != "a's" {
+			t.Errorf("tenant B changed A's incident: %+v", got)
+		}
+		// An expired key is refused like an unknown one.
+		past := time.Now().Add(-time.Minute)
+		_, expired, err := s.Store.APIKeys().IssueAPIKey(t.Context(), model.APIKeyIssue{TenantID: tenantA, Name: "old", Scopes: rw, ExpiresAt: &past})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, s.Do("GET", "/v1/incidents", expired, nil), 401, "Unauthorized")
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{RateLimit: "3-M"})
+		key := s.Key(apitest.Tenant("r"), rw...)
+		for i := 2; i >= 0; i-- {
+			res := s.Do("GET", "/v1/incidents", key, nil)
+			if res.Status != 200 || res.Header.Get("X-RateLimit-Limit") != "3" || res.Header.Get("X-RateLimit-Remaining") != fmt.Sprint(i) {
+				t.Fatalf("request %d: %d %v", 3-i, res.Status, res.Header)
+			}
+		}
+		res := s.Do("GET", "/v1/incidents", key, nil)
+		p := wantProblem(t, res, 429, "RateLimitExceeded")
+		if p.Message != "Rate limit of 3 requests per minute exceeded" || res.Header.Get("Retry-After") == "" {
+			t.Errorf("429: %+v %v", p, res.Header)
+		}
+		// Another key has its own budget; failed authentications share the client IP's.
+		if res := s.Do("GET", "/v1/incidents", s.Key(apitest.Tenant("r2"), rw...), nil); res.Status != 200 {
+			t.Errorf("second key: %d", res.Status)
+		}
+		for range 3 {
+			wantProblem(t, s.Do("GET", "/v1/incidents", "bad", nil), 401, "Unauthorized")
+		}
+		wantProblem(t, s.Do("GET", "/v1/incidents", "bad", nil), 429, "RateLimitExceeded")
+	})
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("c"), rw...)
+		const n = 50
+		var wg sync.WaitGroup
+		errs := make(chan string, n*2)
+		for i := range n {
+			wg.Go(func() {
+				res := s.Do("POST", "/v1/incidents", key, map[string]any{
+					"title": fmt.Sprintf("concurrent %d", i), "severity": model.Severities[i%4], "occurredAt": "2024-01-15T14:30:00Z"})
+				if res.Status != 201 {
+					errs <- fmt.Sprintf("create %d: %d %s", i, res.Status, res.Body)
+					return
+				}
+				var inc incident
+				res.JSON(t, &inc)
+				res = s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "resolved", "description": fmt.Sprint(i)})
+				if res.Status != 200 {
+					errs <- fmt.Sprintf("patch %d: %d %s", i, res.Status, res.Body)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+		var all, resolved list
+		s.Do("GET", "/v1/incidents?limit=100", key, nil).JSON(t, &all)
+		s.Do("GET", "/v1/incidents?status=resolved&limit=1", key, nil).JSON(t, &resolved)
+		if len(all.Data) != n || all.Pagination.TotalCount != n || resolved.Pagination.TotalCount != n {
+			t.Errorf("lost writes: %d listed, total %d, resolved %d", len(all.Data), all.Pagination.TotalCount, resolved.Pagination.TotalCount)
+		}
+		for _, inc := range all.Data {
+			if inc.Status != "resolved" || inc.Description == nil {
+				t.Errorf("lost patch: %+v", inc)
+			}
+		}
+	})
+}
+
+func TestOperational(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/openapi.json": `"openapi"`, "/openapi.yaml": "openapi: 3", "/api/docs/": "swagger"} {
+		res := s.Do("GET", path, "", nil)
+		if res.Status != 200 || !strings.Contains(strings.ToLower(string(res.Body)), strings.ToLower(want)) {
+			t.Errorf("%s: %d %.80s", path, res.Status, res.Body)
+		}
+	}
+	s.Store.Close()
+	wantProblem(t, s.Do("GET", "/readyz", "", nil), 503, "ServiceUnavailable")
+	if res := s.Do("GET", "/healthz", "", nil); res.Status != 200 {
+		t.Errorf("healthz with the database down: %d", res.Status)
+	}
+}
+
+func TestQueryParameterErrors(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("q"), rw...)
+		for q, field := range map[string]string{
+			"limit=0": "limit", "limit=101": "limit", "limit=abc": "limit", "offset=-1": "offset", "offset=x": "offset",
+			"status=done": "status", "severity=urgent": "severity", "sort=priority:desc": "sort", "sort=title:up": "sort",
+			"fromOccurredAt=yesterday": "fromOccurredAt", "toOccurredAt=2024-13-01T00:00:00Z": "toOccurredAt",
+			"cursor=!!!": "cursor", "cursor=bm90LWEtY3Vyc29y": "cursor", "page=2": "page", "limit=1&limit=2": "limit",
+			"keyword=" + strings.Repeat("k", 201): "keyword",
+			"fromOccurredAt=2024-02-01T00:00:00Z&toOccurredAt=2024-01-01T00:00:00Z": "fromOccurredAt",
+		} {
+			p := wantProblem(t, s.Do("GET", "/v1/incidents?"+q, key, nil), 400, "ValidationError")
+			if len(p.Details) == 0 || p.Details[0].Field != field {
+				t.Errorf("%s: details %+v", q, p.Details)
+			}
+		}
+		p := wantProblem(t, s.Do("GET", "/v1/incidents?limit=500", key, nil), 400, "ValidationError")
+		if p.Details[0].Message != "limit must be between 1 and 100" {
+			t.Errorf("seed message: %+v", p.Details)
+		}
+		// An unencoded '+' in an offset arrives as a space and is still understood.
+		if res := s.Do("GET", "/v1/incidents?fromOccurredAt="+url.PathEscape("2024-01-01T00:00:00 01:00"), key, nil); res.Status != 200 {
+			t.Errorf("space for plus: %d %s", res.Status, res.Body)
+		}
+	})
+}
