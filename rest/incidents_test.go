@@ -503,7 +503,7 @@ func TestQueryParameterErrors(t *testing.T) {
 			"status=done": "status", "severity=urgent": "severity", "sort=priority:desc": "sort", "sort=title:up": "sort",
 			"fromOccurredAt=yesterday": "fromOccurredAt", "toOccurredAt=2024-13-01T00:00:00Z": "toOccurredAt",
 			"cursor=!!!": "cursor", "cursor=bm90LWEtY3Vyc29y": "cursor", "page=2": "page", "limit=1&limit=2": "limit",
-			"keyword=" + strings.Repeat("k", 201): "keyword",
+			"keyword=" + strings.Repeat("k", 201):                                   "keyword",
 			"fromOccurredAt=2024-02-01T00:00:00Z&toOccurredAt=2024-01-01T00:00:00Z": "fromOccurredAt",
 		} {
 			p := wantProblem(t, s.Do("GET", "/v1/incidents?"+q, key, nil), 400, "ValidationError")

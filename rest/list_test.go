@@ -210,15 +210,15 @@ func TestListFilters(t *testing.T) {
 			}
 		}
 		cases := map[string]func(incident) bool{
-			"status=open":                 func(i incident) bool { return i.Status == "open" },
-			"status=open,investigating":   func(i incident) bool { return i.Status == "open" || i.Status == "investigating" },
-			"status=open&status=closed":   func(i incident) bool { return i.Status == "open" || i.Status == "closed" },
-			"severity=critical":           func(i incident) bool { return i.Severity == "critical" },
-			"severity=high&status=closed": func(i incident) bool { return i.Severity == "high" && i.Status == "closed" },
-			"service=billing":             func(i incident) bool { return i.Service != nil && *i.Service == "billing" },
-			"service=nope":                func(incident) bool { return false },
-			"keyword=database":            func(i incident) bool { return strings.Contains(strings.ToLower(i.Title), "database") },
-			"keyword=exhausted":           func(i incident) bool { return i.Description != nil },
+			"status=open":                         func(i incident) bool { return i.Status == "open" },
+			"status=open,investigating":           func(i incident) bool { return i.Status == "open" || i.Status == "investigating" },
+			"status=open&status=closed":           func(i incident) bool { return i.Status == "open" || i.Status == "closed" },
+			"severity=critical":                   func(i incident) bool { return i.Severity == "critical" },
+			"severity=high&status=closed":         func(i incident) bool { return i.Severity == "high" && i.Status == "closed" },
+			"service=billing":                     func(i incident) bool { return i.Service != nil && *i.Service == "billing" },
+			"service=nope":                        func(incident) bool { return false },
+			"keyword=database":                    func(i incident) bool { return strings.Contains(strings.ToLower(i.Title), "database") },
+			"keyword=exhausted":                   func(i incident) bool { return i.Description != nil },
 			"keyword=" + url.QueryEscape("100%_"): func(i incident) bool { return i.Description != nil },
 			"keyword=" + url.QueryEscape("%"):     func(i incident) bool { return i.Description != nil },
 			"keyword=_":                           func(i incident) bool { return i.Description != nil },
@@ -226,7 +226,7 @@ func TestListFilters(t *testing.T) {
 			"fromOccurredAt=2024-01-01T03:00:00Z": in("2024-01-01T03:00:00Z", ""),
 			"toOccurredAt=2024-01-01T03:00:00Z":   in("", "2024-01-01T03:00:00Z"),
 			"fromOccurredAt=2024-01-01T03:00:00%2B01:00&toOccurredAt=2024-01-01T05:00:00Z": in("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z"),
-			"keyword=&service=":                         func(incident) bool { return true },
+			"keyword=&service=": func(incident) bool { return true },
 			"keyword=Database&fromOccurredAt=2024-01-01T02:00:00Z": func(i incident) bool {
 				return strings.Contains(i.Title, "Database") && in("2024-01-01T02:00:00Z", "")(i)
 			},
