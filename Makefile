@@ -1,0 +1,47 @@
+# incidentd: the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+PKGS    := ./...
+# -race needs cgo and a C compiler; without them the tests still run, unraced.
+RACE    := $(shell [ "$$($(GO) env CGO_ENABLED)" = "1" ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
+FUZZTIME ?= 10s
+
+.PHONY: run test test-short fuzz bench load generate check-generated lint build clean
+
+## run: start the server on 127.0.0.1:8080 with the embedded SQLite store under ./data
+run:
+	$(GO) run ./cmd/incidentd serve
+
+## test: the whole suite (SQLite always; PostgreSQL when TEST_DATABASE_URL is set), plus a short fuzz run
+test:
+	$(GO) vet $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	$(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test ./rest -run '^$$' -fuzz '^FuzzDecodeCreate$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rest -run '^$$' -fuzz '^FuzzDecodePatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rest -run '^$$' -fuzz '^FuzzParseIncidentQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./model -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
+
+## bench: Go benchmarks of the hot paths (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## load: drive a running server with cmd/loadgen (LOADGEN_URL, LOADGEN_KEY; see README)
+load:
+	$(GO) run ./cmd/loadgen $(LOADGEN_ARGS)
+
+## generate: regenerate committed generated code (none yet: the OpenAPI document is hand-written, spec-first)
+generate:
+	@echo "nothing to generate yet"
+
+## check-generated: fail if `make generate` would change committed files
+check-generated: generate
+	git diff --exit-code
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+clean:
+	rm -rf bin data
