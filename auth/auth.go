@@ -8,6 +8,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -16,7 +18,45 @@ import (
 type Authenticator struct {
 	Keys  model.APIKeyStore
 	Clock model.Clock
+	// CacheTTL keeps looked-up keys in memory for this long, saving a database
+	// round trip per request; 0 disables the cache. Only keys that exist are
+	// cached; the secret is still compared and expiry checked on every use.
+	CacheTTL time.Duration
+
+	mu    sync.RWMutex
+	cache map[string]cachedKey
 }
+
+type cachedKey struct {
+	key   *model.APIKey
+	until time.Time
+}
+
+// lookup returns the key with prefix, from the cache while it is fresh.
+func (a *Authenticator) lookup(ctx context.Context, prefix string) (*model.APIKey, error) {
+	now := a.Clock.Now()
+	if a.CacheTTL > 0 {
+		a.mu.RLock()
+		c, ok := a.cache[prefix]
+		a.mu.RUnlock()
+		if ok && now.Before(c.until) {
+			return c.key, nil
+		}
+	}
+	key, err := a.Keys.APIKeyByPrefix(ctx, prefix)
+	if err != nil || a.CacheTTL <= 0 {
+		return key, err
+	}
+	a.mu.Lock()
+	if a.cache == nil || len(a.cache) >= maxCachedKeys {
+		a.cache = make(map[string]cachedKey) // crude but bounded: a refill costs one query per key
+	}
+	a.cache[prefix] = cachedKey{key: key, until: now.Add(a.CacheTTL)}
+	a.mu.Unlock()
+	return key, nil
+}
+
+const maxCachedKeys = 100_000
 
 // errBadCredential is deliberately the same for malformed, unknown, expired and
 // revoked keys: the answer must not help anyone enumerate keys.
@@ -49,7 +89,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred string) (*model.P
 	if !ok {
 		return nil, errBadCredential
 	}
-	key, err := a.Keys.APIKeyByPrefix(ctx, prefix)
+	key, err := a.lookup(ctx, prefix)
 	if err != nil {
 		if model.ErrorCode(err) == model.CodeNotFound {
 			return nil, errBadCredential

@@ -35,6 +35,10 @@ type incidentRow struct {
 	IsDeleted    bool       `bun:"is_deleted"`
 }
 
+// incidentColumns lists incidentRow's columns for hand-written queries.
+const incidentColumns = "id, tenant_id, title, description, severity, severity_rank, status, status_rank, service, tags, " +
+	"occurred_at, resolved_at, created_at, updated_at, created_by, updated_by, is_deleted"
+
 func toRow(i *model.Incident) *incidentRow {
 	return &incidentRow{
 		ID: i.ID, TenantID: i.TenantID, Title: i.Title, Description: i.Description,
@@ -96,20 +100,24 @@ func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) 
 	if err != nil {
 		return nil, err
 	}
-	row, err := x.live(ctx, x.s.db, p.TenantID, id, false)
+	rows, err := x.s.queryIncidents(ctx, "SELECT "+incidentColumns+" FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted", id, p.TenantID)
 	if err != nil {
-		return nil, err
+		return nil, model.Internal(err, "get incident")
 	}
-	return row.toModel(), nil
+	if len(rows) == 0 {
+		return nil, model.NotFound("Incident", id)
+	}
+	return rows[0].toModel(), nil
 }
 
-// live loads a live incident of tenant; forUpdate locks its row on PostgreSQL
-// (SQLite's IMMEDIATE transaction already holds the database write lock).
-func (x incidents) live(ctx context.Context, db bun.IDB, tenant, id string, forUpdate bool) (*incidentRow, error) {
+// lockLive loads a live incident of tenant in a write transaction, locking
+// its row on PostgreSQL (SQLite's IMMEDIATE transaction already holds the
+// database write lock).
+func (x incidents) lockLive(ctx context.Context, tx bun.Tx, tenant, id string) (*incidentRow, error) {
 	var row incidentRow
-	q := db.NewSelect().Model(&row).
+	q := tx.NewSelect().Model(&row).
 		Where("id = ?", id).Where("tenant_id = ?", tenant).Where("NOT is_deleted")
-	if forUpdate && x.s.pg {
+	if x.s.pg {
 		q = q.For("UPDATE")
 	}
 	if err := q.Scan(ctx); err != nil {
@@ -131,7 +139,7 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 	}
 	var out *model.Incident
 	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		row, err := x.live(ctx, tx, p.TenantID, id, true)
+		row, err := x.lockLive(ctx, tx, p.TenantID, id)
 		if err != nil {
 			return err
 		}
@@ -166,7 +174,7 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		row, err := x.live(ctx, tx, p.TenantID, id, true)
+		row, err := x.lockLive(ctx, tx, p.TenantID, id)
 		if err != nil {
 			return err
 		}

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/uptrace/bun"
-
 	"github.com/incidentd/incidentd/model"
 )
+
+// deferredJoinOffset is where offset pages switch to a deferred join.
+const deferredJoinOffset = 100
 
 // sortColumns maps sort fields to the indexed columns that order them.
 var sortColumns = map[model.SortField]string{
@@ -37,14 +38,29 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 	if q.Sort.Desc {
 		dir, cmp = "DESC", "<"
 	}
-	var rows []incidentRow
-	sel := x.s.db.NewSelect().Model(&rows)
-	x.filter(sel, p.TenantID, &q.Filter)
-	if c := q.After; c != nil {
-		sel.Where(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), cursorKey(q.Sort.Field, c), c.ID)
+	order := fmt.Sprintf("%s %s, id %s", col, dir, dir)
+	w := x.filter(p.TenantID, &q.Filter)
+	var query string
+	var args []any
+	if q.Offset >= deferredJoinOffset {
+		// Deferred join: skip the offset rows on the index alone (an
+		// index-only scan of ids), then fetch just the page's rows.
+		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE tenant_id = ? AND id IN
+			(SELECT id FROM incidents WHERE %s ORDER BY %s LIMIT %d OFFSET %d) ORDER BY %s`,
+			incidentColumns, w, order, q.Limit+1, q.Offset, order)
+		args = append([]any{p.TenantID}, w.args...)
+	} else {
+		if c := q.After; c != nil {
+			w.and(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), cursorKey(q.Sort.Field, c), c.ID)
+		}
+		// LIMIT and OFFSET stay literals (validated integers): as parameters
+		// they would let PostgreSQL's generic plan forget that a page is small.
+		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE %s ORDER BY %s LIMIT %d OFFSET %d`,
+			incidentColumns, w, order, q.Limit+1, q.Offset)
+		args = w.args
 	}
-	sel.OrderExpr(fmt.Sprintf("%s %s, id %s", col, dir, dir)).Limit(int64(q.Limit) + 1).Offset(int64(q.Offset))
-	if err := sel.Scan(ctx); err != nil {
+	rows, err := x.s.queryIncidents(ctx, query, args...)
+	if err != nil {
 		return nil, model.Internal(err, "list incidents")
 	}
 	page := &model.IncidentPage{HasMore: len(rows) > q.Limit}
@@ -79,34 +95,37 @@ func cursorKey(f model.SortField, c *model.Cursor) any {
 	return newDBTime(c.KeyTime)
 }
 
-// filter adds the tenant scope and f's conditions. The NOT is_deleted term
-// must stay literally as in the partial indexes' predicate.
-func (x incidents) filter(q *bun.SelectQuery, tenant string, f *model.IncidentFilter) {
-	q.Where("tenant_id = ?", tenant).Where("NOT is_deleted")
+// filter returns the tenant scope and f's conditions. The NOT is_deleted
+// term must stay literally as in the partial indexes' predicate.
+func (x incidents) filter(tenant string, f *model.IncidentFilter) *where {
+	w := &where{}
+	w.and("tenant_id = ?", tenant)
+	w.and("NOT is_deleted")
 	if len(f.Statuses) > 0 {
-		q.Where("status IN (?)", bun.In(f.Statuses))
+		in(w, "status", f.Statuses)
 	}
 	if len(f.Severities) > 0 {
-		q.Where("severity IN (?)", bun.In(f.Severities))
+		in(w, "severity", f.Severities)
 	}
 	if f.Service != nil {
-		q.Where("service = ?", *f.Service)
+		w.and("service = ?", *f.Service)
 	}
 	if f.Keyword != "" {
 		pattern := "%" + escapeLike(f.Keyword) + "%"
 		if x.s.pg {
-			q.Where(`(title ILIKE ? ESCAPE '\' OR description ILIKE ? ESCAPE '\')`, pattern, pattern)
+			w.and(`(title ILIKE ? ESCAPE '\' OR description ILIKE ? ESCAPE '\')`, pattern, pattern)
 		} else {
 			// SQLite's LIKE folds ASCII case only.
-			q.Where(`(title LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\')`, pattern, pattern)
+			w.and(`(title LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\')`, pattern, pattern)
 		}
 	}
 	if f.From != nil {
-		q.Where("occurred_at >= ?", newDBTime(*f.From))
+		w.and("occurred_at >= ?", newDBTime(*f.From))
 	}
 	if f.To != nil {
-		q.Where("occurred_at <= ?", newDBTime(*f.To))
+		w.and("occurred_at <= ?", newDBTime(*f.To))
 	}
+	return w
 }
 
 func escapeLike(s string) string {
@@ -118,37 +137,36 @@ func escapeLike(s string) string {
 // per tenant generation and serve later requests from the cache.
 func (x incidents) count(ctx context.Context, tenant string, f *model.IncidentFilter) (int, error) {
 	if f.OnlyCounted() {
-		q := x.s.db.NewSelect().Table("incident_counts").ColumnExpr("COALESCE(SUM(n), 0)").
-			Where("tenant_id = ?", tenant)
+		w := &where{}
+		w.and("tenant_id = ?", tenant)
 		if len(f.Statuses) > 0 {
-			q.Where("status IN (?)", bun.In(f.Statuses))
+			in(w, "status", f.Statuses)
 		}
 		if len(f.Severities) > 0 {
-			q.Where("severity IN (?)", bun.In(f.Severities))
+			in(w, "severity", f.Severities)
 		}
-		var n int
-		if err := q.Scan(ctx, &n); err != nil {
+		n, err := x.s.scalar(ctx, "SELECT COALESCE(SUM(n), 0) FROM incident_counts WHERE "+w.String(), w.args...)
+		if err != nil {
 			return 0, model.Internal(err, "sum counters")
 		}
-		return n, nil
+		return int(n), nil
 	}
 	key := f.Key()
-	before, err := generation(ctx, x.s.db, tenant)
+	before, err := x.s.generation(ctx, tenant)
 	if err != nil {
 		return 0, model.Internal(err, "count incidents")
 	}
 	if n, ok := x.s.counts.get(tenant, key, before); ok {
 		return n, nil
 	}
-	q := x.s.db.NewSelect().Model((*incidentRow)(nil))
-	x.filter(q, tenant, f)
-	n, err := q.Count(ctx)
+	w := x.filter(tenant, f)
+	n, err := x.s.scalar(ctx, "SELECT count(*) FROM incidents WHERE "+w.String(), w.args...)
 	if err != nil {
 		return 0, model.Internal(err, "count incidents")
 	}
 	// Cache only if no write committed while counting: then the count saw
 	// exactly the data of generation `before`.
-	after, err := generation(ctx, x.s.db, tenant)
+	after, err := x.s.generation(ctx, tenant)
 	if err == nil && after == before {
 		x.s.counts.put(tenant, key, before, int(n))
 	}

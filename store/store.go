@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -155,10 +156,11 @@ func bumpGeneration(ctx context.Context, db bun.IDB, tenant string) error {
 	return nil
 }
 
-func generation(ctx context.Context, db bun.IDB, tenant string) (int64, error) {
+// generation reads tenant's write generation (0 before its first write).
+func (s *Store) generation(ctx context.Context, tenant string) (int64, error) {
 	var g int64
-	err := db.NewRaw(`SELECT generation FROM tenant_state WHERE tenant_id = ?`, tenant).Scan(ctx, &g)
-	if err == sql.ErrNoRows {
+	err := s.db.DB.QueryRowContext(ctx, s.rebind(`SELECT generation FROM tenant_state WHERE tenant_id = ?`), tenant).Scan(&g)
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	if err != nil {

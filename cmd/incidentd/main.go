@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -122,6 +123,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"requests per principal in ulule notation, e.g. 200-M, 10-S, 5000-H (env INCIDENTD_RATE_LIMIT)")
 	grace := fs.Duration("shutdown-timeout", durationEnv("INCIDENTD_SHUTDOWN_TIMEOUT", 15*time.Second),
 		"how long requests in flight may take to finish on SIGTERM (env INCIDENTD_SHUTDOWN_TIMEOUT)")
+	pprofAddr := fs.String("pprof-addr", env("INCIDENTD_PPROF_ADDR", ""),
+		"if set, serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060 (env INCIDENTD_PPROF_ADDR)")
+	keyTTL := fs.Duration("key-cache-ttl", durationEnv("INCIDENTD_KEY_CACHE_TTL", 5*time.Second),
+		"how long a verified API key is kept in memory; 0 looks every request up (env INCIDENTD_KEY_CACHE_TTL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -145,7 +150,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	clock := model.SystemClock{}
 	handler := rest.NewRouter(rest.Deps{
 		Incidents:     st.Incidents(),
-		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: clock},
+		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: clock, CacheTTL: *keyTTL},
 		Limiter:       lim,
 		Clock:         clock,
 		Logger:        log,
@@ -164,6 +169,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen %s: %w", *addr, err)
 	}
 	log.Info("incidentd listening", "addr", ln.Addr().String(), "store", st.Dialect(), "rate_limit", lim.Describe())
+	if *pprofAddr != "" {
+		go servePprof(*pprofAddr, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -179,6 +187,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// servePprof exposes profiles on their own listener, never on the API port.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof listening", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("pprof", "err", err)
+	}
 }
 
 func durationEnv(key string, def time.Duration) time.Duration {

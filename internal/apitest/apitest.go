@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -104,7 +105,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	}
 	h := rest.NewRouter(rest.Deps{
 		Incidents:     st.Incidents(),
-		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock},
+		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: time.Second},
 		Limiter:       lim,
 		Clock:         cfg.Clock,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
