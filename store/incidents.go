@@ -84,10 +84,11 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 		if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
 			return fmt.Errorf("insert incident: %w", err)
 		}
-		if err := adjustCounts(ctx, tx, p.TenantID, nil, inc); err != nil {
+		shard := pickShard()
+		if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
 			return err
 		}
-		return bumpGeneration(ctx, tx, p.TenantID)
+		return bumpGeneration(ctx, tx, p.TenantID, shard)
 	})
 	if err != nil {
 		return nil, model.Internal(err, "create incident")
@@ -157,10 +158,11 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		if err != nil {
 			return fmt.Errorf("update incident: %w", err)
 		}
-		if err := adjustCounts(ctx, tx, p.TenantID, cur, next); err != nil {
+		shard := pickShard()
+		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
 			return err
 		}
-		return bumpGeneration(ctx, tx, p.TenantID)
+		return bumpGeneration(ctx, tx, p.TenantID, shard)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update incident")
@@ -186,10 +188,11 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("delete incident: %w", err)
 		}
-		if err := adjustCounts(ctx, tx, p.TenantID, cur, nil); err != nil {
+		shard := pickShard()
+		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, nil); err != nil {
 			return err
 		}
-		return bumpGeneration(ctx, tx, p.TenantID)
+		return bumpGeneration(ctx, tx, p.TenantID, shard)
 	})
 	return domainOrInternal(err, "delete incident")
 }
@@ -206,10 +209,11 @@ func domainOrInternal(err error, context string) error {
 	return model.Internal(err, context)
 }
 
-// adjustCounts moves an incident between the (status, severity) counters:
-// before nil is a creation, after nil a deletion. Rows are touched in key
-// order so that concurrent writers cannot deadlock.
-func adjustCounts(ctx context.Context, db bun.IDB, tenant string, before, after *model.Incident) error {
+// adjustCounts moves an incident between the (status, severity) counters of
+// one shard: before nil is a creation, after nil a deletion. Rows are touched
+// in key order, and the generation after them, so that concurrent writers
+// cannot deadlock.
+func adjustCounts(ctx context.Context, db bun.IDB, tenant string, shard int, before, after *model.Incident) error {
 	type delta struct {
 		status, severity string
 		n                int
@@ -228,9 +232,9 @@ func adjustCounts(ctx context.Context, db bun.IDB, tenant string, before, after 
 		return strings.Compare(a.status+"/"+a.severity, b.status+"/"+b.severity)
 	})
 	for _, d := range ds {
-		_, err := db.NewRaw(`INSERT INTO incident_counts (tenant_id, status, severity, n) VALUES (?, ?, ?, ?)
-			ON CONFLICT (tenant_id, status, severity) DO UPDATE SET n = incident_counts.n + excluded.n`,
-			tenant, d.status, d.severity, d.n).Exec(ctx)
+		_, err := db.NewRaw(`INSERT INTO incident_counts (tenant_id, status, severity, shard, n) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, status, severity, shard) DO UPDATE SET n = incident_counts.n + excluded.n`,
+			tenant, d.status, d.severity, shard, d.n).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("adjust counts: %w", err)
 		}

@@ -6,8 +6,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,11 +145,18 @@ func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) 
 	return s.db.RunInTx(ctx, nil, fn)
 }
 
+// writeShards spreads each tenant's bookkeeping rows (counters, generation)
+// so that concurrent writers rarely wait for one another's row locks.
+const writeShards = 16
+
+// pickShard chooses the bookkeeping shard of one write transaction.
+func pickShard() int { return rand.IntN(writeShards) }
+
 // bumpGeneration marks a write of tenant; call it last in a write transaction
-// so that the hot row is locked as briefly as possible.
-func bumpGeneration(ctx context.Context, db bun.IDB, tenant string) error {
-	_, err := db.NewRaw(`INSERT INTO tenant_state (tenant_id, generation) VALUES (?, 1)
-		ON CONFLICT (tenant_id) DO UPDATE SET generation = tenant_state.generation + 1`, tenant).Exec(ctx)
+// so that the row is locked as briefly as possible.
+func bumpGeneration(ctx context.Context, db bun.IDB, tenant string, shard int) error {
+	_, err := db.NewRaw(`INSERT INTO tenant_state (tenant_id, shard, generation) VALUES (?, ?, 1)
+		ON CONFLICT (tenant_id, shard) DO UPDATE SET generation = tenant_state.generation + 1`, tenant, shard).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("bump generation: %w", err)
 	}
@@ -158,11 +165,7 @@ func bumpGeneration(ctx context.Context, db bun.IDB, tenant string) error {
 
 // generation reads tenant's write generation (0 before its first write).
 func (s *Store) generation(ctx context.Context, tenant string) (int64, error) {
-	var g int64
-	err := s.db.DB.QueryRowContext(ctx, s.rebind(`SELECT generation FROM tenant_state WHERE tenant_id = ?`), tenant).Scan(&g)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	g, err := s.scalar(ctx, `SELECT COALESCE(SUM(generation), 0) FROM tenant_state WHERE tenant_id = ?`, tenant)
 	if err != nil {
 		return 0, fmt.Errorf("read generation: %w", err)
 	}

@@ -49,18 +49,24 @@ CREATE INDEX incidents_service  ON incidents (tenant_id, service, occurred_at, i
 CREATE INDEX incidents_title_trgm ON incidents USING gin (title gin_trgm_ops);
 CREATE INDEX incidents_description_trgm ON incidents USING gin (description gin_trgm_ops);
 
--- Exact live-incident counts per status and severity, kept in each write's transaction.
+-- Exact live-incident counts per status and severity, adjusted in each write's
+-- transaction. Each write touches one random shard, so that concurrent writers
+-- of one tenant do not queue on the same rows; readers sum the shards.
 CREATE TABLE incident_counts (
     tenant_id TEXT NOT NULL,
     status    TEXT NOT NULL,
     severity  TEXT NOT NULL,
+    shard     SMALLINT NOT NULL,
     n         BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, status, severity)
+    PRIMARY KEY (tenant_id, status, severity, shard)
 );
 
--- Bumped by every write of a tenant, in its transaction: a cached count is
--- exact while the generation it was computed at is still current.
+-- The tenant's write generation is the sum of its shards; every write adds 1
+-- to one shard in its transaction, so the sum moves with every committed
+-- write, and a count cached at generation G is exact while the sum is G.
 CREATE TABLE tenant_state (
-    tenant_id  TEXT PRIMARY KEY,
-    generation BIGINT NOT NULL
+    tenant_id  TEXT NOT NULL,
+    shard      SMALLINT NOT NULL,
+    generation BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, shard)
 );

@@ -44,15 +44,24 @@ CREATE INDEX incidents_status   ON incidents (tenant_id, status_rank, id) WHERE 
 CREATE INDEX incidents_title    ON incidents (tenant_id, title, id) WHERE NOT is_deleted;
 CREATE INDEX incidents_service  ON incidents (tenant_id, service, occurred_at, id) WHERE NOT is_deleted;
 
+-- Exact live-incident counts per status and severity, adjusted in each write's
+-- transaction. Each write touches one random shard, so that concurrent writers
+-- of one tenant do not queue on the same rows; readers sum the shards.
 CREATE TABLE incident_counts (
     tenant_id TEXT NOT NULL,
     status    TEXT NOT NULL,
     severity  TEXT NOT NULL,
+    shard     INTEGER NOT NULL,
     n         INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, status, severity)
+    PRIMARY KEY (tenant_id, status, severity, shard)
 );
 
+-- The tenant's write generation is the sum of its shards; every write adds 1
+-- to one shard in its transaction, so the sum moves with every committed
+-- write, and a count cached at generation G is exact while the sum is G.
 CREATE TABLE tenant_state (
-    tenant_id  TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL
+    tenant_id  TEXT NOT NULL,
+    shard      INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, shard)
 );
