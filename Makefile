@@ -13,6 +13,7 @@ run:
 
 ## test: the whole suite (SQLite always; PostgreSQL when TEST_DATABASE_URL is set), plus a short fuzz run
 test:
+	@[ -n "$$TEST_DATABASE_URL" ] || echo "make test: TEST_DATABASE_URL is not set: the PostgreSQL variants are skipped, SQLite runs (see README)"
 	$(GO) vet $(PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
