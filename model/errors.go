@@ -24,6 +24,30 @@ const (
 	CodeInternal     Code = "internal"
 )
 
+// WireName is the error's name on both doors: REST's `error` member (seed
+// 000's names) and GraphQL's extensions.code.
+func (c Code) WireName() string {
+	switch c {
+	case CodeInvalid:
+		return "ValidationError"
+	case CodeNotFound:
+		return "NotFound"
+	case CodeConflict:
+		return "Conflict"
+	case CodeUnauthorized:
+		return "Unauthorized"
+	case CodeForbidden:
+		return "Forbidden"
+	case CodeRateLimited:
+		return "RateLimitExceeded"
+	case CodeBusinessRule:
+		return "BusinessRuleViolation"
+	case CodeUnavailable:
+		return "ServiceUnavailable"
+	}
+	return "InternalError"
+}
+
 // FieldError names one violated input field.
 type FieldError struct {
 	Field   string `json:"field"`

@@ -150,6 +150,13 @@ type IncidentQuery struct {
 	Offset int
 	// After continues a keyset walk; it excludes Offset.
 	After *Cursor
+	// Backward pages towards the start: the Limit items just before Before
+	// (or the last Limit items when Before is nil), still returned in Sort
+	// order. HasMore then says whether more items precede them.
+	Backward bool
+	Before   *Cursor
+	// SkipCount leaves TotalCount at -1, for callers that do not show it.
+	SkipCount bool
 }
 
 // Validate checks limits and that a cursor belongs to this query.
@@ -161,13 +168,19 @@ func (q *IncidentQuery) Validate() error {
 	if q.Offset < 0 || q.Offset > MaxOffset {
 		errs = append(errs, FieldError{"offset", fmt.Sprintf("offset must be between 0 and %d", MaxOffset)})
 	}
-	if q.After != nil {
+	for _, c := range []*Cursor{q.After, q.Before} {
+		if c == nil {
+			continue
+		}
 		if q.Offset != 0 {
 			errs = append(errs, FieldError{"cursor", "cursor cannot be combined with offset"})
 		}
-		if q.After.Sort != q.Sort.String() || q.After.Filter != filterDigest(&q.Filter) {
+		if c.Sort != q.Sort.String() || c.Filter != filterDigest(&q.Filter) {
 			errs = append(errs, FieldError{"cursor", "cursor does not belong to this query: use it with the sort and filters that produced it"})
 		}
+	}
+	if q.Backward && (q.After != nil || q.Offset != 0) {
+		errs = append(errs, FieldError{"before", "backward pages cannot be combined with after or offset"})
 	}
 	if len(errs) > 0 {
 		return Invalid("Invalid query parameters", errs...)
@@ -177,9 +190,11 @@ func (q *IncidentQuery) Validate() error {
 
 // IncidentPage is one page of a list.
 type IncidentPage struct {
-	Items      []*Incident
+	Items []*Incident
+	// TotalCount is -1 when the query asked to skip it.
 	TotalCount int
-	HasMore    bool
+	// HasMore says whether items follow the page (precede it, for a backward page).
+	HasMore bool
 	// NextCursor continues after the last item; empty when there is no more.
 	NextCursor string
 }

@@ -76,8 +76,16 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Unwrap lets http.ResponseController reach the real writer (flushing, deadlines).
+// Unwrap lets http.ResponseController reach the real writer (hijacking, deadlines).
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush serves streaming handlers that assert http.Flusher directly.
+func (s *statusWriter) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
 
 // logRequests writes one line per request, and turns a panic into a 500
 // problem instead of a dropped connection.

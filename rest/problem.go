@@ -16,17 +16,21 @@ type problem struct {
 	slug   string // /problems/<slug>
 }
 
+func domainProblem(c model.Code, status int, title, slug string) problem {
+	return problem{status, c.WireName(), title, slug}
+}
+
 // problems maps every domain code to HTTP: the one place that does.
 var problems = map[model.Code]problem{
-	model.CodeInvalid:      {http.StatusBadRequest, "ValidationError", "Validation Error", "validation-error"},
-	model.CodeUnauthorized: {http.StatusUnauthorized, "Unauthorized", "Unauthorized", "unauthorized"},
-	model.CodeForbidden:    {http.StatusForbidden, "Forbidden", "Forbidden", "forbidden"},
-	model.CodeNotFound:     {http.StatusNotFound, "NotFound", "Not Found", "not-found"},
-	model.CodeConflict:     {http.StatusConflict, "Conflict", "Conflict", "conflict"},
-	model.CodeBusinessRule: {http.StatusUnprocessableEntity, "BusinessRuleViolation", "Business Rule Violation", "business-rule-violation"},
-	model.CodeRateLimited:  {http.StatusTooManyRequests, "RateLimitExceeded", "Rate Limit Exceeded", "rate-limit-exceeded"},
-	model.CodeUnavailable:  {http.StatusServiceUnavailable, "ServiceUnavailable", "Service Unavailable", "service-unavailable"},
-	model.CodeInternal:     {http.StatusInternalServerError, "InternalError", "Internal Server Error", "internal-error"},
+	model.CodeInvalid:      domainProblem(model.CodeInvalid, http.StatusBadRequest, "Validation Error", "validation-error"),
+	model.CodeUnauthorized: domainProblem(model.CodeUnauthorized, http.StatusUnauthorized, "Unauthorized", "unauthorized"),
+	model.CodeForbidden:    domainProblem(model.CodeForbidden, http.StatusForbidden, "Forbidden", "forbidden"),
+	model.CodeNotFound:     domainProblem(model.CodeNotFound, http.StatusNotFound, "Not Found", "not-found"),
+	model.CodeConflict:     domainProblem(model.CodeConflict, http.StatusConflict, "Conflict", "conflict"),
+	model.CodeBusinessRule: domainProblem(model.CodeBusinessRule, http.StatusUnprocessableEntity, "Business Rule Violation", "business-rule-violation"),
+	model.CodeRateLimited:  domainProblem(model.CodeRateLimited, http.StatusTooManyRequests, "Rate Limit Exceeded", "rate-limit-exceeded"),
+	model.CodeUnavailable:  domainProblem(model.CodeUnavailable, http.StatusServiceUnavailable, "Service Unavailable", "service-unavailable"),
+	model.CodeInternal:     domainProblem(model.CodeInternal, http.StatusInternalServerError, "Internal Server Error", "internal-error"),
 }
 
 // Problems that only HTTP has.

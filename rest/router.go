@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -22,6 +23,12 @@ type Deps struct {
 	Logger        *slog.Logger
 	// Ready reports whether the server can serve (database reachable).
 	Ready func(ctx context.Context) error
+	// Events and Hub serve the live stream at /v1/incidents/events.
+	Events model.EventLog
+	Hub    *live.Hub
+	// GraphQL, if set, is mounted at /graphql (it authenticates on its own:
+	// WebSocket credentials arrive in connection_init).
+	GraphQL http.Handler
 }
 
 // NewRouter returns the HTTP handler of the whole REST door.
@@ -60,9 +67,17 @@ func NewRouter(d Deps) http.Handler {
 
 	api := func(r chi.Router) {
 		r.Use(auth.Middleware(d.Authenticator, d.Limiter, d.Clock, writeError), notePrincipal)
-		r.Route("/incidents", incidentHandlers{d.Incidents}.routes)
+		r.Route("/incidents", func(r chi.Router) {
+			if d.Hub != nil {
+				r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)
+			}
+			incidentHandlers{d.Incidents}.routes(r)
+		})
 	}
 	r.Route("/v1", api)
 	r.Route("/api/v1", api)
+	if d.GraphQL != nil {
+		r.Handle("/graphql", d.GraphQL)
+	}
 	return r
 }

@@ -16,23 +16,23 @@ import (
 type incidentRow struct {
 	bun.BaseModel `bun:"table:incidents"`
 
-	ID           string     `bun:"id,pk"`
-	TenantID     string     `bun:"tenant_id"`
-	Title        string     `bun:"title"`
-	Description  *string    `bun:"description"`
-	Severity     string     `bun:"severity"`
-	SeverityRank int        `bun:"severity_rank"`
-	Status       string     `bun:"status"`
-	StatusRank   int        `bun:"status_rank"`
-	Service      *string    `bun:"service"`
-	Tags         stringList `bun:"tags"`
-	OccurredAt   dbTime     `bun:"occurred_at"`
-	ResolvedAt   *dbTime    `bun:"resolved_at"`
-	CreatedAt    dbTime     `bun:"created_at"`
-	UpdatedAt    dbTime     `bun:"updated_at"`
-	CreatedBy    string     `bun:"created_by"`
-	UpdatedBy    string     `bun:"updated_by"`
-	IsDeleted    bool       `bun:"is_deleted"`
+	ID           string     `bun:"id,pk" json:"id"`
+	TenantID     string     `bun:"tenant_id" json:"tenantId"`
+	Title        string     `bun:"title" json:"title"`
+	Description  *string    `bun:"description" json:"description"`
+	Severity     string     `bun:"severity" json:"severity"`
+	SeverityRank int        `bun:"severity_rank" json:"-"`
+	Status       string     `bun:"status" json:"status"`
+	StatusRank   int        `bun:"status_rank" json:"-"`
+	Service      *string    `bun:"service" json:"service"`
+	Tags         stringList `bun:"tags" json:"tags"`
+	OccurredAt   dbTime     `bun:"occurred_at" json:"occurredAt"`
+	ResolvedAt   *dbTime    `bun:"resolved_at" json:"resolvedAt"`
+	CreatedAt    dbTime     `bun:"created_at" json:"createdAt"`
+	UpdatedAt    dbTime     `bun:"updated_at" json:"updatedAt"`
+	CreatedBy    string     `bun:"created_by" json:"createdBy"`
+	UpdatedBy    string     `bun:"updated_by" json:"updatedBy"`
+	IsDeleted    bool       `bun:"is_deleted" json:"isDeleted"`
 }
 
 // incidentColumns lists incidentRow's columns for hand-written queries.
@@ -88,11 +88,15 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 		if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
 			return err
 		}
-		return bumpGeneration(ctx, tx, p.TenantID, shard)
+		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+			return err
+		}
+		return x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
 	})
 	if err != nil {
 		return nil, model.Internal(err, "create incident")
 	}
+	x.s.committed()
 	return inc, nil
 }
 
@@ -139,18 +143,19 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		return nil, model.Invalid("Invalid request body", errs...)
 	}
 	var out *model.Incident
+	changed := false
 	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		row, err := x.lockLive(ctx, tx, p.TenantID, id)
 		if err != nil {
 			return err
 		}
 		cur := row.toModel()
-		next, changed, err := model.ApplyPatch(cur, patch, p.ActorID, x.s.clock.Now())
+		next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, x.s.clock.Now())
 		if err != nil {
 			return err
 		}
 		out = next
-		if !changed {
+		if !patched {
 			return nil
 		}
 		_, err = tx.NewUpdate().Model(toRow(next)).WherePK().Where("tenant_id = ?", p.TenantID).
@@ -162,10 +167,17 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
 			return err
 		}
-		return bumpGeneration(ctx, tx, p.TenantID, shard)
+		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+			return err
+		}
+		changed = true
+		return x.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, next)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update incident")
+	}
+	if changed {
+		x.s.committed()
 	}
 	return out, nil
 }
@@ -181,9 +193,10 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		cur := row.toModel()
-		now := newDBTime(x.s.clock.Now())
+		gone := *cur
+		gone.IsDeleted, gone.UpdatedAt, gone.UpdatedBy = true, model.NormalizeTime(x.s.clock.Now()), p.ActorID
 		_, err = tx.NewUpdate().Model((*incidentRow)(nil)).
-			Set("is_deleted = ?", true).Set("updated_at = ?", now).Set("updated_by = ?", p.ActorID).
+			Set("is_deleted = ?", true).Set("updated_at = ?", newDBTime(gone.UpdatedAt)).Set("updated_by = ?", p.ActorID).
 			Where("id = ?", id).Where("tenant_id = ?", p.TenantID).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("delete incident: %w", err)
@@ -192,9 +205,16 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, nil); err != nil {
 			return err
 		}
-		return bumpGeneration(ctx, tx, p.TenantID, shard)
+		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+			return err
+		}
+		return x.s.appendEvent(ctx, tx, model.EventIncidentDeleted, cur, &gone)
 	})
-	return domainOrInternal(err, "delete incident")
+	if err != nil {
+		return domainOrInternal(err, "delete incident")
+	}
+	x.s.committed()
+	return nil
 }
 
 // domainOrInternal passes domain errors through and wraps everything else.

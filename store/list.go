@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/incidentd/incidentd/model"
@@ -33,9 +34,13 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 		return nil, err
 	}
 	col := sortColumns[q.Sort.Field]
-	dir := "ASC"
-	cmp := ">"
-	if q.Sort.Desc {
+	desc, key := q.Sort.Desc, q.After
+	if q.Backward {
+		// Walk the other way from Before, then put the page back in order.
+		desc, key = !desc, q.Before
+	}
+	dir, cmp := "ASC", ">"
+	if desc {
 		dir, cmp = "DESC", "<"
 	}
 	order := fmt.Sprintf("%s %s, id %s", col, dir, dir)
@@ -50,7 +55,7 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 			incidentColumns, w, order, q.Limit+1, q.Offset, order)
 		args = append([]any{p.TenantID}, w.args...)
 	} else {
-		if c := q.After; c != nil {
+		if c := key; c != nil {
 			w.and(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), cursorKey(q.Sort.Field, c), c.ID)
 		}
 		// LIMIT and OFFSET stay literals (validated integers): as parameters
@@ -67,14 +72,21 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 	if page.HasMore {
 		rows = rows[:q.Limit]
 	}
+	if q.Backward {
+		slices.Reverse(rows)
+	}
 	page.Items = make([]*model.Incident, len(rows))
 	for i := range rows {
 		page.Items[i] = rows[i].toModel()
 	}
-	if page.HasMore {
+	if page.HasMore && !q.Backward {
 		page.NextCursor = model.NewCursor(&q, page.Items[len(page.Items)-1])
 	}
-	if q.After == nil && q.Offset == 0 && !page.HasMore {
+	if q.SkipCount {
+		page.TotalCount = -1
+		return page, nil
+	}
+	if q.After == nil && q.Before == nil && q.Offset == 0 && !page.HasMore {
 		// The whole result is on this page: no count needed.
 		page.TotalCount = len(rows)
 		return page, nil

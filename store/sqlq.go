@@ -56,6 +56,7 @@ func (s *Store) rebind(q string) string {
 // queryIncidents runs a parameterised SELECT of incidentColumns. Rows are
 // scanned by hand: bun's reflective mapping was a third of a list's CPU.
 func (s *Store) queryIncidents(ctx context.Context, q string, args ...any) ([]incidentRow, error) {
+	s.stmts.Add(1)
 	rows, err := s.db.DB.QueryContext(ctx, s.rebind(q), args...)
 	if err != nil {
 		return nil, err
@@ -76,6 +77,7 @@ func (s *Store) queryIncidents(ctx context.Context, q string, args ...any) ([]in
 
 // scalar runs a parameterised query that returns one integer.
 func (s *Store) scalar(ctx context.Context, q string, args ...any) (int64, error) {
+	s.stmts.Add(1)
 	var n int64
 	err := s.db.DB.QueryRowContext(ctx, s.rebind(q), args...).Scan(&n)
 	return n, err

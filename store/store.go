@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -39,9 +40,22 @@ type Options struct {
 type Store struct {
 	db     *bun.DB
 	pg     bool
+	url    string
 	clock  model.Clock
 	counts *countCache
+	// poke wakes the SQLite event watcher after a local commit.
+	poke chan struct{}
+	// stmts counts statements sent, so tests can bound a request's cost.
+	stmts atomic.Int64
 }
+
+// Statements returns how many SQL statements this store has sent.
+func (s *Store) Statements() int64 { return s.stmts.Load() }
+
+type countHook struct{ n *atomic.Int64 }
+
+func (h countHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+func (h countHook) AfterQuery(context.Context, *bun.QueryEvent)                        { h.n.Add(1) }
 
 // Open connects to url: "postgres://..." / "postgresql://..." or
 // "sqlite://<path>" (everything after the scheme is the file path).
@@ -55,7 +69,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.CountCacheSize <= 0 {
 		opt.CountCacheSize = 10_000
 	}
-	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize)}
+	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize), url: url, poke: make(chan struct{}, 1)}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		sqldb, err := sql.Open("pgx", url)
@@ -90,6 +104,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q: want postgres:// or sqlite://<path>", redactURL(url))
 	}
+	s.db.AddQueryHook(countHook{&s.stmts})
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)

@@ -20,13 +20,16 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/graph"
+	"github.com/incidentd/incidentd/internal/server"
+	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
-	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
 )
 
@@ -127,6 +130,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"if set, serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060 (env INCIDENTD_PPROF_ADDR)")
 	keyTTL := fs.Duration("key-cache-ttl", durationEnv("INCIDENTD_KEY_CACHE_TTL", 5*time.Second),
 		"how long a verified API key is kept in memory; 0 looks every request up (env INCIDENTD_KEY_CACHE_TTL)")
+	introspection := fs.Bool("graphql-introspection", boolEnv("INCIDENTD_GRAPHQL_INTROSPECTION", true),
+		"allow GraphQL introspection (env INCIDENTD_GRAPHQL_INTROSPECTION)")
+	complexity := fs.Int("graphql-complexity", intEnv("INCIDENTD_GRAPHQL_COMPLEXITY", 1000),
+		"maximum GraphQL operation complexity; a list costs its page size times its items (env INCIDENTD_GRAPHQL_COMPLEXITY)")
+	depth := fs.Int("graphql-depth", intEnv("INCIDENTD_GRAPHQL_DEPTH", 10), "maximum GraphQL selection depth (env INCIDENTD_GRAPHQL_DEPTH)")
+	keepAlive := fs.Duration("ws-keepalive", durationEnv("INCIDENTD_WS_KEEPALIVE", 15*time.Second),
+		"WebSocket ping interval; a client that does not answer within twice this is dropped (env INCIDENTD_WS_KEEPALIVE)")
+	origins := fs.String("ws-origins", env("INCIDENTD_WS_ORIGINS", ""),
+		"comma-separated browser origins (host patterns) allowed to open WebSockets besides the same origin (env INCIDENTD_WS_ORIGINS)")
+	subsPerConn := fs.Int("max-subscriptions-per-conn", intEnv("INCIDENTD_MAX_SUBSCRIPTIONS_PER_CONN", 20),
+		"subscriptions one WebSocket may hold (env INCIDENTD_MAX_SUBSCRIPTIONS_PER_CONN)")
+	subsPerTenant := fs.Int("max-subscriptions-per-tenant", intEnv("INCIDENTD_MAX_SUBSCRIPTIONS_PER_TENANT", 10000),
+		"concurrent subscriptions (WebSocket and SSE) per tenant and instance (env INCIDENTD_MAX_SUBSCRIPTIONS_PER_TENANT)")
+	buffer := fs.Int("subscriber-buffer", intEnv("INCIDENTD_SUBSCRIBER_BUFFER", 256),
+		"events queued per subscriber before it is dropped as a slow consumer (env INCIDENTD_SUBSCRIBER_BUFFER)")
+	retention := fs.Duration("event-retention", durationEnv("INCIDENTD_EVENT_RETENTION", 24*time.Hour),
+		"how long events stay replayable with after / Last-Event-ID (env INCIDENTD_EVENT_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -135,8 +155,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(log)
-	lim, err := auth.NewLimiter(*rate)
-	if err != nil {
+	if _, err := auth.NewLimiter(*rate); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -147,28 +166,44 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	clock := model.SystemClock{}
-	handler := rest.NewRouter(rest.Deps{
-		Incidents:     st.Incidents(),
-		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: clock, CacheTTL: *keyTTL},
-		Limiter:       lim,
-		Clock:         clock,
-		Logger:        log,
-		Ready:         st.Ping,
+	var wsOrigins []string
+	for o := range strings.SplitSeq(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			wsOrigins = append(wsOrigins, o)
+		}
+	}
+	app, err := server.New(st, server.Config{
+		RateLimit:   *rate,
+		KeyCacheTTL: *keyTTL,
+		Logger:      log,
+		GraphQL: graph.Config{
+			ComplexityLimit: *complexity, DepthLimit: *depth, Introspection: *introspection,
+			KeepAlive: *keepAlive, MaxSubscriptionsPerConn: *subsPerConn, WSOrigins: wsOrigins,
+		},
+		Live:           live.Options{Buffer: *buffer, MaxPerTenant: *subsPerTenant},
+		EventRetention: *retention,
+		Explorer:       explorer(),
 	})
+	if err != nil {
+		return err
+	}
+	// WebSockets are hijacked, so Shutdown does not wait for them: cancelling
+	// the base context closes them once their subscriptions have ended.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           app.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
 	}
-	log.Info("incidentd listening", "addr", ln.Addr().String(), "store", st.Dialect(), "rate_limit", lim.Describe())
+	log.Info("incidentd listening", "addr", ln.Addr().String(), "store", st.Dialect(), "rate_limit", *rate)
 	if *pprofAddr != "" {
 		go servePprof(*pprofAddr, log)
 	}
@@ -182,7 +217,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("shutting down: letting requests in flight finish", "timeout", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	app.Close() // subscribers are told, streams end
+	err = srv.Shutdown(sctx)
+	cancelBase()
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
@@ -200,6 +238,20 @@ func servePprof(addr string, log *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil {
 		log.Error("pprof", "err", err)
 	}
+}
+
+func intEnv(key string, def int) int {
+	if n, err := strconv.Atoi(env(key, "")); err == nil {
+		return n
+	}
+	return def
+}
+
+func boolEnv(key string, def bool) bool {
+	if b, err := strconv.ParseBool(env(key, "")); err == nil {
+		return b
+	}
+	return def
 }
 
 func durationEnv(key string, def time.Duration) time.Duration {
@@ -274,3 +326,6 @@ func apikeyCreate(ctx context.Context, args []string, stdout, _ io.Writer) error
 		"scopes": key.Scopes, "tier": key.Tier, "actor": key.ActorID, "key": secret,
 	})
 }
+
+// explorer is the GraphiQL page for browsers; nil until it is wired.
+func explorer() http.Handler { return nil }

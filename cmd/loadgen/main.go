@@ -40,6 +40,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,7 +80,7 @@ const (
 )
 
 // allScenarios is the default run, in order.
-var allScenarios = []string{"get", "list", "keyword", "cursor-deep", "offset-deep", "post", "mixed"}
+var allScenarios = []string{"get", "gql-get", "list", "gql-list", "keyword", "cursor-deep", "offset-deep", "post", "mixed"}
 
 // Generated content. The keyword scenario searches for vocabulary words, so
 // every seeded title contains two of them.
@@ -115,7 +116,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	lg := newLoadgen(cfg, stdout, stderr)
-	if err := lg.runAll(ctx); err != nil {
+	runMode := lg.runAll
+	if cfg.fanout {
+		runMode = lg.runFanout
+	}
+	if err := runMode(ctx); err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		if ctx.Err() != nil {
 			return 130
@@ -137,6 +142,13 @@ type config struct {
 	scenarios []string
 	jsonOut   bool
 	randSeed  uint64
+
+	// -fanout mode
+	fanout       bool
+	subscribers  int
+	mutationRate float64
+	serverPID    int
+	subBatch     int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -154,8 +166,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, in order")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print results as JSON lines instead of a table")
 	fs.Uint64Var(&cfg.randSeed, "rand-seed", 1, "seed of the generated data and of request choices")
+	fs.BoolVar(&cfg.fanout, "fanout", false, "measure GraphQL subscription fan-out instead of running -scenarios")
+	fs.IntVar(&cfg.subscribers, "subscribers", 1000, "-fanout: WebSocket subscribers to open")
+	fs.Float64Var(&cfg.mutationRate, "mutation-rate", 20, "-fanout: incidents created per second during -duration")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "-fanout: `pid` of the server, to report its memory per subscriber (reads /proc/PID/status)")
+	fs.IntVar(&cfg.subBatch, "sub-batch", 200, "-fanout: connections opened concurrently while ramping up")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n\nscenarios: %s\n\nflags:\n",
+		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n\nscenarios: %s\n\nflags:\n",
 			strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
 	}
@@ -191,6 +208,19 @@ func (c *config) validate() error {
 		return errors.New("-warmup must be >= 0")
 	case c.timeout <= 0:
 		return errors.New("-timeout must be > 0")
+	}
+	if !c.fanout {
+		return nil
+	}
+	switch {
+	case c.subscribers < 1:
+		return errors.New("-subscribers must be >= 1")
+	case !(c.mutationRate > 0) || math.IsInf(c.mutationRate, 0):
+		return errors.New("-mutation-rate must be > 0")
+	case c.subBatch < 1:
+		return errors.New("-sub-batch must be >= 1")
+	case c.serverPID < 0:
+		return errors.New("-server-pid must be > 0")
 	}
 	return nil
 }
@@ -259,10 +289,14 @@ type request struct {
 	path   string
 	query  url.Values
 	body   []byte
+	op     string // GraphQL operation name; set on GraphQL requests only
 }
 
 func (r request) String() string {
-	if len(r.query) == 0 {
+	switch {
+	case r.op != "":
+		return r.method + " " + r.path + " (" + r.op + ")"
+	case len(r.query) == 0:
 		return r.method + " " + r.path
 	}
 	return r.method + " " + r.path + "?" + r.query.Encode()
@@ -529,9 +563,14 @@ func (lg *loadgen) work(ctx context.Context, name string, gen generator, sched s
 			return
 		}
 		r := gen(rng, job)
+		gql := r.op != ""
 		start := time.Now()
-		status, body, err := lg.c.do(ctx, r, false)
+		status, body, err := lg.c.do(ctx, r, gql) // GraphQL bodies are inspected for errors
 		lat := time.Since(start)
+		var gqlErr string
+		if gql && err == nil && is2xx(status) {
+			gqlErr = graphQLError(body)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return // interrupted by the user, not a server failure
@@ -542,6 +581,9 @@ func (lg *loadgen) work(ctx context.Context, name string, gen generator, sched s
 			kind := strconv.Itoa(status)
 			st.fail(kind)
 			lg.diag.report(name, kind, r, preview(body))
+		case gqlErr != "":
+			st.fail("graphql")
+			lg.diag.report(name, "graphql", r, gqlErr)
 		default:
 			st.requests++
 			st.latencies = append(st.latencies, lat)
@@ -596,10 +638,11 @@ func summarize(name string, conns int, st workerStats, elapsed time.Duration) re
 // percentile returns the nearest-rank p-th percentile (0 < p <= 100) of an
 // ascending sample: the smallest value with at least p% of the sample at or
 // below it. An empty sample yields 0.
-func percentile(sorted []time.Duration, p float64) time.Duration {
+func percentile[T cmp.Ordered](sorted []T, p float64) T {
 	n := len(sorted)
 	if n == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	rank := int(math.Ceil(p / 100 * float64(n)))
 	rank = min(max(rank, 1), n)
@@ -635,6 +678,7 @@ func (lg *loadgen) runAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	results := map[string]result{}
 	for _, name := range lg.cfg.scenarios {
 		gen, why := fx.generator(name)
 		if gen == nil {
@@ -646,7 +690,9 @@ func (lg *loadgen) runAll(ctx context.Context) error {
 			return ctx.Err()
 		}
 		lg.out.print(res)
+		results[name] = res
 	}
+	lg.out.printRatios(costRatios(results))
 	return nil
 }
 
@@ -713,7 +759,7 @@ func (lg *loadgen) prepare(ctx context.Context, total int) (*fixtures, error) {
 		deepOffset:  int(math.Round(deepFraction * float64(total))),
 	}
 	has := func(s string) bool { return slices.Contains(lg.cfg.scenarios, s) }
-	wantIDs := has("get") || has("mixed")
+	wantIDs := has("get") || has("gql-get") || has("mixed")
 	wantDeep := has("cursor-deep")
 	if !wantIDs && !wantDeep {
 		return fx, nil
@@ -793,8 +839,15 @@ func (fx *fixtures) generator(name string) (generator, string) {
 			return nil, "no incidents to get (use -seed)"
 		}
 		return fx.get, ""
+	case "gql-get":
+		if len(fx.ids) == 0 {
+			return nil, "no incidents to get (use -seed)"
+		}
+		return fx.gqlGet, ""
 	case "list":
 		return fx.list, ""
+	case "gql-list":
+		return fx.gqlList, ""
 	case "keyword":
 		return fx.keyword, ""
 	case "cursor-deep":
@@ -906,9 +959,12 @@ func (l *errorLog) report(scenario, kind string, r request, detail string) {
 	}
 	l.printed[key] = true
 	l.seen[scenario]++
-	if kind == "transport" {
+	switch kind {
+	case "transport":
 		fmt.Fprintf(l.w, "loadgen: %s: %s: %s\n", scenario, r, detail)
-	} else {
+	case "graphql":
+		fmt.Fprintf(l.w, "loadgen: %s: %s: GraphQL errors: %s\n", scenario, r, detail)
+	default:
 		fmt.Fprintf(l.w, "loadgen: %s: %s: HTTP %s: %s\n", scenario, r, kind, detail)
 	}
 	if kind == "429" && !l.warned429 {

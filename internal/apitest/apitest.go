@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,7 +26,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/graph"
+	"github.com/incidentd/incidentd/internal/server"
+	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
@@ -81,6 +84,7 @@ func OpenStore(t testing.TB, b Backend, opt store.Options) *store.Store {
 type Server struct {
 	*httptest.Server
 	Store *store.Store
+	App   *server.Server
 	t     testing.TB
 }
 
@@ -88,6 +92,10 @@ type Server struct {
 type Config struct {
 	RateLimit string // default "100000-M", so tests do not trip it by accident
 	Clock     model.Clock
+	GraphQL   graph.Config
+	Live      live.Options
+	// Store, if set, is served instead of a fresh one (two servers on one database).
+	Store *store.Store
 }
 
 // Start serves the backend's store over real HTTP.
@@ -99,22 +107,27 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	st := OpenStore(t, b, store.Options{Clock: cfg.Clock})
-	lim, err := auth.NewLimiter(cfg.RateLimit)
+	st := cfg.Store
+	if st == nil {
+		st = OpenStore(t, b, store.Options{Clock: cfg.Clock})
+	}
+	app, err := server.New(st, server.Config{
+		RateLimit: cfg.RateLimit, KeyCacheTTL: time.Second, Clock: cfg.Clock,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := rest.NewRouter(rest.Deps{
-		Incidents:     st.Incidents(),
-		Authenticator: &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: time.Second},
-		Limiter:       lim,
-		Clock:         cfg.Clock,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready:         st.Ping,
+	srv := httptest.NewUnstartedServer(app.Handler)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv.Start()
+	t.Cleanup(func() {
+		app.Close()
+		cancel()
+		srv.Close()
 	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &Server{Server: srv, Store: st, t: t}
+	return &Server{Server: srv, Store: st, App: app, t: t}
 }
 
 // Tenant returns a tenant id unique to this test run, so that tests sharing

@@ -1,0 +1,64 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// presentError is the one place where domain errors become GraphQL errors:
+// extensions.code carries the same name as REST's `error` member, and
+// extensions.details the same field details. Internal errors are logged and
+// never echoed.
+func presentError(ctx context.Context, err error) *gqlerror.Error {
+	var gqlErr *gqlerror.Error
+	if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+		return gqlErr // gqlgen's own parse/validation errors keep their codes
+	}
+	e := toGQLError(ctx, err)
+	if gqlErr != nil {
+		e.Path = gqlErr.Path
+		e.Locations = gqlErr.Locations
+	} else {
+		e.Path = graphql.GetPath(ctx)
+	}
+	return e
+}
+
+func toGQLError(ctx context.Context, err error) *gqlerror.Error {
+	d := model.AsError(err)
+	msg := d.Message
+	if d.Code == model.CodeInternal {
+		slog.ErrorContext(ctx, "graphql internal error", "err", err)
+		msg = "An internal error occurred"
+	}
+	ext := map[string]any{"code": d.Code.WireName()}
+	if len(d.Details) > 0 {
+		ext["details"] = d.Details
+	}
+	return &gqlerror.Error{Message: msg, Extensions: ext}
+}
+
+// recoverPanic turns a resolver panic into an internal error.
+func recoverPanic(ctx context.Context, v any) error {
+	slog.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(v))
+	return model.Internal(fmt.Errorf("panic: %v", v), "graphql resolver")
+}
+
+type wsKey struct{}
+
+// endSubscription tells a WebSocket client why its subscription ended
+// (slow consumer, shutdown) before the stream completes.
+func endSubscription(ctx context.Context, err error) {
+	if ctx.Value(wsKey{}) == nil {
+		return // SSE has no per-subscription error frame; the stream just ends
+	}
+	transport.AddSubscriptionError(ctx, toGQLError(ctx, err))
+}

@@ -1,0 +1,18 @@
+// Package graph is the GraphQL door (gqlgen, schema-first: graph/*.graphqls).
+// Its resolvers call the same model services as the REST door; the only
+// logic here is translation between GraphQL types and the domain.
+package graph
+
+import (
+	"github.com/incidentd/incidentd/live"
+	"github.com/incidentd/incidentd/model"
+)
+
+// Resolver holds the services the resolvers call.
+type Resolver struct {
+	IncidentService model.IncidentService
+	EventLog        model.EventLog
+	Hub             *live.Hub
+	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.
+	MaxSubscriptionsPerConn int
+}

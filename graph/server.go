@@ -1,0 +1,259 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/graph/generated"
+	"github.com/incidentd/incidentd/graph/gqlmodel"
+	"github.com/incidentd/incidentd/live"
+	"github.com/incidentd/incidentd/model"
+)
+
+// Config is what the GraphQL door needs.
+type Config struct {
+	Incidents     model.IncidentService
+	Events        model.EventLog
+	Hub           *live.Hub
+	Authenticator *auth.Authenticator
+	Limiter       *auth.Limiter
+	Clock         model.Clock
+
+	// ComplexityLimit rejects operations costlier than this (default 1000;
+	// a list costs its page size times its items' cost).
+	ComplexityLimit int
+	// DepthLimit rejects operations nested deeper than this (default 10).
+	DepthLimit int
+	// Introspection enables __schema/__type queries.
+	Introspection bool
+	// KeepAlive is the WebSocket ping interval (default 15s).
+	KeepAlive time.Duration
+	// MaxSubscriptionsPerConn caps one WebSocket's subscriptions (default 20).
+	MaxSubscriptionsPerConn int
+	// WSOrigins lists extra browser origins allowed to open WebSockets
+	// (host patterns, e.g. "dashboard.example.com"); same-origin always works.
+	WSOrigins []string
+	// Explorer, if set, answers browser GETs (Accept: text/html) of /graphql.
+	Explorer http.Handler
+}
+
+// MaxBodyBytes bounds a GraphQL request body.
+const MaxBodyBytes = 1 << 20
+
+// NewHandler returns the /graphql endpoint: queries and mutations over POST
+// and GET, subscriptions over WebSocket (graphql-transport-ws and the legacy
+// graphql-ws) and server-sent events.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.ComplexityLimit <= 0 {
+		cfg.ComplexityLimit = 1000
+	}
+	if cfg.DepthLimit <= 0 {
+		cfg.DepthLimit = 10
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.MaxSubscriptionsPerConn <= 0 {
+		cfg.MaxSubscriptionsPerConn = 20
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = model.SystemClock{}
+	}
+	res := &Resolver{IncidentService: cfg.Incidents, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	gc := generated.Config{Resolvers: res}
+	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
+		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {
+		n := model.DefaultLimit
+		for _, v := range []*int{first, last, limit} {
+			if v != nil && *v > 0 {
+				n = *v
+			}
+		}
+		return 1 + n*child
+	}
+	srv := handler.New(generated.NewExecutableSchema(gc))
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{
+			AcceptOptions: websocket.AcceptOptions{OriginPatterns: cfg.WSOrigins},
+		},
+		InitFunc:              wsInit(cfg, res),
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: cfg.KeepAlive,
+		PingPongInterval:      cfg.KeepAlive,
+	})
+	srv.AddTransport(transport.SSE{}) // before POST: it claims POSTs that accept text/event-stream
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(depthLimit(cfg.DepthLimit))
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(recoverPanic)
+
+	authed := auth.Middleware(cfg.Authenticator, cfg.Limiter, cfg.Clock, writeHTTPError)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			srv.ServeHTTP(w, r)
+		}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
+			srv.ServeHTTP(w, r) // credentials come in connection_init
+		case cfg.Explorer != nil && r.Method == http.MethodGet && r.URL.RawQuery == "" &&
+			strings.Contains(r.Header.Get("Accept"), "text/html"):
+			cfg.Explorer.ServeHTTP(w, r)
+		default:
+			authed.ServeHTTP(w, r)
+		}
+	})
+}
+
+// writeHTTPError answers an HTTP-level failure (authentication, rate limit)
+// in GraphQL's response shape.
+func writeHTTPError(w http.ResponseWriter, r *http.Request, err error) {
+	status := map[model.Code]int{
+		model.CodeUnauthorized: http.StatusUnauthorized, model.CodeForbidden: http.StatusForbidden,
+		model.CodeRateLimited: http.StatusTooManyRequests,
+	}[model.ErrorCode(err)]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{toGQLError(r.Context(), err)}})
+}
+
+// connState tracks one WebSocket's subscriptions.
+type connState struct {
+	subs atomic.Int32
+	max  int32
+}
+
+type connKey struct{}
+
+// wsInit authenticates connection_init: the payload carries the same
+// credentials as HTTP headers (X-API-Key, API-Key, Authorization), at the top
+// level or under "headers" (as GraphiQL sends them).
+func wsInit(cfg Config, res *Resolver) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		h := http.Header{}
+		add := func(m map[string]any) {
+			for k, v := range m {
+				if s, ok := v.(string); ok {
+					h.Set(k, s)
+				}
+			}
+		}
+		add(payload)
+		if nested, ok := payload["headers"].(map[string]any); ok {
+			add(nested)
+		}
+		if v, ok := payload["apiKey"].(string); ok {
+			h.Set("X-API-Key", v)
+		}
+		cred, _ := auth.Credential(h)
+		p, err := cfg.Authenticator.Authenticate(ctx, cred)
+		if err != nil {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
+		}
+		if cfg.Limiter != nil {
+			rl, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID)
+			if err == nil && rl.Reached {
+				return transport.WithWebsocketCloseCode(ctx, 4429), nil,
+					fmt.Errorf("rate limit of %s exceeded", cfg.Limiter.Describe())
+			}
+		}
+		ctx = model.WithPrincipal(ctx, p)
+		ctx = context.WithValue(ctx, wsKey{}, true)
+		ctx = context.WithValue(ctx, connKey{}, &connState{max: int32(res.MaxSubscriptionsPerConn)})
+		return ctx, nil, nil
+	}
+}
+
+// claimSubscription takes one of the connection's subscription slots.
+func (r *Resolver) claimSubscription(ctx context.Context) (release func(), err error) {
+	st, ok := ctx.Value(connKey{}).(*connState)
+	if !ok {
+		return func() {}, nil // SSE: one subscription per request
+	}
+	if st.subs.Add(1) > st.max {
+		st.subs.Add(-1)
+		return nil, &model.Error{Code: model.CodeRateLimited,
+			Message: fmt.Sprintf("this connection already has %d subscriptions, the maximum", st.max)}
+	}
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			st.subs.Add(-1)
+		}
+	}, nil
+}
+
+// depthLimit rejects operations whose selections nest deeper than max.
+type depthLimit int
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit(0)
+
+func (depthLimit) ExtensionName() string                  { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	if rc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(rc.Operation.SelectionSet, 0); depth > int(d) {
+		return &gqlerror.Error{
+			Message:    fmt.Sprintf("operation is nested %d levels deep, more than the limit of %d", depth, int(d)),
+			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
+		}
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, seen int) int {
+	if seen > 100 {
+		return seen // validation has rejected fragment cycles; this only bounds the walk
+	}
+	deepest := 0
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) > 0 {
+				d = 1 + selectionDepth(s.SelectionSet, seen+1)
+			} else {
+				d = 1
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, seen+1)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				d = selectionDepth(s.Definition.SelectionSet, seen+1)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}

@@ -1,0 +1,120 @@
+// Package server wires the store, the live hub and both doors into one
+// http.Handler. The command and the tests build the server the same way.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/graph"
+	"github.com/incidentd/incidentd/live"
+	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/rest"
+	"github.com/incidentd/incidentd/store"
+)
+
+// Config tunes the server; zero values mean the documented defaults.
+type Config struct {
+	RateLimit   string        // ulule notation, default 200-M
+	KeyCacheTTL time.Duration // 0: no cache
+	Clock       model.Clock
+	Logger      *slog.Logger
+
+	GraphQL graph.Config // services and auth are filled in here
+	Live    live.Options
+	// EventRetention bounds how long events stay replayable (default 24h).
+	EventRetention time.Duration
+	// Explorer serves GraphiQL at GET /graphql for browsers, if set.
+	Explorer http.Handler
+}
+
+// Server is a running set of doors over one store.
+type Server struct {
+	Handler http.Handler
+	Hub     *live.Hub
+	Store   *store.Store
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New wires everything and starts the event watcher and the retention janitor.
+func New(st *store.Store, cfg Config) (*Server, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = model.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RateLimit == "" {
+		cfg.RateLimit = auth.DefaultRate
+	}
+	if cfg.EventRetention <= 0 {
+		cfg.EventRetention = 24 * time.Hour
+	}
+	lim, err := auth.NewLimiter(cfg.RateLimit)
+	if err != nil {
+		return nil, err
+	}
+	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL}
+	hub := live.New(cfg.Live)
+	gq := cfg.GraphQL
+	gq.Incidents, gq.Events, gq.Hub = st.Incidents(), st.Events(), hub
+	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
+	gq.Explorer = cfg.Explorer
+	h := rest.NewRouter(rest.Deps{
+		Incidents:     st.Incidents(),
+		Events:        st.Events(),
+		Hub:           hub,
+		Authenticator: authn,
+		Limiter:       lim,
+		Clock:         cfg.Clock,
+		Logger:        cfg.Logger,
+		Ready:         st.Ping,
+		GraphQL:       graph.NewHandler(gq),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := st.WatchEvents(ctx, hub.Publish); err != nil {
+			cfg.Logger.Error("event watcher stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		prune := func() {
+			if n, err := st.PruneEvents(ctx, cfg.Clock.Now().Add(-cfg.EventRetention)); err != nil && ctx.Err() == nil {
+				cfg.Logger.Warn("prune events", "err", err)
+			} else if n > 0 {
+				cfg.Logger.Info("pruned events", "count", n)
+			}
+		}
+		prune()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				prune()
+			}
+		}
+	}()
+	return s, nil
+}
+
+// Close ends every subscription (clients are told the server is shutting
+// down) and stops the background work. Call it before http.Server.Shutdown,
+// so that streaming requests finish and Shutdown does not wait for them.
+func (s *Server) Close() {
+	s.Hub.Close()
+	s.cancel()
+	s.wg.Wait()
+}

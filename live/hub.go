@@ -1,0 +1,257 @@
+// Package live fans committed events out to subscribers (GraphQL
+// subscriptions, server-sent events). It receives every committed event, in
+// commit order, from the store's watcher, and hands each subscriber only the
+// events of its own tenant that pass its filter.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Why a subscription ended, besides its own Close.
+var (
+	// ErrSlowConsumer: the subscriber did not keep up and its buffer filled.
+	ErrSlowConsumer = &model.Error{Code: model.CodeRateLimited, Message: "subscriber too slow: its event buffer overflowed; resume with after=<last event id>"}
+	// ErrShutdown: the server is stopping.
+	ErrShutdown = &model.Error{Code: model.CodeUnavailable, Message: "server shutting down; reconnect and resume with after=<last event id>"}
+)
+
+// Options bound a hub.
+type Options struct {
+	// Buffer is each subscriber's queue length (default 256).
+	Buffer int
+	// MaxPerTenant caps a tenant's concurrent subscriptions (default 10,000).
+	MaxPerTenant int
+}
+
+// Hub is the in-process fan-out.
+type Hub struct {
+	opt Options
+
+	mu       sync.RWMutex
+	byTenant map[string]map[*Sub]struct{}
+	closed   bool
+}
+
+// New returns an empty hub.
+func New(opt Options) *Hub {
+	if opt.Buffer <= 0 {
+		opt.Buffer = 256
+	}
+	if opt.MaxPerTenant <= 0 {
+		opt.MaxPerTenant = 10_000
+	}
+	return &Hub{opt: opt, byTenant: make(map[string]map[*Sub]struct{})}
+}
+
+// Sub is one subscription.
+type Sub struct {
+	hub    *Hub
+	tenant string
+	filter model.EventFilter
+	ch     chan *model.Event
+
+	once sync.Once
+	err  error // set before ch closes
+}
+
+// Subscribe registers a subscriber of tenant's events that pass f. Codes:
+// rate_limited (the tenant's cap is reached), unavailable (shutting down).
+func (h *Hub) Subscribe(tenant string, f model.EventFilter) (*Sub, error) {
+	s := &Sub{hub: h, tenant: tenant, filter: f, ch: make(chan *model.Event, h.opt.Buffer)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrShutdown
+	}
+	subs := h.byTenant[tenant]
+	if len(subs) >= h.opt.MaxPerTenant {
+		return nil, &model.Error{Code: model.CodeRateLimited,
+			Message: fmt.Sprintf("this tenant already has %d subscriptions, the maximum", h.opt.MaxPerTenant)}
+	}
+	if subs == nil {
+		subs = make(map[*Sub]struct{})
+		h.byTenant[tenant] = subs
+	}
+	subs[s] = struct{}{}
+	return s, nil
+}
+
+// C delivers the events; it closes when the subscription ends (see Err).
+func (s *Sub) C() <-chan *model.Event { return s.ch }
+
+// Err says why C closed: ErrSlowConsumer, ErrShutdown, or nil after Close.
+func (s *Sub) Err() error { return s.err }
+
+// Close ends the subscription.
+func (s *Sub) Close() { s.hub.remove(s, nil) }
+
+func (h *Hub) remove(s *Sub, why error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(s, why)
+}
+
+func (h *Hub) removeLocked(s *Sub, why error) {
+	s.once.Do(func() {
+		if subs := h.byTenant[s.tenant]; subs != nil {
+			delete(subs, s)
+			if len(subs) == 0 {
+				delete(h.byTenant, s.tenant)
+			}
+		}
+		s.err = why
+		close(s.ch)
+	})
+}
+
+// Publish hands committed events, in commit order, to the subscribers of
+// their tenants. It never blocks: a subscriber whose buffer is full is ended
+// with ErrSlowConsumer rather than buffered without bound.
+func (h *Hub) Publish(evs []*model.Event) {
+	var slow []*Sub
+	h.mu.RLock()
+	for _, e := range evs {
+		for s := range h.byTenant[e.TenantID] {
+			if s.tenant != e.TenantID || !s.filter.Match(e) {
+				continue
+			}
+			select {
+			case s.ch <- e:
+			default:
+				slow = append(slow, s)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	if len(slow) > 0 {
+		h.mu.Lock()
+		for _, s := range slow {
+			h.removeLocked(s, ErrSlowConsumer)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// Close ends every subscription with ErrShutdown and refuses new ones.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, subs := range h.byTenant {
+		for s := range subs {
+			h.removeLocked(s, ErrShutdown)
+		}
+	}
+}
+
+// Count returns the number of live subscriptions.
+func (h *Hub) Count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, subs := range h.byTenant {
+		n += len(subs)
+	}
+	return n
+}
+
+// Stream is a subscription with an optional replay of the events after a
+// given id, as a client resuming after a disconnect needs.
+type Stream struct {
+	C   <-chan *model.Event
+	err error
+	mu  sync.Mutex
+}
+
+// Err says why C closed.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Open subscribes the principal in ctx (scope incidents:read) to its tenant's
+// events passing f. With after >= 0, the retained events after that id are
+// replayed first; live events already replayed are skipped, so nothing is
+// delivered twice and nothing in between is lost. The stream ends when ctx
+// ends. Codes: unauthorized, forbidden, invalid, rate_limited, unavailable.
+func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter, after int64) (*Stream, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
+	if err != nil {
+		return nil, err
+	}
+	if errs := f.Validate(); len(errs) > 0 {
+		return nil, model.Invalid("invalid subscription filter", errs...)
+	}
+	// Subscribe before replaying, so that what commits during the replay waits in the buffer.
+	sub, err := h.Subscribe(p.TenantID, f)
+	if err != nil {
+		return nil, err
+	}
+	var replay []*model.Event
+	last := after
+	for after >= 0 {
+		page, err := log.IncidentEvents(ctx, last, model.MaxReplay)
+		if err != nil {
+			sub.Close()
+			return nil, err
+		}
+		for _, e := range page {
+			if f.Match(e) {
+				replay = append(replay, e)
+			}
+			last = e.ID
+		}
+		if len(page) < model.MaxReplay {
+			break
+		}
+	}
+	out := make(chan *model.Event)
+	st := &Stream{C: out}
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		send := func(e *model.Event) bool {
+			select {
+			case out <- e:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for _, e := range replay {
+			if !send(e) {
+				return
+			}
+		}
+		for {
+			select {
+			case e, ok := <-sub.C():
+				if !ok {
+					st.mu.Lock()
+					st.err = sub.Err()
+					st.mu.Unlock()
+					return
+				}
+				if after >= 0 && e.ID <= last {
+					continue // already replayed
+				}
+				if !send(e) {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return st, nil
+}
+
+// IsEnded reports whether err is one of the hub's own endings.
+func IsEnded(err error) bool { return errors.Is(err, ErrSlowConsumer) || errors.Is(err, ErrShutdown) }

@@ -1,0 +1,18 @@
+-- The outbox: one row per committed change, written in the change's transaction.
+-- AUTOINCREMENT: ids are never reused, so a resume point stays meaningful.
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX events_tenant ON events (tenant_id, id);
+CREATE INDEX events_created ON events (created_at);
+
+CREATE TABLE event_retention (
+    singleton    INTEGER PRIMARY KEY CHECK (singleton = 1),
+    pruned_below INTEGER NOT NULL
+);
+INSERT INTO event_retention (singleton, pruned_below) VALUES (1, 0);

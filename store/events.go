@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// notifyChannel carries committed events between instances on PostgreSQL.
+const notifyChannel = "incidentd_events"
+
+// maxNotifyPayload keeps NOTIFY payloads under PostgreSQL's 8000-byte limit;
+// larger events are sent by reference and fetched.
+const maxNotifyPayload = 7900
+
+// eventPayload is the stored (and notified) form of an event.
+type eventPayload struct {
+	ID     int64        `json:"id,omitempty"`
+	Tenant string       `json:"tenant,omitempty"`
+	Type   string       `json:"type,omitempty"`
+	At     *dbTime      `json:"at,omitempty"`
+	After  *incidentRow `json:"after,omitempty"`
+	Before *incidentRow `json:"before,omitempty"`
+	// Ref marks a notification that only names the event: fetch it.
+	Ref bool `json:"ref,omitempty"`
+}
+
+// appendEvent writes the outbox row of a change in its transaction. On
+// PostgreSQL a per-tenant advisory lock, held until commit, makes a tenant's
+// event ids grow in commit order (resume relies on it), and NOTIFY, which
+// PostgreSQL delivers only after commit and in commit order, wakes every
+// instance's watcher.
+func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident) error {
+	tenant := after.TenantID
+	if s.pg {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "events:"+tenant); err != nil {
+			return fmt.Errorf("lock events: %w", err)
+		}
+	}
+	at := newDBTime(after.UpdatedAt)
+	p := eventPayload{After: toRow(after)}
+	if before != nil {
+		p.Before = toRow(before)
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, tenant, string(typ), after.ID, string(raw), at).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	if !s.pg {
+		return nil
+	}
+	note := eventPayload{ID: id, Tenant: tenant, Type: string(typ), At: &at, After: p.After}
+	msg, err := json.Marshal(note)
+	if err != nil {
+		return fmt.Errorf("encode notification: %w", err)
+	}
+	if len(msg) > maxNotifyPayload {
+		msg, _ = json.Marshal(eventPayload{ID: id, Ref: true}) // plain ints always encode
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, notifyChannel, string(msg)); err != nil {
+		return fmt.Errorf("notify event: %w", err)
+	}
+	return nil
+}
+
+// committed wakes the local watcher after a write commits (SQLite has no NOTIFY).
+func (s *Store) committed() {
+	if s.pg {
+		return
+	}
+	select {
+	case s.poke <- struct{}{}:
+	default: // a wake-up is already pending; it will read this event too
+	}
+}
+
+type eventRow struct {
+	ID       int64
+	TenantID string
+	Type     string
+	Payload  string
+	At       dbTime
+}
+
+func (r *eventRow) toModel() (*model.Event, error) {
+	var p eventPayload
+	if err := json.Unmarshal([]byte(r.Payload), &p); err != nil || p.After == nil {
+		return nil, fmt.Errorf("decode event %d: %v", r.ID, err)
+	}
+	e := &model.Event{ID: r.ID, TenantID: r.TenantID, Type: model.EventType(r.Type), Incident: p.After.toModel(), At: r.At.Time}
+	if p.Before != nil {
+		e.Before = p.Before.toModel()
+	}
+	return e, nil
+}
+
+func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]*model.Event, error) {
+	s.stmts.Add(1)
+	rows, err := s.db.DB.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*model.Event
+	for rows.Next() {
+		var r eventRow
+		var payload []byte
+		if err := rows.Scan(&r.ID, &r.TenantID, &r.Type, &payload, &r.At); err != nil {
+			return nil, err
+		}
+		r.Payload = string(payload)
+		e, err := r.toModel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+const eventColumns = "id, tenant_id, type, payload, created_at"
+
+// Events returns the event log service.
+func (s *Store) Events() model.EventLog { return eventLog{s} }
+
+type eventLog struct{ s *Store }
+
+func (l eventLog) IncidentEvents(ctx context.Context, after int64, limit int) ([]*model.Event, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
+	if err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > model.MaxReplay {
+		return nil, model.Invalid("invalid replay", model.FieldError{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d", model.MaxReplay)})
+	}
+	if after < 0 {
+		return nil, model.Invalid("invalid replay", model.FieldError{Field: "after", Message: "after must be an event id"})
+	}
+	pruned, err := l.s.scalar(ctx, `SELECT pruned_below FROM event_retention`)
+	if err != nil {
+		return nil, model.Internal(err, "read retention")
+	}
+	if after > 0 && after < pruned-1 {
+		return nil, model.Invalid("events after "+strconv.FormatInt(after, 10)+" are no longer retained: reload the current state and subscribe without after",
+			model.FieldError{Field: "after", Message: "after is older than the event retention window"})
+	}
+	evs, err := l.s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT "+strconv.Itoa(limit), p.TenantID, after)
+	if err != nil {
+		return nil, model.Internal(err, "replay events")
+	}
+	return evs, nil
+}
+
+// PruneEvents deletes events older than cutoff and records the watermark,
+// so that a resume from before it is refused instead of silently lossy.
+func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var maxID sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM events WHERE created_at < ?`, newDBTime(cutoff)).Scan(&maxID); err != nil {
+			return err
+		}
+		if !maxID.Valid {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id <= ?`, maxID.Int64)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `UPDATE event_retention SET pruned_below = ? WHERE pruned_below < ?`, maxID.Int64+1, maxID.Int64+1)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return n, nil
+}
+
+// WatchEvents delivers every committed event of every tenant, in commit
+// order, to deliver until ctx ends. It is the system feed of the live hub,
+// which filters by tenant per subscriber. On PostgreSQL it LISTENs (so writes
+// on other instances arrive too); on SQLite it reads after each local commit.
+func (s *Store) WatchEvents(ctx context.Context, deliver func([]*model.Event)) error {
+	last, err := s.scalar(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`)
+	if err != nil {
+		return fmt.Errorf("watch events: %w", err)
+	}
+	if s.pg {
+		return s.watchPG(ctx, last, deliver)
+	}
+	return s.watchLocal(ctx, last, deliver)
+}
+
+func (s *Store) watchLocal(ctx context.Context, last int64, deliver func([]*model.Event)) error {
+	tick := time.NewTicker(time.Second) // a safety net; commits poke at once
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.poke:
+		case <-tick.C:
+		}
+		for {
+			evs, err := s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id > ? ORDER BY id LIMIT 1000", last)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				slog.Warn("watch events", "err", err)
+				break
+			}
+			if len(evs) > 0 {
+				last = evs[len(evs)-1].ID
+				deliver(evs)
+			}
+			if len(evs) < 1000 {
+				break
+			}
+		}
+	}
+}
+
+func (s *Store) watchPG(ctx context.Context, last int64, deliver func([]*model.Event)) error {
+	backoff := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		conn, err := pgx.Connect(ctx, s.url)
+		if err == nil {
+			_, err = conn.Exec(ctx, "LISTEN "+notifyChannel)
+		}
+		if err != nil {
+			if conn != nil {
+				conn.Close(context.Background())
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			slog.Warn("event listener: connect", "err", err, "retry_in", backoff.String())
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if !first {
+			// Catch up on what committed while the listener was away. Across
+			// tenants ids are not strictly in commit order, so a straggler
+			// committed during the gap can still be missed: clients resume
+			// with `after` to be sure.
+			evs, err := s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id > ? ORDER BY id LIMIT 10000", last)
+			if err == nil && len(evs) > 0 {
+				last = evs[len(evs)-1].ID
+				deliver(evs)
+			}
+		}
+		first = false
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				break
+			}
+			e, err := s.decodeNotification(ctx, n.Payload)
+			if err != nil {
+				slog.Warn("event listener: bad notification", "err", err)
+				continue
+			}
+			last = max(last, e.ID)
+			deliver([]*model.Event{e})
+		}
+		conn.Close(context.Background())
+	}
+	return nil
+}
+
+func (s *Store) decodeNotification(ctx context.Context, payload string) (*model.Event, error) {
+	var p eventPayload
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		return nil, err
+	}
+	if p.Ref {
+		evs, err := s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", p.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 {
+			return nil, errors.New("event " + strconv.FormatInt(p.ID, 10) + " not found")
+		}
+		return evs[0], nil
+	}
+	if p.After == nil || p.At == nil {
+		return nil, errors.New("notification without event")
+	}
+	return &model.Event{ID: p.ID, TenantID: p.Tenant, Type: model.EventType(p.Type), Incident: p.After.toModel(), At: p.At.Time}, nil
+}
