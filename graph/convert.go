@@ -10,8 +10,10 @@ import (
 
 // GraphQL enums are the upper-case spelling of the domain's lower-case values.
 
-func severityIn(s gqlmodel.Severity) model.Severity { return model.Severity(strings.ToLower(string(s))) }
-func statusIn(s gqlmodel.Status) model.Status       { return model.Status(strings.ToLower(string(s))) }
+func severityIn(s gqlmodel.Severity) model.Severity {
+	return model.Severity(strings.ToLower(string(s)))
+}
+func statusIn(s gqlmodel.Status) model.Status { return model.Status(strings.ToLower(string(s))) }
 
 func severityOut(s model.Severity) gqlmodel.Severity {
 	return gqlmodel.Severity(strings.ToUpper(string(s)))

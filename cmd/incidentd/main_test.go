@@ -73,7 +73,9 @@ func TestServeGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	var logs syncBuffer
-	go func() { done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", db, "--log-format", "json"}, io.Discard, &logs) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--database-url", db, "--log-format", "json"}, io.Discard, &logs)
+	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
