@@ -19,8 +19,17 @@ import (
 // never echoed.
 func presentError(ctx context.Context, err error) *gqlerror.Error {
 	var gqlErr *gqlerror.Error
-	if errors.As(err, &gqlErr) && gqlErr.Err == nil {
-		return gqlErr // gqlgen's own parse/validation errors keep their codes
+	var domain *model.Error
+	if !errors.As(err, &domain) && errors.As(err, &gqlErr) {
+		// gqlgen's own parse, validation and input-coercion errors: their
+		// messages are about the request, safe to show.
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		if _, ok := gqlErr.Extensions["code"]; !ok {
+			gqlErr.Extensions["code"] = model.CodeInvalid.WireName()
+		}
+		return gqlErr
 	}
 	e := toGQLError(ctx, err)
 	if gqlErr != nil {

@@ -34,8 +34,10 @@ type Config struct {
 	Limiter       *auth.Limiter
 	Clock         model.Clock
 
-	// ComplexityLimit rejects operations costlier than this (default 1000;
-	// a list costs its page size times its items' cost).
+	// ComplexityLimit rejects operations costlier than this (default 5000;
+	// a field costs 1 and a list its page size times its items' cost, so 100
+	// incidents with every field selected through both edges and nodes cost
+	// about 3,100).
 	ComplexityLimit int
 	// DepthLimit rejects operations nested deeper than this (default 10).
 	DepthLimit int
@@ -60,7 +62,7 @@ const MaxBodyBytes = 1 << 20
 // graphql-ws) and server-sent events.
 func NewHandler(cfg Config) http.Handler {
 	if cfg.ComplexityLimit <= 0 {
-		cfg.ComplexityLimit = 1000
+		cfg.ComplexityLimit = 5000
 	}
 	if cfg.DepthLimit <= 0 {
 		cfg.DepthLimit = 10
@@ -111,6 +113,10 @@ func NewHandler(cfg Config) http.Handler {
 
 	authed := auth.Middleware(cfg.Authenticator, cfg.Limiter, cfg.Clock, writeHTTPError)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > MaxBodyBytes {
+				writeHTTPError(w, r, errBodyTooLarge)
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 			srv.ServeHTTP(w, r)
 		}))
@@ -127,12 +133,14 @@ func NewHandler(cfg Config) http.Handler {
 	})
 }
 
+var errBodyTooLarge = model.Invalid("request body exceeds 1 MiB")
+
 // writeHTTPError answers an HTTP-level failure (authentication, rate limit)
 // in GraphQL's response shape.
 func writeHTTPError(w http.ResponseWriter, r *http.Request, err error) {
 	status := map[model.Code]int{
 		model.CodeUnauthorized: http.StatusUnauthorized, model.CodeForbidden: http.StatusForbidden,
-		model.CodeRateLimited: http.StatusTooManyRequests,
+		model.CodeRateLimited: http.StatusTooManyRequests, model.CodeInvalid: http.StatusRequestEntityTooLarge,
 	}[model.ErrorCode(err)]
 	if status == 0 {
 		status = http.StatusInternalServerError

@@ -34,8 +34,8 @@
 // as the graphql-ws connection_init payload (connectionParams), so a gqlgen
 // websocket InitFunc must read the key from the init payload, not from the
 // upgrade request's headers (browsers cannot set headers on WebSockets).
-// Headers are not persisted to localStorage (shouldPersistHeaders is off),
-// so API keys do not outlive the tab.
+// Headers are never written to localStorage (neither by the editor nor by
+// the query history), so API keys do not outlive the tab.
 //
 // The embedded files come from the npm registry; assets/VERSIONS.txt lists
 // the exact packages, their integrity hashes and the sha256 of each file,
@@ -159,6 +159,11 @@ func loadAssets() map[string]*asset {
 // subscriptionUrl with connectionParams set to the headers typed in the
 // Headers editor; a fresh client is created per subscription, so edited
 // headers take effect on the next run.
+//
+// shouldPersistHeaders: false keeps the Headers editor (API keys) out of
+// localStorage, but GraphiQL 4's history plugin still saves each run's
+// headers under graphiql:queries and graphiql:favorites; the storage wrapper
+// strips them there, so a key never outlives the tab.
 const bootstrapJS = `
 (function () {
   "use strict";
@@ -167,8 +172,30 @@ const bootstrapJS = `
   var ws = new URL(url.href);
   ws.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   var fetcher = GraphiQL.createFetcher({ url: url.href, subscriptionUrl: ws.href });
+  var storage = {
+    getItem: function (k) { return localStorage.getItem(k); },
+    setItem: function (k, v) { localStorage.setItem(k, withoutHeaders(k, v)); },
+    removeItem: function (k) { localStorage.removeItem(k); },
+    clear: function () {
+      Object.keys(localStorage).forEach(function (k) {
+        if (k.indexOf("graphiql:") === 0) { localStorage.removeItem(k); }
+      });
+    },
+    get length() { return localStorage.length; }
+  };
+  function withoutHeaders(key, value) {
+    if (key !== "graphiql:queries" && key !== "graphiql:favorites") { return value; }
+    try {
+      var v = JSON.parse(value);
+      (v.queries || []).forEach(function (q) { delete q.headers; });
+      return JSON.stringify(v);
+    } catch (e) {
+      return value;
+    }
+  }
   ReactDOM.createRoot(el).render(React.createElement(GraphiQL, {
     fetcher: fetcher,
+    storage: storage,
     isHeadersEditorEnabled: true,
     defaultEditorToolsVisibility: "headers",
     shouldPersistHeaders: false

@@ -1,0 +1,293 @@
+package graph_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/incidentd/incidentd/graph"
+	"github.com/incidentd/incidentd/internal/apitest"
+	"github.com/incidentd/incidentd/model"
+)
+
+var rw = []model.Scope{model.ScopeIncidentsRead, model.ScopeIncidentsWrite}
+
+const fields = `id title description severity status service tags occurredAt resolvedAt createdAt updatedAt createdBy updatedBy isDeleted`
+
+type gqlIncident struct {
+	ID, Title, Severity, Status string
+	Service                     *string
+	Tags                        []string
+	ResolvedAt                  *string
+	IsDeleted                   bool
+}
+
+type conn struct {
+	TotalCount int
+	PageInfo   struct {
+		HasNextPage, HasPreviousPage bool
+		StartCursor, EndCursor       *string
+	}
+	Nodes []gqlIncident
+	Edges []struct {
+		Cursor string
+		Node   gqlIncident
+	}
+}
+
+func data[T any](t *testing.T, r apitest.GQLResponse, field string) T {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors: %+v", r.Errors)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if err := json.Unmarshal(m[field], &out); err != nil {
+		t.Fatalf("%s: %v in %s", field, err, r.Data)
+	}
+	return out
+}
+
+func createGQL(t *testing.T, s *apitest.Server, key string, in map[string]any) gqlIncident {
+	t.Helper()
+	_, r := s.GQL(key, `mutation($in: CreateIncidentInput!) { createIncident(input: $in) { `+fields+` } }`, map[string]any{"in": in})
+	return data[gqlIncident](t, r, "createIncident")
+}
+
+func TestQueriesAndMutations(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		tenant := apitest.Tenant("g")
+		key := s.Key(tenant, rw...)
+		inc := createGQL(t, s, key, map[string]any{"title": "DB down", "severity": "HIGH", "occurredAt": "2024-01-15T16:30:00+02:00", "service": "db", "tags": []string{"a"}})
+		if inc.Status != "OPEN" || inc.Severity != "HIGH" || !strings.HasPrefix(inc.ID, "inc_") {
+			t.Fatalf("created %+v", inc)
+		}
+		// The REST door sees the same incident.
+		res := s.Do("GET", "/v1/incidents/"+inc.ID, key, nil)
+		if res.Status != 200 || !strings.Contains(string(res.Body), `"severity":"high"`) {
+			t.Errorf("REST: %d %s", res.Status, res.Body)
+		}
+		_, r := s.GQL(key, `query($id: ID!) { incident(id: $id) { `+fields+` } }`, map[string]any{"id": inc.ID})
+		if got := data[gqlIncident](t, r, "incident"); got.Title != "DB down" {
+			t.Errorf("query %+v", got)
+		}
+		// Partial update: null clears, absent keeps.
+		_, r = s.GQL(key, `mutation($id: ID!) { updateIncident(id: $id, input: {status: RESOLVED, service: null}) { `+fields+` } }`, map[string]any{"id": inc.ID})
+		upd := data[gqlIncident](t, r, "updateIncident")
+		if upd.Status != "RESOLVED" || upd.ResolvedAt == nil || upd.Service != nil || upd.Title != "DB down" || len(upd.Tags) != 1 {
+			t.Errorf("update %+v", upd)
+		}
+		// Validation errors carry REST's codes and field details.
+		_, r = s.GQL(key, `mutation { createIncident(input: {title: "", severity: LOW, occurredAt: "2024-01-15T14:30:00Z", tags: [""]}) { id } }`, nil)
+		if r.Code() != "ValidationError" {
+			t.Fatalf("want ValidationError, got %+v", r.Errors)
+		}
+		details, _ := json.Marshal(r.Errors[0].Extensions["details"])
+		for _, want := range []string{`"field":"title"`, `"field":"tags[0]"`, "title must be between 1 and 200 characters"} {
+			if !strings.Contains(string(details), want) {
+				t.Errorf("details %s lack %s", details, want)
+			}
+		}
+		_, r = s.GQL(key, `mutation($id: ID!) { updateIncident(id: $id, input: {resolvedAt: "2000-01-01T00:00:00Z"}) { id } }`, map[string]any{"id": inc.ID})
+		if r.Code() != "BusinessRuleViolation" {
+			t.Errorf("want BusinessRuleViolation, got %+v", r.Errors)
+		}
+		_, r = s.GQL(key, `mutation { createIncident(input: {title: "x", severity: URGENT, occurredAt: "2024-01-15T14:30:00Z"}) { id } }`, nil)
+		if len(r.Errors) == 0 {
+			t.Error("bad enum accepted")
+		}
+		_, r = s.GQL(key, `mutation { createIncident(input: {title: "x", severity: LOW, occurredAt: "yesterday"}) { id } }`, nil)
+		if len(r.Errors) == 0 {
+			t.Error("bad time accepted")
+		}
+		// Delete, then the incident is null and updates are NotFound.
+		_, r = s.GQL(key, `mutation($id: ID!) { deleteIncident(id: $id) { id } }`, map[string]any{"id": inc.ID})
+		data[map[string]any](t, r, "deleteIncident")
+		_, r = s.GQL(key, `query($id: ID!) { incident(id: $id) { id } }`, map[string]any{"id": inc.ID})
+		if string(r.Data) != `{"incident":null}` {
+			t.Errorf("deleted incident: %s", r.Data)
+		}
+		_, r = s.GQL(key, `mutation($id: ID!) { deleteIncident(id: $id) { id } }`, map[string]any{"id": inc.ID})
+		if r.Code() != "NotFound" {
+			t.Errorf("second delete: %+v", r.Errors)
+		}
+	})
+}
+
+func TestConnections(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("c"), rw...)
+		for i := range 13 {
+			createGQL(t, s, key, map[string]any{"title": fmt.Sprintf("t%02d", i), "severity": []string{"LOW", "HIGH", "CRITICAL"}[i%3],
+				"occurredAt": time.Date(2024, 1, 1, i, 0, 0, 0, time.UTC).Format(time.RFC3339)})
+		}
+		q := `query($first: Int, $after: String, $last: Int, $before: String, $limit: Int, $offset: Int, $filter: IncidentFilter, $order: IncidentOrder) {
+			incidents(first: $first, after: $after, last: $last, before: $before, limit: $limit, offset: $offset, filter: $filter, orderBy: $order) {
+				totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id title } edges { cursor node { id title } } } }`
+		page := func(vars map[string]any) conn {
+			t.Helper()
+			_, r := s.GQL(key, q, vars)
+			return data[conn](t, r, "incidents")
+		}
+		titles := func(c conn) string {
+			var out []string
+			for _, n := range c.Nodes {
+				out = append(out, n.Title)
+			}
+			return strings.Join(out, ",")
+		}
+		order := map[string]any{"field": "TITLE", "direction": "ASC"}
+		// Forward through the whole list.
+		var all []string
+		vars := map[string]any{"first": 5, "order": order}
+		for {
+			c := page(vars)
+			if c.TotalCount != 13 {
+				t.Fatalf("totalCount %d", c.TotalCount)
+			}
+			all = append(all, titles(c))
+			if !c.PageInfo.HasNextPage {
+				break
+			}
+			vars = map[string]any{"first": 5, "after": *c.PageInfo.EndCursor, "order": order}
+		}
+		if strings.Join(all, ",") != "t00,t01,t02,t03,t04,t05,t06,t07,t08,t09,t10,t11,t12" {
+			t.Errorf("forward walk %v", all)
+		}
+		// Backward: the last 5, then the 5 before them.
+		c := page(map[string]any{"last": 5, "order": order})
+		if titles(c) != "t08,t09,t10,t11,t12" || !c.PageInfo.HasPreviousPage {
+			t.Errorf("last 5: %s %+v", titles(c), c.PageInfo)
+		}
+		c = page(map[string]any{"last": 5, "before": *c.PageInfo.StartCursor, "order": order})
+		if titles(c) != "t03,t04,t05,t06,t07" || !c.PageInfo.HasPreviousPage || !c.PageInfo.HasNextPage {
+			t.Errorf("5 before: %s %+v", titles(c), c.PageInfo)
+		}
+		// Edge cursors continue the walk too.
+		c2 := page(map[string]any{"first": 2, "after": c.Edges[0].Cursor, "order": order})
+		if titles(c2) != "t04,t05" {
+			t.Errorf("after an edge cursor: %s", titles(c2))
+		}
+		// limit/offset like REST, and the same filters as REST.
+		c = page(map[string]any{"limit": 3, "offset": 2, "order": order})
+		if titles(c) != "t02,t03,t04" {
+			t.Errorf("limit/offset: %s", titles(c))
+		}
+		c = page(map[string]any{"filter": map[string]any{"severities": []string{"CRITICAL"}, "keyword": "T1"}, "order": order})
+		if titles(c) != "t11" || c.TotalCount != 1 {
+			t.Errorf("filter: %s %d", titles(c), c.TotalCount)
+		}
+		var rest struct {
+			Data       []struct{ Title string }
+			Pagination struct{ TotalCount int }
+		}
+		s.Do("GET", "/v1/incidents?severity=critical&keyword=T1&sort=title:asc", key, nil).JSON(t, &rest)
+		if len(rest.Data) != 1 || rest.Data[0].Title != "t11" || rest.Pagination.TotalCount != 1 {
+			t.Errorf("REST twin disagrees: %+v", rest)
+		}
+		// Bad arguments are validation errors.
+		for _, v := range []map[string]any{
+			{"first": 0}, {"first": 101}, {"first": 2, "last": 2}, {"first": 2, "offset": 1},
+			{"after": "garbage"}, {"first": 1, "after": *c2.PageInfo.EndCursor}, // cursor of another sort
+		} {
+			_, r := s.GQL(key, q, v)
+			if r.Code() != "ValidationError" {
+				t.Errorf("%v: %+v", v, r.Errors)
+			}
+		}
+	})
+}
+
+// TestStatementsBounded: a list costs the same number of statements whatever
+// its size and selection.
+func TestStatementsBounded(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	key := s.Key(apitest.Tenant("n"), rw...)
+	for i := range 60 {
+		createGQL(t, s, key, map[string]any{"title": fmt.Sprint(i), "severity": "LOW", "occurredAt": "2024-01-01T00:00:00Z"})
+	}
+	cost := func(q string) int64 {
+		s.GQL(key, q, nil) // warm the key cache
+		before := s.Store.Statements()
+		_, r := s.GQL(key, q, nil)
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		return s.Store.Statements() - before
+	}
+	small := cost(`{ incidents(first: 2) { totalCount nodes { id } } }`)
+	large := cost(`{ incidents(first: 50, filter: {keyword: "1"}) { totalCount edges { cursor node { ` + fields + ` } } nodes { ` + fields + ` } } }`)
+	none := cost(`{ incidents(first: 50) { nodes { id } } }`)
+	if small > 3 || large > 3 || none > 1 {
+		t.Errorf("statements: small %d, large %d, without totalCount %d", small, large, none)
+	}
+}
+
+func TestLimitsAndAuth(t *testing.T) {
+	b := apitest.Backends(t)[0]
+	s := apitest.Start(t, b, apitest.Config{GraphQL: graph.Config{DepthLimit: 3, ComplexityLimit: 1000}})
+	tenantA := apitest.Tenant("a")
+	key := s.Key(tenantA, rw...)
+	readOnly := s.Key(tenantA, model.ScopeIncidentsRead)
+	other := s.Key(apitest.Tenant("b"), rw...)
+	inc := createGQL(t, s, key, map[string]any{"title": "secret", "severity": "LOW", "occurredAt": "2024-01-01T00:00:00Z"})
+
+	_, r := s.GQL(key, `{ incidents(first: 100) { nodes { `+fields+` } } }`, nil)
+	if r.Code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Errorf("complexity: %+v", r.Errors)
+	}
+	_, r = s.GQL(key, `{ incidents(first: 5) { edges { node { id } } } }`, nil)
+	if r.Code() != "DEPTH_LIMIT_EXCEEDED" {
+		t.Errorf("depth: %+v", r.Errors)
+	}
+	_, r = s.GQL(key, `{ __schema { types { name } } }`, nil)
+	if len(r.Errors) == 0 {
+		t.Error("introspection answered while disabled")
+	}
+	status, r := s.GQL("", `{ incidents { totalCount } }`, nil)
+	if status != http.StatusUnauthorized || r.Code() != "Unauthorized" {
+		t.Errorf("no key: %d %+v", status, r.Errors)
+	}
+	status, r = s.GQL("ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", `{ incidents { totalCount } }`, nil)
+	if status != http.StatusUnauthorized {
+		t.Errorf("unknown key: %d", status)
+	}
+	_, r = s.GQL(readOnly, `mutation { createIncident(input: {title: "x", severity: LOW, occurredAt: "2024-01-01T00:00:00Z"}) { id } }`, nil)
+	if r.Code() != "Forbidden" {
+		t.Errorf("read-only key wrote: %+v", r.Errors)
+	}
+	_, r = s.GQL(other, `query($id: ID!) { incident(id: $id) { id } }`, map[string]any{"id": inc.ID})
+	if string(r.Data) != `{"incident":null}` {
+		t.Errorf("other tenant saw it: %s", r.Data)
+	}
+	_, r = s.GQL(other, `mutation($id: ID!) { updateIncident(id: $id, input: {title: "pwned"}) { id } }`, map[string]any{"id": inc.ID})
+	if r.Code() != "NotFound" {
+		t.Errorf("other tenant updated: %+v", r.Errors)
+	}
+	_, r = s.GQL(other, `{ incidents { totalCount } }`, nil)
+	if c := data[conn](t, r, "incidents"); c.TotalCount != 0 {
+		t.Errorf("other tenant lists %d", c.TotalCount)
+	}
+	// Request size is bounded.
+	res := s.Do("POST", "/graphql", key, `{"query": "`+strings.Repeat("x", graph.MaxBodyBytes+10)+`"}`)
+	if res.Status < 400 || res.Status >= 500 {
+		t.Errorf("huge body: %d", res.Status)
+	}
+	// GET queries work too.
+	res = s.Do("GET", "/graphql?query="+strings.ReplaceAll("{ incidents { totalCount } }", " ", "+"), key, nil)
+	if res.Status != 200 || !strings.Contains(string(res.Body), `"totalCount":1`) {
+		t.Errorf("GET query: %d %s", res.Status, res.Body)
+	}
+	if !slices.Contains([]int{200}, res.Status) {
+		t.Fail()
+	}
+}
