@@ -291,3 +291,15 @@ func TestLimitsAndAuth(t *testing.T) {
 		t.Fail()
 	}
 }
+
+func TestExplorer(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	res := s.Do("GET", "/graphql", "", nil, "Accept", "text/html")
+	if res.Status != 200 || !strings.Contains(string(res.Body), "/graphiql/assets/") || res.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("explorer: %d %.200s", res.Status, res.Body)
+	}
+	res = s.Do("GET", "/graphiql/assets/graphiql.min.js", "", nil)
+	if res.Status != 200 || len(res.Body) < 100000 {
+		t.Errorf("asset: %d %d bytes", res.Status, len(res.Body))
+	}
+}

@@ -29,6 +29,8 @@ type Deps struct {
 	// GraphQL, if set, is mounted at /graphql (it authenticates on its own:
 	// WebSocket credentials arrive in connection_init).
 	GraphQL http.Handler
+	// Mounts are extra unauthenticated handlers by chi pattern (explorer assets).
+	Mounts map[string]http.Handler
 }
 
 // NewRouter returns the HTTP handler of the whole REST door.
@@ -78,6 +80,9 @@ func NewRouter(d Deps) http.Handler {
 	r.Route("/api/v1", api)
 	if d.GraphQL != nil {
 		r.Handle("/graphql", d.GraphQL)
+	}
+	for pattern, h := range d.Mounts {
+		r.Handle(pattern, h)
 	}
 	return r
 }

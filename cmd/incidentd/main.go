@@ -145,6 +145,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"concurrent subscriptions (WebSocket and SSE) per tenant and instance (env INCIDENTD_MAX_SUBSCRIPTIONS_PER_TENANT)")
 	buffer := fs.Int("subscriber-buffer", intEnv("INCIDENTD_SUBSCRIBER_BUFFER", 256),
 		"events queued per subscriber before it is dropped as a slow consumer (env INCIDENTD_SUBSCRIBER_BUFFER)")
+	explorer := fs.Bool("graphiql", boolEnv("INCIDENTD_GRAPHIQL", true),
+		"serve the GraphiQL explorer at GET /graphql for browsers (env INCIDENTD_GRAPHIQL)")
 	retention := fs.Duration("event-retention", durationEnv("INCIDENTD_EVENT_RETENTION", 24*time.Hour),
 		"how long events stay replayable with after / Last-Event-ID (env INCIDENTD_EVENT_RETENTION)")
 	if err := fs.Parse(args); err != nil {
@@ -182,7 +184,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		},
 		Live:           live.Options{Buffer: *buffer, MaxPerTenant: *subsPerTenant},
 		EventRetention: *retention,
-		Explorer:       explorer(),
+		Explorer:       *explorer,
 	})
 	if err != nil {
 		return err
@@ -326,6 +328,3 @@ func apikeyCreate(ctx context.Context, args []string, stdout, _ io.Writer) error
 		"scopes": key.Scopes, "tier": key.Tier, "actor": key.ActorID, "key": secret,
 	})
 }
-
-// explorer is the GraphiQL page for browsers; nil until it is wired.
-func explorer() http.Handler { return nil }

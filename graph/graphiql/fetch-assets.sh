@@ -107,6 +107,8 @@ cp "$tmp/react-dom/package/LICENSE" "$new/licenses/react-dom.LICENSE"
 		"graphiql.min.css graphiql@$GRAPHIQL_VERSION:package/graphiql.min.css" \
 		"react.production.min.js react@$REACT_VERSION:package/umd/react.production.min.js" \
 		"react-dom.production.min.js react-dom@$REACT_DOM_VERSION:package/umd/react-dom.production.min.js"; do
+		# Word splitting is intended: each entry is "name origin"; neither has spaces.
+		# shellcheck disable=SC2086
 		set -- $f
 		echo "$1 $(digest sha256 "$new/$1" hex) $2"
 	done

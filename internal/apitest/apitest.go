@@ -113,7 +113,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	}
 	app, err := server.New(st, server.Config{
 		RateLimit: cfg.RateLimit, KeyCacheTTL: time.Second, Clock: cfg.Clock,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/graph"
+	"github.com/incidentd/incidentd/graph/graphiql"
 	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
@@ -28,9 +29,11 @@ type Config struct {
 	Live    live.Options
 	// EventRetention bounds how long events stay replayable (default 24h).
 	EventRetention time.Duration
-	// Explorer serves GraphiQL at GET /graphql for browsers, if set.
-	Explorer http.Handler
+	// Explorer serves GraphiQL at GET /graphql for browsers (assets embedded).
+	Explorer bool
 }
+
+const explorerAssets = "/graphiql/assets/"
 
 // Server is a running set of doors over one store.
 type Server struct {
@@ -65,7 +68,11 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	gq := cfg.GraphQL
 	gq.Incidents, gq.Events, gq.Hub = st.Incidents(), st.Events(), hub
 	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
-	gq.Explorer = cfg.Explorer
+	var mounts map[string]http.Handler
+	if cfg.Explorer {
+		gq.Explorer = graphiql.Handler("incidentd GraphQL", "/graphql", explorerAssets)
+		mounts = map[string]http.Handler{explorerAssets + "*": http.StripPrefix(explorerAssets, graphiql.Assets())}
+	}
 	h := rest.NewRouter(rest.Deps{
 		Incidents:     st.Incidents(),
 		Events:        st.Events(),
@@ -76,6 +83,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Logger:        cfg.Logger,
 		Ready:         st.Ping,
 		GraphQL:       graph.NewHandler(gq),
+		Mounts:        mounts,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel}

@@ -1,0 +1,445 @@
+package graph_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/incidentd/incidentd/graph"
+	"github.com/incidentd/incidentd/internal/apitest"
+	"github.com/incidentd/incidentd/live"
+	"github.com/incidentd/incidentd/store"
+)
+
+const subQuery = `subscription($f: IncidentEventFilter, $after: ID) { incidentChanged(filter: $f, after: $after) { id type at incident { id title severity status isDeleted } } }`
+
+type event struct {
+	IncidentChanged struct {
+		ID       string
+		Type     string
+		At       string
+		Incident struct {
+			ID, Title, Severity, Status string
+			IsDeleted                   bool
+		}
+	}
+}
+
+func decodeEvent(t *testing.T, raw json.RawMessage) event {
+	t.Helper()
+	var p struct {
+		Data   event
+		Errors []any
+	}
+	if err := json.Unmarshal(raw, &p); err != nil || len(p.Errors) > 0 {
+		t.Fatalf("event %s: %v", raw, err)
+	}
+	return p.Data
+}
+
+// opError waits for an operation's failure: gqlgen reports resolver errors at
+// subscription start as a payload with errors (then complete), transport
+// errors as an "error" message. It returns the operation id and error code.
+func opError(t *testing.T, c *apitest.WSClient) (id, code string) {
+	t.Helper()
+	for {
+		m, err := c.Next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for an error: %v", err)
+		}
+		if m.Type == "complete" {
+			continue
+		}
+		var errs []struct{ Extensions map[string]any }
+		var wrapped struct {
+			Errors []struct{ Extensions map[string]any }
+		}
+		if json.Unmarshal(m.Payload, &errs) != nil || len(errs) == 0 {
+			if json.Unmarshal(m.Payload, &wrapped) != nil || len(wrapped.Errors) == 0 {
+				t.Fatalf("not an error: %s %s", m.Type, m.Payload)
+			}
+			errs = wrapped.Errors
+		}
+		code, _ := errs[0].Extensions["code"].(string)
+		return m.ID, code
+	}
+}
+
+func rest(t *testing.T, s *apitest.Server, key, method, path string, body any) map[string]any {
+	t.Helper()
+	res := s.Do(method, path, key, body)
+	if res.Status >= 300 {
+		t.Fatalf("%s %s: %d %s", method, path, res.Status, res.Body)
+	}
+	if len(res.Body) == 0 {
+		return nil
+	}
+	return res.Map(t)
+}
+
+func TestSubscriptionsOverWebSocket(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		for _, proto := range []string{apitest.TransportWS, apitest.LegacyWS} {
+			t.Run(proto, func(t *testing.T) {
+				s := apitest.Start(t, b, apitest.Config{})
+				tenant := apitest.Tenant("ws")
+				key := s.Key(tenant, rw...)
+				otherKey := s.Key(apitest.Tenant("other"), rw...)
+
+				c, ack, err := s.DialWS(proto, map[string]any{"X-API-Key": key})
+				if err != nil || ack.Type != "connection_ack" {
+					t.Fatalf("init: %v %+v", err, ack)
+				}
+				defer c.Close()
+				c.Subscribe("all", subQuery, nil)
+				c.Subscribe("crit", subQuery, map[string]any{"f": map[string]any{"severities": []string{"CRITICAL"}}})
+				time.Sleep(100 * time.Millisecond) // let both subscriptions register
+
+				inc := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "a", "severity": "critical", "occurredAt": "2024-01-01T00:00:00Z"})
+				id := inc["id"].(string)
+				rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "b", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+				rest(t, s, key, "PATCH", "/v1/incidents/"+id, map[string]any{"status": "resolved"})
+				rest(t, s, key, "DELETE", "/v1/incidents/"+id, nil)
+				rest(t, s, otherKey, "POST", "/v1/incidents", map[string]any{"title": "not yours", "severity": "critical", "occurredAt": "2024-01-01T00:00:00Z"})
+
+				// "all" sees the four changes of this tenant, "crit" the three of the critical one.
+				got := map[string][]string{}
+				var lastID int64
+				for len(got["all"])+len(got["crit"]) < 7 {
+					m, err := c.Next(5 * time.Second)
+					if err != nil {
+						t.Fatalf("after %v: %v", got, err)
+					}
+					if m.Type != "next" && m.Type != "data" {
+						t.Fatalf("unexpected %s %s", m.Type, m.Payload)
+					}
+					e := decodeEvent(t, m.Payload).IncidentChanged
+					got[m.ID] = append(got[m.ID], e.Type+":"+e.Incident.Title+":"+e.Incident.Status)
+					var n int64
+					fmt.Sscan(e.ID, &n)
+					if m.ID == "all" {
+						if n <= lastID {
+							t.Errorf("event ids out of order: %d after %d", n, lastID)
+						}
+						lastID = n
+					}
+				}
+				wantAll := "CREATED:a:OPEN,CREATED:b:OPEN,UPDATED:a:RESOLVED,DELETED:a:RESOLVED"
+				wantCrit := "CREATED:a:OPEN,UPDATED:a:RESOLVED,DELETED:a:RESOLVED"
+				if strings.Join(got["all"], ",") != wantAll || strings.Join(got["crit"], ",") != wantCrit {
+					t.Errorf("got %v", got)
+				}
+				c.Quiet(300 * time.Millisecond) // nothing from the other tenant
+				c.Stop("crit")
+			})
+		}
+	})
+}
+
+func TestSubscriptionResume(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("resume"), rw...)
+		var ids []string
+		for i := range 5 {
+			ids = append(ids, rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": fmt.Sprint(i), "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})["id"].(string))
+		}
+		// Find the id of the second event through a replay from the start.
+		c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"Authorization": "Bearer " + key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Subscribe("1", subQuery, map[string]any{"after": "0"})
+		var evIDs []string
+		for range 5 {
+			evIDs = append(evIDs, decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged.ID)
+		}
+		// Resume after the second: the three later ones, then live ones, nothing twice.
+		c.Subscribe("2", subQuery, map[string]any{"after": evIDs[1]})
+		for i := 2; i < 5; i++ {
+			if e := decodeEvent(t, c.NextData("2", 5*time.Second)).IncidentChanged; e.ID != evIDs[i] || e.Incident.ID != ids[i] {
+				t.Fatalf("replay %d: %+v", i, e)
+			}
+		}
+		rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "live", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+		seen := map[string]int{}
+		for range 2 { // the live event reaches both subscriptions, once each
+			m, err := c.Next(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[m.ID]++
+			if e := decodeEvent(t, m.Payload).IncidentChanged; e.Incident.Title != "live" {
+				t.Errorf("%s: %+v", m.ID, e)
+			}
+		}
+		if seen["1"] != 1 || seen["2"] != 1 {
+			t.Errorf("live deliveries %v", seen)
+		}
+		c.Quiet(200 * time.Millisecond)
+		// A resume point older than the retention window is refused.
+		if _, err := s.Store.PruneEvents(t.Context(), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		c.Subscribe("3", subQuery, map[string]any{"after": evIDs[0]})
+		if id, code := opError(t, c); id != "3" || code != "ValidationError" {
+			t.Errorf("expired resume: %s %s", id, code)
+		}
+	})
+}
+
+func TestWebSocketAuthAndCaps(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{GraphQL: graph.Config{MaxSubscriptionsPerConn: 2}})
+	tenant := apitest.Tenant("caps")
+	key := s.Key(tenant, rw...)
+	for name, payload := range map[string]map[string]any{
+		"none": {}, "malformed": {"X-API-Key": "nope"}, "unknown": {"X-API-Key": "ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+	} {
+		for _, proto := range []string{apitest.TransportWS, apitest.LegacyWS} {
+			c, m, err := s.DialWS(proto, payload)
+			if err == nil {
+				if m.Type != "connection_error" {
+					t.Errorf("%s/%s: %s %s", name, proto, m.Type, m.Payload)
+				}
+				if code, ok := c.Closed(5 * time.Second); !ok || code != 4403 {
+					t.Errorf("%s/%s: close code %d", name, proto, code)
+				}
+			}
+		}
+	}
+	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Subscribe("1", subQuery, nil)
+	c.Subscribe("2", subQuery, nil)
+	c.Subscribe("3", subQuery, nil)
+	rejected, code := opError(t, c)
+	if code != "RateLimitExceeded" {
+		t.Errorf("third subscription: %s %s", rejected, code)
+	}
+	// Free a slot, then a bad filter is a validation error.
+	for _, id := range []string{"1", "2", "3"} {
+		if id != rejected {
+			c.Stop(id)
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.Subscribe("5", `subscription { incidentChanged(filter: {services: [""]}) { id } }`, nil)
+	if id, code := opError(t, c); id != "5" || code != "ValidationError" {
+		t.Errorf("bad filter: %s %s", id, code)
+	}
+}
+
+func TestShutdownEndsSubscriptionsAndLeavesNoGoroutines(t *testing.T) {
+	b := apitest.Backends(t)[0]
+	base := runtime.NumGoroutine()
+	func() {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("sd"), rw...)
+		var clients []*apitest.WSClient
+		for i := range 20 {
+			proto := []string{apitest.TransportWS, apitest.LegacyWS}[i%2]
+			c, _, err := s.DialWS(proto, map[string]any{"X-API-Key": key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Subscribe("1", subQuery, nil)
+			clients = append(clients, c)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if n := s.App.Hub.Count(); n != 20 {
+			t.Fatalf("%d subscriptions, want 20", n)
+		}
+		// Half the clients leave on their own.
+		for _, c := range clients[:10] {
+			c.Close()
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for s.App.Hub.Count() != 10 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := s.App.Hub.Count(); n != 10 {
+			t.Errorf("%d subscriptions after 10 disconnects, want 10", n)
+		}
+		// Shutdown tells the rest why their subscription ends.
+		s.App.Close()
+		for _, c := range clients[10:] {
+			m, err := c.Next(5 * time.Second)
+			if err != nil || m.Type != "error" || !strings.Contains(string(m.Payload), "ServiceUnavailable") {
+				t.Errorf("shutdown: %v %s %s", err, m.Type, m.Payload)
+			}
+			c.Close()
+		}
+	}()
+	// Every server, connection and subscription goroutine is gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines left, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestServerSentEvents(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("sse"), rw...)
+		first := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "before", "severity": "high", "occurredAt": "2024-01-01T00:00:00Z"})
+
+		open := func(path string, hdr ...string) (*bufio.Reader, func()) {
+			t.Helper()
+			ctx, cancel := context.WithCancel(t.Context())
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
+			req.Header.Set("X-API-Key", key)
+			for i := 0; i+1 < len(hdr); i += 2 {
+				req.Header.Set(hdr[i], hdr[i+1])
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("open %s: %v %v", path, err, res)
+			}
+			return bufio.NewReader(res.Body), func() { cancel(); res.Body.Close() }
+		}
+		next := func(r *bufio.Reader) (id, typ string, data map[string]any) {
+			t.Helper()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					line = strings.TrimRight(line, "\n")
+					switch {
+					case strings.HasPrefix(line, "id: "):
+						id = line[4:]
+					case strings.HasPrefix(line, "event: "):
+						typ = line[7:]
+					case strings.HasPrefix(line, "data: "):
+						_ = json.Unmarshal([]byte(line[6:]), &data)
+					case line == "" && typ != "":
+						return
+					}
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no event")
+			}
+			return id, typ, data
+		}
+		r, stop := open("/v1/incidents/events?severity=high")
+		defer stop()
+		time.Sleep(100 * time.Millisecond)
+		rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "low one", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+		created := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "high one", "severity": "high", "occurredAt": "2024-01-01T00:00:00Z"})
+		id, typ, d := next(r)
+		inc, _ := d["incident"].(map[string]any)
+		if typ != "incident.created" || inc["id"] != created["id"] || d["id"] != id {
+			t.Errorf("sse event %s %s %v", id, typ, d)
+		}
+		// Last-Event-ID replays what came after it (the first incident's event is before it).
+		r2, stop2 := open("/api/v1/incidents/events", "Last-Event-ID", "0")
+		defer stop2()
+		_, typ, d = next(r2)
+		if inc, _ := d["incident"].(map[string]any); typ != "incident.created" || inc["id"] != first["id"] {
+			t.Errorf("replay from 0: %s %v", typ, d)
+		}
+		for _, q := range []string{"?after=x", "?severity=urgent", "?bogus=1"} {
+			res := s.Do("GET", "/v1/incidents/events"+q, key, nil)
+			if res.Status != 400 {
+				t.Errorf("%s: %d", q, res.Status)
+			}
+		}
+		if res := s.Do("GET", "/v1/incidents/events", "", nil); res.Status != 401 {
+			t.Errorf("no key: %d", res.Status)
+		}
+	})
+}
+
+func TestGraphQLOverSSE(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	key := s.Key(apitest.Tenant("gsse"), rw...)
+	body, _ := json.Marshal(map[string]any{"query": subQuery})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-API-Key", key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("%v %v", err, res)
+	}
+	defer res.Body.Close()
+	time.Sleep(100 * time.Millisecond)
+	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "over sse", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+	rd := bufio.NewReader(res.Body)
+	got := make(chan string, 1)
+	go func() {
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(line, "data: ") && strings.Contains(line, "over sse") {
+				got <- line
+				return
+			}
+		}
+	}()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event over GraphQL SSE")
+	}
+}
+
+// TestTwoInstances: a mutation on one server reaches a subscriber of another
+// server on the same PostgreSQL database (LISTEN/NOTIFY).
+func TestTwoInstances(t *testing.T) {
+	var pg *apitest.Backend
+	for _, b := range apitest.Backends(t) {
+		if b.Name == "postgres" {
+			pg = &b
+		}
+	}
+	if pg == nil {
+		t.Skip(apitest.SkipPostgres)
+	}
+	a := apitest.Start(t, *pg, apitest.Config{})
+	b := apitest.Start(t, *pg, apitest.Config{Store: apitest.OpenStore(t, *pg, store.Options{})})
+	tenant := apitest.Tenant("two")
+	key := a.Key(tenant, rw...)
+	c, _, err := a.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Subscribe("1", subQuery, nil)
+	time.Sleep(200 * time.Millisecond)
+	for i := range 3 {
+		rest(t, b, key, "POST", "/v1/incidents", map[string]any{"title": fmt.Sprint("from b ", i), "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+	}
+	for i := range 3 {
+		if e := decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged; e.Incident.Title != fmt.Sprint("from b ", i) {
+			t.Errorf("event %d: %+v", i, e)
+		}
+	}
+}
+
+var _ = live.ErrShutdown
