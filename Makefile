@@ -5,7 +5,7 @@ PKGS    := ./...
 RACE    := $(shell [ "$$($(GO) env CGO_ENABLED)" = "1" ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 FUZZTIME ?= 10s
 
-.PHONY: run test test-short fuzz bench load generate check-generated lint build clean
+.PHONY: run test fuzz bench load generate graphiql-assets check-generated build clean
 
 ## run: start the server on 127.0.0.1:8080 with the embedded SQLite store under ./data
 run:
@@ -33,9 +33,13 @@ bench:
 load:
 	$(GO) run ./cmd/loadgen $(LOADGEN_ARGS)
 
-## generate: regenerate committed generated code (none yet: the OpenAPI document is hand-written, spec-first)
+## generate: regenerate the committed gqlgen code from graph/*.graphqls (the OpenAPI document is hand-written, spec-first)
 generate:
-	@echo "nothing to generate yet"
+	$(GO) tool gqlgen generate
+
+## graphiql-assets: re-fetch the explorer's embedded assets from the npm registry (pinned, integrity-checked)
+graphiql-assets:
+	sh graph/graphiql/fetch-assets.sh
 
 ## check-generated: fail if `make generate` would change committed files
 check-generated: generate
