@@ -72,7 +72,7 @@ func Middleware(a *Authenticator, l *Limiter, clock model.Clock, fail ErrorWrite
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, authErr := a.AuthenticateRequest(r)
-			bucket := "ip:" + clientIP(r)
+			bucket := "ip:" + ClientIP(r)
 			if authErr == nil {
 				bucket = "cred:" + p.CredentialID
 			}
@@ -95,7 +95,9 @@ func Middleware(a *Authenticator, l *Limiter, clock model.Clock, fail ErrorWrite
 	}
 }
 
-func clientIP(r *http.Request) string {
+// ClientIP is the peer address of r (proxies' forwarding headers are not
+// trusted: they are the client's to forge).
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

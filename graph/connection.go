@@ -26,6 +26,10 @@ func connectionQuery(filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.Incident
 		bad("limit", "limit/offset cannot be combined with first/after/last/before")
 	case first != nil && last != nil:
 		bad("last", "first and last cannot be combined")
+	case first != nil && before != nil:
+		bad("before", "before pages backward: use it with last, not first")
+	case last != nil && after != nil:
+		bad("after", "after pages forward: use it with first, not last")
 	}
 	for _, n := range []struct {
 		name string
@@ -41,7 +45,7 @@ func connectionQuery(filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.Incident
 	if offset != nil {
 		q.Offset = *offset
 	}
-	q.Backward = last != nil || (before != nil && first == nil)
+	q.Backward = last != nil || before != nil
 	for _, c := range []struct {
 		name string
 		v    *string

@@ -198,6 +198,7 @@ func TestConnections(t *testing.T) {
 		for _, v := range []map[string]any{
 			{"first": 0}, {"first": 101}, {"first": 2, "last": 2}, {"first": 2, "offset": 1},
 			{"after": "garbage"}, {"first": 1, "after": *c2.PageInfo.EndCursor}, // cursor of another sort
+			{"first": 2, "before": c.Edges[0].Cursor, "order": order}, {"last": 2, "after": c.Edges[0].Cursor, "order": order},
 		} {
 			_, r := s.GQL(key, q, v)
 			if r.Code() != "ValidationError" {
@@ -248,6 +249,16 @@ func TestLimitsAndAuth(t *testing.T) {
 	_, r = s.GQL(key, `{ incidents(first: 5) { edges { node { id } } } }`, nil)
 	if r.Code() != "DEPTH_LIMIT_EXCEEDED" {
 		t.Errorf("depth: %+v", r.Errors)
+	}
+	// Fragments that spread the next one twice: exponential to walk naively.
+	var q strings.Builder
+	q.WriteString("{ ...F0 }\n")
+	for i := range 40 {
+		fmt.Fprintf(&q, "fragment F%d on Query { ...F%d ...F%d }\n", i, i+1, i+1)
+	}
+	q.WriteString("fragment F40 on Query { incidents(first: 1) { totalCount } }\n")
+	if _, r := s.GQL(key, q.String(), nil); r.Code() != "QUERY_TOO_LARGE" {
+		t.Errorf("fragment bomb: %+v", r.Errors)
 	}
 	_, r = s.GQL(key, `{ __schema { types { name } } }`, nil)
 	if len(r.Errors) == 0 {

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -106,10 +107,29 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	// The shape check runs first: gqlgen's complexity walk re-walks a fragment
+	// at every spread, so a small document of nested fragment spreads would
+	// otherwise cost exponential time before any limit could reject it.
 	srv.Use(depthLimit(cfg.DepthLimit))
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
+	if cfg.Limiter != nil {
+		// HTTP requests are charged by the auth middleware; operations sent
+		// over an open WebSocket are charged here, to the same budget.
+		srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+			p := model.PrincipalFrom(ctx)
+			if ctx.Value(wsKey{}) == nil || p == nil {
+				return next(ctx)
+			}
+			rl, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID)
+			if err == nil && rl.Reached {
+				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, &model.Error{
+					Code: model.CodeRateLimited, Message: "Rate limit of " + cfg.Limiter.Describe() + " exceeded"})}})
+			}
+			return next(ctx)
+		})
+	}
 
 	authed := auth.Middleware(cfg.Authenticator, cfg.Limiter, cfg.Clock, writeHTTPError)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +143,8 @@ func NewHandler(cfg Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
-			srv.ServeHTTP(w, r) // credentials come in connection_init
+			// Credentials come in connection_init; keep the client IP for its rate limit.
+			srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, auth.ClientIP(r))))
 		case cfg.Explorer != nil && r.Method == http.MethodGet && r.URL.RawQuery == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html"):
 			cfg.Explorer.ServeHTTP(w, r)
@@ -158,6 +179,8 @@ type connState struct {
 
 type connKey struct{}
 
+type remoteKey struct{}
+
 // wsInit authenticates connection_init: the payload carries the same
 // credentials as HTTP headers (X-API-Key, API-Key, Authorization), at the top
 // level or under "headers" (as GraphiQL sends them).
@@ -181,7 +204,15 @@ func wsInit(cfg Config, res *Resolver) transport.WebsocketInitFunc {
 		cred, _ := auth.Credential(h)
 		p, err := cfg.Authenticator.Authenticate(ctx, cred)
 		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
+			// Failed handshakes spend the client IP's budget, as failed HTTP requests do.
+			if cfg.Limiter != nil {
+				ip, _ := ctx.Value(remoteKey{}).(string)
+				if rl, lerr := cfg.Limiter.Charge(ctx, "ip:"+ip); lerr == nil && rl.Reached {
+					return transport.WithWebsocketCloseCode(ctx, 4429), nil, errors.New("rate limit exceeded")
+				}
+			}
+			// Only the domain message reaches the client, never a cause.
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(toGQLError(ctx, err).Message)
 		}
 		if cfg.Limiter != nil {
 			rl, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID)
@@ -231,37 +262,60 @@ func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.Operat
 	if rc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(rc.Operation.SelectionSet, 0); depth > int(d) {
+	w := shapeWalker{memo: map[string]shape{}}
+	sh := w.walk(rc.Operation.SelectionSet)
+	if sh.fields > MaxExpandedFields {
 		return &gqlerror.Error{
-			Message:    fmt.Sprintf("operation is nested %d levels deep, more than the limit of %d", depth, int(d)),
+			Message:    fmt.Sprintf("operation expands to more than %d fields", MaxExpandedFields),
+			Extensions: map[string]any{"code": "QUERY_TOO_LARGE"},
+		}
+	}
+	if sh.depth > int(d) {
+		return &gqlerror.Error{
+			Message:    fmt.Sprintf("operation is nested %d levels deep, more than the limit of %d", sh.depth, int(d)),
 			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
 		}
 	}
 	return nil
 }
 
-func selectionDepth(set ast.SelectionSet, seen int) int {
-	if seen > 100 {
-		return seen // validation has rejected fragment cycles; this only bounds the walk
-	}
-	deepest := 0
+// MaxExpandedFields bounds an operation's field count with fragments expanded.
+const MaxExpandedFields = 10_000
+
+type shape struct{ depth, fields int }
+
+// shapeWalker measures depth and expanded size, remembering each fragment's
+// shape: without the memo, fragments that spread others twice cost
+// exponential time. Sizes saturate at the limit.
+type shapeWalker struct{ memo map[string]shape }
+
+func (w shapeWalker) walk(set ast.SelectionSet) shape {
+	var out shape
 	for _, sel := range set {
-		var d int
+		var sh shape
 		switch s := sel.(type) {
 		case *ast.Field:
+			sh = shape{1, 1}
 			if len(s.SelectionSet) > 0 {
-				d = 1 + selectionDepth(s.SelectionSet, seen+1)
-			} else {
-				d = 1
+				in := w.walk(s.SelectionSet)
+				sh = shape{1 + in.depth, 1 + in.fields}
 			}
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, seen+1)
+			sh = w.walk(s.SelectionSet)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, seen+1)
+			if s.Definition == nil {
+				continue
 			}
+			cached, ok := w.memo[s.Name]
+			if !ok {
+				w.memo[s.Name] = shape{} // validation rejects cycles; this only guards the walk
+				cached = w.walk(s.Definition.SelectionSet)
+				w.memo[s.Name] = cached
+			}
+			sh = cached
 		}
-		deepest = max(deepest, d)
+		out.depth = max(out.depth, sh.depth)
+		out.fields = min(out.fields+sh.fields, MaxExpandedFields+1)
 	}
-	return deepest
+	return out
 }

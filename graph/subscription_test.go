@@ -443,3 +443,75 @@ func TestTwoInstances(t *testing.T) {
 }
 
 var _ = live.ErrShutdown
+
+// TestListenerLoss: when the database listener dies, subscribers are told to
+// resume, and resuming from their last id loses nothing.
+func TestListenerLoss(t *testing.T) {
+	var pg *apitest.Backend
+	for _, b := range apitest.Backends(t) {
+		if b.Name == "postgres" {
+			pg = &b
+		}
+	}
+	if pg == nil {
+		t.Skip(apitest.SkipPostgres)
+	}
+	s := apitest.Start(t, *pg, apitest.Config{})
+	key := s.Key(apitest.Tenant("gap"), rw...)
+	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Subscribe("1", subQuery, nil)
+	time.Sleep(100 * time.Millisecond)
+	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "before", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+	lastID := decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged.ID
+
+	var killed int
+	err = s.Store.DB().QueryRowContext(t.Context(),
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ?`, s.Store.ListenerName()).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminate listener: %v, %d", err, killed)
+	}
+	// Written while the listener is down: only a resume can deliver it.
+	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "during", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+	if id, code := opError(t, c); id != "1" || code != "ServiceUnavailable" {
+		t.Fatalf("after listener loss: %s %s", id, code)
+	}
+	c.Subscribe("2", subQuery, map[string]any{"after": lastID})
+	if e := decodeEvent(t, c.NextData("2", 10*time.Second)).IncidentChanged; e.Incident.Title != "during" {
+		t.Errorf("resumed with %+v", e)
+	}
+	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "after", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+	if e := decodeEvent(t, c.NextData("2", 10*time.Second)).IncidentChanged; e.Incident.Title != "after" {
+		t.Errorf("live after reconnect: %+v", e)
+	}
+}
+
+func TestWebSocketOperationsAreRateLimited(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{RateLimit: "4-M", GraphQL: graph.Config{MaxSubscriptionsPerConn: 100}})
+	key := s.Key(apitest.Tenant("wsrl"), rw...)
+	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key}) // 1 of 4
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 4 { // 3 more fit, the 4th does not
+		c.Subscribe(fmt.Sprint(i), subQuery, nil)
+	}
+	// Operations run concurrently, so any one of the four may be the one refused.
+	if id, code := opError(t, c); code != "RateLimitExceeded" {
+		t.Errorf("operation past the budget: %s %s", id, code)
+	}
+	// Failed handshakes spend the IP's budget.
+	for range 4 {
+		s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": "nope"})
+	}
+	bad, m, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": "nope"})
+	if err == nil {
+		if code, _ := bad.Closed(5 * time.Second); code != 4429 || !strings.Contains(string(m.Payload), "rate limit") {
+			t.Errorf("guessing keys over WebSocket: close %d, %s", code, m.Payload)
+		}
+	}
+}

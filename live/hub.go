@@ -114,27 +114,46 @@ func (h *Hub) removeLocked(s *Sub, why error) {
 // their tenants. It never blocks: a subscriber whose buffer is full is ended
 // with ErrSlowConsumer rather than buffered without bound.
 func (h *Hub) Publish(evs []*model.Event) {
-	var slow []*Sub
+	var slow map[*Sub]bool
 	h.mu.RLock()
 	for _, e := range evs {
 		for s := range h.byTenant[e.TenantID] {
-			if s.tenant != e.TenantID || !s.filter.Match(e) {
-				continue
+			if s.tenant != e.TenantID || slow[s] || !s.filter.Match(e) {
+				continue // once slow, nothing more: a later event must not hide the lost one
 			}
 			select {
 			case s.ch <- e:
 			default:
-				slow = append(slow, s)
+				if slow == nil {
+					slow = map[*Sub]bool{}
+				}
+				slow[s] = true
 			}
 		}
 	}
 	h.mu.RUnlock()
 	if len(slow) > 0 {
 		h.mu.Lock()
-		for _, s := range slow {
+		for s := range slow {
 			h.removeLocked(s, ErrSlowConsumer)
 		}
 		h.mu.Unlock()
+	}
+}
+
+// ErrFeedGap ends subscriptions when the event feed may have missed events
+// (the database listener reconnected): clients resume from their last id,
+// which the database replays exactly.
+var ErrFeedGap = &model.Error{Code: model.CodeUnavailable, Message: "event feed interrupted; resume with after=<last event id>"}
+
+// Reset ends every current subscription with why, but keeps accepting new ones.
+func (h *Hub) Reset(why error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, subs := range h.byTenant {
+		for s := range subs {
+			h.removeLocked(s, why)
+		}
 	}
 }
 
@@ -194,22 +213,14 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 	if err != nil {
 		return nil, err
 	}
-	var replay []*model.Event
-	last := after
-	for after >= 0 {
-		page, err := log.IncidentEvents(ctx, last, model.MaxReplay)
-		if err != nil {
+	// The first replay page is read here, so that a refused resume point
+	// fails the subscription itself; later pages are read as the client
+	// consumes, so a long replay never sits in memory whole.
+	var page []*model.Event
+	if after >= 0 {
+		if page, err = log.IncidentEvents(ctx, after, model.MaxReplay); err != nil {
 			sub.Close()
 			return nil, err
-		}
-		for _, e := range page {
-			if f.Match(e) {
-				replay = append(replay, e)
-			}
-			last = e.ID
-		}
-		if len(page) < model.MaxReplay {
-			break
 		}
 	}
 	out := make(chan *model.Event)
@@ -225,8 +236,20 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 				return false
 			}
 		}
-		for _, e := range replay {
-			if !send(e) {
+		last := after
+		for after >= 0 {
+			for _, e := range page {
+				last = e.ID
+				if f.Match(e) && !send(e) {
+					return
+				}
+			}
+			if len(page) < model.MaxReplay {
+				break
+			}
+			var err error
+			if page, err = log.IncidentEvents(ctx, last, model.MaxReplay); err != nil {
+				st.fail(err)
 				return
 			}
 		}
@@ -234,9 +257,7 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 			select {
 			case e, ok := <-sub.C():
 				if !ok {
-					st.mu.Lock()
-					st.err = sub.Err()
-					st.mu.Unlock()
+					st.fail(sub.Err())
 					return
 				}
 				if after >= 0 && e.ID <= last {
@@ -251,6 +272,12 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 		}
 	}()
 	return st, nil
+}
+
+func (s *Stream) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
 }
 
 // IsEnded reports whether err is one of the hub's own endings.

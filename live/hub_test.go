@@ -102,3 +102,30 @@ func TestConcurrentPublishAndChurn(t *testing.T) {
 		t.Errorf("%d subscriptions leaked", h.Count())
 	}
 }
+
+func TestSlowConsumerGetsNothingAfterTheLostEvent(t *testing.T) {
+	h := New(Options{Buffer: 1})
+	s, _ := h.Subscribe("a", model.EventFilter{})
+	h.Publish([]*model.Event{ev(1, "a", model.SeverityLow), ev(2, "a", model.SeverityLow), ev(3, "a", model.SeverityLow)})
+	var got []int64
+	for e := range s.C() {
+		got = append(got, e.ID)
+	}
+	if len(got) != 1 || got[0] != 1 || !errors.Is(s.Err(), ErrSlowConsumer) {
+		t.Errorf("got %v, err %v: a resume after the last id must not skip event 2", got, s.Err())
+	}
+}
+
+func TestFilterSeesIncidentsLeaveTheFilter(t *testing.T) {
+	h := New(Options{})
+	s, _ := h.Subscribe("a", model.EventFilter{Statuses: []model.Status{model.StatusInvestigating}})
+	before := ev(1, "a", model.SeverityLow).Incident
+	before.Status = model.StatusInvestigating
+	e := ev(1, "a", model.SeverityLow)
+	e.Type, e.Before = model.EventIncidentUpdated, before
+	e.Incident.Status = model.StatusResolved
+	h.Publish([]*model.Event{e})
+	if len(s.C()) != 1 {
+		t.Error("an incident leaving the filtered status was not delivered")
+	}
+}

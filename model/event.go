@@ -39,9 +39,14 @@ type EventFilter struct {
 	Services   []string
 }
 
-// Match reports whether e passes f, judged on the incident after the change.
+// Match reports whether e passes f: the incident before or after the change
+// matches, so that a widget watching investigating incidents also sees one
+// leave that state.
 func (f *EventFilter) Match(e *Event) bool {
-	inc := e.Incident
+	return f.matches(e.Incident) || (e.Before != nil && f.matches(e.Before))
+}
+
+func (f *EventFilter) matches(inc *Incident) bool {
 	if inc == nil {
 		return false
 	}

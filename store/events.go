@@ -65,7 +65,7 @@ func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType,
 	if !s.pg {
 		return nil
 	}
-	note := eventPayload{ID: id, Tenant: tenant, Type: string(typ), At: &at, After: p.After}
+	note := eventPayload{ID: id, Tenant: tenant, Type: string(typ), At: &at, After: p.After, Before: p.Before}
 	msg, err := json.Marshal(note)
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
@@ -152,25 +152,32 @@ func (l eventLog) IncidentEvents(ctx context.Context, after int64, limit int) ([
 	if after < 0 {
 		return nil, model.Invalid("invalid replay", model.FieldError{Field: "after", Message: "after must be an event id"})
 	}
-	pruned, err := l.s.scalar(ctx, `SELECT pruned_below FROM event_retention`)
-	if err != nil {
-		return nil, model.Internal(err, "read retention")
-	}
-	if after > 0 && after < pruned-1 {
-		return nil, model.Invalid("events after "+strconv.FormatInt(after, 10)+" are no longer retained: reload the current state and subscribe without after",
-			model.FieldError{Field: "after", Message: "after is older than the event retention window"})
-	}
 	evs, err := l.s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT "+strconv.Itoa(limit), p.TenantID, after)
 	if err != nil {
 		return nil, model.Internal(err, "replay events")
 	}
+	// Read the watermark after the events: a prune between the two would
+	// otherwise make a lossy replay look complete.
+	pruned, err := l.s.scalar(ctx, `SELECT COALESCE(MAX(pruned_below), 0) FROM event_retention WHERE tenant_id = ?`, p.TenantID)
+	if err != nil {
+		return nil, model.Internal(err, "read retention")
+	}
+	if after < pruned-1 {
+		return nil, model.Invalid("events after "+strconv.FormatInt(after, 10)+" are no longer retained: reload the current state and subscribe without after",
+			model.FieldError{Field: "after", Message: "after is older than the event retention window"})
+	}
 	return evs, nil
 }
 
-// PruneEvents deletes events older than cutoff and records the watermark,
-// so that a resume from before it is refused instead of silently lossy.
+// PruneEvents deletes events older than cutoff and records, per tenant, the
+// id below which its events are gone, so that a resume from before it is
+// refused instead of silently lossy.
 func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
 	var n int64
+	keep := "GREATEST(event_retention.pruned_below, excluded.pruned_below)"
+	if !s.pg {
+		keep = "MAX(event_retention.pruned_below, excluded.pruned_below)"
+	}
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var maxID sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM events WHERE created_at < ?`, newDBTime(cutoff)).Scan(&maxID); err != nil {
@@ -179,13 +186,18 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 		if !maxID.Valid {
 			return nil
 		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO event_retention (tenant_id, pruned_below)
+			SELECT tenant_id, MAX(id) + 1 FROM events WHERE id <= ? GROUP BY tenant_id
+			ON CONFLICT (tenant_id) DO UPDATE SET pruned_below = `+keep, maxID.Int64)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id <= ?`, maxID.Int64)
 		if err != nil {
 			return err
 		}
 		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `UPDATE event_retention SET pruned_below = ? WHERE pruned_below < ?`, maxID.Int64+1, maxID.Int64+1)
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
@@ -193,42 +205,96 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 	return n, nil
 }
 
-// WatchEvents delivers every committed event of every tenant, in commit
-// order, to deliver until ctx ends. It is the system feed of the live hub,
-// which filters by tenant per subscriber. On PostgreSQL it LISTENs (so writes
-// on other instances arrive too); on SQLite it reads after each local commit.
-func (s *Store) WatchEvents(ctx context.Context, deliver func([]*model.Event)) error {
-	last, err := s.scalar(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`)
-	if err != nil {
-		return fmt.Errorf("watch events: %w", err)
-	}
-	if s.pg {
-		return s.watchPG(ctx, last, deliver)
-	}
-	return s.watchLocal(ctx, last, deliver)
+// Watcher is the system feed of the live hub: every committed event of every
+// tenant, in commit order. It is the one read that spans tenants; the hub
+// routes each event to its own tenant's subscribers only.
+type Watcher struct {
+	s    *Store
+	last int64
+	conn *pgx.Conn // PostgreSQL: the LISTEN connection
 }
 
-func (s *Store) watchLocal(ctx context.Context, last int64, deliver func([]*model.Event)) error {
+// NewWatcher starts listening before it reads the current position, so that
+// no event committed from now on can fall between the two.
+func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
+	w := &Watcher{s: s}
+	if s.pg {
+		conn, err := s.listen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.conn = conn
+	}
+	last, err := s.scalar(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`)
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("watch events: %w", err)
+	}
+	w.last = last
+	return w, nil
+}
+
+// ListenerName is the application_name of this store's LISTEN connection,
+// which makes it visible (and, in tests, killable) in pg_stat_activity.
+func (s *Store) ListenerName() string { return "incidentd-listener-" + s.instance }
+
+func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(s.url)
+	if err != nil {
+		return nil, fmt.Errorf("event listener: %w", err)
+	}
+	cfg.RuntimeParams["application_name"] = s.ListenerName()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("event listener: connect: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("event listener: listen: %w", err)
+	}
+	return conn, nil
+}
+
+func (w *Watcher) close() {
+	if w.conn != nil {
+		w.conn.Close(context.Background())
+		w.conn = nil
+	}
+}
+
+// Run delivers events until ctx ends. When the feed may have missed events
+// (the listener lost its connection), it calls gap before delivering again,
+// so that subscribers can resume from the database, which replays exactly.
+func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), gap func()) {
+	defer w.close()
+	if w.s.pg {
+		w.runPG(ctx, deliver, gap)
+		return
+	}
+	w.runLocal(ctx, deliver)
+}
+
+func (w *Watcher) runLocal(ctx context.Context, deliver func([]*model.Event)) {
 	tick := time.NewTicker(time.Second) // a safety net; commits poke at once
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-s.poke:
+			return
+		case <-w.s.poke:
 		case <-tick.C:
 		}
 		for {
-			evs, err := s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id > ? ORDER BY id LIMIT 1000", last)
+			// SQLite has one writer, so ids are assigned in commit order.
+			evs, err := w.s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id > ? ORDER BY id LIMIT 1000", w.last)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+				if ctx.Err() == nil {
+					slog.Warn("watch events", "err", err)
 				}
-				slog.Warn("watch events", "err", err)
 				break
 			}
 			if len(evs) > 0 {
-				last = evs[len(evs)-1].ID
+				w.last = evs[len(evs)-1].ID
 				deliver(evs)
 			}
 			if len(evs) < 1000 {
@@ -238,55 +304,51 @@ func (s *Store) watchLocal(ctx context.Context, last int64, deliver func([]*mode
 	}
 }
 
-func (s *Store) watchPG(ctx context.Context, last int64, deliver func([]*model.Event)) error {
+// listenerIdle is how long the listener waits before checking that its
+// connection is still alive.
+const listenerIdle = 30 * time.Second
+
+func (w *Watcher) runPG(ctx context.Context, deliver func([]*model.Event), gap func()) {
 	backoff := 100 * time.Millisecond
-	first := true
 	for ctx.Err() == nil {
-		conn, err := pgx.Connect(ctx, s.url)
-		if err == nil {
-			_, err = conn.Exec(ctx, "LISTEN "+notifyChannel)
-		}
-		if err != nil {
-			if conn != nil {
-				conn.Close(context.Background())
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			slog.Warn("event listener: connect", "err", err, "retry_in", backoff.String())
-			time.Sleep(backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if !first {
-			// Catch up on what committed while the listener was away. Across
-			// tenants ids are not strictly in commit order, so a straggler
-			// committed during the gap can still be missed: clients resume
-			// with `after` to be sure.
-			evs, err := s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id > ? ORDER BY id LIMIT 10000", last)
-			if err == nil && len(evs) > 0 {
-				last = evs[len(evs)-1].ID
-				deliver(evs)
-			}
-		}
-		first = false
-		for {
-			n, err := conn.WaitForNotification(ctx)
+		if w.conn == nil {
+			conn, err := w.s.listen(ctx)
 			if err != nil {
-				break
+				if ctx.Err() != nil {
+					return
+				}
+				slog.Warn("event listener", "err", err, "retry_in", backoff.String())
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return
+				}
+				backoff = min(backoff*2, 5*time.Second)
+				continue
 			}
-			e, err := s.decodeNotification(ctx, n.Payload)
+			w.conn, backoff = conn, 100*time.Millisecond
+			gap() // notifications sent while we were away are lost
+		}
+		wctx, cancel := context.WithTimeout(ctx, listenerIdle)
+		n, err := w.conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			e, err := w.s.decodeNotification(ctx, n.Payload)
 			if err != nil {
 				slog.Warn("event listener: bad notification", "err", err)
 				continue
 			}
-			last = max(last, e.ID)
 			deliver([]*model.Event{e})
+		case ctx.Err() != nil:
+			return
+		case wctx.Err() != nil && w.conn.Ping(ctx) == nil:
+			// idle, and the connection still answers
+		default:
+			slog.Warn("event listener: connection lost; subscribers will resume", "err", err)
+			w.close()
 		}
-		conn.Close(context.Background())
 	}
-	return nil
 }
 
 func (s *Store) decodeNotification(ctx context.Context, payload string) (*model.Event, error) {
@@ -307,5 +369,9 @@ func (s *Store) decodeNotification(ctx context.Context, payload string) (*model.
 	if p.After == nil || p.At == nil {
 		return nil, errors.New("notification without event")
 	}
-	return &model.Event{ID: p.ID, TenantID: p.Tenant, Type: model.EventType(p.Type), Incident: p.After.toModel(), At: p.At.Time}, nil
+	e := &model.Event{ID: p.ID, TenantID: p.Tenant, Type: model.EventType(p.Type), Incident: p.After.toModel(), At: p.At.Time}
+	if p.Before != nil {
+		e.Before = p.Before.toModel()
+	}
+	return e, nil
 }

@@ -47,6 +47,8 @@ type Store struct {
 	poke chan struct{}
 	// stmts counts statements sent, so tests can bound a request's cost.
 	stmts atomic.Int64
+	// instance names this process's store in the database's activity view.
+	instance string
 }
 
 // Statements returns how many SQL statements this store has sent.
@@ -69,7 +71,8 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.CountCacheSize <= 0 {
 		opt.CountCacheSize = 10_000
 	}
-	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize), url: url, poke: make(chan struct{}, 1)}
+	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize), url: url, poke: make(chan struct{}, 1),
+		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		sqldb, err := sql.Open("pgx", url)

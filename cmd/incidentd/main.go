@@ -132,7 +132,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"how long a verified API key is kept in memory; 0 looks every request up (env INCIDENTD_KEY_CACHE_TTL)")
 	introspection := fs.Bool("graphql-introspection", boolEnv("INCIDENTD_GRAPHQL_INTROSPECTION", true),
 		"allow GraphQL introspection (env INCIDENTD_GRAPHQL_INTROSPECTION)")
-	complexity := fs.Int("graphql-complexity", intEnv("INCIDENTD_GRAPHQL_COMPLEXITY", 1000),
+	complexity := fs.Int("graphql-complexity", intEnv("INCIDENTD_GRAPHQL_COMPLEXITY", 5000),
 		"maximum GraphQL operation complexity; a list costs its page size times its items (env INCIDENTD_GRAPHQL_COMPLEXITY)")
 	depth := fs.Int("graphql-depth", intEnv("INCIDENTD_GRAPHQL_DEPTH", 10), "maximum GraphQL selection depth (env INCIDENTD_GRAPHQL_DEPTH)")
 	keepAlive := fs.Duration("ws-keepalive", durationEnv("INCIDENTD_WS_KEEPALIVE", 15*time.Second),

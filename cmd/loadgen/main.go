@@ -1,13 +1,19 @@
 // Command loadgen drives an incidentd server with concurrent HTTP traffic and
-// reports, per scenario, throughput and exact latency percentiles.
+// reports, per scenario, throughput and exact latency percentiles. With
+// -fanout it instead measures how GraphQL subscription events fan out to
+// many WebSocket subscribers.
 //
 // Usage:
 //
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -key $KEY -seed 100000 -conns 50 -duration 10s
+//	go run ./cmd/loadgen -url http://127.0.0.1:8080 -key $KEY -fanout -subscribers 10000 \
+//		-mutation-rate 20 -duration 30s -server-pid $(pgrep -n incidentd)
 //
 // The URL and key may also come from LOADGEN_URL and LOADGEN_KEY. Before
 // anything else loadgen sends one GET /v1/incidents?limit=1 and exits non-zero
 // if the server is unreachable or rejects the key.
+//
+// # Scenarios
 //
 // With -seed N it first tops the tenant up to N incidents (only the
 // difference is created) using the same concurrency, and prints a "seed" row.
@@ -19,7 +25,9 @@
 // Scenarios (-scenarios, comma-separated, run in the order given):
 //
 //	get          GET /v1/incidents/{id}, ids sampled from up to 5,000 collected ids
+//	gql-get      POST /graphql: incident(id:) with every field, ids as for get
 //	list         GET /v1/incidents (default page of 20)
+//	gql-list     POST /graphql: incidents(first: 20) with totalCount, pageInfo and every field of the nodes
 //	keyword      GET /v1/incidents?keyword=<vocabulary word>
 //	cursor-deep  GET /v1/incidents?cursor=<cursor ~90% deep in the list>
 //	offset-deep  GET /v1/incidents?limit=20&offset=<90% of totalCount>
@@ -29,13 +37,62 @@
 // Each scenario runs -conns workers for -warmup (samples discarded), then for
 // -duration. Workers issue requests back to back over -conns keep-alive
 // connections. Latency covers the whole request including reading the body.
+// The GraphQL twins are measured exactly like their REST counterparts; a
+// GraphQL response also counts as an error when its "errors" array is not
+// empty.
 //
 // Output (stdout) is a table, or JSON lines with -json; progress and error
 // diagnostics go to stderr. Columns: requests is every completed request,
-// errors those that failed (non-2xx or transport error); throughput and the
-// percentiles cover the successful requests only, so fast failures such as
-// 429s cannot flatter the numbers. Percentiles are nearest-rank over the full
-// sorted sample.
+// errors those that failed (non-2xx, GraphQL errors or transport error);
+// throughput and the percentiles cover the successful requests only, so fast
+// failures such as 429s cannot flatter the numbers. Percentiles are
+// nearest-rank over the full sorted sample.
+//
+// When both halves of a twin ran, a last line compares them:
+//
+//	graphql/rest cost ratio: get 1.08x, list 1.35x
+//
+// each the REST req/s over the GraphQL req/s, so above 1 means GraphQL is
+// slower ("n/a" when the GraphQL scenario completed nothing). With -json it is
+// a last object instead: {"graphqlRestCostRatio":{"get":1.08,"list":1.35}}.
+//
+// # Fan-out
+//
+// -fanout ignores -scenarios, -seed and -warmup. It:
+//
+//  1. raises the soft open-files limit to the hard limit, so 10,000
+//     connections fit, and, with -server-pid, reads the server's VmRSS;
+//  2. opens -subscribers WebSockets to /graphql (subprotocol
+//     graphql-transport-ws), -sub-batch at a time, each sending
+//     connection_init with the key and subscribing to
+//     incidentChanged { id type at incident { id } }; each connection gets
+//     up to -timeout to be acknowledged;
+//  3. idles 2 s (and reads VmRSS again: the delta over the subscribers is the
+//     server's memory per subscriber, meaningful on an otherwise idle,
+//     freshly started server: Go returns freed memory to the OS lazily);
+//  4. creates -mutation-rate incidents per second with POST /v1/incidents
+//     for -duration, paced by a ticker and sent by enough workers (4 to 64)
+//     to keep the pace with POSTs of up to a second;
+//  5. waits up to 5 s for the last events, then completes every subscription
+//     and closes every connection with 1000.
+//
+// Subscribers answer pings and never stop reading. Every event is matched to
+// the incident it announces; each subscriber that was healthy when the
+// creations started must receive one event per created incident. The report
+// gives the ramp-up time and failures, expected deliveries (created incidents
+// x subscribers), deliveries, missing ones, duplicates, events of other
+// incidents, subscribers dropped on the way, delivery latency (receipt time
+// minus the event's "at", so loadgen and the server must share a clock)
+// percentiles over all deliveries, and the p50/p99 of the creating POSTs
+// (numbers illustrative):
+//
+//	subscribers:  10000 of 10000 subscribed, 0 failed; ramp-up 2.314s (200 at a time)
+//	server RSS:   52340 -> 241220 KiB, 18.9 KiB per subscriber
+//	mutations:    600 created, 0 failed in 30.0s (20.0/s, target 20.0/s); POST p50 2.10ms p99 6.30ms
+//	deliveries:   6000000 expected, 6000000 delivered, 0 missing (0 subscribers short); 0 duplicates, 0 other events, 0 bad messages, 0 subscribers dropped
+//	latency (ms): p50 41.20  p95 88.10  p99 120.40  max 180.90  (receipt - event.at, over all deliveries)
+//
+// With -json the report is one JSON object with the same numbers.
 package main
 
 import (
@@ -160,11 +217,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.key, "key", os.Getenv("LOADGEN_KEY"), "API key sent as X-API-Key (env LOADGEN_KEY)")
 	fs.IntVar(&cfg.seed, "seed", 0, "make sure the tenant holds at least `N` incidents before measuring")
 	fs.IntVar(&cfg.conns, "conns", 50, "concurrent workers, and HTTP connections kept alive")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each scenario")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each scenario, or of the -fanout creations")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured warm-up before each scenario")
-	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "timeout of a single request")
+	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "timeout of a single request, or of setting up one -fanout subscription")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, in order")
-	fs.BoolVar(&cfg.jsonOut, "json", false, "print results as JSON lines instead of a table")
+	fs.BoolVar(&cfg.jsonOut, "json", false, "print results as JSON lines instead of a table (-fanout: one JSON object)")
 	fs.Uint64Var(&cfg.randSeed, "rand-seed", 1, "seed of the generated data and of request choices")
 	fs.BoolVar(&cfg.fanout, "fanout", false, "measure GraphQL subscription fan-out instead of running -scenarios")
 	fs.IntVar(&cfg.subscribers, "subscribers", 1000, "-fanout: WebSocket subscribers to open")

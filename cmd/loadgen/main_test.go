@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,11 +103,17 @@ func TestNewIncident(t *testing.T) {
 	}
 }
 
-// fakeServer implements just enough of the API contract for loadgen.
+// fakeServer implements just enough of the API contract for loadgen: the
+// REST routes, POST /graphql and, in fake_ws_test.go, the subscription
+// WebSocket.
 type fakeServer struct {
 	mu        sync.Mutex
 	incidents []incident
 	ids       []string
+
+	gqlErrors bool // POST /graphql answers 200 with an errors array
+
+	ws fakeWS
 }
 
 func (f *fakeServer) handler() http.Handler {
@@ -114,7 +121,16 @@ func (f *fakeServer) handler() http.Handler {
 	mux.HandleFunc("POST /v1/incidents", f.create)
 	mux.HandleFunc("GET /v1/incidents", f.list)
 	mux.HandleFunc("GET /v1/incidents/{id}", f.get)
+	mux.HandleFunc("POST /graphql", f.graphql)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/graphql" {
+			// Counted before the hijack, while httptest still tracks the
+			// connection: see startFake.
+			f.ws.handled.Add(1)
+			defer f.ws.handled.Done()
+			f.websocket(w, r) // authenticates with connection_init instead
+			return
+		}
 		if r.Header.Get("X-API-Key") != "secret" {
 			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
 			return
@@ -139,6 +155,7 @@ func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
 	f.incidents = append(f.incidents, inc)
 	f.ids = append(f.ids, id)
 	f.mu.Unlock()
+	f.publish(id)
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(map[string]string{"id": id, "title": inc.Title})
 }
@@ -202,6 +219,69 @@ func (f *fakeServer) list(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// graphql answers the two queries loadgen sends, telling them apart by
+// their root field.
+func (f *fakeServer) graphql(w http.ResponseWriter, r *http.Request) {
+	var req gqlBody
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Query == "" {
+		http.Error(w, `{"errors":[{"message":"bad request"}]}`, http.StatusBadRequest)
+		return
+	}
+	if f.gqlErrors {
+		json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []map[string]string{{"message": "boom"}}})
+		return
+	}
+	node := func(id string) map[string]any {
+		return map[string]any{"id": id, "title": "Database timeout", "severity": "HIGH", "status": "OPEN",
+			"tags": []string{}, "isDeleted": false}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case strings.Contains(req.Query, "incidents("):
+		nodes := []map[string]any{}
+		for _, id := range f.ids[:min(listLimit, len(f.ids))] {
+			nodes = append(nodes, node(id))
+		}
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"incidents": map[string]any{
+			"totalCount": len(f.ids), "nodes": nodes,
+			"pageInfo": map[string]any{"hasNextPage": len(f.ids) > listLimit, "endCursor": "c20"}}}})
+	case strings.Contains(req.Query, "incident("):
+		id, _ := req.Variables["id"].(string)
+		var inc any // null when unknown, as the schema says
+		if slices.Contains(f.ids, id) {
+			inc = node(id)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"incident": inc}})
+	default:
+		json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"message": "unknown query"}}})
+	}
+}
+
+// decodeLines splits -json output into result rows and the ratio object.
+func decodeLines(t *testing.T, out []byte) (rows []result, ratios map[string]*float64) {
+	t.Helper()
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte("graphqlRestCostRatio")) {
+			var v struct {
+				R map[string]*float64 `json:"graphqlRestCostRatio"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				t.Fatalf("bad ratio line %q: %v", sc.Text(), err)
+			}
+			ratios = v.R
+			continue
+		}
+		var r result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		rows = append(rows, r)
+	}
+	return rows, ratios
+}
+
 func TestRunEndToEnd(t *testing.T) {
 	fs := &fakeServer{}
 	srv := httptest.NewServer(fs.handler())
@@ -214,12 +294,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
 	var got []string
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		var r result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
-		}
+	rows, ratios := decodeLines(t, stdout.Bytes())
+	for _, r := range rows {
 		if r.Requests == 0 || r.Errors != 0 || r.Throughput <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
 			t.Errorf("implausible result %+v", r)
 		}
@@ -229,6 +305,9 @@ func TestRunEndToEnd(t *testing.T) {
 	want := append([]string{"seed"}, allScenarios...)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("scenarios %v, want %v; stderr:\n%s", got, want, stderr.String())
+	}
+	if len(ratios) != 2 || ratios["get"] == nil || ratios["list"] == nil || *ratios["get"] <= 0 {
+		t.Errorf("ratio object %v, want get and list", ratios)
 	}
 
 	// A second run with the same -seed must create nothing.
@@ -245,6 +324,47 @@ func TestRunEndToEnd(t *testing.T) {
 	t.Logf("table:\n%s", stdout.String())
 	if !strings.Contains(stdout.String(), "p99(ms)") || !strings.Contains(stdout.String(), "list") {
 		t.Errorf("table output missing:\n%s", stdout.String())
+	}
+	if strings.Contains(stdout.String(), "ratio") {
+		t.Errorf("ratio printed without GraphQL twins:\n%s", stdout.String())
+	}
+
+	// The twins side by side, then the ratio line.
+	stdout.Reset()
+	code = run([]string{"-url", srv.URL, "-key", "secret", "-conns", "2", "-duration", "50ms", "-warmup", "0s",
+		"-scenarios", "get,gql-get,list,gql-list"}, &stdout, &stderr)
+	t.Logf("table:\n%s", stdout.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if code != 0 || len(lines) != 6 {
+		t.Fatalf("twins: exit %d, %d lines, want header, 4 rows and the ratio", code, len(lines))
+	}
+	if !regexp.MustCompile(`^graphql/rest cost ratio: get \d+\.\d\dx, list \d+\.\d\dx$`).MatchString(lines[5]) {
+		t.Errorf("ratio line %q", lines[5])
+	}
+}
+
+func TestGraphQLErrorsCount(t *testing.T) {
+	fs := &fakeServer{gqlErrors: true}
+	srv := httptest.NewServer(fs.handler())
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-url", srv.URL, "-key", "secret", "-seed", "30", "-conns", "2", "-duration", "50ms",
+		"-warmup", "0s", "-scenarios", "gql-get,get", "-json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	rows, ratios := decodeLines(t, stdout.Bytes())
+	if len(rows) != 3 || rows[1].Scenario != "gql-get" {
+		t.Fatalf("rows %+v", rows)
+	}
+	if g := rows[1]; g.Requests == 0 || g.Errors != g.Requests || g.ErrorKinds["graphql"] != g.Errors || g.Throughput != 0 {
+		t.Errorf("gql-get with errors: %+v", g)
+	}
+	if v, ok := ratios["get"]; !ok || v != nil {
+		t.Errorf("ratio with a failing GraphQL twin: %v, want get: null", ratios)
+	}
+	if !strings.Contains(stderr.String(), `GraphQL errors: "boom"`) {
+		t.Errorf("stderr lacks the GraphQL error:\n%s", stderr.String())
 	}
 }
 

@@ -86,13 +86,18 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Mounts:        mounts,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
+	// The watcher is listening before New returns, so that no event
+	// committed once the server serves can be missed.
+	watcher, err := st.NewWatcher(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := st.WatchEvents(ctx, hub.Publish); err != nil {
-			cfg.Logger.Error("event watcher stopped", "err", err)
-		}
+		watcher.Run(ctx, hub.Publish, func() { hub.Reset(live.ErrFeedGap) })
 	}()
 	go func() {
 		defer s.wg.Done()

@@ -10,9 +10,9 @@ CREATE TABLE events (
 CREATE INDEX events_tenant ON events (tenant_id, id);
 CREATE INDEX events_created ON events (created_at);
 
--- Events below this id have been pruned: resuming from before it may miss some.
+-- Per tenant: its events below this id have been pruned, so resuming from
+-- before it may miss some and is refused.
 CREATE TABLE event_retention (
-    singleton    BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    tenant_id    TEXT PRIMARY KEY,
     pruned_below BIGINT NOT NULL
 );
-INSERT INTO event_retention (singleton, pruned_below) VALUES (TRUE, 0);

@@ -11,8 +11,9 @@ CREATE TABLE events (
 CREATE INDEX events_tenant ON events (tenant_id, id);
 CREATE INDEX events_created ON events (created_at);
 
+-- Per tenant: its events below this id have been pruned, so resuming from
+-- before it may miss some and is refused.
 CREATE TABLE event_retention (
-    singleton    INTEGER PRIMARY KEY CHECK (singleton = 1),
+    tenant_id    TEXT PRIMARY KEY,
     pruned_below INTEGER NOT NULL
 );
-INSERT INTO event_retention (singleton, pruned_below) VALUES (1, 0);
