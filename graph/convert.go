@@ -2,39 +2,13 @@ package graph
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/model"
 )
 
-// GraphQL enums are the upper-case spelling of the domain's lower-case values.
-
-func severityIn(s gqlmodel.Severity) model.Severity {
-	return model.Severity(strings.ToLower(string(s)))
-}
-func statusIn(s gqlmodel.Status) model.Status { return model.Status(strings.ToLower(string(s))) }
-
-func severityOut(s model.Severity) gqlmodel.Severity {
-	return gqlmodel.Severity(strings.ToUpper(string(s)))
-}
-func statusOut(s model.Status) gqlmodel.Status { return gqlmodel.Status(strings.ToUpper(string(s))) }
-
-func severitiesIn(in []gqlmodel.Severity) []model.Severity {
-	out := make([]model.Severity, len(in))
-	for i, s := range in {
-		out[i] = severityIn(s)
-	}
-	return out
-}
-
-func statusesIn(in []gqlmodel.Status) []model.Status {
-	out := make([]model.Status, len(in))
-	for i, s := range in {
-		out[i] = statusIn(s)
-	}
-	return out
-}
+// Severity and Status bind to the domain's types (gqlgen.yml enum_values):
+// GraphQL spells them in upper case, the domain in lower case.
 
 var sortFields = map[gqlmodel.IncidentSortField]model.SortField{
 	gqlmodel.IncidentSortFieldOccurredAt: model.SortOccurredAt,
@@ -50,7 +24,7 @@ func filterIn(f *gqlmodel.IncidentFilter) model.IncidentFilter {
 		return model.IncidentFilter{}
 	}
 	out := model.IncidentFilter{
-		Statuses: statusesIn(f.Statuses), Severities: severitiesIn(f.Severities),
+		Statuses: f.Statuses, Severities: f.Severities,
 		Service: f.Service, From: f.FromOccurredAt, To: f.ToOccurredAt,
 	}
 	if f.Keyword != nil {
@@ -63,7 +37,7 @@ func eventFilterIn(f *gqlmodel.IncidentEventFilter) model.EventFilter {
 	if f == nil {
 		return model.EventFilter{}
 	}
-	return model.EventFilter{Severities: severitiesIn(f.Severities), Statuses: statusesIn(f.Statuses), Services: f.Services}
+	return model.EventFilter{Severities: f.Severities, Statuses: f.Statuses, Services: f.Services}
 }
 
 var eventTypes = map[model.EventType]gqlmodel.IncidentEventType{
@@ -78,11 +52,11 @@ func eventOut(e *model.Event) *gqlmodel.IncidentEvent {
 
 func createIn(in gqlmodel.CreateIncidentInput) model.IncidentCreate {
 	out := model.IncidentCreate{
-		Title: in.Title, Description: in.Description, Severity: severityIn(in.Severity),
+		Title: in.Title, Description: in.Description, Severity: in.Severity,
 		Service: in.Service, Tags: in.Tags, OccurredAt: in.OccurredAt,
 	}
 	if in.Status != nil {
-		out.Status = statusIn(*in.Status)
+		out.Status = *in.Status
 	}
 	return out
 }
@@ -108,8 +82,8 @@ func patchIn(in gqlmodel.UpdateIncidentInput) model.IncidentPatch {
 	p := model.IncidentPatch{
 		Title:       optional(in.Title, same[string]),
 		Description: optional(in.Description, same[string]),
-		Severity:    optional(in.Severity, severityIn),
-		Status:      optional(in.Status, statusIn),
+		Severity:    optional(in.Severity, same[model.Severity]),
+		Status:      optional(in.Status, same[model.Status]),
 		Service:     optional(in.Service, same[string]),
 		OccurredAt:  optional(in.OccurredAt, same),
 		ResolvedAt:  optional(in.ResolvedAt, same),

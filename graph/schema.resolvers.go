@@ -14,16 +14,6 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// Severity is the resolver for the severity field.
-func (r *incidentResolver) Severity(ctx context.Context, obj *model.Incident) (gqlmodel.Severity, error) {
-	return severityOut(obj.Severity), nil
-}
-
-// Status is the resolver for the status field.
-func (r *incidentResolver) Status(ctx context.Context, obj *model.Incident) (gqlmodel.Status, error) {
-	return statusOut(obj.Status), nil
-}
-
 // CreateIncident is the resolver for the createIncident field.
 func (r *mutationResolver) CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error) {
 	return r.IncidentService.Create(ctx, createIn(input))
@@ -102,9 +92,6 @@ func (r *subscriptionResolver) IncidentChanged(ctx context.Context, filter *gqlm
 	return out, nil
 }
 
-// Incident returns generated.IncidentResolver implementation.
-func (r *Resolver) Incident() generated.IncidentResolver { return &incidentResolver{r} }
-
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -115,7 +102,6 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
-	incidentResolver     struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

@@ -29,7 +29,6 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	Incident() IncidentResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -106,10 +105,6 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type IncidentResolver interface {
-	Severity(ctx context.Context, obj *model.Incident) (gqlmodel.Severity, error)
-	Status(ctx context.Context, obj *model.Incident) (gqlmodel.Status, error)
-}
 type MutationResolver interface {
 	CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error)
 	UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput) (*model.Incident, error)
@@ -1240,18 +1235,18 @@ func (ec *executionContext) _Incident_severity(ctx context.Context, field graphq
 			return ec.fieldContext_Incident_severity(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Incident().Severity(ctx, obj)
+			return obj.Severity, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v gqlmodel.Severity) graphql.Marshaler {
-			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.Severity) graphql.Marshaler {
+			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Incident_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Incident", field, true, true, "Severity")
+	return graphql.NewScalarFieldContext("Incident", field, false, false, "Severity")
 }
 
 func (ec *executionContext) _Incident_status(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
@@ -1263,18 +1258,18 @@ func (ec *executionContext) _Incident_status(ctx context.Context, field graphql.
 			return ec.fieldContext_Incident_status(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Incident().Status(ctx, obj)
+			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v gqlmodel.Status) graphql.Marshaler {
-			return ec.marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.Status) graphql.Marshaler {
+			return ec.marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Incident_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Incident", field, true, true, "Status")
+	return graphql.NewScalarFieldContext("Incident", field, false, false, "Status")
 }
 
 func (ec *executionContext) _Incident_service(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
@@ -3298,14 +3293,14 @@ func (ec *executionContext) unmarshalInputCreateIncidentInput(ctx context.Contex
 			it.Description = data
 		case "severity":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
-			data, err := ec.unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx, v)
+			data, err := ec.unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Severity = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
-			data, err := ec.unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx, v)
+			data, err := ec.unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -3368,14 +3363,14 @@ func (ec *executionContext) unmarshalInputIncidentEventFilter(ctx context.Contex
 		switch k {
 		case "severities":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severities"))
-			data, err := ec.unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityᚄ(ctx, v)
+			data, err := ec.unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverityᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Severities = data
 		case "statuses":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statuses"))
-			data, err := ec.unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusᚄ(ctx, v)
+			data, err := ec.unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatusᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -3424,14 +3419,14 @@ func (ec *executionContext) unmarshalInputIncidentFilter(ctx context.Context, ob
 		switch k {
 		case "statuses":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statuses"))
-			data, err := ec.unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusᚄ(ctx, v)
+			data, err := ec.unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatusᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Statuses = data
 		case "severities":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severities"))
-			data, err := ec.unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityᚄ(ctx, v)
+			data, err := ec.unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverityᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -3564,14 +3559,14 @@ func (ec *executionContext) unmarshalInputUpdateIncidentInput(ctx context.Contex
 			it.Description = graphql.OmittableOf(data)
 		case "severity":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
-			data, err := ec.unmarshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx, v)
+			data, err := ec.unmarshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Severity = graphql.OmittableOf(data)
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
-			data, err := ec.unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx, v)
+			data, err := ec.unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -3676,74 +3671,72 @@ func (ec *executionContext) _Incident(ctx context.Context, sel ast.SelectionSet,
 		case "id":
 			out.Values[i] = ec._Incident_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "title":
 			out.Values[i] = ec._Incident_title(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "description":
 			out.Values[i] = ec._Incident_description(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "severity":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Incident_severity(ctx, field, obj)
-				})
+			out.Values[i] = ec._Incident_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "status":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Incident_status(ctx, field, obj)
-				})
+			out.Values[i] = ec._Incident_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "service":
 			out.Values[i] = ec._Incident_service(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "tags":
 			out.Values[i] = ec._Incident_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "occurredAt":
 			out.Values[i] = ec._Incident_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "resolvedAt":
 			out.Values[i] = ec._Incident_resolvedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._Incident_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Incident_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdBy":
 			out.Values[i] = ec._Incident_createdBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "updatedBy":
 			out.Values[i] = ec._Incident_updatedBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "isDeleted":
 			out.Values[i] = ec._Incident_isDeleted(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -4592,15 +4585,35 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋincidentdᚋincid
 	return ec._PageInfo(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx context.Context, v any) (gqlmodel.Severity, error) {
-	var res gqlmodel.Severity
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx context.Context, v any) (model.Severity, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx context.Context, sel ast.SelectionSet, v gqlmodel.Severity) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx context.Context, sel ast.SelectionSet, v model.Severity) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Severity!")
+	}
+	return res
 }
+
+var (
+	unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity = map[string]model.Severity{
+		"CRITICAL": model.SeverityCritical,
+		"HIGH":     model.SeverityHigh,
+		"MEDIUM":   model.SeverityMedium,
+		"LOW":      model.SeverityLow,
+	}
+	marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity = map[model.Severity]string{
+		model.SeverityCritical: "CRITICAL",
+		model.SeverityHigh:     "HIGH",
+		model.SeverityMedium:   "MEDIUM",
+		model.SeverityLow:      "LOW",
+	}
+)
 
 func (ec *executionContext) unmarshalNSortDirection2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSortDirection(ctx context.Context, v any) (gqlmodel.SortDirection, error) {
 	var res gqlmodel.SortDirection
@@ -4612,15 +4625,35 @@ func (ec *executionContext) marshalNSortDirection2githubᚗcomᚋincidentdᚋinc
 	return v
 }
 
-func (ec *executionContext) unmarshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx context.Context, v any) (gqlmodel.Status, error) {
-	var res gqlmodel.Status
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx context.Context, v any) (model.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx context.Context, sel ast.SelectionSet, v gqlmodel.Status) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx context.Context, sel ast.SelectionSet, v model.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Status!")
+	}
+	return res
 }
+
+var (
+	unmarshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus = map[string]model.Status{
+		"OPEN":          model.StatusOpen,
+		"INVESTIGATING": model.StatusInvestigating,
+		"RESOLVED":      model.StatusResolved,
+		"CLOSED":        model.StatusClosed,
+	}
+	marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus = map[model.Status]string{
+		model.StatusOpen:          "OPEN",
+		model.StatusInvestigating: "INVESTIGATING",
+		model.StatusResolved:      "RESOLVED",
+		model.StatusClosed:        "CLOSED",
+	}
+)
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
@@ -4923,16 +4956,16 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
-func (ec *executionContext) unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityᚄ(ctx context.Context, v any) ([]gqlmodel.Severity, error) {
+func (ec *executionContext) unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverityᚄ(ctx context.Context, v any) ([]model.Severity, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]gqlmodel.Severity, len(vSlice))
+	res := make([]model.Severity, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -4940,14 +4973,14 @@ func (ec *executionContext) unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋinc
 	return res, nil
 }
 
-func (ec *executionContext) marshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.Severity) graphql.Marshaler {
+func (ec *executionContext) marshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverityᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Severity) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx, sel, v[i])
+		return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -4959,32 +4992,50 @@ func (ec *executionContext) marshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincid
 	return ret
 }
 
-func (ec *executionContext) unmarshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx context.Context, v any) (*gqlmodel.Severity, error) {
+func (ec *executionContext) unmarshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx context.Context, v any) (*model.Severity, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(gqlmodel.Severity)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverity(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Severity) graphql.Marshaler {
+func (ec *executionContext) marshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx context.Context, sel ast.SelectionSet, v *model.Severity) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity[*v])
+	return res
 }
 
-func (ec *executionContext) unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusᚄ(ctx context.Context, v any) ([]gqlmodel.Status, error) {
+var (
+	unmarshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity = map[string]model.Severity{
+		"CRITICAL": model.SeverityCritical,
+		"HIGH":     model.SeverityHigh,
+		"MEDIUM":   model.SeverityMedium,
+		"LOW":      model.SeverityLow,
+	}
+	marshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity = map[model.Severity]string{
+		model.SeverityCritical: "CRITICAL",
+		model.SeverityHigh:     "HIGH",
+		model.SeverityMedium:   "MEDIUM",
+		model.SeverityLow:      "LOW",
+	}
+)
+
+func (ec *executionContext) unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatusᚄ(ctx context.Context, v any) ([]model.Status, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]gqlmodel.Status, len(vSlice))
+	res := make([]model.Status, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -4992,14 +5043,14 @@ func (ec *executionContext) unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincid
 	return res, nil
 }
 
-func (ec *executionContext) marshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.Status) graphql.Marshaler {
+func (ec *executionContext) marshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx, sel, v[i])
+		return ec.marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -5011,21 +5062,39 @@ func (ec *executionContext) marshalOStatus2ᚕgithubᚗcomᚋincidentdᚋinciden
 	return ret
 }
 
-func (ec *executionContext) unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx context.Context, v any) (*gqlmodel.Status, error) {
+func (ec *executionContext) unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx context.Context, v any) (*model.Status, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(gqlmodel.Status)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatus(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Status) graphql.Marshaler {
+func (ec *executionContext) marshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx context.Context, sel ast.SelectionSet, v *model.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus[*v])
+	return res
 }
+
+var (
+	unmarshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus = map[string]model.Status{
+		"OPEN":          model.StatusOpen,
+		"INVESTIGATING": model.StatusInvestigating,
+		"RESOLVED":      model.StatusResolved,
+		"CLOSED":        model.StatusClosed,
+	}
+	marshalOStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus = map[model.Status]string{
+		model.StatusOpen:          "OPEN",
+		model.StatusInvestigating: "INVESTIGATING",
+		model.StatusResolved:      "RESOLVED",
+		model.StatusClosed:        "CLOSED",
+	}
+)
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {

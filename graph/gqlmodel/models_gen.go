@@ -14,14 +14,14 @@ import (
 )
 
 type CreateIncidentInput struct {
-	Title       string   `json:"title"`
-	Description *string  `json:"description,omitempty"`
-	Severity    Severity `json:"severity"`
+	Title       string         `json:"title"`
+	Description *string        `json:"description,omitempty"`
+	Severity    model.Severity `json:"severity"`
 	// default OPEN
-	Status     *Status   `json:"status,omitempty"`
-	Service    *string   `json:"service,omitempty"`
-	Tags       []string  `json:"tags,omitempty"`
-	OccurredAt time.Time `json:"occurredAt"`
+	Status     *model.Status `json:"status,omitempty"`
+	Service    *string       `json:"service,omitempty"`
+	Tags       []string      `json:"tags,omitempty"`
+	OccurredAt time.Time     `json:"occurredAt"`
 }
 
 type DeleteIncidentPayload struct {
@@ -52,15 +52,15 @@ type IncidentEvent struct {
 
 // Members mean any of; empty or absent members do not filter.
 type IncidentEventFilter struct {
-	Severities []Severity `json:"severities,omitempty"`
-	Statuses   []Status   `json:"statuses,omitempty"`
-	Services   []string   `json:"services,omitempty"`
+	Severities []model.Severity `json:"severities,omitempty"`
+	Statuses   []model.Status   `json:"statuses,omitempty"`
+	Services   []string         `json:"services,omitempty"`
 }
 
 // Filters are combined with AND; list members mean any of.
 type IncidentFilter struct {
-	Statuses   []Status   `json:"statuses,omitempty"`
-	Severities []Severity `json:"severities,omitempty"`
+	Statuses   []model.Status   `json:"statuses,omitempty"`
+	Severities []model.Severity `json:"severities,omitempty"`
 	// exact match
 	Service *string `json:"service,omitempty"`
 	// case-insensitive substring of title or description
@@ -95,14 +95,14 @@ type Subscription struct {
 
 // Only the fields given change; null clears description, service and resolvedAt.
 type UpdateIncidentInput struct {
-	Title       graphql.Omittable[*string]    `json:"title,omitempty"`
-	Description graphql.Omittable[*string]    `json:"description,omitempty"`
-	Severity    graphql.Omittable[*Severity]  `json:"severity,omitempty"`
-	Status      graphql.Omittable[*Status]    `json:"status,omitempty"`
-	Service     graphql.Omittable[*string]    `json:"service,omitempty"`
-	Tags        graphql.Omittable[[]string]   `json:"tags,omitempty"`
-	OccurredAt  graphql.Omittable[*time.Time] `json:"occurredAt,omitempty"`
-	ResolvedAt  graphql.Omittable[*time.Time] `json:"resolvedAt,omitempty"`
+	Title       graphql.Omittable[*string]         `json:"title,omitempty"`
+	Description graphql.Omittable[*string]         `json:"description,omitempty"`
+	Severity    graphql.Omittable[*model.Severity] `json:"severity,omitempty"`
+	Status      graphql.Omittable[*model.Status]   `json:"status,omitempty"`
+	Service     graphql.Omittable[*string]         `json:"service,omitempty"`
+	Tags        graphql.Omittable[[]string]        `json:"tags,omitempty"`
+	OccurredAt  graphql.Omittable[*time.Time]      `json:"occurredAt,omitempty"`
+	ResolvedAt  graphql.Omittable[*time.Time]      `json:"resolvedAt,omitempty"`
 }
 
 type IncidentEventType string
@@ -227,66 +227,6 @@ func (e IncidentSortField) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Seed 000's severities, most severe first.
-type Severity string
-
-const (
-	SeverityCritical Severity = "CRITICAL"
-	SeverityHigh     Severity = "HIGH"
-	SeverityMedium   Severity = "MEDIUM"
-	SeverityLow      Severity = "LOW"
-)
-
-var AllSeverity = []Severity{
-	SeverityCritical,
-	SeverityHigh,
-	SeverityMedium,
-	SeverityLow,
-}
-
-func (e Severity) IsValid() bool {
-	switch e {
-	case SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow:
-		return true
-	}
-	return false
-}
-
-func (e Severity) String() string {
-	return string(e)
-}
-
-func (e *Severity) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = Severity(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid Severity", str)
-	}
-	return nil
-}
-
-func (e Severity) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *Severity) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e Severity) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
 type SortDirection string
 
 const (
@@ -337,66 +277,6 @@ func (e *SortDirection) UnmarshalJSON(b []byte) error {
 }
 
 func (e SortDirection) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-// The incident lifecycle.
-type Status string
-
-const (
-	StatusOpen          Status = "OPEN"
-	StatusInvestigating Status = "INVESTIGATING"
-	StatusResolved      Status = "RESOLVED"
-	StatusClosed        Status = "CLOSED"
-)
-
-var AllStatus = []Status{
-	StatusOpen,
-	StatusInvestigating,
-	StatusResolved,
-	StatusClosed,
-}
-
-func (e Status) IsValid() bool {
-	switch e {
-	case StatusOpen, StatusInvestigating, StatusResolved, StatusClosed:
-		return true
-	}
-	return false
-}
-
-func (e Status) String() string {
-	return string(e)
-}
-
-func (e *Status) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = Status(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid Status", str)
-	}
-	return nil
-}
-
-func (e Status) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *Status) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e Status) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
