@@ -69,26 +69,25 @@ func (r *subscriptionResolver) IncidentChanged(ctx context.Context, filter *gqlm
 	if err != nil {
 		return nil, err
 	}
-	st, err := r.Hub.Open(ctx, r.EventLog, eventFilterIn(filter), from)
+	out := make(chan *gqlmodel.IncidentEvent)
+	err = r.Hub.Open(ctx, r.EventLog, eventFilterIn(filter), from, func(e *model.Event) bool {
+		select {
+		case out <- eventOut(e):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}, func(why error) {
+		if why != nil {
+			endSubscription(ctx, why)
+		}
+		release()
+		close(out)
+	})
 	if err != nil {
 		release()
 		return nil, err
 	}
-	out := make(chan *gqlmodel.IncidentEvent)
-	go func() {
-		defer close(out)
-		defer release()
-		for e := range st.C {
-			select {
-			case out <- eventOut(e):
-			case <-ctx.Done():
-				return
-			}
-		}
-		if err := st.Err(); err != nil {
-			endSubscription(ctx, err)
-		}
-	}()
 	return out, nil
 }
 

@@ -37,7 +37,20 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	st, err := h.hub.Open(r.Context(), h.log, f, after)
+	ctx := r.Context()
+	events := make(chan *model.Event, 16)
+	var ended error
+	err = h.hub.Open(ctx, h.log, f, after, func(e *model.Event) bool {
+		select {
+		case events <- e:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}, func(why error) {
+		ended = why // read only after events is closed
+		close(events)
+	})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -56,10 +69,10 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	for {
 		select {
-		case e, ok := <-st.C:
+		case e, ok := <-events:
 			if !ok {
-				if err := st.Err(); err != nil {
-					d := model.AsError(err)
+				if ended != nil {
+					d := model.AsError(ended)
 					b, _ := json.Marshal(map[string]string{"error": d.Code.WireName(), "message": d.Message})
 					fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
 					_ = rc.Flush()
@@ -79,7 +92,9 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 			if rc.Flush() != nil {
 				return
 			}
-		case <-r.Context().Done():
+		case <-ctx.Done():
+			for range events { // let the forwarder finish before the handler returns
+			}
 			return
 		}
 	}
