@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -111,28 +112,109 @@ func TestCredentialHeaders(t *testing.T) {
 	}
 }
 
-// TestLimiterExactUnderContention: 100 concurrent requests against a budget
-// of 50 let exactly 50 through.
-func TestLimiterExactUnderContention(t *testing.T) {
-	l, err := auth.NewLimiter("50-M")
-	if err != nil {
-		t.Fatal(err)
+func stores(t *testing.T) map[string]auth.Store {
+	out := map[string]auth.Store{"memory": auth.NewMemoryStore()}
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		st, closeFn, err := auth.NewRedisStore(t.Context(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeFn() })
+		out["redis"] = st
+	} else {
+		t.Log("TEST_REDIS_URL is not set: the Redis variant is skipped")
 	}
-	var ok atomic.Int64
-	var wg sync.WaitGroup
-	for range 100 {
-		wg.Go(func() {
-			c, err := l.Charge(t.Context(), "k")
-			if err == nil && !c.Reached {
-				ok.Add(1)
+	return out
+}
+
+// TestLimiterExactUnderContention: 100 concurrent requests against a budget
+// of 50 let exactly 50 through, on each store.
+func TestLimiterExactUnderContention(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			tiers, err := auth.ParseTiers("default=50-M", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := auth.NewLimiter(st, tiers)
+			key := "k" + model.RandomString(8, "abcdefgh")
+			var ok atomic.Int64
+			var wg sync.WaitGroup
+			for range 100 {
+				wg.Go(func() {
+					u, err := l.Charge(t.Context(), key, "default", 1)
+					if err == nil && !u.Reached {
+						ok.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if ok.Load() != 50 {
+				t.Errorf("%d let through, want 50", ok.Load())
 			}
 		})
 	}
-	wg.Wait()
-	if ok.Load() != 50 {
-		t.Errorf("%d let through, want 50", ok.Load())
+}
+
+// TestSharedBudget: two limiters on one Redis (two instances) share a budget.
+func TestSharedBudget(t *testing.T) {
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		t.Skip("TEST_REDIS_URL is not set: skipped")
 	}
-	if l.Describe() != "50 requests per minute" {
-		t.Errorf("describe %q", l.Describe())
+	tiers, _ := auth.ParseTiers("default=10-M", nil)
+	var ls []*auth.Limiter
+	for range 2 {
+		st, closeFn, err := auth.NewRedisStore(t.Context(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeFn() })
+		ls = append(ls, auth.NewLimiter(st, tiers))
+	}
+	key := "shared" + model.RandomString(8, "abcdefgh")
+	passed := 0
+	for i := range 20 {
+		if u, err := ls[i%2].Charge(t.Context(), key, "default", 1); err == nil && !u.Reached {
+			passed++
+		}
+	}
+	if passed != 10 {
+		t.Errorf("%d passed across two instances, want 10", passed)
+	}
+}
+
+func TestTiersAndBurst(t *testing.T) {
+	tiers, err := auth.ParseTiers(auth.BuiltinTiers+",tiny=3-M,standard=100-M:2-S", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tiers["premium"].Rate.Limit != 5000 || tiers["premium"].Burst.Limit != 500 || tiers["free"].Rate.Period != time.Hour {
+		t.Errorf("built-in tiers: %+v", tiers)
+	}
+	l := auth.NewLimiter(auth.NewMemoryStore(), tiers)
+	// The burst window refuses the third request within a second, without spending the minute.
+	var last auth.Usage
+	for range 3 {
+		last, _ = l.Charge(t.Context(), "b", "standard", 1)
+	}
+	if !last.Reached || last.Remaining != 98 || last.Describe != "2 requests per second (burst)" {
+		t.Errorf("burst: %+v", last)
+	}
+	// Cost counts: a charge of 3 spends a tiny budget at once.
+	if u, _ := l.Charge(t.Context(), "c", "tiny", 3); u.Reached || u.Remaining != 0 {
+		t.Errorf("cost: %+v", u)
+	}
+	if u, _ := l.Charge(t.Context(), "c", "tiny", 1); !u.Reached {
+		t.Errorf("past the budget: %+v", u)
+	}
+	// An unknown tier falls back to the default.
+	if u, _ := l.Charge(t.Context(), "d", "nonexistent", 1); u.Limit != 200 {
+		t.Errorf("unknown tier: %+v", u)
+	}
+	for _, bad := range []string{"x", "=5-M", "x=lots", "x=5-M:10-H", "x=5-M:y"} {
+		if _, err := auth.ParseTiers(bad, tiers); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -314,3 +314,28 @@ func TestExplorer(t *testing.T) {
 		t.Errorf("asset: %d %d bytes", res.Status, len(res.Body))
 	}
 }
+
+// TestOperationCost: a GraphQL operation spends its complexity from the same
+// budget as REST, reported in extensions.cost and the headers.
+func TestOperationCost(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{RateLimit: "100-M"})
+	key := s.Key(apitest.Tenant("cost"), rw...)
+	res := s.Do("POST", "/graphql", key, map[string]any{"query": `{ incidents(first: 10) { nodes { id title } } }`})
+	var r struct {
+		Extensions struct{ Cost struct{ Requested, Remaining int64 } }
+	}
+	res.JSON(t, &r)
+	// complexity: 1 + 10 × (nodes: 1 + id + title) = 31
+	if r.Extensions.Cost.Requested != 31 || r.Extensions.Cost.Remaining != 100-31 || res.Header.Get("X-RateLimit-Remaining") != "69" {
+		t.Errorf("cost %+v, header %s", r.Extensions.Cost, res.Header.Get("X-RateLimit-Remaining"))
+	}
+	if rest := s.Do("GET", "/v1/incidents", key, nil); rest.Header.Get("X-RateLimit-Remaining") != "68" {
+		t.Errorf("REST shares the budget: remaining %s", rest.Header.Get("X-RateLimit-Remaining"))
+	}
+	for range 2 {
+		s.GQL(key, `{ incidents(first: 10) { nodes { id title } } }`, nil)
+	}
+	if _, r := s.GQL(key, `{ incidents(first: 10) { nodes { id title } } }`, nil); r.Code() != "RateLimitExceeded" {
+		t.Errorf("past the budget: %+v", r.Errors)
+	}
+}

@@ -115,23 +115,51 @@ func NewHandler(cfg Config) http.Handler {
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 	if cfg.Limiter != nil {
-		// HTTP requests are charged by the auth middleware; operations sent
-		// over an open WebSocket are charged here, to the same budget.
+		// An operation costs its complexity, as GitHub's GraphQL API counts
+		// points: HTTP requests paid 1 in the auth middleware, so they pay the
+		// rest here; operations over an open WebSocket pay it all.
 		srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 			p := model.PrincipalFrom(ctx)
-			if ctx.Value(wsKey{}) == nil || p == nil {
+			if p == nil {
 				return next(ctx)
 			}
-			rl, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID)
-			if err == nil && rl.Reached {
-				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, &model.Error{
-					Code: model.CodeRateLimited, Message: "Rate limit of " + cfg.Limiter.Describe() + " exceeded"})}})
+			cost := int64(1)
+			if st := extension.GetComplexityStats(ctx); st != nil && st.Complexity > 1 {
+				cost = int64(st.Complexity)
+			}
+			onWS := ctx.Value(wsKey{}) != nil
+			charge := cost
+			if !onWS {
+				charge = cost - 1
+			}
+			if charge > 0 || onWS {
+				u, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID, p.Tier, max(charge, 1))
+				if err == nil {
+					if h := auth.ResponseHeader(ctx); h != nil {
+						auth.SetHeaders(h, u)
+					}
+					if u.Reached {
+						return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, auth.RateLimited(u))},
+							Extensions: map[string]any{"cost": map[string]any{"requested": cost, "remaining": u.Remaining, "resetAt": u.Reset}}})
+					}
+					ctx = context.WithValue(ctx, costKey{}, map[string]any{"requested": cost, "remaining": u.Remaining, "resetAt": u.Reset})
+				}
 			}
 			return next(ctx)
 		})
+		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+			resp := next(ctx)
+			if c, ok := ctx.Value(costKey{}).(map[string]any); ok && resp != nil {
+				if resp.Extensions == nil {
+					resp.Extensions = map[string]any{}
+				}
+				resp.Extensions["cost"] = c
+			}
+			return resp
+		})
 	}
 
-	authed := auth.Middleware(cfg.Authenticator, cfg.Limiter, cfg.Clock, writeHTTPError)(
+	authed := auth.Middleware(cfg.Authenticator, cfg.Limiter, writeHTTPError)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > MaxBodyBytes {
 				writeHTTPError(w, r, errBodyTooLarge)
@@ -181,6 +209,8 @@ type connKey struct{}
 
 type remoteKey struct{}
 
+type costKey struct{}
+
 // wsInit authenticates connection_init: the payload carries the same
 // credentials as HTTP headers (X-API-Key, API-Key, Authorization), at the top
 // level or under "headers" (as GraphiQL sends them).
@@ -207,7 +237,7 @@ func wsInit(cfg Config, res *Resolver) transport.WebsocketInitFunc {
 			// Failed handshakes spend the client IP's budget, as failed HTTP requests do.
 			if cfg.Limiter != nil {
 				ip, _ := ctx.Value(remoteKey{}).(string)
-				if rl, lerr := cfg.Limiter.Charge(ctx, "ip:"+ip); lerr == nil && rl.Reached {
+				if u, lerr := cfg.Limiter.Charge(ctx, "ip:"+ip, auth.DefaultTier, 1); lerr == nil && u.Reached {
 					return transport.WithWebsocketCloseCode(ctx, 4429), nil, errors.New("rate limit exceeded")
 				}
 			}
@@ -215,10 +245,9 @@ func wsInit(cfg Config, res *Resolver) transport.WebsocketInitFunc {
 			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(toGQLError(ctx, err).Message)
 		}
 		if cfg.Limiter != nil {
-			rl, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID)
-			if err == nil && rl.Reached {
-				return transport.WithWebsocketCloseCode(ctx, 4429), nil,
-					fmt.Errorf("rate limit of %s exceeded", cfg.Limiter.Describe())
+			u, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID, p.Tier, 1)
+			if err == nil && u.Reached {
+				return transport.WithWebsocketCloseCode(ctx, 4429), nil, fmt.Errorf("rate limit of %s exceeded", u.Describe)
 			}
 		}
 		ctx = model.WithPrincipal(ctx, p)

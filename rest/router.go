@@ -68,7 +68,7 @@ func NewRouter(d Deps) http.Handler {
 	mountDocs(r)
 
 	api := func(r chi.Router) {
-		r.Use(auth.Middleware(d.Authenticator, d.Limiter, d.Clock, writeError), notePrincipal)
+		r.Use(auth.Middleware(d.Authenticator, d.Limiter, writeError), notePrincipal)
 		r.Route("/incidents", func(r chi.Router) {
 			if d.Hub != nil {
 				r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)

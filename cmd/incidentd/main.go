@@ -123,7 +123,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	c.register(fs)
 	addr := fs.String("addr", env("INCIDENTD_ADDR", "127.0.0.1:8080"), "listen address (env INCIDENTD_ADDR)")
 	rate := fs.String("rate-limit", env("INCIDENTD_RATE_LIMIT", auth.DefaultRate),
-		"requests per principal in ulule notation, e.g. 200-M, 10-S, 5000-H (env INCIDENTD_RATE_LIMIT)")
+		"the default tier's budget per principal in ulule notation, e.g. 200-M, 10-S, 5000-H (env INCIDENTD_RATE_LIMIT)")
+	tiers := fs.String("rate-tiers", env("INCIDENTD_RATE_TIERS", ""),
+		"extra or overriding tiers, comma-separated name=RATE[:BURST], e.g. tiny=5-M,standard=1000-M:100-S (env INCIDENTD_RATE_TIERS)")
+	redisURL := fs.String("redis-url", env("REDIS_URL", ""),
+		"share rate-limit counters between instances in this Redis, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL)")
 	grace := fs.Duration("shutdown-timeout", durationEnv("INCIDENTD_SHUTDOWN_TIMEOUT", 15*time.Second),
 		"how long requests in flight may take to finish on SIGTERM (env INCIDENTD_SHUTDOWN_TIMEOUT)")
 	pprofAddr := fs.String("pprof-addr", env("INCIDENTD_PPROF_ADDR", ""),
@@ -157,7 +161,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(log)
-	if _, err := auth.NewLimiter(*rate); err != nil {
+	if _, err := auth.ParseTiers(auth.BuiltinTiers+",default="+*rate+","+*tiers, nil); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -174,8 +178,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			wsOrigins = append(wsOrigins, o)
 		}
 	}
+	var rateStore auth.Store
+	if *redisURL != "" {
+		rs, closeRedis, err := auth.NewRedisStore(ctx, *redisURL)
+		if err != nil {
+			return err
+		}
+		defer closeRedis() //nolint:errcheck // closing at exit
+		rateStore = rs
+	}
 	app, err := server.New(st, server.Config{
 		RateLimit:   *rate,
+		RateTiers:   *tiers,
+		RateStore:   rateStore,
 		KeyCacheTTL: *keyTTL,
 		Logger:      log,
 		GraphQL: graph.Config{

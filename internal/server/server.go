@@ -20,7 +20,9 @@ import (
 
 // Config tunes the server; zero values mean the documented defaults.
 type Config struct {
-	RateLimit   string        // ulule notation, default 200-M
+	RateLimit   string        // the default tier's rate, ulule notation, default 200-M
+	RateTiers   string        // name=RATE[:BURST],... added to the built-in tiers
+	RateStore   auth.Store    // default: in memory
 	KeyCacheTTL time.Duration // 0: no cache
 	Clock       model.Clock
 	Logger      *slog.Logger
@@ -59,10 +61,14 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	if cfg.EventRetention <= 0 {
 		cfg.EventRetention = 24 * time.Hour
 	}
-	lim, err := auth.NewLimiter(cfg.RateLimit)
+	tiers, err := auth.ParseTiers(auth.BuiltinTiers+",default="+cfg.RateLimit+","+cfg.RateTiers, nil)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RateStore == nil {
+		cfg.RateStore = auth.NewMemoryStore()
+	}
+	lim := auth.NewLimiter(cfg.RateStore, tiers)
 	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL}
 	hub := live.New(cfg.Live)
 	gq := cfg.GraphQL
