@@ -322,7 +322,9 @@ func TestOperationCost(t *testing.T) {
 	key := s.Key(apitest.Tenant("cost"), rw...)
 	res := s.Do("POST", "/graphql", key, map[string]any{"query": `{ incidents(first: 10) { nodes { id title } } }`})
 	var r struct {
-		Extensions struct{ Cost struct{ Requested, Remaining int64 } }
+		Extensions struct {
+			Cost struct{ Requested, Remaining int64 }
+		}
 	}
 	res.JSON(t, &r)
 	// complexity: 1 + 10 × (nodes: 1 + id + title) = 31
