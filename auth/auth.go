@@ -18,6 +18,8 @@ import (
 type Authenticator struct {
 	Keys  model.APIKeyStore
 	Clock model.Clock
+	// OIDC, if set, verifies bearer JWTs; API keys keep working beside it.
+	OIDC *OIDC
 	// CacheTTL keeps looked-up keys in memory for this long, saving a database
 	// round trip per request; 0 disables the cache. Only keys that exist are
 	// cached; the secret is still compared and expiry checked on every use.
@@ -82,9 +84,16 @@ func Credential(h http.Header) (cred string, ok bool) {
 	return "", false
 }
 
-// Authenticate returns the principal for a raw credential. Codes: unauthorized,
-// internal (the key store failed).
+// Authenticate returns the principal for a raw credential: an API key, or a
+// JWT when OIDC is configured. Codes: unauthorized, internal (the key store
+// failed).
 func (a *Authenticator) Authenticate(ctx context.Context, cred string) (*model.Principal, error) {
+	if looksLikeJWT(cred) {
+		if a.OIDC == nil {
+			return nil, errBadToken
+		}
+		return a.OIDC.Authenticate(ctx, cred)
+	}
 	prefix, ok := model.ParseAPIKey(cred)
 	if !ok {
 		return nil, errBadCredential

@@ -126,6 +126,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"the default tier's budget per principal in ulule notation, e.g. 200-M, 10-S, 5000-H (env INCIDENTD_RATE_LIMIT)")
 	tiers := fs.String("rate-tiers", env("INCIDENTD_RATE_TIERS", ""),
 		"extra or overriding tiers, comma-separated name=RATE[:BURST], e.g. tiny=5-M,standard=1000-M:100-S (env INCIDENTD_RATE_TIERS)")
+	oidcIssuer := fs.String("oidc-issuer", env("OIDC_ISSUER", ""), "accept bearer JWTs from this OpenID Connect issuer (env OIDC_ISSUER)")
+	oidcAudience := fs.String("oidc-audience", env("OIDC_AUDIENCE", ""), "the audience those tokens must carry (env OIDC_AUDIENCE)")
+	oidcTenant := fs.String("oidc-tenant-claim", env("OIDC_TENANT_CLAIM", "tenant_id"), "the claim that names the tenant (env OIDC_TENANT_CLAIM)")
+	oidcTier := fs.String("oidc-default-tier", env("OIDC_DEFAULT_TIER", auth.DefaultTier), "rate tier of tokens without a tier claim (env OIDC_DEFAULT_TIER)")
 	redisURL := fs.String("redis-url", env("REDIS_URL", ""),
 		"share rate-limit counters between instances in this Redis, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL)")
 	grace := fs.Duration("shutdown-timeout", durationEnv("INCIDENTD_SHUTDOWN_TIMEOUT", 15*time.Second),
@@ -178,6 +182,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			wsOrigins = append(wsOrigins, o)
 		}
 	}
+	var verifier *auth.OIDC
+	if *oidcIssuer != "" {
+		if verifier, err = auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: *oidcIssuer, Audience: *oidcAudience,
+			TenantClaim: *oidcTenant, DefaultTier: *oidcTier}, model.SystemClock{}); err != nil {
+			return err
+		}
+	}
 	var rateStore auth.Store
 	if *redisURL != "" {
 		rs, closeRedis, err := auth.NewRedisStore(ctx, *redisURL)
@@ -191,6 +202,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		RateLimit:   *rate,
 		RateTiers:   *tiers,
 		RateStore:   rateStore,
+		OIDC:        verifier,
 		KeyCacheTTL: *keyTTL,
 		Logger:      log,
 		GraphQL: graph.Config{

@@ -26,6 +26,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/internal/server"
 	"github.com/incidentd/incidentd/live"
@@ -96,6 +97,10 @@ type Config struct {
 	Live      live.Options
 	// Store, if set, is served instead of a fresh one (two servers on one database).
 	Store *store.Store
+	// OIDC, if set, verifies bearer JWTs.
+	OIDC *auth.OIDC
+	// RateStore, if set, keeps rate counters (a shared Redis).
+	RateStore auth.Store
 }
 
 // Start serves the backend's store over real HTTP.
@@ -112,7 +117,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 		st = OpenStore(t, b, store.Options{Clock: cfg.Clock})
 	}
 	app, err := server.New(st, server.Config{
-		RateLimit: cfg.RateLimit, KeyCacheTTL: time.Second, Clock: cfg.Clock,
+		RateLimit: cfg.RateLimit, KeyCacheTTL: time.Second, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true,
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ type Config struct {
 	RateTiers   string        // name=RATE[:BURST],... added to the built-in tiers
 	RateStore   auth.Store    // default: in memory
 	KeyCacheTTL time.Duration // 0: no cache
+	OIDC        *auth.OIDC    // bearer JWTs, if configured
 	Clock       model.Clock
 	Logger      *slog.Logger
 
@@ -69,7 +70,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		cfg.RateStore = auth.NewMemoryStore()
 	}
 	lim := auth.NewLimiter(cfg.RateStore, tiers)
-	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL}
+	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL, OIDC: cfg.OIDC}
 	hub := live.New(cfg.Live)
 	gq := cfg.GraphQL
 	gq.Incidents, gq.Events, gq.Hub = st.Incidents(), st.Events(), hub
