@@ -75,6 +75,11 @@ func TestScopes(t *testing.T) {
 		{[]Scope{ScopeRead}, ScopeIncidentsWrite, false},
 		{[]Scope{ScopeWrite}, ScopeIncidentsWrite, true},
 		{nil, ScopeIncidentsRead, false},
+		{[]Scope{ScopeWrite}, ScopeAPIKeysAdmin, false},
+		{[]Scope{ScopeRead}, ScopeAuditRead, false},
+		{[]Scope{ScopeComponentsRead}, ScopeIncidentsRead, false},
+		{[]Scope{ScopeComponentsWrite}, ScopeComponentsRead, true},
+		{[]Scope{ScopeAPIKeysAdmin}, ScopeAPIKeysAdmin, true},
 	}
 	for _, c := range cases {
 		p := &Principal{TenantID: "t", Scopes: c.held}

@@ -10,16 +10,22 @@ import (
 type Scope string
 
 const (
-	ScopeIncidentsRead  Scope = "incidents:read"
-	ScopeIncidentsWrite Scope = "incidents:write"
+	ScopeIncidentsRead   Scope = "incidents:read"
+	ScopeIncidentsWrite  Scope = "incidents:write"
+	ScopeComponentsRead  Scope = "components:read"
+	ScopeComponentsWrite Scope = "components:write"
+	ScopeAPIKeysAdmin    Scope = "apikeys:admin"
+	ScopeAuditRead       Scope = "audit:read"
 	// ScopeRead and ScopeWrite are seed 000's OAuth2 scopes; they stand for
-	// read or write access to every resource.
+	// read or write access to the domain's resources (incidents, components),
+	// not for administration (API keys, the audit trail).
 	ScopeRead  Scope = "read"
 	ScopeWrite Scope = "write"
 )
 
 // KnownScopes lists every scope a credential may carry.
-var KnownScopes = []Scope{ScopeIncidentsRead, ScopeIncidentsWrite, ScopeRead, ScopeWrite}
+var KnownScopes = []Scope{ScopeIncidentsRead, ScopeIncidentsWrite, ScopeComponentsRead, ScopeComponentsWrite,
+	ScopeAPIKeysAdmin, ScopeAuditRead, ScopeRead, ScopeWrite}
 
 // ValidScope reports whether s is a scope the platform knows.
 func ValidScope(s Scope) bool { return slices.Contains(KnownScopes, s) }
@@ -48,11 +54,12 @@ func (p *Principal) Has(s Scope) bool {
 }
 
 func implies(held, want Scope) bool {
+	admin := want == ScopeAPIKeysAdmin || want == ScopeAuditRead
 	switch held {
 	case ScopeWrite:
-		return true
+		return !admin
 	case ScopeRead:
-		return isRead(want)
+		return !admin && isRead(want)
 	}
 	if resource, ok := strings.CutSuffix(string(held), ":write"); ok {
 		return want == Scope(resource+":read")

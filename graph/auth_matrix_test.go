@@ -1,0 +1,128 @@
+package graph_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/internal/apitest"
+	"github.com/incidentd/incidentd/model"
+)
+
+// TestAuthMatrix asserts every credential case on every door: REST, GraphQL
+// over HTTP, and GraphQL subscriptions over WebSocket.
+func TestAuthMatrix(t *testing.T) {
+	is := apitest.NewIssuer(t)
+	o, err := auth.NewOIDC(t.Context(), auth.OIDCConfig{Issuer: is.URL, Audience: "incidentd"}, model.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{OIDC: o})
+	tenantA, tenantB := apitest.Tenant("a"), apitest.Tenant("b")
+	ownerKey := s.Key(tenantA, rw...)
+	inc := rest(t, s, ownerKey, "POST", "/v1/incidents", map[string]any{"title": "a's", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+	id := inc["id"].(string)
+	past := time.Now().Add(-time.Minute)
+	_, expiredKey, err := s.Store.APIKeys().IssueAPIKey(t.Context(), model.APIKeyIssue{TenantID: tenantA, Name: "old", Scopes: rw, ExpiresAt: &past})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want int
+	const (
+		ok want = iota
+		unauthorized
+		forbidden
+		hidden // 404 / null / no events: another tenant's incident
+	)
+	cases := []struct {
+		name string
+		cred string
+		want want
+	}{
+		{"no credential", "", unauthorized},
+		{"malformed", "not-a-key", unauthorized},
+		{"unknown key", "ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", unauthorized},
+		{"expired key", expiredKey, unauthorized},
+		{"expired token", is.Token(map[string]any{"tenant_id": tenantA, "exp": time.Now().Add(-time.Minute).Unix()}), unauthorized},
+		{"other tenant key", s.Key(tenantB, rw...), hidden},
+		{"other tenant token", is.Token(map[string]any{"tenant_id": tenantB}), hidden},
+		{"key missing scope", s.Key(tenantA, model.ScopeComponentsRead), forbidden},
+		{"token missing scope", is.Token(map[string]any{"tenant_id": tenantA, "scope": "components:read"}), forbidden},
+		{"right key", s.Key(tenantA, model.ScopeIncidentsRead), ok},
+		{"right token", is.Token(map[string]any{"tenant_id": tenantA, "scope": "incidents:read"}), ok},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// REST
+			res := s.Do("GET", "/v1/incidents/"+id, "", nil, "Authorization", bearer(c.cred))
+			wantStatus := map[want]int{ok: 200, unauthorized: 401, forbidden: 403, hidden: 404}[c.want]
+			if res.Status != wantStatus {
+				t.Errorf("REST: %d, want %d", res.Status, wantStatus)
+			}
+			// GraphQL over HTTP
+			res = s.Do("POST", "/graphql", "", map[string]any{"query": `query($id: ID!) { incident(id: $id) { id } }`, "variables": map[string]any{"id": id}},
+				"Authorization", bearer(c.cred))
+			var r apitest.GQLResponse
+			res.JSON(t, &r)
+			switch c.want {
+			case unauthorized:
+				if res.Status != http.StatusUnauthorized || r.Code() != "Unauthorized" {
+					t.Errorf("GraphQL: %d %+v", res.Status, r.Errors)
+				}
+			case forbidden:
+				if r.Code() != "Forbidden" {
+					t.Errorf("GraphQL: %+v", r.Errors)
+				}
+			case hidden:
+				if string(r.Data) != `{"incident":null}` {
+					t.Errorf("GraphQL: %s %+v", r.Data, r.Errors)
+				}
+			case ok:
+				if !strings.Contains(string(r.Data), id) {
+					t.Errorf("GraphQL: %s %+v", r.Data, r.Errors)
+				}
+			}
+			// WebSocket subscription
+			payload := map[string]any{}
+			if c.cred != "" {
+				payload["Authorization"] = bearer(c.cred)
+			}
+			ws, ack, err := s.DialWS(apitest.TransportWS, payload)
+			if c.want == unauthorized {
+				if err == nil && ack.Type != "connection_error" {
+					t.Errorf("WebSocket: %s %s", ack.Type, ack.Payload)
+				}
+				return
+			}
+			if err != nil || ack.Type != "connection_ack" {
+				t.Fatalf("WebSocket init: %v %+v", err, ack)
+			}
+			defer ws.Close()
+			ws.Subscribe("1", subQuery, nil)
+			if c.want == forbidden {
+				if _, code := opError(t, ws); code != "Forbidden" {
+					t.Errorf("WebSocket: %s", code)
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			rest(t, s, ownerKey, "PATCH", "/v1/incidents/"+id, map[string]any{"description": c.name})
+			if c.want == hidden {
+				ws.Quiet(300 * time.Millisecond)
+				return
+			}
+			if e := decodeEvent(t, ws.NextData("1", 5*time.Second)).IncidentChanged; e.Incident.ID != id {
+				t.Errorf("WebSocket event %+v", e)
+			}
+		})
+	}
+}
+
+func bearer(cred string) string {
+	if cred == "" {
+		return ""
+	}
+	return "Bearer " + cred
+}
