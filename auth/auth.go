@@ -27,6 +27,36 @@ type Authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedKey
+	// touched remembers when each key's last use was recorded.
+	touched sync.Map // key id -> time.Time
+}
+
+// touchEvery throttles last-used writes: one per key per minute at most.
+const touchEvery = time.Minute
+
+// Forget drops a key from the cache ("" drops every key), so that a revoked
+// or rotated key is looked up afresh on its next use.
+func (a *Authenticator) Forget(prefix string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if prefix == "" {
+		a.cache = nil
+		return
+	}
+	delete(a.cache, prefix)
+}
+
+// touch records a key's use without holding up the request.
+func (a *Authenticator) touch(key *model.APIKey, now time.Time) {
+	if last, ok := a.touched.Load(key.ID); ok && now.Sub(last.(time.Time)) < touchEvery {
+		return
+	}
+	a.touched.Store(key.ID, now)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Keys.TouchAPIKey(ctx, key.ID, now) // best effort: a lost touch only delays lastUsedAt
+	}()
 }
 
 type cachedKey struct {
@@ -112,6 +142,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred string) (*model.P
 	if key.RevokedAt != nil || (key.ExpiresAt != nil && !now.Before(*key.ExpiresAt)) {
 		return nil, errBadCredential
 	}
+	a.touch(key, now)
 	return &model.Principal{
 		TenantID:     key.TenantID,
 		ActorID:      key.ActorID,

@@ -29,6 +29,17 @@ func TestAuthMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	revoked := s.Key(tenantA, rw...)
+	var revokedID string
+	keys, _ := s.Store.KeyAdmin().List(model.WithPrincipal(t.Context(), &model.Principal{TenantID: tenantA, ActorID: "t", Scopes: []model.Scope{model.ScopeAPIKeysAdmin}}))
+	for _, k := range keys {
+		if strings.HasPrefix(revoked, k.Prefix+"_") {
+			revokedID = k.ID
+		}
+	}
+	if _, err := s.Store.KeyAdmin().Revoke(model.WithPrincipal(t.Context(), &model.Principal{TenantID: tenantA, ActorID: "t", Scopes: []model.Scope{model.ScopeAPIKeysAdmin}}), revokedID); err != nil {
+		t.Fatal(err)
+	}
 	type want int
 	const (
 		ok want = iota
@@ -45,6 +56,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"malformed", "not-a-key", unauthorized},
 		{"unknown key", "ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", unauthorized},
 		{"expired key", expiredKey, unauthorized},
+		{"revoked key", revoked, unauthorized},
 		{"expired token", is.Token(map[string]any{"tenant_id": tenantA, "exp": time.Now().Add(-time.Minute).Unix()}), unauthorized},
 		{"other tenant key", s.Key(tenantB, rw...), hidden},
 		{"other tenant token", is.Token(map[string]any{"tenant_id": tenantB}), hidden},

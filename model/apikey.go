@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"regexp"
 	"time"
 )
@@ -97,4 +98,65 @@ type APIKeyStore interface {
 	IssueAPIKey(ctx context.Context, in APIKeyIssue) (*APIKey, string, error)
 	// APIKeyByPrefix returns the key with that prefix. Codes: not_found.
 	APIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error)
+	// TouchAPIKey records a use of the key (throttled by the caller).
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// APIKeyCreate is the input of APIKeyService.Create.
+type APIKeyCreate struct {
+	Name      string
+	Scopes    []Scope
+	Tier      string
+	ExpiresAt *time.Time
+}
+
+// DefaultRotationOverlap is how long a rotated key keeps working beside its successor.
+const DefaultRotationOverlap = 24 * time.Hour
+
+// MaxAPIKeysListed bounds APIKeyService.List.
+const MaxAPIKeysListed = 1000
+
+// APIKeyService manages the API keys of the caller's tenant. Every method
+// needs the apikeys:admin scope.
+type APIKeyService interface {
+	// Create issues a key; the secret is returned once. A key may only carry
+	// scopes its creator holds. Codes: unauthorized, forbidden, invalid.
+	Create(ctx context.Context, in APIKeyCreate) (*APIKey, string, error)
+	// List returns the tenant's keys, newest first, revoked ones included.
+	// Codes: unauthorized, forbidden.
+	List(ctx context.Context) ([]*APIKey, error)
+	// Get returns one key. Codes: unauthorized, forbidden, not_found.
+	Get(ctx context.Context, id string) (*APIKey, error)
+	// Revoke ends a key at once, on every instance; revoking twice is a no-op.
+	// Codes: unauthorized, forbidden, not_found.
+	Revoke(ctx context.Context, id string) (*APIKey, error)
+	// Rotate issues a successor with the same name, scopes and tier; the old
+	// key keeps working for overlap, then expires. Codes: unauthorized,
+	// forbidden, not_found, invalid, business_rule (revoked or expired key).
+	Rotate(ctx context.Context, id string, overlap time.Duration) (*APIKey, string, error)
+}
+
+// Validate lists every violation; creator is the principal issuing the key.
+func (in *APIKeyCreate) Validate(creator *Principal, now time.Time) []FieldError {
+	var errs []FieldError
+	errs = append(errs, checkText("name", in.Name, 100, true)...)
+	if len(in.Scopes) == 0 {
+		errs = append(errs, FieldError{"scopes", "scopes must name at least one scope"})
+	}
+	for i, s := range in.Scopes {
+		field := fmt.Sprintf("scopes[%d]", i)
+		switch {
+		case !ValidScope(s):
+			errs = append(errs, FieldError{field, "unknown scope " + string(s)})
+		case creator != nil && !creator.Has(s):
+			errs = append(errs, FieldError{field, "a key cannot carry " + string(s) + ", which its creator lacks"})
+		}
+	}
+	if in.Tier != "" {
+		errs = append(errs, checkText("tier", in.Tier, 64, true)...)
+	}
+	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
+		errs = append(errs, FieldError{"expiresAt", "expiresAt must be in the future"})
+	}
+	return errs
 }

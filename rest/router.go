@@ -17,6 +17,7 @@ import (
 // Deps is what the REST door needs.
 type Deps struct {
 	Incidents     model.IncidentService
+	APIKeys       model.APIKeyService
 	Authenticator *auth.Authenticator
 	Limiter       *auth.Limiter
 	Clock         model.Clock
@@ -75,6 +76,9 @@ func NewRouter(d Deps) http.Handler {
 			}
 			incidentHandlers{d.Incidents}.routes(r)
 		})
+		if d.APIKeys != nil {
+			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
+		}
 	}
 	r.Route("/v1", api)
 	r.Route("/api/v1", api)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -50,6 +51,21 @@ func (x apiKeys) IssueAPIKey(ctx context.Context, in model.APIKeyIssue) (*model.
 	if errs := in.Validate(); len(errs) > 0 {
 		return nil, "", model.Invalid("invalid API key parameters", errs...)
 	}
+	scopes := make([]string, len(in.Scopes))
+	for i, s := range in.Scopes {
+		scopes[i] = string(s)
+	}
+	row, secret, _, err := newKeyRow(in, scopes, x.s.clock.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := x.s.db.NewInsert().Model(row).Exec(ctx); err != nil {
+		return nil, "", model.Internal(err, "issue api key")
+	}
+	return row.toModel(), secret, nil
+}
+
+func newKeyRow(in model.APIKeyIssue, scopes []string, now time.Time) (*apiKeyRow, string, string, error) {
 	if in.Tier == "" {
 		in.Tier = "default"
 	}
@@ -58,19 +74,11 @@ func (x apiKeys) IssueAPIKey(ctx context.Context, in model.APIKeyIssue) (*model.
 	if in.ActorID == "" {
 		in.ActorID = id
 	}
-	scopes := make([]string, len(in.Scopes))
-	for i, s := range in.Scopes {
-		scopes[i] = string(s)
-	}
-	row := &apiKeyRow{
+	return &apiKeyRow{
 		ID: id, TenantID: in.TenantID, Name: in.Name, Prefix: prefix, Hash: hash,
 		Scopes: strings.Join(scopes, " "), Tier: in.Tier, ActorID: in.ActorID,
-		CreatedAt: newDBTime(x.s.clock.Now()), ExpiresAt: newDBTimePtr(in.ExpiresAt),
-	}
-	if _, err := x.s.db.NewInsert().Model(row).Exec(ctx); err != nil {
-		return nil, "", model.Internal(err, "issue api key")
-	}
-	return row.toModel(), secret, nil
+		CreatedAt: newDBTime(now), ExpiresAt: newDBTimePtr(in.ExpiresAt),
+	}, secret, prefix, nil
 }
 
 func (x apiKeys) APIKeyByPrefix(ctx context.Context, prefix string) (*model.APIKey, error) {
@@ -83,4 +91,175 @@ func (x apiKeys) APIKeyByPrefix(ctx context.Context, prefix string) (*model.APIK
 		return nil, model.Internal(fmt.Errorf("api key by prefix: %w", err), "authenticate")
 	}
 	return row.toModel(), nil
+}
+
+func (x apiKeys) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	_, err := x.s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("last_used_at = ?", newDBTime(at)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("touch api key: %w", err)
+	}
+	return nil
+}
+
+// KeyAdmin returns the API key management service.
+func (s *Store) KeyAdmin() model.APIKeyService { return keyAdmin{s} }
+
+type keyAdmin struct{ s *Store }
+
+const keysChannel = "incidentd_keys"
+
+func (k keyAdmin) Create(ctx context.Context, in model.APIKeyCreate) (*model.APIKey, string, error) {
+	p, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin)
+	if err != nil {
+		return nil, "", err
+	}
+	if errs := in.Validate(p, k.s.clock.Now()); len(errs) > 0 {
+		return nil, "", model.Invalid("Invalid request body", errs...)
+	}
+	return apiKeys{k.s}.IssueAPIKey(ctx, model.APIKeyIssue{TenantID: p.TenantID, Name: in.Name, Scopes: in.Scopes,
+		Tier: in.Tier, ActorID: p.ActorID, ExpiresAt: in.ExpiresAt})
+}
+
+func (k keyAdmin) List(ctx context.Context) ([]*model.APIKey, error) {
+	p, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin)
+	if err != nil {
+		return nil, err
+	}
+	var rows []apiKeyRow
+	err = k.s.db.NewSelect().Model(&rows).Where("tenant_id = ?", p.TenantID).
+		OrderExpr("created_at DESC, id DESC").Limit(model.MaxAPIKeysListed).Scan(ctx)
+	if err != nil {
+		return nil, model.Internal(err, "list api keys")
+	}
+	out := make([]*model.APIKey, len(rows))
+	for i := range rows {
+		out[i] = rows[i].toModel()
+	}
+	return out, nil
+}
+
+func (k keyAdmin) load(ctx context.Context, db bun.IDB, tenant, id string, lock bool) (*apiKeyRow, error) {
+	var row apiKeyRow
+	q := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant)
+	if lock && k.s.pg {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, model.NotFound("API key", id)
+		}
+		return nil, model.Internal(err, "load api key")
+	}
+	return &row, nil
+}
+
+func (k keyAdmin) Get(ctx context.Context, id string) (*model.APIKey, error) {
+	p, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin)
+	if err != nil {
+		return nil, err
+	}
+	row, err := k.load(ctx, k.s.db, p.TenantID, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return row.toModel(), nil
+}
+
+func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) {
+	p, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin)
+	if err != nil {
+		return nil, err
+	}
+	var out *model.APIKey
+	err = k.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		row, err := k.load(ctx, tx, p.TenantID, id, true)
+		if err != nil {
+			return err
+		}
+		if row.RevokedAt == nil {
+			now := newDBTime(k.s.clock.Now())
+			row.RevokedAt = &now
+			if _, err := tx.NewUpdate().Model(row).Column("revoked_at").WherePK().Exec(ctx); err != nil {
+				return fmt.Errorf("revoke api key: %w", err)
+			}
+			if err := k.s.keyChanged(ctx, tx, row.Prefix); err != nil {
+				return err
+			}
+		}
+		out = row.toModel()
+		return nil
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "revoke api key")
+	}
+	k.s.keyCommitted(out.Prefix)
+	return out, nil
+}
+
+func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) (*model.APIKey, string, error) {
+	p, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin)
+	if err != nil {
+		return nil, "", err
+	}
+	if overlap < 0 || overlap > 30*24*time.Hour {
+		return nil, "", model.Invalid("Invalid request body", model.FieldError{Field: "overlapSeconds", Message: "overlapSeconds must be between 0 and 2592000 (30 days)"})
+	}
+	now := k.s.clock.Now()
+	var created *model.APIKey
+	var secret, oldPrefix string
+	err = k.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		row, err := k.load(ctx, tx, p.TenantID, id, true)
+		if err != nil {
+			return err
+		}
+		if row.RevokedAt != nil || (row.ExpiresAt != nil && !now.Before(row.ExpiresAt.Time)) {
+			return model.BusinessRule("a revoked or expired key cannot be rotated; create a new one")
+		}
+		key, sec, _, err := newKeyRow(model.APIKeyIssue{TenantID: row.TenantID, Name: row.Name, Tier: row.Tier, ActorID: row.ActorID,
+			ExpiresAt: row.ExpiresAt.ptr()}, strings.Fields(row.Scopes), now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(key).Exec(ctx); err != nil {
+			return fmt.Errorf("insert rotated key: %w", err)
+		}
+		until := newDBTime(now.Add(overlap))
+		if row.ExpiresAt == nil || until.Before(row.ExpiresAt.Time) {
+			row.ExpiresAt = &until
+			if _, err := tx.NewUpdate().Model(row).Column("expires_at").WherePK().Exec(ctx); err != nil {
+				return fmt.Errorf("expire rotated key: %w", err)
+			}
+		}
+		created, secret, oldPrefix = key.toModel(), sec, row.Prefix
+		return k.s.keyChanged(ctx, tx, row.Prefix)
+	})
+	if err != nil {
+		return nil, "", domainOrInternal(err, "rotate api key")
+	}
+	k.s.keyCommitted(oldPrefix)
+	return created, secret, nil
+}
+
+// keyChanged tells every instance, after commit, to forget its cached copy of
+// a key (PostgreSQL NOTIFY; SQLite has one instance, see keyCommitted).
+func (s *Store) keyChanged(ctx context.Context, tx bun.Tx, prefix string) error {
+	if !s.pg {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, keysChannel, prefix); err != nil {
+		return fmt.Errorf("notify key change: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) keyCommitted(prefix string) {
+	if s.pg {
+		return
+	}
+	select {
+	case s.keyPoke <- prefix:
+	default:
+		// The watcher is busy or absent; its next pass clears the whole cache.
+		s.keyOverflow.Store(true)
+	}
 }

@@ -248,7 +248,7 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event listener: connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+keysChannel); err != nil {
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("event listener: listen: %w", err)
 	}
@@ -265,24 +265,32 @@ func (w *Watcher) close() {
 // Run delivers events until ctx ends. When the feed may have missed events
 // (the listener lost its connection), it calls gap before delivering again,
 // so that subscribers can resume from the database, which replays exactly.
-func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), gap func()) {
+// keys is told the prefix of every API key that changed (revoked, rotated),
+// on any instance, so that caches forget it at once; "" means every key.
+func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), gap func(), keys func(prefix string)) {
 	defer w.close()
 	if w.s.pg {
-		w.runPG(ctx, deliver, gap)
+		w.runPG(ctx, deliver, func() { keys(""); gap() }, keys)
 		return
 	}
-	w.runLocal(ctx, deliver)
+	w.runLocal(ctx, deliver, keys)
 }
 
-func (w *Watcher) runLocal(ctx context.Context, deliver func([]*model.Event)) {
+func (w *Watcher) runLocal(ctx context.Context, deliver func([]*model.Event), keys func(string)) {
 	tick := time.NewTicker(time.Second) // a safety net; commits poke at once
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case prefix := <-w.s.keyPoke:
+			keys(prefix)
+			continue
 		case <-w.s.poke:
 		case <-tick.C:
+		}
+		if w.s.keyOverflow.CompareAndSwap(true, false) {
+			keys("")
 		}
 		for {
 			// SQLite has one writer, so ids are assigned in commit order.
@@ -308,7 +316,7 @@ func (w *Watcher) runLocal(ctx context.Context, deliver func([]*model.Event)) {
 // connection is still alive.
 const listenerIdle = 30 * time.Second
 
-func (w *Watcher) runPG(ctx context.Context, deliver func([]*model.Event), gap func()) {
+func (w *Watcher) runPG(ctx context.Context, deliver func([]*model.Event), gap func(), keys func(string)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if w.conn == nil {
@@ -333,6 +341,8 @@ func (w *Watcher) runPG(ctx context.Context, deliver func([]*model.Event), gap f
 		n, err := w.conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == keysChannel:
+			keys(n.Payload)
 		case err == nil:
 			e, err := w.s.decodeNotification(ctx, n.Payload)
 			if err != nil {

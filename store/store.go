@@ -45,6 +45,10 @@ type Store struct {
 	counts *countCache
 	// poke wakes the SQLite event watcher after a local commit.
 	poke chan struct{}
+	// keyPoke carries changed API key prefixes to the SQLite watcher;
+	// keyOverflow asks it to forget every cached key.
+	keyPoke     chan string
+	keyOverflow atomic.Bool
 	// stmts counts statements sent, so tests can bound a request's cost.
 	stmts atomic.Int64
 	// instance names this process's store in the database's activity view.
@@ -71,7 +75,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.CountCacheSize <= 0 {
 		opt.CountCacheSize = 10_000
 	}
-	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize), url: url, poke: make(chan struct{}, 1),
+	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize), url: url, poke: make(chan struct{}, 1), keyPoke: make(chan string, 256),
 		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):

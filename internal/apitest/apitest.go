@@ -101,6 +101,8 @@ type Config struct {
 	OIDC *auth.OIDC
 	// RateStore, if set, keeps rate counters (a shared Redis).
 	RateStore auth.Store
+	// KeyCacheTTL overrides the API key cache lifetime (default 1s).
+	KeyCacheTTL time.Duration
 }
 
 // Start serves the backend's store over real HTTP.
@@ -112,12 +114,15 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = time.Second
+	}
 	st := cfg.Store
 	if st == nil {
 		st = OpenStore(t, b, store.Options{Clock: cfg.Clock})
 	}
 	app, err := server.New(st, server.Config{
-		RateLimit: cfg.RateLimit, KeyCacheTTL: time.Second, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore,
+		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true,
 	})
 	if err != nil {

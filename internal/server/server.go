@@ -82,6 +82,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	}
 	h := rest.NewRouter(rest.Deps{
 		Incidents:     st.Incidents(),
+		APIKeys:       st.KeyAdmin(),
 		Events:        st.Events(),
 		Hub:           hub,
 		Authenticator: authn,
@@ -104,7 +105,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		watcher.Run(ctx, hub.Publish, func() { hub.Reset(live.ErrFeedGap) })
+		watcher.Run(ctx, hub.Publish, func() { hub.Reset(live.ErrFeedGap) }, authn.Forget)
 	}()
 	go func() {
 		defer s.wg.Done()
