@@ -341,3 +341,47 @@ func TestOperationCost(t *testing.T) {
 		t.Errorf("past the budget: %+v", r.Errors)
 	}
 }
+
+func TestAPIKeysOverGraphQL(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{KeyCacheTTL: time.Hour})
+	tenant := apitest.Tenant("gk")
+	admin := s.Key(tenant, model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead)
+	_, r := s.GQL(admin, `mutation { createApiKey(input: {name: "dash", scopes: ["incidents:read"], tier: "pro"}) { key apiKey { id prefix name scopes tier createdBy revokedAt } } }`, nil)
+	type secret struct {
+		Key    string
+		APIKey struct{ ID, Prefix, Name, Tier, CreatedBy string; Scopes []string } `json:"apiKey"`
+	}
+	created := data[secret](t, r, "createApiKey")
+	if !strings.HasPrefix(created.Key, created.APIKey.Prefix+"_") || created.APIKey.Tier != "pro" || created.APIKey.Scopes[0] != "incidents:read" {
+		t.Fatalf("created %+v", created)
+	}
+	_, r = s.GQL(admin, `{ apiKeys { id name } }`, nil)
+	if keys := data[[]map[string]any](t, r, "apiKeys"); len(keys) != 2 {
+		t.Errorf("apiKeys %v", keys)
+	}
+	_, r = s.GQL(admin, `mutation($id: ID!) { rotateApiKey(id: $id, overlapSeconds: 0) { key apiKey { id } } }`, map[string]any{"id": created.APIKey.ID})
+	rotated := data[secret](t, r, "rotateApiKey")
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Do("GET", "/v1/incidents", created.Key, nil).Status != 401 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Do("GET", "/v1/incidents", rotated.Key, nil).Status; st != 200 {
+		t.Errorf("rotated key: %d", st)
+	}
+	_, r = s.GQL(admin, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, map[string]any{"id": rotated.APIKey.ID})
+	if got := data[map[string]any](t, r, "revokeApiKey"); got["revokedAt"] == nil {
+		t.Errorf("revoke %v", got)
+	}
+	_, r = s.GQL(rotated.Key, `{ apiKeys { id } }`, nil)
+	if len(r.Errors) == 0 {
+		t.Error("revoked key still answered")
+	}
+	_, r = s.GQL(s.Key(tenant, model.ScopeWrite), `{ apiKeys { id } }`, nil)
+	if r.Code() != "Forbidden" {
+		t.Errorf("without apikeys:admin: %+v", r.Errors)
+	}
+	_, r = s.GQL(admin, `mutation { createApiKey(input: {name: "x", scopes: ["incidents:write"]}) { key } }`, nil)
+	if r.Code() != "ValidationError" {
+		t.Errorf("escalation: %+v", r.Errors)
+	}
+}

@@ -11,6 +11,7 @@ import (
 // Resolver holds the services the resolvers call.
 type Resolver struct {
 	IncidentService model.IncidentService
+	APIKeyService   model.APIKeyService
 	EventLog        model.EventLog
 	Hub             *live.Hub
 	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.

@@ -29,6 +29,7 @@ import (
 // Config is what the GraphQL door needs.
 type Config struct {
 	Incidents     model.IncidentService
+	APIKeys       model.APIKeyService
 	Events        model.EventLog
 	Hub           *live.Hub
 	Authenticator *auth.Authenticator
@@ -77,7 +78,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
 		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {

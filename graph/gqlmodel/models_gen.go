@@ -13,6 +13,20 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
+// A key with its secret, shown this once.
+type APIKeySecret struct {
+	APIKey *model.APIKey `json:"apiKey"`
+	Key    string        `json:"key"`
+}
+
+type CreateAPIKeyInput struct {
+	Name string `json:"name"`
+	// each must be held by the caller
+	Scopes    []string   `json:"scopes"`
+	Tier      *string    `json:"tier,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
 type CreateIncidentInput struct {
 	Title       string         `json:"title"`
 	Description *string        `json:"description,omitempty"`
