@@ -349,7 +349,10 @@ func TestAPIKeysOverGraphQL(t *testing.T) {
 	_, r := s.GQL(admin, `mutation { createApiKey(input: {name: "dash", scopes: ["incidents:read"], tier: "pro"}) { key apiKey { id prefix name scopes tier createdBy revokedAt } } }`, nil)
 	type secret struct {
 		Key    string
-		APIKey struct{ ID, Prefix, Name, Tier, CreatedBy string; Scopes []string } `json:"apiKey"`
+		APIKey struct {
+			ID, Prefix, Name, Tier, CreatedBy string
+			Scopes                            []string
+		} `json:"apiKey"`
 	}
 	created := data[secret](t, r, "createApiKey")
 	if !strings.HasPrefix(created.Key, created.APIKey.Prefix+"_") || created.APIKey.Tier != "pro" || created.APIKey.Scopes[0] != "incidents:read" {
