@@ -388,3 +388,38 @@ func TestAPIKeysOverGraphQL(t *testing.T) {
 		t.Errorf("escalation: %+v", r.Errors)
 	}
 }
+
+func TestAuditOverGraphQL(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	tenant := apitest.Tenant("ga")
+	key := s.Key(tenant, rw...)
+	auditor := s.Key(tenant, model.ScopeAuditRead)
+	inc := createGQL(t, s, key, map[string]any{"title": "x", "severity": "LOW", "occurredAt": "2024-01-01T00:00:00Z"})
+	s.GQL(key, `mutation($id: ID!) { updateIncident(id: $id, input: {status: INVESTIGATING}) { id } }`, map[string]any{"id": inc.ID})
+	_, r := s.GQL(auditor, `{ auditEvents(first: 1) { nodes { action resourceId actor requestId changes { field before after } } pageInfo { hasNextPage endCursor } } }`, nil)
+	type page struct {
+		Nodes []struct {
+			Action, ResourceID, Actor, RequestID string
+			Changes                              []struct {
+				Field         string
+				Before, After any
+			}
+		}
+		PageInfo struct {
+			HasNextPage bool
+			EndCursor   *string
+		}
+	}
+	p := data[page](t, r, "auditEvents")
+	if len(p.Nodes) != 1 || p.Nodes[0].Action != "incident.update" || p.Nodes[0].RequestID == "" || !p.PageInfo.HasNextPage ||
+		len(p.Nodes[0].Changes) != 1 || p.Nodes[0].Changes[0].Before != "open" || p.Nodes[0].Changes[0].After != "investigating" {
+		t.Fatalf("page %+v", p)
+	}
+	_, r = s.GQL(auditor, `query($after: String) { auditEvents(first: 5, after: $after) { nodes { action } pageInfo { hasNextPage } } }`, map[string]any{"after": *p.PageInfo.EndCursor})
+	if p2 := data[page](t, r, "auditEvents"); len(p2.Nodes) != 1 || p2.Nodes[0].Action != "incident.create" || p2.PageInfo.HasNextPage {
+		t.Errorf("second page %+v", p2)
+	}
+	if _, r := s.GQL(key, `{ auditEvents { nodes { id } } }`, nil); r.Code() != "Forbidden" {
+		t.Errorf("without audit:read: %+v", r.Errors)
+	}
+}

@@ -12,6 +12,7 @@ import (
 type Resolver struct {
 	IncidentService model.IncidentService
 	APIKeyService   model.APIKeyService
+	AuditLog        model.AuditLog
 	EventLog        model.EventLog
 	Hub             *live.Hub
 	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.

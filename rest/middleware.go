@@ -50,7 +50,8 @@ func withRequestID(next http.Handler) http.Handler {
 			id = "req_" + model.RandomString(24, "abcdefghijklmnopqrstuvwxyz0123456789")
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := model.WithRequestID(context.WithValue(r.Context(), requestIDKey{}, id), id)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 type Deps struct {
 	Incidents     model.IncidentService
 	APIKeys       model.APIKeyService
+	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	Limiter       *auth.Limiter
 	Clock         model.Clock
@@ -78,6 +79,9 @@ func NewRouter(d Deps) http.Handler {
 		})
 		if d.APIKeys != nil {
 			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
+		}
+		if d.Audit != nil {
+			r.Get("/audit-events", auditHandlers{d.Audit}.list)
 		}
 	}
 	r.Route("/v1", api)

@@ -116,8 +116,35 @@ func (k keyAdmin) Create(ctx context.Context, in model.APIKeyCreate) (*model.API
 	if errs := in.Validate(p, k.s.clock.Now()); len(errs) > 0 {
 		return nil, "", model.Invalid("Invalid request body", errs...)
 	}
-	return apiKeys{k.s}.IssueAPIKey(ctx, model.APIKeyIssue{TenantID: p.TenantID, Name: in.Name, Scopes: in.Scopes,
-		Tier: in.Tier, ActorID: p.ActorID, ExpiresAt: in.ExpiresAt})
+	scopes := make([]string, len(in.Scopes))
+	for i, s := range in.Scopes {
+		scopes[i] = string(s)
+	}
+	row, secret, _, err := newKeyRow(model.APIKeyIssue{TenantID: p.TenantID, Name: in.Name, Tier: in.Tier,
+		ActorID: p.ActorID, ExpiresAt: in.ExpiresAt}, scopes, k.s.clock.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	err = k.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert api key: %w", err)
+		}
+		return k.s.audit(ctx, tx, p, model.AuditAPIKeyCreate, "apikey", row.ID, map[string]model.Change{
+			"name": {After: row.Name}, "scopes": {After: scopes}, "tier": {After: row.Tier}, "prefix": {After: row.Prefix},
+			"expiresAt": {After: timeOrNil(row.ExpiresAt)},
+		})
+	})
+	if err != nil {
+		return nil, "", model.Internal(err, "create api key")
+	}
+	return row.toModel(), secret, nil
+}
+
+func timeOrNil(t *dbTime) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 func (k keyAdmin) List(ctx context.Context) ([]*model.APIKey, error) {
@@ -185,6 +212,10 @@ func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) 
 			if err := k.s.keyChanged(ctx, tx, row.Prefix); err != nil {
 				return err
 			}
+			if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyRevoke, "apikey", row.ID,
+				map[string]model.Change{"revokedAt": {After: timeOrNil(row.RevokedAt)}}); err != nil {
+				return err
+			}
 		}
 		out = row.toModel()
 		return nil
@@ -231,6 +262,10 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 			}
 		}
 		created, secret, oldPrefix = key.toModel(), sec, row.Prefix
+		if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyRotate, "apikey", row.ID, map[string]model.Change{
+			"expiresAt": {After: timeOrNil(row.ExpiresAt)}, "successor": {After: key.ID}}); err != nil {
+			return err
+		}
 		return k.s.keyChanged(ctx, tx, row.Prefix)
 	})
 	if err != nil {

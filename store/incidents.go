@@ -91,6 +91,9 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
 			return err
 		}
+		if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, model.IncidentChanges(nil, inc)); err != nil {
+			return err
+		}
 		return x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
 	})
 	if err != nil {
@@ -171,6 +174,9 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 			return err
 		}
 		changed = true
+		if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
+			return err
+		}
 		return x.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, next)
 	})
 	if err != nil {
@@ -206,6 +212,9 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+			return err
+		}
+		if err := x.s.audit(ctx, tx, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
 			return err
 		}
 		return x.s.appendEvent(ctx, tx, model.EventIncidentDeleted, cur, &gone)

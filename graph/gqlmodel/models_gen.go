@@ -19,6 +19,33 @@ type APIKeySecret struct {
 	Key    string        `json:"key"`
 }
 
+// One mutating operation: who did what to which resource, when, in which request.
+type AuditEvent struct {
+	ID           string `json:"id"`
+	Actor        string `json:"actor"`
+	Action       string `json:"action"`
+	ResourceType string `json:"resourceType"`
+	ResourceID   string `json:"resourceId"`
+	RequestID    string `json:"requestId"`
+	// the changed fields, by name, with their values before and after
+	Changes []FieldChange `json:"changes"`
+	At      time.Time     `json:"at"`
+}
+
+type AuditEventConnection struct {
+	Nodes    []AuditEvent `json:"nodes"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type AuditFilter struct {
+	// incident.create, incident.update, incident.delete, apikey.create, apikey.revoke, apikey.rotate
+	Action     *string    `json:"action,omitempty"`
+	ResourceID *string    `json:"resourceId,omitempty"`
+	Actor      *string    `json:"actor,omitempty"`
+	From       *time.Time `json:"from,omitempty"`
+	To         *time.Time `json:"to,omitempty"`
+}
+
 type CreateAPIKeyInput struct {
 	Name string `json:"name"`
 	// each must be held by the caller
@@ -40,6 +67,12 @@ type CreateIncidentInput struct {
 
 type DeleteIncidentPayload struct {
 	ID string `json:"id"`
+}
+
+type FieldChange struct {
+	Field  string `json:"field"`
+	Before any    `json:"before,omitempty"`
+	After  any    `json:"after,omitempty"`
 }
 
 type IncidentConnection struct {
