@@ -138,3 +138,28 @@ func bearer(cred string) string {
 	}
 	return "Bearer " + cred
 }
+
+// TestRevokedKeyOnOpenSocket: a key revoked after the handshake cannot start
+// operations on its open WebSocket.
+func TestRevokedKeyOnOpenSocket(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{KeyCacheTTL: time.Hour})
+	tenant := apitest.Tenant("sock")
+	admin := &model.Principal{TenantID: tenant, ActorID: "admin", Scopes: []model.Scope{model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead}}
+	key, secret, err := s.Store.KeyAdmin().Create(model.WithPrincipal(t.Context(), admin), model.APIKeyCreate{Name: "w", Scopes: []model.Scope{model.ScopeIncidentsRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := s.Store.KeyAdmin().Revoke(model.WithPrincipal(t.Context(), admin), key.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the eviction travels through the watcher
+	c.Subscribe("1", subQuery, nil)
+	if _, code := opError(t, c); code != "Unauthorized" {
+		t.Errorf("operation with a revoked key: %s", code)
+	}
+}

@@ -125,6 +125,11 @@ func NewHandler(cfg Config) http.Handler {
 			if p == nil {
 				return next(ctx)
 			}
+			if cred, ok := ctx.Value(credKey{}).(string); ok {
+				if _, err := cfg.Authenticator.Authenticate(ctx, cred); err != nil {
+					return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, err)}})
+				}
+			}
 			cost := int64(1)
 			if st := extension.GetComplexityStats(ctx); st != nil && st.Complexity > 1 {
 				cost = int64(st.Complexity)
@@ -213,6 +218,11 @@ type remoteKey struct{}
 
 type costKey struct{}
 
+// credKey keeps a WebSocket's credential, so that each operation on it is
+// checked again: a key revoked (or a token expired) since the handshake
+// stops working on open sockets too.
+type credKey struct{}
+
 // wsInit authenticates connection_init: the payload carries the same
 // credentials as HTTP headers (X-API-Key, API-Key, Authorization), at the top
 // level or under "headers" (as GraphiQL sends them).
@@ -254,6 +264,7 @@ func wsInit(cfg Config, res *Resolver) transport.WebsocketInitFunc {
 		}
 		ctx = model.WithPrincipal(ctx, p)
 		ctx = context.WithValue(ctx, wsKey{}, true)
+		ctx = context.WithValue(ctx, credKey{}, cred)
 		ctx = context.WithValue(ctx, connKey{}, &connState{max: int32(res.MaxSubscriptionsPerConn)})
 		return ctx, nil, nil
 	}

@@ -33,6 +33,8 @@ type Deps struct {
 	GraphQL http.Handler
 	// Mounts are extra unauthenticated handlers by chi pattern (explorer assets).
 	Mounts map[string]http.Handler
+	// CORSOrigins are the browser origins allowed to call the API ("*": any).
+	CORSOrigins []string
 }
 
 // NewRouter returns the HTTP handler of the whole REST door.
@@ -44,7 +46,7 @@ func NewRouter(d Deps) http.Handler {
 		d.Logger = slog.Default()
 	}
 	r := chi.NewRouter()
-	r.Use(withRequestID, logRequests(d.Logger), securityHeaders)
+	r.Use(withRequestID, logRequests(d.Logger), securityHeaders, cors(d.CORSOrigins))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problems[model.CodeNotFound], "No route for "+r.Method+" "+r.URL.Path, nil)
 	})

@@ -30,6 +30,7 @@ import (
 	"github.com/incidentd/incidentd/internal/server"
 	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
 )
 
@@ -153,6 +154,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"concurrent subscriptions (WebSocket and SSE) per tenant and instance (env INCIDENTD_MAX_SUBSCRIPTIONS_PER_TENANT)")
 	buffer := fs.Int("subscriber-buffer", intEnv("INCIDENTD_SUBSCRIBER_BUFFER", 256),
 		"events queued per subscriber before it is dropped as a slow consumer (env INCIDENTD_SUBSCRIBER_BUFFER)")
+	corsOrigins := fs.String("cors-origins", env("INCIDENTD_CORS_ORIGINS", ""),
+		"comma-separated browser origins allowed to call the API, or * (env INCIDENTD_CORS_ORIGINS)")
 	explorer := fs.Bool("graphiql", boolEnv("INCIDENTD_GRAPHIQL", true),
 		"serve the GraphiQL explorer at GET /graphql for browsers (env INCIDENTD_GRAPHIQL)")
 	retention := fs.Duration("event-retention", durationEnv("INCIDENTD_EVENT_RETENTION", 24*time.Hour),
@@ -212,6 +215,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Live:           live.Options{Buffer: *buffer, MaxPerTenant: *subsPerTenant},
 		EventRetention: *retention,
 		Explorer:       *explorer,
+		CORSOrigins:    rest.ParseOrigins(*corsOrigins),
 	})
 	if err != nil {
 		return err

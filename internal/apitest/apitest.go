@@ -103,6 +103,8 @@ type Config struct {
 	RateStore auth.Store
 	// KeyCacheTTL overrides the API key cache lifetime (default 1s).
 	KeyCacheTTL time.Duration
+	// CORSOrigins are passed through.
+	CORSOrigins []string
 }
 
 // Start serves the backend's store over real HTTP.
@@ -123,7 +125,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	}
 	app, err := server.New(st, server.Config{
 		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true, CORSOrigins: cfg.CORSOrigins,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +266,9 @@ func CheckContract(req *http.Request, res *Response) error {
 	r, err := router()
 	if err != nil {
 		return err
+	}
+	if req.Method == http.MethodOptions {
+		return nil // CORS preflights are the browser's protocol, not the API's
 	}
 	probe := req.Clone(context.Background())
 	probe.URL.Path = strings.TrimPrefix(probe.URL.Path, "/api")

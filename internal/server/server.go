@@ -32,6 +32,8 @@ type Config struct {
 	Live    live.Options
 	// EventRetention bounds how long events stay replayable (default 24h).
 	EventRetention time.Duration
+	// CORSOrigins are the browser origins allowed to call the API ("*": any).
+	CORSOrigins []string
 	// Explorer serves GraphiQL at GET /graphql for browsers (assets embedded).
 	Explorer bool
 }
@@ -93,6 +95,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Ready:         st.Ping,
 		GraphQL:       graph.NewHandler(gq),
 		Mounts:        mounts,
+		CORSOrigins:   cfg.CORSOrigins,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	// The watcher is listening before New returns, so that no event
