@@ -38,7 +38,9 @@ func (c *stepClock) add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func openKeys(t *testing.T) model.APIKeyStore {
+func openKeys(t *testing.T) model.APIKeyStore { return openKeysTB(t) }
+
+func openKeysTB(t testing.TB) model.APIKeyStore {
 	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "a.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

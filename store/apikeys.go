@@ -59,7 +59,18 @@ func (x apiKeys) IssueAPIKey(ctx context.Context, in model.APIKeyIssue) (*model.
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := x.s.db.NewInsert().Model(row).Exec(ctx); err != nil {
+	// The command line has no principal; the trail names it as the actor.
+	cli := &model.Principal{TenantID: in.TenantID, ActorID: "cli"}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert api key: %w", err)
+		}
+		return x.s.audit(ctx, tx, cli, model.AuditAPIKeyCreate, "apikey", row.ID, map[string]model.Change{
+			"name": {After: row.Name}, "scopes": {After: scopes}, "tier": {After: row.Tier}, "prefix": {After: row.Prefix},
+			"expiresAt": {After: timeOrNil(row.ExpiresAt)},
+		})
+	})
+	if err != nil {
 		return nil, "", model.Internal(err, "issue api key")
 	}
 	return row.toModel(), secret, nil

@@ -21,7 +21,7 @@ type Issuer struct {
 	web    *httptest.Server
 }
 
-func NewIssuer(t *testing.T) *Issuer {
+func NewIssuer(t testing.TB) *Issuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
