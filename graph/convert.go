@@ -97,3 +97,11 @@ func patchIn(in gqlmodel.UpdateIncidentInput) model.IncidentPatch {
 	}
 	return p
 }
+
+func labelsIn(in []gqlmodel.LabelInput) map[string]string {
+	out := make(map[string]string, len(in))
+	for _, l := range in {
+		out[l.Key] = l.Value
+	}
+	return out
+}

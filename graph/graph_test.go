@@ -424,3 +424,29 @@ func TestAuditOverGraphQL(t *testing.T) {
 		t.Errorf("without audit:read: %+v", r.Errors)
 	}
 }
+
+func TestComponentsOverGraphQL(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	key := s.Key(apitest.Tenant("gc"), model.ScopeComponentsWrite)
+	_, r := s.GQL(key, `mutation { createComponent(input: {displayName: "API", labels: [{key: "region", value: "eu"}]}) { id displayName labels { key value } } }`, nil)
+	c := data[map[string]any](t, r, "createComponent")
+	id := c["id"].(string)
+	_, r = s.GQL(key, `{ components(filter: {name: "ap", labels: [{key: "region", value: "eu"}]}) { totalCount nodes { id } } }`, nil)
+	if p := data[map[string]any](t, r, "components"); p["totalCount"] != float64(1) {
+		t.Errorf("filter %v", p)
+	}
+	_, r = s.GQL(key, `mutation($id: ID!) { updateComponent(id: $id, input: {labels: []}) { labels { key } } }`, map[string]any{"id": id})
+	if u := data[map[string]any](t, r, "updateComponent"); len(u["labels"].([]any)) != 0 {
+		t.Errorf("update %v", u)
+	}
+	_, r = s.GQL(key, `mutation { createComponent(input: {displayName: ""}) { id } }`, nil)
+	if r.Code() != "ValidationError" {
+		t.Errorf("blank name: %+v", r.Errors)
+	}
+	_, r = s.GQL(s.Key(apitest.Tenant("gc2"), model.ScopeComponentsRead), `query($id: ID!) { component(id: $id) { id } }`, map[string]any{"id": id})
+	if string(r.Data) != `{"component":null}` {
+		t.Errorf("other tenant: %s", r.Data)
+	}
+	_, r = s.GQL(key, `mutation($id: ID!) { deleteComponent(id: $id) }`, map[string]any{"id": id})
+	data[string](t, r, "deleteComponent")
+}

@@ -10,11 +10,12 @@ import (
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	IncidentService model.IncidentService
-	APIKeyService   model.APIKeyService
-	AuditLog        model.AuditLog
-	EventLog        model.EventLog
-	Hub             *live.Hub
+	IncidentService  model.IncidentService
+	APIKeyService    model.APIKeyService
+	ComponentService model.ComponentService
+	AuditLog         model.AuditLog
+	EventLog         model.EventLog
+	Hub              *live.Hub
 	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.
 	MaxSubscriptionsPerConn int
 }

@@ -30,6 +30,7 @@ import (
 type Config struct {
 	Incidents     model.IncidentService
 	APIKeys       model.APIKeyService
+	Components    model.ComponentService
 	Audit         model.AuditLog
 	Events        model.EventLog
 	Hub           *live.Hub
@@ -79,7 +80,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, AuditLog: cfg.Audit, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
 		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,7 +21,8 @@ const (
 
 // AuditActions lists every action the trail records.
 var AuditActions = []string{AuditIncidentCreate, AuditIncidentUpdate, AuditIncidentDelete,
-	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIKeyRotate}
+	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIKeyRotate,
+	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete}
 
 // Change is one field's value before and after a mutation (nil: absent).
 type Change struct {
@@ -69,7 +71,7 @@ type AuditLog interface {
 func (q *AuditQuery) Validate() (afterID int64, err error) {
 	var errs []FieldError
 	if q.Action != "" && !slices.Contains(AuditActions, q.Action) {
-		errs = append(errs, FieldError{"action", "action must be one of: incident.create, incident.update, incident.delete, apikey.create, apikey.revoke, apikey.rotate"})
+		errs = append(errs, FieldError{"action", "action must be one of: " + strings.Join(AuditActions, ", ")})
 	}
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		errs = append(errs, FieldError{"limit", "limit must be between 1 and 100"})

@@ -18,6 +18,7 @@ import (
 type Deps struct {
 	Incidents     model.IncidentService
 	APIKeys       model.APIKeyService
+	Components    model.ComponentService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	Limiter       *auth.Limiter
@@ -81,6 +82,9 @@ func NewRouter(d Deps) http.Handler {
 		})
 		if d.APIKeys != nil {
 			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
+		}
+		if d.Components != nil {
+			r.Route("/components", componentHandlers{d.Components}.routes)
 		}
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)

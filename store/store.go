@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -193,3 +194,5 @@ func (s *Store) generation(ctx context.Context, tenant string) (int64, error) {
 	}
 	return g, nil
 }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -46,12 +46,30 @@ type AuditFilter struct {
 	To         *time.Time `json:"to,omitempty"`
 }
 
+type ComponentFilter struct {
+	// matches the start of the display name, case-insensitive
+	Name *string `json:"name,omitempty"`
+	// all must match
+	Labels []LabelInput `json:"labels,omitempty"`
+}
+
+type ComponentPage struct {
+	Nodes      []model.Component `json:"nodes"`
+	TotalCount int               `json:"totalCount"`
+	HasMore    bool              `json:"hasMore"`
+}
+
 type CreateAPIKeyInput struct {
 	Name string `json:"name"`
 	// each must be held by the caller
 	Scopes    []string   `json:"scopes"`
 	Tier      *string    `json:"tier,omitempty"`
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type CreateComponentInput struct {
+	DisplayName string       `json:"displayName"`
+	Labels      []LabelInput `json:"labels,omitempty"`
 }
 
 type CreateIncidentInput struct {
@@ -124,6 +142,17 @@ type IncidentOrder struct {
 	Direction SortDirection     `json:"direction"`
 }
 
+// A key/value label (seed 001 calls them attributes).
+type Label struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type LabelInput struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
 type Mutation struct {
 }
 
@@ -138,6 +167,12 @@ type Query struct {
 }
 
 type Subscription struct {
+}
+
+// Only the fields given change; labels replaces the whole set.
+type UpdateComponentInput struct {
+	DisplayName *string      `json:"displayName,omitempty"`
+	Labels      []LabelInput `json:"labels,omitempty"`
 }
 
 // Only the fields given change; null clears description, service and resolvedAt.

@@ -75,7 +75,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL, OIDC: cfg.OIDC}
 	hub := live.New(cfg.Live)
 	gq := cfg.GraphQL
-	gq.Incidents, gq.APIKeys, gq.Audit, gq.Events, gq.Hub = st.Incidents(), st.KeyAdmin(), st.Audit(), st.Events(), hub
+	gq.Incidents, gq.APIKeys, gq.Components, gq.Audit, gq.Events, gq.Hub = st.Incidents(), st.KeyAdmin(), st.Components(), st.Audit(), st.Events(), hub
 	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
 	var mounts map[string]http.Handler
 	if cfg.Explorer {
@@ -85,6 +85,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	h := rest.NewRouter(rest.Deps{
 		Incidents:     st.Incidents(),
 		APIKeys:       st.KeyAdmin(),
+		Components:    st.Components(),
 		Audit:         st.Audit(),
 		Events:        st.Events(),
 		Hub:           hub,

@@ -1,0 +1,180 @@
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+type componentJSON struct {
+	ID          string            `json:"id"`
+	DisplayName string            `json:"displayName"`
+	Labels      map[string]string `json:"labels"`
+	CreatedAt   string            `json:"createdAt"`
+	UpdatedAt   string            `json:"updatedAt"`
+	CreatedBy   string            `json:"createdBy"`
+	UpdatedBy   string            `json:"updatedBy"`
+}
+
+func toComponentJSON(c *model.Component) componentJSON {
+	return componentJSON{ID: c.ID, DisplayName: c.DisplayName, Labels: c.Labels, CreatedAt: formatTime(c.CreatedAt),
+		UpdatedAt: formatTime(c.UpdatedAt), CreatedBy: c.CreatedBy, UpdatedBy: c.UpdatedBy}
+}
+
+type componentHandlers struct{ svc model.ComponentService }
+
+func (h componentHandlers) routes(r chi.Router) {
+	r.Get("/", h.list)
+	r.Post("/", h.create)
+	r.Get("/{id}", h.get)
+	r.Patch("/{id}", h.update)
+	r.Delete("/{id}", h.delete)
+}
+
+// decodeComponent reads {"displayName", "labels"}, listing every problem.
+func decodeComponent(raw map[string]json.RawMessage, create bool) (model.ComponentInput, error) {
+	f := newFields(raw, "displayName", "labels")
+	in := model.ComponentInput{DisplayName: f.str("displayName")}
+	if v, ok := raw["labels"]; ok {
+		if isNull(v) {
+			in.Labels = model.Null[map[string]string]()
+		} else {
+			var m map[string]string
+			if err := json.Unmarshal(v, &m); err != nil {
+				f.fail("labels", "labels must be an object of string values")
+			} else {
+				if m == nil {
+					m = map[string]string{}
+				}
+				in.Labels = model.Some(m)
+			}
+		}
+	}
+	if len(f.errs) > 0 {
+		return in, model.Invalid("Invalid request body", sortDetails(f.merge(in.Validate(create)))...)
+	}
+	return in, nil
+}
+
+func (h componentHandlers) create(w http.ResponseWriter, r *http.Request) {
+	if _, err := model.Authorize(r.Context(), model.ScopeComponentsWrite); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	raw, err := readObject(r)
+	if err != nil {
+		writeBodyError(w, r, err)
+		return
+	}
+	in, err := decodeComponent(raw, true)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.svc.Create(r.Context(), in)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+c.ID)
+	writeJSON(w, http.StatusCreated, toComponentJSON(c))
+}
+
+func (h componentHandlers) get(w http.ResponseWriter, r *http.Request) {
+	c, err := h.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toComponentJSON(c))
+}
+
+func (h componentHandlers) update(w http.ResponseWriter, r *http.Request) {
+	if _, err := model.Authorize(r.Context(), model.ScopeComponentsWrite); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	raw, err := readObject(r)
+	if err != nil {
+		writeBodyError(w, r, err)
+		return
+	}
+	in, err := decodeComponent(raw, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), in)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toComponentJSON(c))
+}
+
+func (h componentHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// list serves GET /v1/components: name (prefix), label=key:value (repeatable,
+// all must match), limit, offset.
+func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
+	q := model.ComponentQuery{Limit: model.DefaultLimit}
+	var errs []model.FieldError
+	for name, vs := range r.URL.Query() {
+		switch name {
+		case "name":
+			q.NamePrefix = strings.Join(vs, "")
+		case "label":
+			for _, v := range vs {
+				k, val, ok := strings.Cut(v, ":")
+				if !ok {
+					errs = append(errs, model.FieldError{Field: "label", Message: "label must be key:value"})
+					continue
+				}
+				if q.Labels == nil {
+					q.Labels = map[string]string{}
+				}
+				q.Labels[k] = val
+			}
+		case "limit", "offset":
+			n, err := strconv.Atoi(strings.Join(vs, ""))
+			if err != nil {
+				n = -1
+			}
+			if name == "limit" {
+				q.Limit = n
+			} else {
+				q.Offset = n
+			}
+		default:
+			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
+		}
+	}
+	if len(errs) > 0 {
+		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+		return
+	}
+	page, err := h.svc.List(r.Context(), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Data       []componentJSON `json:"data"`
+		Pagination paginationJSON  `json:"pagination"`
+	}{Data: make([]componentJSON, len(page.Items)), Pagination: paginationJSON{TotalCount: page.TotalCount, Limit: q.Limit, Offset: q.Offset, HasMore: page.HasMore}}
+	for i, c := range page.Items {
+		out.Data[i] = toComponentJSON(c)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
