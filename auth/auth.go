@@ -27,9 +27,15 @@ type Authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedKey
+	// gen counts Forget calls: a lookup that raced one must not cache what it read.
+	gen uint64
 	// touched remembers when each key's last use was recorded.
 	touched sync.Map // key id -> time.Time
+	touches sync.WaitGroup
 }
+
+// Close waits for last-use writes in flight.
+func (a *Authenticator) Close() { a.touches.Wait() }
 
 // touchEvery throttles last-used writes: one per key per minute at most.
 const touchEvery = time.Minute
@@ -39,6 +45,7 @@ const touchEvery = time.Minute
 func (a *Authenticator) Forget(prefix string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.gen++
 	if prefix == "" {
 		a.cache = nil
 		return
@@ -48,11 +55,15 @@ func (a *Authenticator) Forget(prefix string) {
 
 // touch records a key's use without holding up the request.
 func (a *Authenticator) touch(key *model.APIKey, now time.Time) {
-	if last, ok := a.touched.Load(key.ID); ok && now.Sub(last.(time.Time)) < touchEvery {
-		return
+	last, loaded := a.touched.LoadOrStore(key.ID, now)
+	if loaded {
+		if now.Sub(last.(time.Time)) < touchEvery || !a.touched.CompareAndSwap(key.ID, last, now) {
+			return
+		}
 	}
-	a.touched.Store(key.ID, now)
+	a.touches.Add(1)
 	go func() {
+		defer a.touches.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.Keys.TouchAPIKey(ctx, key.ID, now) // best effort: a lost touch only delays lastUsedAt
@@ -75,16 +86,22 @@ func (a *Authenticator) lookup(ctx context.Context, prefix string) (*model.APIKe
 			return c.key, nil
 		}
 	}
+	a.mu.RLock()
+	gen := a.gen
+	a.mu.RUnlock()
 	key, err := a.Keys.APIKeyByPrefix(ctx, prefix)
 	if err != nil || a.CacheTTL <= 0 {
 		return key, err
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gen != gen {
+		return key, nil // a revocation may have landed after our read: use it once, cache nothing
+	}
 	if a.cache == nil || len(a.cache) >= maxCachedKeys {
 		a.cache = make(map[string]cachedKey) // crude but bounded: a refill costs one query per key
 	}
 	a.cache[prefix] = cachedKey{key: key, until: now.Add(a.CacheTTL)}
-	a.mu.Unlock()
 	return key, nil
 }
 
@@ -149,6 +166,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred string) (*model.P
 		Scopes:       key.Scopes,
 		Tier:         key.Tier,
 		CredentialID: key.ID,
+		KeyPrefix:    key.Prefix,
 	}, nil
 }
 

@@ -113,6 +113,6 @@ func (o *OIDC) Authenticate(ctx context.Context, raw string) (*model.Principal, 
 		ActorID:      actor,
 		Scopes:       scopes,
 		Tier:         tier,
-		CredentialID: "oidc:" + tok.Issuer + "|" + tok.Subject,
+		CredentialID: "oidc:" + tok.Issuer + "|" + tenant + "|" + actor,
 	}, nil
 }

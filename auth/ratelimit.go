@@ -159,7 +159,10 @@ type Usage struct {
 
 // Charge takes cost units from key's budget in tier (unknown tiers use the
 // default). The burst window is charged first; a request refused by it does
-// not spend the main window.
+// not spend the main window. A cost that does not fit in what remains is
+// refused without spending anything (checked first, so that one expensive
+// refusal cannot drain the budget); a cost of 1 is charged atomically, which
+// keeps counting exact under contention.
 func (l *Limiter) Charge(ctx context.Context, key, tier string, cost int64) (Usage, error) {
 	tl, ok := l.tiers[tier]
 	if !ok {
@@ -170,21 +173,43 @@ func (l *Limiter) Charge(ctx context.Context, key, tier string, cost int64) (Usa
 		cost = 1
 	}
 	now := time.Now().Unix()
+	mainKey, burstKey := tier+":m:"+key, tier+":b:"+key
+	refuse := func(c limiter.Context, window string, r limiter.Rate) (Usage, error) {
+		m, err := tl.main.Peek(ctx, mainKey)
+		if err != nil {
+			return Usage{}, fmt.Errorf("rate limit: %w", err)
+		}
+		return Usage{Limit: m.Limit, Remaining: m.Remaining, Reset: m.Reset, Reached: true,
+			RetryAfter: max(1, c.Reset-now), Describe: describe(r) + window}, nil
+	}
+	if cost > 1 {
+		if tl.burst != nil {
+			b, err := tl.burst.Peek(ctx, burstKey)
+			if err != nil {
+				return Usage{}, fmt.Errorf("rate limit: %w", err)
+			}
+			if b.Remaining < cost {
+				return refuse(b, " (burst)", *tl.tier.Burst)
+			}
+		}
+		m, err := tl.main.Peek(ctx, mainKey)
+		if err != nil {
+			return Usage{}, fmt.Errorf("rate limit: %w", err)
+		}
+		if m.Remaining < cost {
+			return refuse(m, "", tl.tier.Rate)
+		}
+	}
 	if tl.burst != nil {
-		b, err := tl.burst.Increment(ctx, tier+":b:"+key, cost)
+		b, err := tl.burst.Increment(ctx, burstKey, cost)
 		if err != nil {
 			return Usage{}, fmt.Errorf("rate limit: %w", err)
 		}
 		if b.Reached {
-			m, err := tl.main.Peek(ctx, tier+":m:"+key)
-			if err != nil {
-				return Usage{}, fmt.Errorf("rate limit: %w", err)
-			}
-			return Usage{Limit: m.Limit, Remaining: m.Remaining, Reset: m.Reset, Reached: true,
-				RetryAfter: max(1, b.Reset-now), Describe: describe(*tl.tier.Burst) + " (burst)"}, nil
+			return refuse(b, " (burst)", *tl.tier.Burst)
 		}
 	}
-	m, err := tl.main.Increment(ctx, tier+":m:"+key, cost)
+	m, err := tl.main.Increment(ctx, mainKey, cost)
 	if err != nil {
 		return Usage{}, fmt.Errorf("rate limit: %w", err)
 	}
@@ -242,7 +267,7 @@ func Middleware(a *Authenticator, l *Limiter, fail ErrorWriter) func(http.Handle
 			p, authErr := a.AuthenticateRequest(r)
 			bucket, tier := "ip:"+ClientIP(r), DefaultTier
 			if authErr == nil {
-				bucket, tier = "cred:"+p.CredentialID, p.Tier
+				bucket, tier = p.Budget(), p.Tier
 			}
 			u, err := l.Charge(r.Context(), bucket, tier, 1)
 			if err != nil {

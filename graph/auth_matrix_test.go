@@ -154,10 +154,16 @@ func TestRevokedKeyOnOpenSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.Subscribe("open", subQuery, nil)
+	time.Sleep(100 * time.Millisecond)
 	if _, err := s.Store.KeyAdmin().Revoke(model.WithPrincipal(t.Context(), admin), key.ID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the eviction travels through the watcher
+	// The subscription opened before the revocation ends, with the reason.
+	if id, code := opError(t, c); id != "open" || code != "Unauthorized" {
+		t.Errorf("open subscription after revocation: %s %s", id, code)
+	}
+	// New operations on the socket are refused.
 	c.Subscribe("1", subQuery, nil)
 	if _, code := opError(t, c); code != "Unauthorized" {
 		t.Errorf("operation with a revoked key: %s", code)

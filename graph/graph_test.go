@@ -315,30 +315,36 @@ func TestExplorer(t *testing.T) {
 	}
 }
 
-// TestOperationCost: a GraphQL operation spends its complexity from the same
-// budget as REST, reported in extensions.cost and the headers.
+// TestOperationCost: a GraphQL operation spends ceil(complexity/100) points
+// from the same budget as REST, reported in extensions.cost and the headers;
+// an operation that does not fit is refused with 429 without spending.
 func TestOperationCost(t *testing.T) {
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{RateLimit: "100-M"})
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{RateLimit: "10-M"})
 	key := s.Key(apitest.Tenant("cost"), rw...)
-	res := s.Do("POST", "/graphql", key, map[string]any{"query": `{ incidents(first: 10) { nodes { id title } } }`})
+	q := `{ incidents(first: 50) { nodes { id title severity } } }` // complexity 1 + 50 × 4 = 201: 3 points
+	res := s.Do("POST", "/graphql", key, map[string]any{"query": q})
 	var r struct {
 		Extensions struct {
-			Cost struct{ Requested, Remaining int64 }
+			Cost struct{ Requested, Complexity, Remaining int64 }
 		}
 	}
 	res.JSON(t, &r)
-	// complexity: 1 + 10 × (nodes: 1 + id + title) = 31
-	if r.Extensions.Cost.Requested != 31 || r.Extensions.Cost.Remaining != 100-31 || res.Header.Get("X-RateLimit-Remaining") != "69" {
+	if r.Extensions.Cost.Requested != 3 || r.Extensions.Cost.Complexity != 201 || r.Extensions.Cost.Remaining != 7 || res.Header.Get("X-RateLimit-Remaining") != "7" {
 		t.Errorf("cost %+v, header %s", r.Extensions.Cost, res.Header.Get("X-RateLimit-Remaining"))
 	}
-	if rest := s.Do("GET", "/v1/incidents", key, nil); rest.Header.Get("X-RateLimit-Remaining") != "68" {
+	if rest := s.Do("GET", "/v1/incidents", key, nil); rest.Header.Get("X-RateLimit-Remaining") != "6" {
 		t.Errorf("REST shares the budget: remaining %s", rest.Header.Get("X-RateLimit-Remaining"))
 	}
-	for range 2 {
-		s.GQL(key, `{ incidents(first: 10) { nodes { id title } } }`, nil)
+	s.Do("POST", "/graphql", key, map[string]any{"query": q}) // 3 left
+	heavy := s.Do("POST", "/graphql", key, map[string]any{"query": `{ incidents(first: 100) { nodes { id title severity status } } }`})
+	var hr apitest.GQLResponse
+	heavy.JSON(t, &hr)
+	if heavy.Status != 429 || hr.Code() != "RateLimitExceeded" {
+		t.Errorf("heavy operation: %d %+v", heavy.Status, hr.Errors)
 	}
-	if _, r := s.GQL(key, `{ incidents(first: 10) { nodes { id title } } }`, nil); r.Code() != "RateLimitExceeded" {
-		t.Errorf("past the budget: %+v", r.Errors)
+	// The refusal spent only the request's own point.
+	if rest := s.Do("GET", "/v1/incidents", key, nil); rest.Status != 200 || rest.Header.Get("X-RateLimit-Remaining") != "1" {
+		t.Errorf("after the refusal: %d remaining %s", rest.Status, rest.Header.Get("X-RateLimit-Remaining"))
 	}
 }
 
@@ -346,7 +352,7 @@ func TestAPIKeysOverGraphQL(t *testing.T) {
 	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{KeyCacheTTL: time.Hour})
 	tenant := apitest.Tenant("gk")
 	admin := s.Key(tenant, model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead)
-	_, r := s.GQL(admin, `mutation { createApiKey(input: {name: "dash", scopes: ["incidents:read"], tier: "pro"}) { key apiKey { id prefix name scopes tier createdBy revokedAt } } }`, nil)
+	_, r := s.GQL(admin, `mutation { createApiKey(input: {name: "dash", scopes: ["incidents:read"]}) { key apiKey { id prefix name scopes tier createdBy revokedAt } } }`, nil)
 	type secret struct {
 		Key    string
 		APIKey struct {
@@ -355,7 +361,7 @@ func TestAPIKeysOverGraphQL(t *testing.T) {
 		} `json:"apiKey"`
 	}
 	created := data[secret](t, r, "createApiKey")
-	if !strings.HasPrefix(created.Key, created.APIKey.Prefix+"_") || created.APIKey.Tier != "pro" || created.APIKey.Scopes[0] != "incidents:read" {
+	if !strings.HasPrefix(created.Key, created.APIKey.Prefix+"_") || created.APIKey.Tier != "default" || created.APIKey.Scopes[0] != "incidents:read" {
 		t.Fatalf("created %+v", created)
 	}
 	_, r = s.GQL(admin, `{ apiKeys { id name } }`, nil)

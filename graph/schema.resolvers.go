@@ -78,7 +78,9 @@ func (r *subscriptionResolver) IncidentChanged(ctx context.Context, filter *gqlm
 			return false
 		}
 	}, func(why error) {
-		if why != nil {
+		// gqlgen reads the subscription's errors once its operation context
+		// ends: only a live subscription may still be told why it ends.
+		if why != nil && ctx.Err() == nil {
 			endSubscription(ctx, why)
 		}
 		release()

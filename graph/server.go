@@ -92,6 +92,19 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		return 1 + n*child
 	}
+	listCost := func(n *int, def int) int {
+		if n != nil && *n > 0 {
+			return *n
+		}
+		return def
+	}
+	gc.Complexity.Query.AuditEvents = func(child int, _ *gqlmodel.AuditFilter, first *int, _ *string) int {
+		return 1 + listCost(first, model.DefaultLimit)*child
+	}
+	gc.Complexity.Query.Components = func(child int, _ *gqlmodel.ComponentFilter, limit *int, _ *int) int {
+		return 1 + listCost(limit, model.DefaultLimit)*child
+	}
+	gc.Complexity.Query.APIKeys = func(child int) int { return 1 + model.MaxAPIKeysListed*child/10 }
 	srv := handler.New(generated.NewExecutableSchema(gc))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{
@@ -117,6 +130,16 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
+	// Each operation on an open WebSocket re-checks its credential, so that a
+	// key revoked (or a token expired) since the handshake stops working.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if cred, ok := ctx.Value(credKey{}).(string); ok {
+			if _, err := cfg.Authenticator.Authenticate(ctx, cred); err != nil {
+				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, err)}})
+			}
+		}
+		return next(ctx)
+	})
 	if cfg.Limiter != nil {
 		// An operation costs its complexity, as GitHub's GraphQL API counts
 		// points: HTTP requests paid 1 in the auth middleware, so they pay the
@@ -126,33 +149,36 @@ func NewHandler(cfg Config) http.Handler {
 			if p == nil {
 				return next(ctx)
 			}
-			if cred, ok := ctx.Value(credKey{}).(string); ok {
-				if _, err := cfg.Authenticator.Authenticate(ctx, cred); err != nil {
-					return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, err)}})
-				}
+			complexity := 1
+			if st := extension.GetComplexityStats(ctx); st != nil {
+				complexity = st.Complexity
 			}
-			cost := int64(1)
-			if st := extension.GetComplexityStats(ctx); st != nil && st.Complexity > 1 {
-				cost = int64(st.Complexity)
-			}
+			cost := OperationCost(complexity)
 			onWS := ctx.Value(wsKey{}) != nil
 			charge := cost
 			if !onWS {
-				charge = cost - 1
+				charge = cost - 1 // the HTTP request paid 1 in the auth middleware
 			}
-			if charge > 0 || onWS {
-				u, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID, p.Tier, max(charge, 1))
-				if err == nil {
-					if h := auth.ResponseHeader(ctx); h != nil {
-						auth.SetHeaders(h, u)
-					}
-					if u.Reached {
-						return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, auth.RateLimited(u))},
-							Extensions: map[string]any{"cost": map[string]any{"requested": cost, "remaining": u.Remaining, "resetAt": u.Reset}}})
-					}
-					ctx = context.WithValue(ctx, costKey{}, map[string]any{"requested": cost, "remaining": u.Remaining, "resetAt": u.Reset})
+			if charge < 1 {
+				ctx = context.WithValue(ctx, costKey{}, map[string]any{"requested": cost, "complexity": complexity})
+				return next(ctx)
+			}
+			u, err := cfg.Limiter.Charge(ctx, p.Budget(), p.Tier, charge)
+			if err != nil {
+				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, model.Internal(err, "rate limiter"))}})
+			}
+			if h := auth.ResponseHeader(ctx); h != nil {
+				auth.SetHeaders(h, u)
+			}
+			info := map[string]any{"requested": cost, "complexity": complexity, "remaining": u.Remaining, "resetAt": u.Reset}
+			if u.Reached {
+				if flag, ok := ctx.Value(limitedKey{}).(*atomic.Bool); ok {
+					flag.Store(true) // the HTTP answer becomes 429
 				}
+				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{toGQLError(ctx, auth.RateLimited(u))},
+					Extensions: map[string]any{"cost": info}})
 			}
+			ctx = context.WithValue(ctx, costKey{}, info)
 			return next(ctx)
 		})
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
@@ -174,7 +200,9 @@ func NewHandler(cfg Config) http.Handler {
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-			srv.ServeHTTP(w, r)
+			limited := &atomic.Bool{}
+			ctx := context.WithValue(r.Context(), limitedKey{}, limited)
+			srv.ServeHTTP(&limitedWriter{ResponseWriter: w, limited: limited}, r.WithContext(ctx))
 		}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -219,6 +247,44 @@ type remoteKey struct{}
 
 type costKey struct{}
 
+// limitedKey marks an HTTP request whose operation was refused by the rate
+// limiter, so that the answer carries status 429 like REST's.
+type limitedKey struct{}
+
+type limitedWriter struct {
+	http.ResponseWriter
+	limited     *atomic.Bool
+	wroteHeader bool
+}
+
+func (w *limitedWriter) WriteHeader(code int) {
+	if !w.wroteHeader && w.limited.Load() && code == http.StatusOK {
+		code = http.StatusTooManyRequests
+	}
+	w.wroteHeader = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *limitedWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *limitedWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *limitedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// CostDivisor turns complexity into rate-limit points, as GitHub's GraphQL
+// API does: an operation costs ceil(complexity / 100), at least 1.
+const CostDivisor = 100
+
+// OperationCost is the rate-limit cost of an operation of this complexity.
+func OperationCost(complexity int) int64 {
+	return max(1, int64((complexity+CostDivisor-1)/CostDivisor))
+}
+
 // credKey keeps a WebSocket's credential, so that each operation on it is
 // checked again: a key revoked (or a token expired) since the handshake
 // stops working on open sockets too.
@@ -258,7 +324,7 @@ func wsInit(cfg Config, res *Resolver) transport.WebsocketInitFunc {
 			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(toGQLError(ctx, err).Message)
 		}
 		if cfg.Limiter != nil {
-			u, err := cfg.Limiter.Charge(ctx, "cred:"+p.CredentialID, p.Tier, 1)
+			u, err := cfg.Limiter.Charge(ctx, p.Budget(), p.Tier, 1)
 			if err == nil && u.Reached {
 				return transport.WithWebsocketCloseCode(ctx, 4429), nil, fmt.Errorf("rate limit of %s exceeded", u.Describe)
 			}

@@ -53,6 +53,8 @@ func New(opt Options) *Hub {
 type Sub struct {
 	hub    *Hub
 	tenant string
+	// cred is the API key prefix the subscription was opened with ("" for tokens).
+	cred   string
 	filter model.EventFilter
 	ch     chan *model.Event
 
@@ -63,7 +65,11 @@ type Sub struct {
 // Subscribe registers a subscriber of tenant's events that pass f. Codes:
 // rate_limited (the tenant's cap is reached), unavailable (shutting down).
 func (h *Hub) Subscribe(tenant string, f model.EventFilter) (*Sub, error) {
-	s := &Sub{hub: h, tenant: tenant, filter: f, ch: make(chan *model.Event, h.opt.Buffer)}
+	return h.subscribe(tenant, "", f)
+}
+
+func (h *Hub) subscribe(tenant, cred string, f model.EventFilter) (*Sub, error) {
+	s := &Sub{hub: h, tenant: tenant, cred: cred, filter: f, ch: make(chan *model.Event, h.opt.Buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -141,6 +147,25 @@ func (h *Hub) Publish(evs []*model.Event) {
 	}
 }
 
+// ErrRevoked ends the subscriptions of a revoked API key.
+var ErrRevoked = model.Unauthorized("the API key of this subscription was revoked")
+
+// EndCredential ends every subscription opened with the API key of prefix.
+func (h *Hub) EndCredential(prefix string) {
+	if prefix == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, subs := range h.byTenant {
+		for s := range subs {
+			if s.cred == prefix {
+				h.removeLocked(s, ErrRevoked)
+			}
+		}
+	}
+}
+
 // ErrFeedGap ends subscriptions when the event feed may have missed events
 // (the database listener reconnected): clients resume from their last id,
 // which the database replays exactly.
@@ -199,7 +224,7 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 		return model.Invalid("invalid subscription filter", errs...)
 	}
 	// Subscribe before replaying, so that what commits during the replay waits in the buffer.
-	sub, err := h.Subscribe(p.TenantID, f)
+	sub, err := h.subscribe(p.TenantID, p.KeyPrefix, f)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type AuditEvent struct {
 	ID           int64
 	TenantID     string
 	ActorID      string
+	CredentialID string // the key id or token that acted
 	Action       string
 	ResourceType string
 	ResourceID   string

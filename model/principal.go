@@ -37,10 +37,17 @@ type Principal struct {
 	Scopes   []Scope
 	// Tier names the rate-limit tier.
 	Tier string
-	// CredentialID identifies the credential (an API key id, a token subject);
-	// rate-limit budgets are keyed by it.
+	// CredentialID identifies the credential (an API key id, a token's
+	// issuer and subject); the audit trail records it.
 	CredentialID string
+	// KeyPrefix is the public prefix of an API key credential ("" for tokens),
+	// so that a revocation can end the streams it opened.
+	KeyPrefix string
 }
+
+// Budget is the rate-limit bucket of p: its tenant and actor, so that
+// minting more keys for the same actor does not multiply its budget.
+func (p *Principal) Budget() string { return "p:" + p.TenantID + "|" + p.ActorID }
 
 // Has reports whether p holds scope s. A write scope implies the matching
 // read scope, and the seed's read/write aliases cover every resource.

@@ -35,10 +35,12 @@ func TestAPIKeyManagement(t *testing.T) {
 		s := apitest.Start(t, b, apitest.Config{KeyCacheTTL: time.Hour})
 		tenant := apitest.Tenant("keys")
 		admin := s.Key(tenant, model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead)
-		res := s.Do("POST", "/v1/api-keys", admin, map[string]any{"name": "ci", "scopes": []string{"incidents:read"}, "tier": "pro"})
+		// A key made over the API runs in its creator's tier.
+		wantProblem(t, s.Do("POST", "/v1/api-keys", admin, map[string]any{"name": "ci", "scopes": []string{"incidents:read"}, "tier": "premium"}), 403, "Forbidden")
+		res := s.Do("POST", "/v1/api-keys", admin, map[string]any{"name": "ci", "scopes": []string{"incidents:read"}})
 		var k apiKey
 		res.JSON(t, &k)
-		if res.Status != 201 || !strings.HasPrefix(k.Key, k.Prefix+"_") || k.Tier != "pro" || !strings.HasPrefix(k.ID, "key_") {
+		if res.Status != 201 || !strings.HasPrefix(k.Key, k.Prefix+"_") || k.Tier != "default" || !strings.HasPrefix(k.ID, "key_") {
 			t.Fatalf("create: %d %s", res.Status, res.Body)
 		}
 		// The secret works, and is never shown again.
@@ -51,7 +53,7 @@ func TestAPIKeyManagement(t *testing.T) {
 		}
 		var list struct{ Data []apiKey }
 		s.Do("GET", "/v1/api-keys", admin, nil).JSON(t, &list)
-		if len(list.Data) != 2 || list.Data[0].ID != k.ID {
+		if len(list.Data) != 2 || list.Data[0].ID != k.ID || list.Data[0].CreatedBy != "user_"+tenant {
 			t.Errorf("list: %+v", list.Data)
 		}
 		// A key cannot carry scopes its creator lacks; bad input lists every field.
@@ -70,11 +72,24 @@ func TestAPIKeyManagement(t *testing.T) {
 		wantProblem(t, s.Do("GET", "/v1/api-keys/"+k.ID, other, nil), 404, "NotFound")
 		wantProblem(t, s.Do("DELETE", "/v1/api-keys/"+k.ID, other, nil), 404, "NotFound")
 
+		// Rotation cannot grant more than the rotating credential holds.
+		strong := s.Key(tenant, model.ScopeWrite, model.ScopeAuditRead)
+		var strongID string
+		for _, kk := range func() []apiKey {
+			var l struct{ Data []apiKey }
+			s.Do("GET", "/v1/api-keys", admin, nil).JSON(t, &l)
+			return l.Data
+		}() {
+			if strings.HasPrefix(strong, kk.Prefix+"_") {
+				strongID = kk.ID
+			}
+		}
+		wantProblem(t, s.Do("POST", "/v1/api-keys/"+strongID+"/rotate", admin, nil), 403, "Forbidden")
 		// Rotation: the successor works, the old key too during the overlap.
 		res = s.Do("POST", "/v1/api-keys/"+k.ID+"/rotate", admin, map[string]any{"overlapSeconds": 3600})
 		var next apiKey
 		res.JSON(t, &next)
-		if res.Status != 201 || next.Key == "" || next.ID == k.ID || next.Tier != "pro" || strings.Join(next.Scopes, ",") != "incidents:read" {
+		if res.Status != 201 || next.Key == "" || next.ID == k.ID || next.Tier != "default" || strings.Join(next.Scopes, ",") != "incidents:read" {
 			t.Fatalf("rotate: %d %s", res.Status, res.Body)
 		}
 		for _, key := range []string{k.Key, next.Key} {

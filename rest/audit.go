@@ -12,6 +12,7 @@ import (
 type auditEventJSON struct {
 	ID           string                  `json:"id"`
 	Actor        string                  `json:"actor"`
+	Credential   string                  `json:"credential"`
 	Action       string                  `json:"action"`
 	ResourceType string                  `json:"resourceType"`
 	ResourceID   string                  `json:"resourceId"`
@@ -77,7 +78,7 @@ func (h auditHandlers) list(w http.ResponseWriter, r *http.Request) {
 		} `json:"pagination"`
 	}{Data: make([]auditEventJSON, len(page.Items))}
 	for i, e := range page.Items {
-		out.Data[i] = auditEventJSON{ID: strconv.FormatInt(e.ID, 10), Actor: e.ActorID, Action: e.Action, ResourceType: e.ResourceType,
+		out.Data[i] = auditEventJSON{ID: strconv.FormatInt(e.ID, 10), Actor: e.ActorID, Credential: e.CredentialID, Action: e.Action, ResourceType: e.ResourceType,
 			ResourceID: e.ResourceID, RequestID: e.RequestID, Changes: e.Changes, At: e.At.UTC().Format(time.RFC3339Nano)}
 	}
 	out.Pagination.Limit, out.Pagination.HasMore = q.Limit, page.HasMore

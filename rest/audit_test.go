@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/apitest"
@@ -9,8 +10,8 @@ import (
 )
 
 type auditEvent struct {
-	ID, Actor, Action, ResourceType, ResourceID, RequestID, At string
-	Changes                                                    map[string]struct{ Before, After any }
+	ID, Actor, Credential, Action, ResourceType, ResourceID, RequestID, At string
+	Changes                                                                map[string]struct{ Before, After any }
 }
 
 type auditPage struct {
@@ -47,7 +48,7 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatalf("trail %v", actions)
 		}
 		create, update, del := page.Data[3], page.Data[2], page.Data[1]
-		if create.RequestID != "req-create-1" || create.Actor != "user_"+tenant || create.ResourceID != id || create.Changes["title"].After != "t" {
+		if create.RequestID != "req-create-1" || !strings.HasPrefix(create.Credential, "key_") || create.Actor != "user_"+tenant || create.ResourceID != id || create.Changes["title"].After != "t" {
 			t.Errorf("create %+v", create)
 		}
 		if len(update.Changes) != 1 || update.Changes["severity"].Before != "low" || update.Changes["severity"].After != "high" {

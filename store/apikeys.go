@@ -119,6 +119,13 @@ type keyAdmin struct{ s *Store }
 
 const keysChannel = "incidentd_keys"
 
+// Key notifications are "r:<prefix>" (revoked: end its streams too) or
+// "c:<prefix>" (changed: forget the cached copy).
+const (
+	KeyRevoked = "r:"
+	KeyChanged = "c:"
+)
+
 func (k keyAdmin) Create(ctx context.Context, in model.APIKeyCreate) (*model.APIKey, string, error) {
 	p, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin)
 	if err != nil {
@@ -127,11 +134,16 @@ func (k keyAdmin) Create(ctx context.Context, in model.APIKeyCreate) (*model.API
 	if errs := in.Validate(p, k.s.clock.Now()); len(errs) > 0 {
 		return nil, "", model.Invalid("Invalid request body", errs...)
 	}
+	// A key made over the API runs in its creator's tier: only the command
+	// line, which bootstraps, chooses tiers freely.
+	if in.Tier != "" && in.Tier != p.Tier {
+		return nil, "", model.Forbidden("a key can only be given this credential's own tier (" + p.Tier + ")")
+	}
 	scopes := make([]string, len(in.Scopes))
 	for i, s := range in.Scopes {
 		scopes[i] = string(s)
 	}
-	row, secret, _, err := newKeyRow(model.APIKeyIssue{TenantID: p.TenantID, Name: in.Name, Tier: in.Tier,
+	row, secret, _, err := newKeyRow(model.APIKeyIssue{TenantID: p.TenantID, Name: in.Name, Tier: p.Tier,
 		ActorID: p.ActorID, ExpiresAt: in.ExpiresAt}, scopes, k.s.clock.Now())
 	if err != nil {
 		return nil, "", err
@@ -220,7 +232,7 @@ func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) 
 			if _, err := tx.NewUpdate().Model(row).Column("revoked_at").WherePK().Exec(ctx); err != nil {
 				return fmt.Errorf("revoke api key: %w", err)
 			}
-			if err := k.s.keyChanged(ctx, tx, row.Prefix); err != nil {
+			if err := k.s.keyChanged(ctx, tx, KeyRevoked+row.Prefix); err != nil {
 				return err
 			}
 			if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyRevoke, "apikey", row.ID,
@@ -234,7 +246,7 @@ func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) 
 	if err != nil {
 		return nil, domainOrInternal(err, "revoke api key")
 	}
-	k.s.keyCommitted(out.Prefix)
+	k.s.keyCommitted(KeyRevoked + out.Prefix)
 	return out, nil
 }
 
@@ -257,6 +269,15 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 		if row.RevokedAt != nil || (row.ExpiresAt != nil && !now.Before(row.ExpiresAt.Time)) {
 			return model.BusinessRule("a revoked or expired key cannot be rotated; create a new one")
 		}
+		// Rotation hands out a new secret: the caller must hold everything it grants.
+		for _, sc := range strings.Fields(row.Scopes) {
+			if !p.Has(model.Scope(sc)) {
+				return model.Forbidden("rotating this key would grant " + sc + ", which this credential lacks")
+			}
+		}
+		if row.Tier != p.Tier && row.Tier != "default" {
+			return model.Forbidden("rotating this key would grant the " + row.Tier + " tier, which this credential lacks")
+		}
 		key, sec, _, err := newKeyRow(model.APIKeyIssue{TenantID: row.TenantID, Name: row.Name, Tier: row.Tier, ActorID: row.ActorID,
 			ExpiresAt: row.ExpiresAt.ptr()}, strings.Fields(row.Scopes), now)
 		if err != nil {
@@ -277,33 +298,38 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 			"expiresAt": {After: timeOrNil(row.ExpiresAt)}, "successor": {After: key.ID}}); err != nil {
 			return err
 		}
-		return k.s.keyChanged(ctx, tx, row.Prefix)
+		if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyCreate, "apikey", key.ID, map[string]model.Change{
+			"name": {After: key.Name}, "scopes": {After: strings.Fields(key.Scopes)}, "tier": {After: key.Tier},
+			"prefix": {After: key.Prefix}, "predecessor": {After: row.ID}}); err != nil {
+			return err
+		}
+		return k.s.keyChanged(ctx, tx, KeyChanged+row.Prefix)
 	})
 	if err != nil {
 		return nil, "", domainOrInternal(err, "rotate api key")
 	}
-	k.s.keyCommitted(oldPrefix)
+	k.s.keyCommitted(KeyChanged + oldPrefix)
 	return created, secret, nil
 }
 
-// keyChanged tells every instance, after commit, to forget its cached copy of
-// a key (PostgreSQL NOTIFY; SQLite has one instance, see keyCommitted).
-func (s *Store) keyChanged(ctx context.Context, tx bun.Tx, prefix string) error {
+// keyChanged tells every instance, after commit, that a key changed
+// (PostgreSQL NOTIFY; SQLite has one instance, see keyCommitted).
+func (s *Store) keyChanged(ctx context.Context, tx bun.Tx, note string) error {
 	if !s.pg {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, keysChannel, prefix); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, keysChannel, note); err != nil {
 		return fmt.Errorf("notify key change: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) keyCommitted(prefix string) {
+func (s *Store) keyCommitted(note string) {
 	if s.pg {
 		return
 	}
 	select {
-	case s.keyPoke <- prefix:
+	case s.keyPoke <- note:
 	default:
 		// The watcher is busy or absent; its next pass clears the whole cache.
 		s.keyOverflow.Store(true)

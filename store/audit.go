@@ -18,8 +18,8 @@ func (s *Store) audit(ctx context.Context, tx bun.Tx, p *model.Principal, action
 	if err != nil {
 		return fmt.Errorf("encode audit changes: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (tenant_id, actor_id, action, resource_type, resource_id, request_id, changes, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, p.TenantID, p.ActorID, action, rtype, rid, model.RequestIDFrom(ctx), string(raw), newDBTime(s.clock.Now()))
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (tenant_id, actor_id, credential_id, action, resource_type, resource_id, request_id, changes, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.TenantID, p.ActorID, p.CredentialID, action, rtype, rid, model.RequestIDFrom(ctx), string(raw), newDBTime(s.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("write audit: %w", err)
 	}
@@ -61,7 +61,7 @@ func (a auditLog) List(ctx context.Context, q model.AuditQuery) (*model.AuditPag
 		w.and("created_at <= ?", newDBTime(*q.To))
 	}
 	a.s.stmts.Add(1)
-	rows, err := a.s.db.DB.QueryContext(ctx, a.s.rebind(`SELECT id, tenant_id, actor_id, action, resource_type, resource_id, request_id, changes, created_at
+	rows, err := a.s.db.DB.QueryContext(ctx, a.s.rebind(`SELECT id, tenant_id, actor_id, credential_id, action, resource_type, resource_id, request_id, changes, created_at
 		FROM audit_events WHERE `+w.String()+` ORDER BY id DESC LIMIT `+strconv.Itoa(q.Limit+1)), w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "list audit events")
@@ -72,7 +72,7 @@ func (a auditLog) List(ctx context.Context, q model.AuditQuery) (*model.AuditPag
 		var e model.AuditEvent
 		var changes []byte
 		var at dbTime
-		if err := rows.Scan(&e.ID, &e.TenantID, &e.ActorID, &e.Action, &e.ResourceType, &e.ResourceID, &e.RequestID, &changes, &at); err != nil {
+		if err := rows.Scan(&e.ID, &e.TenantID, &e.ActorID, &e.CredentialID, &e.Action, &e.ResourceType, &e.ResourceID, &e.RequestID, &changes, &at); err != nil {
 			return nil, model.Internal(err, "scan audit event")
 		}
 		if err := json.Unmarshal(changes, &e.Changes); err != nil {

@@ -265,8 +265,9 @@ func (w *Watcher) close() {
 // Run delivers events until ctx ends. When the feed may have missed events
 // (the listener lost its connection), it calls gap before delivering again,
 // so that subscribers can resume from the database, which replays exactly.
-// keys is told the prefix of every API key that changed (revoked, rotated),
-// on any instance, so that caches forget it at once; "" means every key.
+// keys is told of every API key that changed on any instance, as "r:<prefix>"
+// (revoked) or "c:<prefix>" (changed), so that caches forget it at once; ""
+// means every key.
 func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), gap func(), keys func(prefix string)) {
 	defer w.close()
 	if w.s.pg {

@@ -64,6 +64,7 @@ type ComplexityRoot struct {
 		Actor        func(childComplexity int) int
 		At           func(childComplexity int) int
 		Changes      func(childComplexity int) int
+		Credential   func(childComplexity int) int
 		ID           func(childComplexity int) int
 		RequestID    func(childComplexity int) int
 		ResourceID   func(childComplexity int) int
@@ -326,6 +327,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Changes(childComplexity), true
+	case "AuditEvent.credential":
+		if e.ComplexityRoot.AuditEvent.Credential == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Credential(childComplexity), true
 	case "AuditEvent.id":
 		if e.ComplexityRoot.AuditEvent.ID == nil {
 			break
@@ -988,6 +995,8 @@ scalar JSON
 type AuditEvent {
   id: ID!
   actor: String!
+  "the API key id or token that acted"
+  credential: String!
   action: String!
   resourceType: String!
   resourceId: String!
@@ -1309,6 +1318,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_id(ctx, field)
 	case "actor":
 		return ec.fieldContext_AuditEvent_actor(ctx, field)
+	case "credential":
+		return ec.fieldContext_AuditEvent_credential(ctx, field)
 	case "action":
 		return ec.fieldContext_AuditEvent_action(ctx, field)
 	case "resourceType":
@@ -2359,6 +2370,29 @@ func (ec *executionContext) _AuditEvent_actor(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_credential(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_credential(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Credential, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_credential(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
 }
 
@@ -6362,6 +6396,11 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			}
 		case "actor":
 			out.Values[i] = ec._AuditEvent_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credential":
+			out.Values[i] = ec._AuditEvent_credential(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -21,8 +21,10 @@ type APIKeySecret struct {
 
 // One mutating operation: who did what to which resource, when, in which request.
 type AuditEvent struct {
-	ID           string `json:"id"`
-	Actor        string `json:"actor"`
+	ID    string `json:"id"`
+	Actor string `json:"actor"`
+	// the API key id or token that acted
+	Credential   string `json:"credential"`
 	Action       string `json:"action"`
 	ResourceType string `json:"resourceType"`
 	ResourceID   string `json:"resourceId"`

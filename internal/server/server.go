@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,7 @@ type Server struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	authn  *auth.Authenticator
 }
 
 // New wires everything and starts the event watcher and the retention janitor.
@@ -106,11 +108,17 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
-	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel}
+	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel, authn: authn}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		watcher.Run(ctx, hub.Publish, func() { hub.Reset(live.ErrFeedGap) }, authn.Forget)
+		watcher.Run(ctx, hub.Publish, func() { hub.Reset(live.ErrFeedGap) }, func(note string) {
+			kind, prefix, _ := strings.Cut(note, ":")
+			authn.Forget(prefix)
+			if kind+":" == store.KeyRevoked {
+				hub.EndCredential(prefix)
+			}
+		})
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -143,4 +151,5 @@ func (s *Server) Close() {
 	s.Hub.Close()
 	s.cancel()
 	s.wg.Wait()
+	s.authn.Close()
 }

@@ -4,6 +4,8 @@ CREATE TABLE audit_events (
     id            BIGSERIAL PRIMARY KEY,
     tenant_id     TEXT NOT NULL,
     actor_id      TEXT NOT NULL,
+    -- which key or token acted (several keys may act for one actor)
+    credential_id TEXT NOT NULL,
     action        TEXT NOT NULL,
     resource_type TEXT NOT NULL,
     resource_id   TEXT NOT NULL,
