@@ -76,31 +76,39 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 	if err != nil {
 		return nil, err
 	}
+	var inc *model.Incident
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		inc, err = x.createTx(ctx, tx, p, in)
+		return err
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "create incident")
+	}
+	x.s.committed()
+	return inc, nil
+}
+
+// createTx stores a new incident with its bookkeeping (counters, generation,
+// audit row, outbox event) in tx; callers run x.s.committed() after commit.
+func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
 	inc, err := model.NewIncident(in, model.NewID("inc", 12), p.TenantID, p.ActorID, x.s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
-			return fmt.Errorf("insert incident: %w", err)
-		}
-		shard := pickShard()
-		if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
-			return err
-		}
-		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
-			return err
-		}
-		if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, model.IncidentChanges(nil, inc)); err != nil {
-			return err
-		}
-		return x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
-	})
-	if err != nil {
-		return nil, model.Internal(err, "create incident")
+	if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("insert incident: %w", err)
 	}
-	x.s.committed()
-	return inc, nil
+	shard := pickShard()
+	if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
+		return nil, err
+	}
+	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+		return nil, err
+	}
+	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, model.IncidentChanges(nil, inc)); err != nil {
+		return nil, err
+	}
+	return inc, x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
 }
 
 func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) {
@@ -148,36 +156,8 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 	var out *model.Incident
 	changed := false
 	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		row, err := x.lockLive(ctx, tx, p.TenantID, id)
-		if err != nil {
-			return err
-		}
-		cur := row.toModel()
-		next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, x.s.clock.Now())
-		if err != nil {
-			return err
-		}
-		out = next
-		if !patched {
-			return nil
-		}
-		_, err = tx.NewUpdate().Model(toRow(next)).WherePK().Where("tenant_id = ?", p.TenantID).
-			ExcludeColumn("id", "tenant_id", "created_at", "created_by").Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("update incident: %w", err)
-		}
-		shard := pickShard()
-		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
-			return err
-		}
-		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
-			return err
-		}
-		changed = true
-		if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
-			return err
-		}
-		return x.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, next)
+		out, changed, err = x.updateTx(ctx, tx, p, id, patch)
+		return err
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update incident")
@@ -186,6 +166,36 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		x.s.committed()
 	}
 	return out, nil
+}
+
+// updateTx applies a patch with its bookkeeping in tx; changed is false for a
+// patch that changes nothing. Callers run x.s.committed() after commit.
+func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, id string, patch model.IncidentPatch) (*model.Incident, bool, error) {
+	row, err := x.lockLive(ctx, tx, p.TenantID, id)
+	if err != nil {
+		return nil, false, err
+	}
+	cur := row.toModel()
+	next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, x.s.clock.Now())
+	if err != nil || !patched {
+		return next, false, err
+	}
+	_, err = tx.NewUpdate().Model(toRow(next)).WherePK().Where("tenant_id = ?", p.TenantID).
+		ExcludeColumn("id", "tenant_id", "created_at", "created_by").Exec(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("update incident: %w", err)
+	}
+	shard := pickShard()
+	if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
+		return nil, false, err
+	}
+	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+		return nil, false, err
+	}
+	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
+		return nil, false, err
+	}
+	return next, true, x.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, next)
 }
 
 func (x incidents) Delete(ctx context.Context, id string) error {

@@ -1,0 +1,180 @@
+package model
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Impact is a monitoring impact level (seed 001): how badly a component is
+// affected. Each lines up with one of seed 000's severities.
+type Impact int
+
+const (
+	ImpactMaintenance Impact = iota
+	ImpactMinor
+	ImpactMajor
+	ImpactOutage
+)
+
+var impactNames = []string{"maintenance", "minor", "major", "outage"}
+
+func (i Impact) String() string {
+	if i < 0 || int(i) >= len(impactNames) {
+		return strconv.Itoa(int(i))
+	}
+	return impactNames[i]
+}
+
+// Severity is the seed 000 severity of an incident at this impact:
+// maintenance→low, minor→medium, major→high, outage→critical.
+func (i Impact) Severity() Severity {
+	return [...]Severity{SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}[i]
+}
+
+// ParseImpact reads a name (maintenance, minor, major, outage) or its number (0..3).
+func ParseImpact(v string) (Impact, bool) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return Impact(n), n >= 0 && n < len(impactNames)
+	}
+	i := slices.Index(impactNames, strings.ToLower(strings.TrimSpace(v)))
+	return Impact(i), i >= 0
+}
+
+// OpenIncident is an open incident as the ingestion rules see it: the
+// components it affects, each at an impact.
+type OpenIncident struct {
+	ID         string
+	Components map[string]Impact
+}
+
+// Impact is the incident's impact: the highest of its components'.
+func (o *OpenIncident) Impact() Impact {
+	var best Impact = -1
+	for _, i := range o.Components {
+		best = max(best, i)
+	}
+	return best
+}
+
+// IngestAction is what a monitoring report leads to.
+type IngestAction int
+
+const (
+	// IngestNoChange: an open incident already covers the component at the
+	// same or a higher impact; answer it.
+	IngestNoChange IngestAction = iota
+	// IngestCreate: open a new incident for the component.
+	IngestCreate
+	// IngestAdd: add the component to Target, an open incident of the requested impact.
+	IngestAdd
+	// IngestMove: move the component from Source to Target (open, of the requested
+	// impact); CloseSource when it was Source's only component.
+	IngestMove
+	// IngestMoveToNew: move the component from Source into a new incident.
+	IngestMoveToNew
+	// IngestRaise: Source has only this component: raise its impact.
+	IngestRaise
+)
+
+// IngestDecision is the outcome of DecideIngest.
+type IngestDecision struct {
+	Action      IngestAction
+	Source      string // the open incident that affects the component, if any
+	Target      string // the incident the component ends up in, when it exists already
+	CloseSource bool
+}
+
+// DecideIngest applies seed 001's rules to a report of component at impact,
+// given the tenant's open incidents (newest first). It is pure: the store
+// runs it under a per-tenant lock and carries out the decision.
+func DecideIngest(open []OpenIncident, component string, impact Impact) IngestDecision {
+	var cur *OpenIncident
+	for i := range open {
+		if _, ok := open[i].Components[component]; ok {
+			cur = &open[i]
+			break
+		}
+	}
+	// The newest open incident of the requested impact, other than cur.
+	target := ""
+	for i := range open {
+		if (cur == nil || open[i].ID != cur.ID) && len(open[i].Components) > 0 && open[i].Impact() == impact {
+			target = open[i].ID
+			break
+		}
+	}
+	switch {
+	case cur != nil && cur.Components[component] >= impact:
+		return IngestDecision{Action: IngestNoChange, Source: cur.ID, Target: cur.ID}
+	case cur != nil && len(cur.Components) == 1 && target != "":
+		return IngestDecision{Action: IngestMove, Source: cur.ID, Target: target, CloseSource: true}
+	case cur != nil && len(cur.Components) == 1:
+		return IngestDecision{Action: IngestRaise, Source: cur.ID, Target: cur.ID}
+	case cur != nil && target != "":
+		return IngestDecision{Action: IngestMove, Source: cur.ID, Target: target}
+	case cur != nil:
+		return IngestDecision{Action: IngestMoveToNew, Source: cur.ID}
+	case target != "":
+		return IngestDecision{Action: IngestAdd, Target: target}
+	}
+	return IngestDecision{Action: IngestCreate}
+}
+
+// ComponentReport is one monitoring report (seed 001's POST /component_status).
+type ComponentReport struct {
+	Name       string
+	Attributes map[string]string
+	Impact     Impact
+	Text       string // the new incident's title; default "Incident"
+}
+
+// IncidentUpdate is one entry of an incident's timeline (seed 003).
+type IncidentUpdate struct {
+	Order       int
+	DisplayName string
+	Description string
+	CreatedAt   time.Time
+	CreatedBy   string
+}
+
+// Affect is a component an incident affects, at an impact.
+type Affect struct {
+	ComponentID string
+	Impact      Impact
+}
+
+// IngestResult is the incident a report leads to, with its affects and timeline.
+type IngestResult struct {
+	Incident *Incident
+	Impact   Impact
+	Affects  []Affect
+	Updates  []IncidentUpdate
+	Created  bool
+}
+
+// IngestService handles monitoring reports.
+type IngestService interface {
+	// Report applies a monitoring report. Codes: unauthorized, forbidden,
+	// invalid (no such component, ambiguous component, bad impact).
+	Report(ctx context.Context, r ComponentReport) (*IngestResult, error)
+}
+
+// Validate lists every violation.
+func (r *ComponentReport) Validate() []FieldError {
+	var errs []FieldError
+	errs = append(errs, checkText("name", r.Name, MaxComponentNameLen, true)...)
+	if r.Text != "" {
+		errs = append(errs, checkText("text", r.Text, MaxTitleLen, true)...)
+	}
+	if r.Impact < ImpactMaintenance || r.Impact > ImpactOutage {
+		errs = append(errs, FieldError{"impact", "impact must be one of: maintenance, minor, major, outage (or 0..3)"})
+	}
+	in := ComponentInput{Labels: Some(r.Attributes)}
+	for _, e := range in.Validate(false) {
+		errs = append(errs, FieldError{strings.Replace(e.Field, "labels", "attributes", 1), strings.Replace(e.Message, "label", "attribute", 1)})
+	}
+	return errs
+}
