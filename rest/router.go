@@ -19,6 +19,7 @@ type Deps struct {
 	Incidents     model.IncidentService
 	APIKeys       model.APIKeyService
 	Components    model.ComponentService
+	Ingest        model.IngestService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	Limiter       *auth.Limiter
@@ -85,6 +86,9 @@ func NewRouter(d Deps) http.Handler {
 		}
 		if d.Components != nil {
 			r.Route("/components", componentHandlers{d.Components}.routes)
+		}
+		if d.Ingest != nil {
+			r.Post("/component_status", ingestHandlers{d.Ingest}.report)
 		}
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)

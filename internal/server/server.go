@@ -88,6 +88,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Incidents:     st.Incidents(),
 		APIKeys:       st.KeyAdmin(),
 		Components:    st.Components(),
+		Ingest:        st.Ingest(),
 		Audit:         st.Audit(),
 		Events:        st.Events(),
 		Hub:           hub,

@@ -1,0 +1,154 @@
+package rest_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/incidentd/incidentd/internal/apitest"
+	"github.com/incidentd/incidentd/model"
+)
+
+type report struct {
+	ID, Title, Impact, Severity, Status string
+	Created                             bool
+	Components                          []struct{ ID, Impact string }
+	Updates                             []struct {
+		Order       int
+		DisplayName string
+	}
+}
+
+func ingestSetup(t *testing.T, b apitest.Backend) (*apitest.Server, string, func(name, region string) string) {
+	s := apitest.Start(t, b, apitest.Config{})
+	key := s.Key(apitest.Tenant("mon"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+	mk := func(name, region string) string {
+		res := s.Do("POST", "/v1/components", key, map[string]any{"displayName": name, "labels": map[string]string{"region": region}})
+		return res.Map(t)["id"].(string)
+	}
+	return s, key, mk
+}
+
+func send(t *testing.T, s *apitest.Server, key, name, region string, impact any) report {
+	t.Helper()
+	res := s.Do("POST", "/api/v1/component_status", key, map[string]any{"name": name, "impact": impact,
+		"attributes": []map[string]string{{"name": "region", "value": region}}})
+	if res.Status != 201 {
+		t.Fatalf("report %s/%s %v: %d %s", name, region, impact, res.Status, res.Body)
+	}
+	var r report
+	res.JSON(t, &r)
+	return r
+}
+
+func TestComponentStatusRules(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s, key, mk := ingestSetup(t, b)
+		c1, c2 := mk("Component 1", "Reg1"), mk("Component 2", "Reg1")
+		mk("Component 1", "Reg2")
+
+		// No open incident: one opens, at the impact, with its severity.
+		a := send(t, s, key, "Component 1", "Reg1", "minor")
+		if !a.Created || a.Impact != "minor" || a.Severity != "medium" || len(a.Components) != 1 || a.Components[0].ID != c1 || len(a.Updates) != 1 {
+			t.Fatalf("first report %+v", a)
+		}
+		// The same again, or lower: nothing changes.
+		for _, imp := range []any{"minor", 0, "maintenance"} {
+			if r := send(t, s, key, "Component 1", "Reg1", imp); r.ID != a.ID || r.Created || len(r.Updates) != 1 {
+				t.Errorf("repeat %v: %+v", imp, r)
+			}
+		}
+		// Another component at the same impact joins it.
+		if r := send(t, s, key, "Component 2", "Reg1", 1); r.ID != a.ID || len(r.Components) != 2 {
+			t.Errorf("join: %+v", r)
+		}
+		// Escalation with other components: moves to a new incident.
+		m := send(t, s, key, "Component 2", "Reg1", "major")
+		if m.ID == a.ID || !m.Created || m.Impact != "major" || len(m.Components) != 1 || m.Components[0].ID != c2 {
+			t.Errorf("move to new: %+v", m)
+		}
+		// Escalation alone, an incident of that impact exists: moves there; the old one is closed by the system.
+		r := send(t, s, key, "Component 1", "Reg1", "major")
+		if r.ID != m.ID || len(r.Components) != 2 {
+			t.Errorf("move to existing: %+v", r)
+		}
+		var old struct{ Status string }
+		s.Do("GET", "/v1/incidents/"+a.ID, key, nil).JSON(t, &old)
+		if old.Status != "closed" {
+			t.Errorf("source not closed: %s", old.Status)
+		}
+		// Escalation alone with no incident of the impact: raised in place.
+		c3 := mk("Component 3", "Reg1")
+		x := send(t, s, key, "Component 3", "Reg1", "minor")
+		y := send(t, s, key, "Component 3", "Reg1", "outage")
+		if y.ID != x.ID || y.Impact != "outage" || y.Severity != "critical" || y.Components[0].ID != c3 || y.Created {
+			t.Errorf("raise: %+v", y)
+		}
+		// Bad reports.
+		for _, body := range []map[string]any{
+			{"name": "Nope", "impact": "minor"},
+			{"name": "Component 1", "impact": "minor"}, // two components match without attributes
+			{"name": "Component 1", "impact": "severe", "attributes": []map[string]string{{"name": "region", "value": "Reg1"}}},
+			{"name": "Component 1", "impact": 7, "attributes": []map[string]string{{"name": "region", "value": "Reg1"}}},
+			{"name": "Component 1", "attributes": []map[string]string{{"name": "region"}}},
+		} {
+			wantProblem(t, s.Do("POST", "/v1/component_status", key, body), 400, "ValidationError")
+		}
+		wantProblem(t, s.Do("POST", "/v1/component_status", s.Key(apitest.Tenant("x"), model.ScopeComponentsWrite),
+			map[string]any{"name": "Component 1", "impact": "minor"}), 403, "Forbidden")
+	})
+}
+
+// TestComponentStatusConcurrency: twenty concurrent reports of one component
+// open exactly one incident; concurrent escalations never leave a component
+// in two open incidents.
+func TestComponentStatusConcurrency(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s, key, mk := ingestSetup(t, b)
+		mk("API", "eu")
+		var wg sync.WaitGroup
+		ids := make(chan string, 20)
+		for range 20 {
+			wg.Go(func() { ids <- send(t, s, key, "API", "eu", "major").ID })
+		}
+		wg.Wait()
+		close(ids)
+		distinct := map[string]bool{}
+		for id := range ids {
+			distinct[id] = true
+		}
+		if len(distinct) != 1 {
+			t.Errorf("%d incidents for 20 identical reports", len(distinct))
+		}
+		// Escalations of many components at once.
+		for i := range 6 {
+			mk(fmt.Sprint("svc", i), "eu")
+			send(t, s, key, fmt.Sprint("svc", i), "eu", "minor")
+		}
+		for _, imp := range []string{"major", "outage"} {
+			for i := range 6 {
+				wg.Go(func() { send(t, s, key, fmt.Sprint("svc", i), "eu", imp) })
+			}
+		}
+		wg.Wait()
+		// No component is in two open incidents.
+		var twice int
+		err := s.Store.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM (SELECT a.component_id FROM incident_affects a
+			JOIN incidents i ON i.id = a.incident_id WHERE i.status IN ('open', 'investigating') AND NOT i.is_deleted
+			GROUP BY a.component_id HAVING count(*) > 1) dup`).Scan(&twice)
+		if err != nil || twice != 0 {
+			t.Errorf("%d components in two open incidents (%v)", twice, err)
+		}
+		seen := map[string]int{}
+		for i := range 6 {
+			r := send(t, s, key, fmt.Sprint("svc", i), "eu", "maintenance") // no change: answers its incident
+			seen[r.ID]++
+			if r.Impact != "outage" || len(r.Components) == 0 {
+				t.Errorf("svc%d ended at %q in %+v", i, r.Impact, r)
+			}
+		}
+		if len(seen) != 1 {
+			t.Errorf("the six components ended in %d open incidents of impact outage, want 1", len(seen))
+		}
+	})
+}

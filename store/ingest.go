@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Ingest returns the monitoring ingestion service.
+func (s *Store) Ingest() model.IngestService { return ingest{s} }
+
+type ingest struct{ s *Store }
+
+// Report runs seed 001's rules in one transaction under a per-tenant lock
+// (PostgreSQL advisory lock; SQLite's single writer), so that concurrent
+// reports see each other's effects: twenty reports of one component open one
+// incident, and an escalation never leaves a component in two incidents.
+func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.IngestResult, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Has(model.ScopeIncidentsWrite) {
+		return nil, model.Forbidden("this credential lacks the scope incidents:write")
+	}
+	if errs := r.Validate(); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	if r.Text == "" {
+		r.Text = "Incident"
+	}
+	inc := incidents{g.s}
+	var res *model.IngestResult
+	wrote := false
+	err = g.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if g.s.pg {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "ingest:"+p.TenantID); err != nil {
+				return fmt.Errorf("lock ingestion: %w", err)
+			}
+		}
+		comp, err := g.findComponent(ctx, tx, p.TenantID, r)
+		if err != nil {
+			return err
+		}
+		open, err := g.openIncidents(ctx, tx, p.TenantID)
+		if err != nil {
+			return err
+		}
+		d := model.DecideIngest(open, comp.ID, r.Impact)
+		target := d.Target
+		switch d.Action {
+		case model.IngestNoChange:
+		case model.IngestCreate, model.IngestMoveToNew:
+			if d.Source != "" {
+				if err := g.detach(ctx, tx, p, d.Source, comp, r.Impact, false); err != nil {
+					return err
+				}
+			}
+			created, err := inc.createTx(ctx, tx, p, model.IncidentCreate{Title: r.Text, Severity: r.Impact.Severity(),
+				Tags: []string{"monitoring"}, OccurredAt: g.s.clock.Now()})
+			if err != nil {
+				return err
+			}
+			target = created.ID
+			if err := g.attach(ctx, tx, p, target, comp, r.Impact, "Incident opened by monitoring"); err != nil {
+				return err
+			}
+		case model.IngestAdd:
+			if err := g.attach(ctx, tx, p, target, comp, r.Impact, "Component added by monitoring"); err != nil {
+				return err
+			}
+		case model.IngestMove:
+			if err := g.detach(ctx, tx, p, d.Source, comp, r.Impact, d.CloseSource); err != nil {
+				return err
+			}
+			if err := g.attach(ctx, tx, p, target, comp, r.Impact, "Component moved here by monitoring"); err != nil {
+				return err
+			}
+		case model.IngestRaise:
+			if _, err := tx.ExecContext(ctx, `UPDATE incident_affects SET impact = ? WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+				int(r.Impact), target, comp.ID, p.TenantID); err != nil {
+				return fmt.Errorf("raise impact: %w", err)
+			}
+			if _, _, err := inc.updateTx(ctx, tx, p, target, model.IncidentPatch{Severity: model.Some(r.Impact.Severity())}); err != nil {
+				return err
+			}
+			if err := g.appendUpdate(ctx, tx, p, target, "Impact raised by monitoring",
+				fmt.Sprintf("%s is now at impact %s", comp.DisplayName, r.Impact)); err != nil {
+				return err
+			}
+		}
+		wrote = d.Action != model.IngestNoChange
+		res, err = g.result(ctx, tx, p.TenantID, target)
+		if res != nil {
+			res.Created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
+		}
+		return err
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "ingest component status")
+	}
+	if wrote {
+		g.s.committed()
+	}
+	return res, nil
+}
+
+// findComponent returns the one component with the report's name whose
+// labels include every attribute.
+func (g ingest) findComponent(ctx context.Context, tx bun.Tx, tenant string, r model.ComponentReport) (*model.Component, error) {
+	var rows []componentRow
+	if err := tx.NewSelect().Model(&rows).Where("tenant_id = ?", tenant).Where("name_key = ?", model.NameKey(r.Name)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find component: %w", err)
+	}
+	var found []*model.Component
+	for i := range rows {
+		c := rows[i].toModel()
+		if c.DisplayName != r.Name {
+			continue
+		}
+		match := true
+		for k, v := range r.Attributes {
+			if c.Labels[k] != v {
+				match = false
+			}
+		}
+		if match {
+			found = append(found, c)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, model.Invalid("Invalid request body", model.FieldError{Field: "name",
+			Message: fmt.Sprintf("no component named %q with attributes %s", r.Name, describeLabels(r.Attributes))})
+	case 1:
+		return found[0], nil
+	}
+	return nil, model.Invalid("Invalid request body", model.FieldError{Field: "attributes",
+		Message: fmt.Sprintf("%d components are named %q with these attributes: give more attributes", len(found), r.Name)})
+}
+
+func describeLabels(m map[string]string) string {
+	if len(m) == 0 {
+		return "(none)"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// openIncidents lists the tenant's open incidents, newest first, with the
+// components each affects.
+func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant string) ([]model.OpenIncident, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT i.id, a.component_id, a.impact FROM incidents i
+		LEFT JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
+		WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+		ORDER BY i.created_at DESC, i.id DESC`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("open incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []model.OpenIncident
+	for rows.Next() {
+		var id string
+		var comp *string
+		var impact *int
+		if err := rows.Scan(&id, &comp, &impact); err != nil {
+			return nil, fmt.Errorf("open incidents: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].ID != id {
+			out = append(out, model.OpenIncident{ID: id, Components: map[string]model.Impact{}})
+		}
+		if comp != nil && impact != nil {
+			out[len(out)-1].Components[*comp] = model.Impact(*impact)
+		}
+	}
+	return out, rows.Err()
+}
+
+func (g ingest) attach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, title string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO incident_affects (tenant_id, incident_id, component_id, impact) VALUES (?, ?, ?, ?)`,
+		p.TenantID, incident, c.ID, int(impact)); err != nil {
+		return fmt.Errorf("attach component: %w", err)
+	}
+	return g.appendUpdate(ctx, tx, p, incident, title, fmt.Sprintf("%s %s at impact %s", c.DisplayName, describeLabels(c.Labels), impact))
+}
+
+func (g ingest) detach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, closeIt bool) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+		incident, c.ID, p.TenantID); err != nil {
+		return fmt.Errorf("detach component: %w", err)
+	}
+	if err := g.appendUpdate(ctx, tx, p, incident, "Component moved by monitoring",
+		fmt.Sprintf("%s moved to an incident of impact %s", c.DisplayName, impact)); err != nil {
+		return err
+	}
+	if !closeIt {
+		return nil
+	}
+	if _, _, err := (incidents{g.s}).updateTx(ctx, tx, p, incident, model.IncidentPatch{Status: model.Some(model.StatusClosed)}); err != nil {
+		return err
+	}
+	return g.appendUpdate(ctx, tx, p, incident, "Closed by system", "its last component moved to another incident")
+}
+
+// appendUpdate adds an entry to an incident's timeline.
+func (g ingest) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal, incident, title, text string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
+		SELECT ?, ?, COALESCE(MAX(ord) + 1, 0), ?, ?, ?, ? FROM incident_updates WHERE incident_id = ?`,
+		p.TenantID, incident, title, text, newDBTime(g.s.clock.Now()), p.ActorID, incident)
+	if err != nil {
+		return fmt.Errorf("append update: %w", err)
+	}
+	return nil
+}
+
+func (g ingest) result(ctx context.Context, tx bun.Tx, tenant, id string) (*model.IngestResult, error) {
+	var row incidentRow
+	if err := tx.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load incident: %w", err)
+	}
+	res := &model.IngestResult{Incident: row.toModel(), Impact: -1}
+	rows, err := tx.QueryContext(ctx, `SELECT component_id, impact FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id`, id, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("load affects: %w", err)
+	}
+	for rows.Next() {
+		var a model.Affect
+		var impact int
+		if err := rows.Scan(&a.ComponentID, &impact); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load affects: %w", err)
+		}
+		a.Impact = model.Impact(impact)
+		res.Impact = max(res.Impact, a.Impact)
+		res.Affects = append(res.Affects, a)
+	}
+	rows.Close()
+	urows, err := tx.QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates WHERE incident_id = ? AND tenant_id = ? ORDER BY ord`, id, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("load updates: %w", err)
+	}
+	defer urows.Close()
+	for urows.Next() {
+		var u model.IncidentUpdate
+		var at dbTime
+		if err := urows.Scan(&u.Order, &u.DisplayName, &u.Description, &at, &u.CreatedBy); err != nil {
+			return nil, fmt.Errorf("load updates: %w", err)
+		}
+		u.CreatedAt = at.Time
+		res.Updates = append(res.Updates, u)
+	}
+	return res, urows.Err()
+}
