@@ -20,6 +20,10 @@ type Authenticator struct {
 	Clock model.Clock
 	// OIDC, if set, verifies bearer JWTs; API keys keep working beside it.
 	OIDC *OIDC
+	// monitoring, on the monitoring endpoints' authenticator, accepts seed
+	// 001's token; parent is the general authenticator whose cache it shares.
+	monitoring *MonitoringConfig
+	parent     *Authenticator
 	// CacheTTL keeps looked-up keys in memory for this long, saving a database
 	// round trip per request; 0 disables the cache. Only keys that exist are
 	// cached; the secret is still compared and expiry checked on every use.
@@ -135,6 +139,14 @@ func Credential(h http.Header) (cred string, ok bool) {
 // JWT when OIDC is configured. Codes: unauthorized, internal (the key store
 // failed).
 func (a *Authenticator) Authenticate(ctx context.Context, cred string) (*model.Principal, error) {
+	if a.parent != nil {
+		if looksLikeJWT(cred) {
+			if p, err := a.monitoring.authenticate(ctx, cred, a.Clock.Now()); err == nil {
+				return p, nil
+			}
+		}
+		return a.parent.Authenticate(ctx, cred)
+	}
 	if looksLikeJWT(cred) {
 		if a.OIDC == nil {
 			return nil, errBadToken

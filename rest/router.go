@@ -22,9 +22,11 @@ type Deps struct {
 	Ingest        model.IngestService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
-	Limiter       *auth.Limiter
-	Clock         model.Clock
-	Logger        *slog.Logger
+	// MonitoringAuthenticator serves the monitoring endpoints (default: Authenticator).
+	MonitoringAuthenticator *auth.Authenticator
+	Limiter                 *auth.Limiter
+	Clock                   model.Clock
+	Logger                  *slog.Logger
 	// Ready reports whether the server can serve (database reachable).
 	Ready func(ctx context.Context) error
 	// Events and Hub serve the live stream at /v1/incidents/events.
@@ -73,25 +75,35 @@ func NewRouter(d Deps) http.Handler {
 	})
 	mountDocs(r)
 
+	monAuth := d.MonitoringAuthenticator
+	if monAuth == nil {
+		monAuth = d.Authenticator
+	}
 	api := func(r chi.Router) {
-		r.Use(auth.Middleware(d.Authenticator, d.Limiter, writeError), notePrincipal)
-		r.Route("/incidents", func(r chi.Router) {
-			if d.Hub != nil {
-				r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)
+		r.Group(func(r chi.Router) {
+			r.Use(auth.Middleware(d.Authenticator, d.Limiter, writeError), notePrincipal)
+			r.Route("/incidents", func(r chi.Router) {
+				if d.Hub != nil {
+					r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)
+				}
+				incidentHandlers{d.Incidents}.routes(r)
+			})
+			if d.APIKeys != nil {
+				r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
 			}
-			incidentHandlers{d.Incidents}.routes(r)
+			if d.Components != nil {
+				r.Route("/components", componentHandlers{d.Components}.routes)
+			}
+			if d.Audit != nil {
+				r.Get("/audit-events", auditHandlers{d.Audit}.list)
+			}
 		})
-		if d.APIKeys != nil {
-			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
-		}
-		if d.Components != nil {
-			r.Route("/components", componentHandlers{d.Components}.routes)
-		}
 		if d.Ingest != nil {
-			r.Post("/component_status", ingestHandlers{d.Ingest}.report)
-		}
-		if d.Audit != nil {
-			r.Get("/audit-events", auditHandlers{d.Audit}.list)
+			// Monitoring also accepts seed 001's shared-secret token.
+			r.Group(func(r chi.Router) {
+				r.Use(auth.Middleware(monAuth, d.Limiter, writeError), notePrincipal)
+				r.Post("/component_status", ingestHandlers{d.Ingest}.report)
+			})
 		}
 	}
 	r.Route("/v1", api)

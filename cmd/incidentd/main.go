@@ -131,6 +131,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	oidcAudience := fs.String("oidc-audience", env("OIDC_AUDIENCE", ""), "the audience those tokens must carry (env OIDC_AUDIENCE)")
 	oidcTenant := fs.String("oidc-tenant-claim", env("OIDC_TENANT_CLAIM", "tenant_id"), "the claim that names the tenant (env OIDC_TENANT_CLAIM)")
 	oidcTier := fs.String("oidc-default-tier", env("OIDC_DEFAULT_TIER", auth.DefaultTier), "rate tier of tokens without a tier claim (env OIDC_DEFAULT_TIER)")
+	monSecret := fs.String("monitoring-secret-key", env("MONITORING_SECRET_KEY", ""),
+		"seed 001's shared secret (HS256) for monitoring tokens on /component_status (env MONITORING_SECRET_KEY)")
+	monPayload := fs.String("monitoring-payload-key", env("MONITORING_PAYLOAD_KEY", ""),
+		"the claim a monitoring token must carry (env MONITORING_PAYLOAD_KEY)")
+	monTenant := fs.String("monitoring-tenant", env("MONITORING_TENANT", ""), "the tenant monitoring tokens act in (env MONITORING_TENANT)")
 	redisURL := fs.String("redis-url", env("REDIS_URL", ""),
 		"share rate-limit counters between instances in this Redis, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL)")
 	grace := fs.Duration("shutdown-timeout", durationEnv("INCIDENTD_SHUTDOWN_TIMEOUT", 15*time.Second),
@@ -206,6 +211,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		RateTiers:   *tiers,
 		RateStore:   rateStore,
 		OIDC:        verifier,
+		Monitoring:  &auth.MonitoringConfig{Secret: *monSecret, PayloadKey: *monPayload, Tenant: *monTenant},
 		KeyCacheTTL: *keyTTL,
 		Logger:      log,
 		GraphQL: graph.Config{

@@ -105,6 +105,8 @@ type Config struct {
 	KeyCacheTTL time.Duration
 	// CORSOrigins are passed through.
 	CORSOrigins []string
+	// Monitoring enables seed 001's token.
+	Monitoring *auth.MonitoringConfig
 }
 
 // Start serves the backend's store over real HTTP.
@@ -124,7 +126,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 		st = OpenStore(t, b, store.Options{Clock: cfg.Clock})
 	}
 	app, err := server.New(st, server.Config{
-		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore,
+		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore, Monitoring: cfg.Monitoring,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true, CORSOrigins: cfg.CORSOrigins,
 	})
 	if err != nil {

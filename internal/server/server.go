@@ -21,11 +21,12 @@ import (
 
 // Config tunes the server; zero values mean the documented defaults.
 type Config struct {
-	RateLimit   string        // the default tier's rate, ulule notation, default 200-M
-	RateTiers   string        // name=RATE[:BURST],... added to the built-in tiers
-	RateStore   auth.Store    // default: in memory
-	KeyCacheTTL time.Duration // 0: no cache
-	OIDC        *auth.OIDC    // bearer JWTs, if configured
+	RateLimit   string                 // the default tier's rate, ulule notation, default 200-M
+	RateTiers   string                 // name=RATE[:BURST],... added to the built-in tiers
+	RateStore   auth.Store             // default: in memory
+	KeyCacheTTL time.Duration          // 0: no cache
+	OIDC        *auth.OIDC             // bearer JWTs, if configured
+	Monitoring  *auth.MonitoringConfig // seed 001's shared-secret token, if configured
 	Clock       model.Clock
 	Logger      *slog.Logger
 
@@ -85,21 +86,22 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		mounts = map[string]http.Handler{explorerAssets + "*": http.StripPrefix(explorerAssets, graphiql.Assets())}
 	}
 	h := rest.NewRouter(rest.Deps{
-		Incidents:     st.Incidents(),
-		APIKeys:       st.KeyAdmin(),
-		Components:    st.Components(),
-		Ingest:        st.Ingest(),
-		Audit:         st.Audit(),
-		Events:        st.Events(),
-		Hub:           hub,
-		Authenticator: authn,
-		Limiter:       lim,
-		Clock:         cfg.Clock,
-		Logger:        cfg.Logger,
-		Ready:         st.Ping,
-		GraphQL:       graph.NewHandler(gq),
-		Mounts:        mounts,
-		CORSOrigins:   cfg.CORSOrigins,
+		Incidents:               st.Incidents(),
+		APIKeys:                 st.KeyAdmin(),
+		Components:              st.Components(),
+		Ingest:                  st.Ingest(),
+		Audit:                   st.Audit(),
+		Events:                  st.Events(),
+		Hub:                     hub,
+		Authenticator:           authn,
+		MonitoringAuthenticator: authn.ForMonitoring(cfg.Monitoring),
+		Limiter:                 lim,
+		Clock:                   cfg.Clock,
+		Logger:                  cfg.Logger,
+		Ready:                   st.Ping,
+		GraphQL:                 graph.NewHandler(gq),
+		Mounts:                  mounts,
+		CORSOrigins:             cfg.CORSOrigins,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	// The watcher is listening before New returns, so that no event
