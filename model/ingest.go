@@ -155,11 +155,37 @@ type IngestResult struct {
 	Created  bool
 }
 
+// ComponentState is a component with the open incidents that affect it.
+type ComponentState struct {
+	Component *Component
+	Incidents []AffectingIncident
+}
+
+// AffectingIncident is an open incident as seen from a component it affects.
+type AffectingIncident struct {
+	ID     string
+	Title  string
+	Impact Impact
+}
+
+// Worst is the highest impact on the component, -1 when none.
+func (c *ComponentState) Worst() Impact {
+	var w Impact = -1
+	for _, i := range c.Incidents {
+		w = max(w, i.Impact)
+	}
+	return w
+}
+
 // IngestService handles monitoring reports.
 type IngestService interface {
 	// Report applies a monitoring report. Codes: unauthorized, forbidden,
 	// invalid (no such component, ambiguous component, bad impact).
 	Report(ctx context.Context, r ComponentReport) (*IngestResult, error)
+	// Status lists components (as ComponentService.List) with the open
+	// incidents affecting each, in a bounded number of statements.
+	// Codes: unauthorized, forbidden, invalid.
+	Status(ctx context.Context, q ComponentQuery) ([]ComponentState, int, error)
 }
 
 // Validate lists every violation.

@@ -100,3 +100,80 @@ func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, out)
 }
+
+type componentStateJSON struct {
+	componentJSON
+	Status    string                  `json:"status"`
+	Incidents []affectingIncidentJSON `json:"incidents"`
+}
+
+type affectingIncidentJSON struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Impact string `json:"impact"`
+}
+
+// status serves GET /v1/component_status (seed 001): components with their
+// open incidents; name (prefix), attribute_name + attribute_value (that one
+// component: 404 when it does not exist), limit, offset.
+func (h ingestHandlers) status(w http.ResponseWriter, r *http.Request) {
+	q := model.ComponentQuery{Limit: model.DefaultLimit}
+	var errs []model.FieldError
+	v := r.URL.Query()
+	attrName, attrValue := v.Get("attribute_name"), v.Get("attribute_value")
+	for name := range v {
+		switch name {
+		case "name":
+			q.NamePrefix = v.Get("name")
+		case "attribute_name", "attribute_value":
+		case "limit", "offset":
+			n, err := strconv.Atoi(v.Get(name))
+			if err != nil {
+				n = -1
+			}
+			if name == "limit" {
+				q.Limit = n
+			} else {
+				q.Offset = n
+			}
+		default:
+			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
+		}
+	}
+	if (attrName == "") != (attrValue == "") {
+		errs = append(errs, model.FieldError{Field: "attribute_name", Message: "attribute_name and attribute_value go together"})
+	}
+	if len(errs) > 0 {
+		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+		return
+	}
+	if attrName != "" {
+		q.Labels = map[string]string{attrName: attrValue}
+	}
+	states, total, err := h.svc.Status(r.Context(), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if attrName != "" && len(states) == 0 {
+		writeError(w, r, &model.Error{Code: model.CodeNotFound, Message: "no component with attribute " + attrName + "=" + attrValue})
+		return
+	}
+	out := struct {
+		Data       []componentStateJSON `json:"data"`
+		Pagination paginationJSON       `json:"pagination"`
+	}{Data: make([]componentStateJSON, len(states)), Pagination: paginationJSON{TotalCount: total, Limit: q.Limit, Offset: q.Offset,
+		HasMore: q.Offset+len(states) < total}}
+	for i, st := range states {
+		js := componentStateJSON{componentJSON: toComponentJSON(st.Component), Status: "operational",
+			Incidents: make([]affectingIncidentJSON, len(st.Incidents))}
+		if worst := st.Worst(); worst >= 0 {
+			js.Status = worst.String()
+		}
+		for j, a := range st.Incidents {
+			js.Incidents[j] = affectingIncidentJSON{ID: a.ID, Title: a.Title, Impact: a.Impact.String()}
+		}
+		out.Data[i] = js
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -202,3 +202,47 @@ func TestMonitoringToken(t *testing.T) {
 		t.Errorf("API key on the monitoring endpoint: %d", r.Status)
 	}
 }
+
+func TestComponentStatusListing(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s, key, mk := ingestSetup(t, b)
+		reader := s.Key(apitest.Tenant("x"), model.ScopeComponentsRead)
+		_ = reader
+		mk("Alpha", "Reg1")
+		mk("Beta", "Reg1")
+		mk("Beta", "Reg2")
+		send(t, s, key, "Beta", "Reg1", "major")
+		send(t, s, key, "Beta", "Reg2", "minor")
+		type state struct {
+			ID, DisplayName, Status string
+			Labels                  map[string]string
+			Incidents               []struct{ ID, Title, Impact string }
+		}
+		var page struct {
+			Data       []state
+			Pagination struct{ TotalCount int }
+		}
+		s.Do("GET", "/api/v1/component_status", key, nil).JSON(t, &page)
+		if len(page.Data) != 3 || page.Data[0].Status != "operational" || page.Pagination.TotalCount != 3 {
+			t.Fatalf("listing %+v", page)
+		}
+		worst := map[string]string{}
+		for _, st := range page.Data[1:] {
+			worst[st.Labels["region"]] = st.Status
+		}
+		if worst["Reg1"] != "major" || worst["Reg2"] != "minor" {
+			t.Errorf("statuses %v", worst)
+		}
+		s.Do("GET", "/v1/component_status?name=be&attribute_name=region&attribute_value=Reg2", key, nil).JSON(t, &page)
+		if len(page.Data) != 1 || page.Data[0].Status != "minor" || len(page.Data[0].Incidents) != 1 {
+			t.Errorf("one component %+v", page.Data)
+		}
+		wantProblem(t, s.Do("GET", "/v1/component_status?attribute_name=region&attribute_value=Nowhere", key, nil), 404, "NotFound")
+		wantProblem(t, s.Do("GET", "/v1/component_status?attribute_name=region", key, nil), 400, "ValidationError")
+		var other struct{ Data []state }
+		s.Do("GET", "/v1/component_status", reader, nil).JSON(t, &other)
+		if len(other.Data) != 0 {
+			t.Errorf("another tenant sees %d components", len(other.Data))
+		}
+	})
+}

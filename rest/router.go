@@ -103,6 +103,7 @@ func NewRouter(d Deps) http.Handler {
 			r.Group(func(r chi.Router) {
 				r.Use(auth.Middleware(monAuth, d.Limiter, writeError), notePrincipal)
 				r.Post("/component_status", ingestHandlers{d.Ingest}.report)
+				r.Get("/component_status", ingestHandlers{d.Ingest}.status)
 			})
 		}
 	}

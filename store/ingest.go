@@ -260,3 +260,51 @@ func (g ingest) result(ctx context.Context, tx bun.Tx, tenant, id string) (*mode
 	}
 	return res, urows.Err()
 }
+
+func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.ComponentState, int, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsRead)
+	if err != nil {
+		return nil, 0, err
+	}
+	page, err := components{g.s}.List(ctx, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]model.ComponentState, len(page.Items))
+	if len(page.Items) == 0 {
+		return out, page.TotalCount, nil
+	}
+	index := map[string]int{}
+	w := &where{}
+	w.and("a.tenant_id = ?", p.TenantID)
+	ids := make([]string, len(page.Items))
+	for i, c := range page.Items {
+		out[i].Component = c
+		index[c.ID] = i
+		ids[i] = c.ID
+	}
+	in(w, "a.component_id", ids)
+	g.s.stmts.Add(1)
+	rows, err := g.s.db.DB.QueryContext(ctx, g.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact FROM incident_affects a
+		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+		WHERE `+w.String()+` AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+		ORDER BY a.impact DESC, i.created_at DESC`), w.args...)
+	if err != nil {
+		return nil, 0, model.Internal(err, "component status")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var comp string
+		var a model.AffectingIncident
+		var impact int
+		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact); err != nil {
+			return nil, 0, model.Internal(err, "component status")
+		}
+		a.Impact = model.Impact(impact)
+		out[index[comp]].Incidents = append(out[index[comp]].Incidents, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, model.Internal(err, "component status")
+	}
+	return out, page.TotalCount, nil
+}
