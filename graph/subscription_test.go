@@ -422,17 +422,9 @@ func TestGraphQLOverSSE(t *testing.T) {
 // TestTwoInstances: a mutation on one server reaches a subscriber of another
 // server on the same PostgreSQL database (LISTEN/NOTIFY).
 func TestTwoInstances(t *testing.T) {
-	var pg *apitest.Backend
-	for _, b := range apitest.Backends(t) {
-		if b.Name == "postgres" {
-			pg = &b
-		}
-	}
-	if pg == nil {
-		t.Skip(apitest.SkipPostgres)
-	}
-	a := apitest.Start(t, *pg, apitest.Config{})
-	b := apitest.Start(t, *pg, apitest.Config{Store: apitest.OpenStore(t, *pg, store.Options{})})
+	pg := apitest.Postgres(t)
+	a := apitest.Start(t, pg, apitest.Config{})
+	b := apitest.Start(t, pg, apitest.Config{Store: apitest.OpenStore(t, pg, store.Options{})})
 	tenant := apitest.Tenant("two")
 	key := a.Key(tenant, rw...)
 	c, _, err := a.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
@@ -457,16 +449,8 @@ var _ = live.ErrShutdown
 // TestListenerLoss: when the database listener dies, subscribers are told to
 // resume, and resuming from their last id loses nothing.
 func TestListenerLoss(t *testing.T) {
-	var pg *apitest.Backend
-	for _, b := range apitest.Backends(t) {
-		if b.Name == "postgres" {
-			pg = &b
-		}
-	}
-	if pg == nil {
-		t.Skip(apitest.SkipPostgres)
-	}
-	s := apitest.Start(t, *pg, apitest.Config{})
+	pg := apitest.Postgres(t)
+	s := apitest.Start(t, pg, apitest.Config{})
 	key := s.Key(apitest.Tenant("gap"), rw...)
 	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
 	if err != nil {

@@ -75,13 +75,8 @@ func (h apiKeyHandlers) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h apiKeyHandlers) create(w http.ResponseWriter, r *http.Request) {
-	if _, err := model.Authorize(r.Context(), model.ScopeAPIKeysAdmin); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	raw, err := readObject(r)
-	if err != nil {
-		writeBodyError(w, r, err)
+	raw, ok := readAuthorized(w, r, model.ScopeAPIKeysAdmin)
+	if !ok {
 		return
 	}
 	f := newFields(raw, "name", "scopes", "tier", "expiresAt")

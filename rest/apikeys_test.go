@@ -132,17 +132,9 @@ func TestAPIKeyManagement(t *testing.T) {
 // TestRevocationReachesEveryInstance: revoked on one server, refused at once
 // by another on the same database, whatever its key cache holds.
 func TestRevocationReachesEveryInstance(t *testing.T) {
-	var pg *apitest.Backend
-	for _, b := range apitest.Backends(t) {
-		if b.Name == "postgres" {
-			pg = &b
-		}
-	}
-	if pg == nil {
-		t.Skip(apitest.SkipPostgres)
-	}
-	a := apitest.Start(t, *pg, apitest.Config{KeyCacheTTL: time.Hour})
-	bSrv := apitest.Start(t, *pg, apitest.Config{KeyCacheTTL: time.Hour, Store: apitest.OpenStore(t, *pg, store.Options{})})
+	pg := apitest.Postgres(t)
+	a := apitest.Start(t, pg, apitest.Config{KeyCacheTTL: time.Hour})
+	bSrv := apitest.Start(t, pg, apitest.Config{KeyCacheTTL: time.Hour, Store: apitest.OpenStore(t, pg, store.Options{})})
 	tenant := apitest.Tenant("rev")
 	admin := a.Key(tenant, model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead)
 	var k apiKey

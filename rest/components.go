@@ -3,7 +3,6 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -62,13 +61,8 @@ func decodeComponent(raw map[string]json.RawMessage, create bool) (model.Compone
 }
 
 func (h componentHandlers) create(w http.ResponseWriter, r *http.Request) {
-	if _, err := model.Authorize(r.Context(), model.ScopeComponentsWrite); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	raw, err := readObject(r)
-	if err != nil {
-		writeBodyError(w, r, err)
+	raw, ok := readAuthorized(w, r, model.ScopeComponentsWrite)
+	if !ok {
 		return
 	}
 	in, err := decodeComponent(raw, true)
@@ -95,13 +89,8 @@ func (h componentHandlers) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h componentHandlers) update(w http.ResponseWriter, r *http.Request) {
-	if _, err := model.Authorize(r.Context(), model.ScopeComponentsWrite); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	raw, err := readObject(r)
-	if err != nil {
-		writeBodyError(w, r, err)
+	raw, ok := readAuthorized(w, r, model.ScopeComponentsWrite)
+	if !ok {
 		return
 	}
 	in, err := decodeComponent(raw, false)
@@ -146,16 +135,10 @@ func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
 				}
 				q.Labels[k] = val
 			}
-		case "limit", "offset":
-			n, err := strconv.Atoi(strings.Join(vs, ""))
-			if err != nil {
-				n = -1
-			}
-			if name == "limit" {
-				q.Limit = n
-			} else {
-				q.Offset = n
-			}
+		case "limit":
+			q.Limit = intParam(strings.Join(vs, ""))
+		case "offset":
+			q.Offset = intParam(strings.Join(vs, ""))
 		default:
 			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
 		}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,4 +242,30 @@ func decodePatch(raw map[string]json.RawMessage) (model.IncidentPatch, error) {
 func sortDetails(d []model.FieldError) []model.FieldError {
 	slices.SortStableFunc(d, func(a, b model.FieldError) int { return strings.Compare(a.Field, b.Field) })
 	return d
+}
+
+// readAuthorized checks scope first (so that a caller without it gets 403,
+// not a 400 about a body it may not send at all; the service checks again),
+// then reads the JSON object body. On failure it has answered already.
+func readAuthorized(w http.ResponseWriter, r *http.Request, scope model.Scope) (map[string]json.RawMessage, bool) {
+	if _, err := model.Authorize(r.Context(), scope); err != nil {
+		writeError(w, r, err)
+		return nil, false
+	}
+	raw, err := readObject(r)
+	if err != nil {
+		writeBodyError(w, r, err)
+		return nil, false
+	}
+	return raw, true
+}
+
+// intParam reads an integer query value; a malformed one becomes -1, which
+// the query's own validation rejects with its range message.
+func intParam(v string) int {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -95,15 +95,8 @@ func (h incidentHandlers) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h incidentHandlers) create(w http.ResponseWriter, r *http.Request) {
-	// The service checks the scope too; checking first here answers 403
-	// rather than a 400 about a body the caller may not send at all.
-	if _, err := model.Authorize(r.Context(), model.ScopeIncidentsWrite); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	raw, err := readObject(r)
-	if err != nil {
-		writeBodyError(w, r, err)
+	raw, ok := readAuthorized(w, r, model.ScopeIncidentsWrite)
+	if !ok {
 		return
 	}
 	in, err := decodeCreate(raw)
@@ -130,15 +123,8 @@ func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
-	// The service checks the scope too; checking first here answers 403
-	// rather than a 400 about a body the caller may not send at all.
-	if _, err := model.Authorize(r.Context(), model.ScopeIncidentsWrite); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	raw, err := readObject(r)
-	if err != nil {
-		writeBodyError(w, r, err)
+	raw, ok := readAuthorized(w, r, model.ScopeIncidentsWrite)
+	if !ok {
 		return
 	}
 	p, err := decodePatch(raw)

@@ -126,16 +126,10 @@ func (h ingestHandlers) status(w http.ResponseWriter, r *http.Request) {
 		case "name":
 			q.NamePrefix = v.Get("name")
 		case "attribute_name", "attribute_value":
-		case "limit", "offset":
-			n, err := strconv.Atoi(v.Get(name))
-			if err != nil {
-				n = -1
-			}
-			if name == "limit" {
-				q.Limit = n
-			} else {
-				q.Offset = n
-			}
+		case "limit":
+			q.Limit = intParam(v.Get(name))
+		case "offset":
+			q.Offset = intParam(v.Get(name))
 		default:
 			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
 		}

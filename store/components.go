@@ -24,21 +24,9 @@ func (m stringMap) Value() (driver.Value, error) {
 }
 
 func (m *stringMap) Scan(src any) error {
-	var raw []byte
-	switch v := src.(type) {
-	case string:
-		raw = []byte(v)
-	case []byte:
-		raw = v
-	case nil:
-		*m = stringMap{}
-		return nil
-	default:
-		return fmt.Errorf("stringMap: cannot scan %T", src)
-	}
 	out := map[string]string{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return fmt.Errorf("stringMap: %w", err)
+	if err := scanJSON("stringMap", src, &out); err != nil {
+		return err
 	}
 	*m = out
 	return nil

@@ -67,6 +67,20 @@ func (l stringList) Value() (driver.Value, error) {
 }
 
 func (l *stringList) Scan(src any) error {
+	var out []string
+	if err := scanJSON("stringList", src, &out); err != nil {
+		return err
+	}
+	if out == nil {
+		out = []string{}
+	}
+	*l = out
+	return nil
+}
+
+// scanJSON decodes a JSON column, whichever form the driver hands it in;
+// NULL leaves dst as it is.
+func scanJSON(what string, src, dst any) error {
 	var raw []byte
 	switch v := src.(type) {
 	case string:
@@ -74,18 +88,12 @@ func (l *stringList) Scan(src any) error {
 	case []byte:
 		raw = v
 	case nil:
-		*l = stringList{}
 		return nil
 	default:
-		return fmt.Errorf("stringList: cannot scan %T", src)
+		return fmt.Errorf("%s: cannot scan %T", what, src)
 	}
-	var out []string
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return fmt.Errorf("stringList: %w", err)
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if out == nil {
-		out = []string{}
-	}
-	*l = out
 	return nil
 }

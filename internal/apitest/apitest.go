@@ -52,6 +52,17 @@ func Backends(t testing.TB) []Backend {
 	return bs
 }
 
+// Postgres returns the PostgreSQL backend, or skips the test when there is none.
+func Postgres(t testing.TB) Backend {
+	for _, b := range Backends(t) {
+		if b.Name == "postgres" {
+			return b
+		}
+	}
+	t.Skip(SkipPostgres)
+	return Backend{}
+}
+
 // SkipPostgres is the message of PostgreSQL variants that cannot run.
 const SkipPostgres = "TEST_DATABASE_URL is not set: PostgreSQL variant skipped (SQLite ran)"
 
