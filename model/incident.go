@@ -150,6 +150,37 @@ type IncidentService interface {
 	Update(ctx context.Context, id string, p IncidentPatch) (*Incident, error)
 	// Delete marks an incident deleted. Codes: unauthorized, forbidden, not_found.
 	Delete(ctx context.Context, id string) error
+	// Updates returns an incident's timeline, oldest first. Codes:
+	// unauthorized, forbidden, not_found.
+	Updates(ctx context.Context, id string) ([]IncidentUpdate, error)
+	// AddUpdate appends a user's entry to the timeline. Codes: unauthorized,
+	// forbidden, invalid, not_found.
+	AddUpdate(ctx context.Context, id string, in UpdateInput) (*IncidentUpdate, error)
+}
+
+// UpdateInput is a user's timeline entry.
+type UpdateInput struct {
+	DisplayName string
+	Description string
+}
+
+// Validate lists every violation.
+func (in *UpdateInput) Validate() []FieldError {
+	errs := checkText("displayName", in.DisplayName, MaxTitleLen, true)
+	return append(errs, checkText("description", in.Description, MaxDescriptionLen, false)...)
+}
+
+// AutoUpdates describes, as timeline entries, the changes between cur and
+// next that the timeline records by itself (status and severity).
+func AutoUpdates(cur, next *Incident) []UpdateInput {
+	var out []UpdateInput
+	if cur.Status != next.Status {
+		out = append(out, UpdateInput{"Status changed", fmt.Sprintf("from %s to %s", cur.Status, next.Status)})
+	}
+	if cur.Severity != next.Severity {
+		out = append(out, UpdateInput{"Severity changed", fmt.Sprintf("from %s to %s", cur.Severity, next.Severity)})
+	}
+	return out
 }
 
 // NormalizeTime brings t to the precision and zone every store keeps:

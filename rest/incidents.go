@@ -69,6 +69,47 @@ func (h incidentHandlers) routes(r chi.Router) {
 	r.Get("/{id}", h.get)
 	r.Patch("/{id}", h.update)
 	r.Delete("/{id}", h.delete)
+	r.Get("/{id}/updates", h.updates)
+	r.Post("/{id}/updates", h.addUpdate)
+}
+
+// updates serves the incident's timeline, oldest first.
+func (h incidentHandlers) updates(w http.ResponseWriter, r *http.Request) {
+	us, err := h.svc.Updates(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Data []updateJSON `json:"data"`
+	}{Data: make([]updateJSON, len(us))}
+	for i, u := range us {
+		out.Data[i] = toUpdateJSON(u)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h incidentHandlers) addUpdate(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readAuthorized(w, r, model.ScopeIncidentsWrite)
+	if !ok {
+		return
+	}
+	f := newFields(raw, "displayName", "description")
+	in := model.UpdateInput{DisplayName: f.str("displayName").Value, Description: f.str("description").Value}
+	if len(f.errs) > 0 {
+		writeError(w, r, model.Invalid("Invalid request body", sortDetails(f.merge(in.Validate()))...))
+		return
+	}
+	u, err := h.svc.AddUpdate(r.Context(), chi.URLParam(r, "id"), in)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toUpdateJSON(*u))
+}
+
+func toUpdateJSON(u model.IncidentUpdate) updateJSON {
+	return updateJSON{Order: u.Order, DisplayName: u.DisplayName, Description: u.Description, CreatedAt: formatTime(u.CreatedAt), CreatedBy: u.CreatedBy}
 }
 
 func (h incidentHandlers) list(w http.ResponseWriter, r *http.Request) {

@@ -521,3 +521,39 @@ func TestQueryParameterErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestIncidentTimeline(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("tl"), rw...)
+		inc := create(t, s, key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
+		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "investigating", "severity": "high"})
+		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"title": "renamed"}) // not a timeline change
+		res := s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", key, map[string]any{"displayName": "Mitigated", "description": "rolled back"})
+		if res.Status != 201 {
+			t.Fatalf("add: %d %s", res.Status, res.Body)
+		}
+		var tl struct {
+			Data []struct {
+				Order                    int
+				DisplayName, Description string
+			}
+		}
+		s.Do("GET", "/v1/incidents/"+inc.ID+"/updates", key, nil).JSON(t, &tl)
+		var names []string
+		for i, u := range tl.Data {
+			if u.Order != i {
+				t.Errorf("order %d at %d", u.Order, i)
+			}
+			names = append(names, u.DisplayName)
+		}
+		if strings.Join(names, ",") != "Status changed,Severity changed,Mitigated" {
+			t.Errorf("timeline %v", names)
+		}
+		wantProblem(t, s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", key, map[string]any{"displayName": ""}), 400, "ValidationError")
+		wantProblem(t, s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", s.Key(apitest.Tenant("tl"), model.ScopeIncidentsRead), map[string]any{"displayName": "x"}), 403, "Forbidden")
+		other := s.Key(apitest.Tenant("tl2"), rw...)
+		wantProblem(t, s.Do("GET", "/v1/incidents/"+inc.ID+"/updates", other, nil), 404, "NotFound")
+		wantProblem(t, s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", other, map[string]any{"displayName": "x"}), 404, "NotFound")
+	})
+}

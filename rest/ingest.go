@@ -20,6 +20,7 @@ type updateJSON struct {
 	DisplayName string `json:"displayName"`
 	Description string `json:"description"`
 	CreatedAt   string `json:"createdAt"`
+	CreatedBy   string `json:"createdBy"`
 }
 
 // reportJSON is seed 001's IncidentSchema answer: the incident the report
@@ -96,7 +97,7 @@ func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 		out.Components[i] = affectJSON{ID: a.ComponentID, Impact: a.Impact.String()}
 	}
 	for i, u := range res.Updates {
-		out.Updates[i] = updateJSON{Order: u.Order, DisplayName: u.DisplayName, Description: u.Description, CreatedAt: formatTime(u.CreatedAt)}
+		out.Updates[i] = toUpdateJSON(u)
 	}
 	writeJSON(w, http.StatusCreated, out)
 }

@@ -195,7 +195,81 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
 		return nil, false, err
 	}
+	for _, u := range model.AutoUpdates(cur, next) {
+		if _, err := x.s.appendUpdate(ctx, tx, p, id, u); err != nil {
+			return nil, false, err
+		}
+	}
 	return next, true, x.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, next)
+}
+
+// appendUpdate adds an entry to an incident's timeline, numbered after the last.
+func (s *Store) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, in model.UpdateInput) (*model.IncidentUpdate, error) {
+	now := model.NormalizeTime(s.clock.Now())
+	var ord int
+	err := tx.QueryRowContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
+		SELECT ?, ?, COALESCE(MAX(ord) + 1, 0), ?, ?, ?, ? FROM incident_updates WHERE incident_id = ? RETURNING ord`,
+		p.TenantID, incident, in.DisplayName, in.Description, newDBTime(now), p.ActorID, incident).Scan(&ord)
+	if err != nil {
+		return nil, fmt.Errorf("append update: %w", err)
+	}
+	return &model.IncidentUpdate{Order: ord, DisplayName: in.DisplayName, Description: in.Description, CreatedAt: now, CreatedBy: p.ActorID}, nil
+}
+
+func (x incidents) Updates(ctx context.Context, id string) ([]model.IncidentUpdate, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := x.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	x.s.stmts.Add(1)
+	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT ord, display_name, description, created_at, created_by
+		FROM incident_updates WHERE incident_id = ? AND tenant_id = ? ORDER BY ord`), id, p.TenantID)
+	if err != nil {
+		return nil, model.Internal(err, "list updates")
+	}
+	defer rows.Close()
+	out := []model.IncidentUpdate{}
+	for rows.Next() {
+		var u model.IncidentUpdate
+		var at dbTime
+		if err := rows.Scan(&u.Order, &u.DisplayName, &u.Description, &at, &u.CreatedBy); err != nil {
+			return nil, model.Internal(err, "list updates")
+		}
+		u.CreatedAt = at.Time
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, model.Internal(err, "list updates")
+	}
+	return out, nil
+}
+
+func (x incidents) AddUpdate(ctx context.Context, id string, in model.UpdateInput) (*model.IncidentUpdate, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := in.Validate(); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	var out *model.IncidentUpdate
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := x.lockLive(ctx, tx, p.TenantID, id); err != nil {
+			return err
+		}
+		if out, err = x.s.appendUpdate(ctx, tx, p, id, in); err != nil {
+			return err
+		}
+		return x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id,
+			map[string]model.Change{"updates": {After: in.DisplayName}})
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "add update")
+	}
+	return out, nil
 }
 
 func (x incidents) Delete(ctx context.Context, id string) error {

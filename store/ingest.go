@@ -211,15 +211,9 @@ func (g ingest) detach(ctx context.Context, tx bun.Tx, p *model.Principal, incid
 	return g.appendUpdate(ctx, tx, p, incident, "Closed by system", "its last component moved to another incident")
 }
 
-// appendUpdate adds an entry to an incident's timeline.
 func (g ingest) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal, incident, title, text string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
-		SELECT ?, ?, COALESCE(MAX(ord) + 1, 0), ?, ?, ?, ? FROM incident_updates WHERE incident_id = ?`,
-		p.TenantID, incident, title, text, newDBTime(g.s.clock.Now()), p.ActorID, incident)
-	if err != nil {
-		return fmt.Errorf("append update: %w", err)
-	}
-	return nil
+	_, err := g.s.appendUpdate(ctx, tx, p, incident, model.UpdateInput{DisplayName: title, Description: text})
+	return err
 }
 
 func (g ingest) result(ctx context.Context, tx bun.Tx, tenant, id string) (*model.IngestResult, error) {
