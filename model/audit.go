@@ -22,7 +22,8 @@ const (
 // AuditActions lists every action the trail records.
 var AuditActions = []string{AuditIncidentCreate, AuditIncidentUpdate, AuditIncidentDelete,
 	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIKeyRotate,
-	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete}
+	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete,
+	AuditMaintenanceCreate, AuditMaintenanceDelete}
 
 // Change is one field's value before and after a mutation (nil: absent).
 type Change struct {

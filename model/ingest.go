@@ -153,6 +153,9 @@ type IngestResult struct {
 	Affects  []Affect
 	Updates  []IncidentUpdate
 	Created  bool
+	// Maintenance, when set, is the active window that covers the component:
+	// nothing changed and there is no incident.
+	Maintenance *Maintenance
 }
 
 // ComponentState is a component with the open incidents that affect it.

@@ -34,7 +34,9 @@ type reportJSON struct {
 	Created    bool         `json:"created"`
 	Components []affectJSON `json:"components"`
 	Updates    []updateJSON `json:"updates"`
-	Incident   incidentJSON `json:"incident"`
+	// Incident is null when an active maintenance answered the report.
+	Incident    *incidentJSON    `json:"incident"`
+	Maintenance *maintenanceJSON `json:"maintenance,omitempty"`
 }
 
 // report serves POST /v1/component_status (seed 001): body {"name",
@@ -87,9 +89,15 @@ func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := reportJSON{ID: res.Incident.ID, Title: res.Incident.Title, Severity: string(res.Incident.Severity),
-		Status: string(res.Incident.Status), Created: res.Created, Incident: toIncidentJSON(res.Incident),
-		Components: make([]affectJSON, len(res.Affects)), Updates: make([]updateJSON, len(res.Updates))}
+	out := reportJSON{Components: make([]affectJSON, len(res.Affects)), Updates: make([]updateJSON, len(res.Updates)), Created: res.Created}
+	if m := res.Maintenance; m != nil {
+		mj := toMaintenanceJSON(m)
+		out.ID, out.Title, out.Severity, out.Status, out.Maintenance = m.ID, m.Description, string(model.SeverityLow), "maintenance", &mj
+	} else {
+		ij := toIncidentJSON(res.Incident)
+		out.ID, out.Title, out.Severity, out.Status, out.Incident = res.Incident.ID, res.Incident.Title,
+			string(res.Incident.Severity), string(res.Incident.Status), &ij
+	}
 	if res.Impact >= 0 {
 		out.Impact = res.Impact.String()
 	}

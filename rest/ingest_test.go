@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/internal/apitest"
@@ -243,6 +244,48 @@ func TestComponentStatusListing(t *testing.T) {
 		s.Do("GET", "/v1/component_status", reader, nil).JSON(t, &other)
 		if len(other.Data) != 0 {
 			t.Errorf("another tenant sees %d components", len(other.Data))
+		}
+	})
+}
+
+func TestMaintenanceSuppressesIncidents(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s, key, mk := ingestSetup(t, b)
+		c := mk("DB", "eu")
+		now := time.Now().UTC()
+		res := s.Do("POST", "/v1/maintenance", key, map[string]any{"description": "Upgrade", "components": []string{c},
+			"startsAt": now.Add(-time.Minute).Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339)})
+		if res.Status != 201 {
+			t.Fatalf("schedule: %d %s", res.Status, res.Body)
+		}
+		mnt := res.Map(t)["id"].(string)
+		r := send(t, s, key, "DB", "eu", "outage")
+		if r.ID != mnt || r.Status != "maintenance" {
+			t.Errorf("report during maintenance: %+v", r)
+		}
+		var open struct{ Pagination struct{ TotalCount int } }
+		s.Do("GET", "/v1/incidents?status=open", key, nil).JSON(t, &open)
+		if open.Pagination.TotalCount != 0 {
+			t.Errorf("%d incidents opened during maintenance", open.Pagination.TotalCount)
+		}
+		var list struct{ Data []struct{ ID string } }
+		s.Do("GET", "/v1/maintenance", key, nil).JSON(t, &list)
+		if len(list.Data) != 1 || list.Data[0].ID != mnt {
+			t.Errorf("list %+v", list)
+		}
+		// Bad windows; another tenant's component; cancellation.
+		for _, body := range []map[string]any{
+			{"description": "x", "components": []string{c}, "startsAt": now.Format(time.RFC3339), "endsAt": now.Add(-time.Hour).Format(time.RFC3339)},
+			{"description": "x", "components": []string{"cmp_nope00000000"}, "startsAt": now.Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339)},
+			{"description": "", "components": []string{}},
+		} {
+			wantProblem(t, s.Do("POST", "/v1/maintenance", key, body), 400, "ValidationError")
+		}
+		if r := s.Do("DELETE", "/v1/maintenance/"+mnt, key, nil); r.Status != 204 {
+			t.Errorf("cancel: %d", r.Status)
+		}
+		if r := send(t, s, key, "DB", "eu", "outage"); !r.Created {
+			t.Errorf("after the window: %+v", r)
 		}
 	})
 }

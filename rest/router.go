@@ -20,6 +20,7 @@ type Deps struct {
 	APIKeys       model.APIKeyService
 	Components    model.ComponentService
 	Ingest        model.IngestService
+	Maintenance   model.MaintenanceService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	// MonitoringAuthenticator serves the monitoring endpoints (default: Authenticator).
@@ -96,6 +97,9 @@ func NewRouter(d Deps) http.Handler {
 			}
 			if d.Audit != nil {
 				r.Get("/audit-events", auditHandlers{d.Audit}.list)
+			}
+			if d.Maintenance != nil {
+				r.Route("/maintenance", maintenanceHandlers{d.Maintenance}.routes)
 			}
 		})
 		if d.Ingest != nil {

@@ -48,6 +48,14 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		if err != nil {
 			return err
 		}
+		// An active maintenance covering the component: change nothing, answer it.
+		if m, err := (maintenance{g.s}).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
+			if m != nil {
+				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance,
+					Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}
+			}
+			return err
+		}
 		open, err := g.openIncidents(ctx, tx, p.TenantID)
 		if err != nil {
 			return err

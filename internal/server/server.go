@@ -90,6 +90,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		APIKeys:                 st.KeyAdmin(),
 		Components:              st.Components(),
 		Ingest:                  st.Ingest(),
+		Maintenance:             st.Maintenance(),
 		Audit:                   st.Audit(),
 		Events:                  st.Events(),
 		Hub:                     hub,

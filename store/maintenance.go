@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Maintenance returns the maintenance window service.
+func (s *Store) Maintenance() model.MaintenanceService { return maintenance{s} }
+
+type maintenance struct{ s *Store }
+
+func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (*model.Maintenance, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := input.Validate(); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	ids := slices.Compact(slices.Sorted(slices.Values(input.ComponentIDs)))
+	m := &model.Maintenance{ID: model.NewID("mnt", 12), TenantID: p.TenantID, Description: input.Description,
+		StartsAt: model.NormalizeTime(input.StartsAt), EndsAt: model.NormalizeTime(input.EndsAt), ComponentIDs: ids,
+		CreatedAt: model.NormalizeTime(x.s.clock.Now()), CreatedBy: p.ActorID}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var known int
+		w := &where{}
+		w.and("tenant_id = ?", p.TenantID)
+		in(w, "id", ids)
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM components WHERE "+w.String(), w.args...).Scan(&known); err != nil {
+			return fmt.Errorf("check components: %w", err)
+		}
+		if known != len(ids) {
+			return model.Invalid("Invalid request body", model.FieldError{Field: "components", Message: "every component id must name a component of this tenant"})
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO maintenance_windows (id, tenant_id, description, starts_at, ends_at, created_at, created_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, m.ID, m.TenantID, m.Description, newDBTime(m.StartsAt), newDBTime(m.EndsAt), newDBTime(m.CreatedAt), m.CreatedBy); err != nil {
+			return fmt.Errorf("insert maintenance: %w", err)
+		}
+		for _, c := range ids {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO maintenance_components (tenant_id, window_id, component_id) VALUES (?, ?, ?)`, p.TenantID, m.ID, c); err != nil {
+				return fmt.Errorf("insert maintenance component: %w", err)
+			}
+		}
+		return x.s.audit(ctx, tx, p, model.AuditMaintenanceCreate, "maintenance", m.ID, map[string]model.Change{
+			"description": {After: m.Description}, "startsAt": {After: m.StartsAt}, "endsAt": {After: m.EndsAt}, "components": {After: ids}})
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "create maintenance")
+	}
+	return m, nil
+}
+
+// windows loads windows matching the conditions, with their components.
+func (x maintenance) windows(ctx context.Context, db bun.IDB, w *where) ([]*model.Maintenance, error) {
+	rows, err := db.QueryContext(ctx, `SELECT m.id, m.tenant_id, m.description, m.starts_at, m.ends_at, m.created_at, m.created_by, mc.component_id
+		FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
+		WHERE `+w.String()+` ORDER BY m.starts_at, m.id, mc.component_id`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("load maintenance: %w", err)
+	}
+	defer rows.Close()
+	var out []*model.Maintenance
+	for rows.Next() {
+		var m model.Maintenance
+		var starts, ends, created dbTime
+		var comp string
+		if err := rows.Scan(&m.ID, &m.TenantID, &m.Description, &starts, &ends, &created, &m.CreatedBy, &comp); err != nil {
+			return nil, fmt.Errorf("load maintenance: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].ID != m.ID {
+			m.StartsAt, m.EndsAt, m.CreatedAt = starts.Time, ends.Time, created.Time
+			out = append(out, &m)
+		}
+		last := out[len(out)-1]
+		last.ComponentIDs = append(last.ComponentIDs, comp)
+	}
+	return out, rows.Err()
+}
+
+func (x maintenance) List(ctx context.Context) ([]*model.Maintenance, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsRead)
+	if err != nil {
+		return nil, err
+	}
+	w := &where{}
+	w.and("m.tenant_id = ?", p.TenantID)
+	w.and("m.ends_at > ?", newDBTime(x.s.clock.Now()))
+	out, err := x.windows(ctx, x.s.db, w)
+	if err != nil {
+		return nil, model.Internal(err, "list maintenance")
+	}
+	return out, nil
+}
+
+func (x maintenance) Delete(ctx context.Context, id string) error {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return err
+	}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM maintenance_windows WHERE id = ? AND tenant_id = ?`, id, p.TenantID)
+		if err != nil {
+			return fmt.Errorf("delete maintenance: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return model.NotFound("Maintenance", id)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM maintenance_components WHERE window_id = ? AND tenant_id = ?`, id, p.TenantID); err != nil {
+			return fmt.Errorf("delete maintenance components: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditMaintenanceDelete, "maintenance", id, map[string]model.Change{})
+	})
+	return domainOrInternal(err, "delete maintenance")
+}
+
+// activeFor returns the active window covering component, if any.
+func (x maintenance) activeFor(ctx context.Context, tx bun.Tx, tenant, component string) (*model.Maintenance, error) {
+	now := newDBTime(x.s.clock.Now())
+	w := &where{}
+	w.and("m.tenant_id = ?", tenant)
+	w.and("m.starts_at <= ?", now)
+	w.and("m.ends_at > ?", now)
+	w.and("m.id IN (SELECT window_id FROM maintenance_components WHERE tenant_id = ? AND component_id = ?)", tenant, component)
+	ws, err := x.windows(ctx, tx, w)
+	if err != nil || len(ws) == 0 {
+		return nil, err
+	}
+	return ws[0], nil
+}
