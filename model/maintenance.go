@@ -20,7 +20,9 @@ type Maintenance struct {
 }
 
 // Active reports whether the window covers now.
-func (m *Maintenance) Active(now time.Time) bool { return !now.Before(m.StartsAt) && now.Before(m.EndsAt) }
+func (m *Maintenance) Active(now time.Time) bool {
+	return !now.Before(m.StartsAt) && now.Before(m.EndsAt)
+}
 
 // MaintenanceInput creates a window.
 type MaintenanceInput struct {
