@@ -23,7 +23,7 @@ const (
 var AuditActions = []string{AuditIncidentCreate, AuditIncidentUpdate, AuditIncidentDelete,
 	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIKeyRotate,
 	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete,
-	AuditMaintenanceCreate, AuditMaintenanceDelete}
+	AuditMaintenanceCreate, AuditMaintenanceDelete, AuditStatusPublication}
 
 // Change is one field's value before and after a mutation (nil: absent).
 type Change struct {

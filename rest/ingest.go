@@ -168,15 +168,19 @@ func (h ingestHandlers) status(w http.ResponseWriter, r *http.Request) {
 	}{Data: make([]componentStateJSON, len(states)), Pagination: paginationJSON{TotalCount: total, Limit: q.Limit, Offset: q.Offset,
 		HasMore: q.Offset+len(states) < total}}
 	for i, st := range states {
-		js := componentStateJSON{componentJSON: toComponentJSON(st.Component), Status: "operational",
-			Incidents: make([]affectingIncidentJSON, len(st.Incidents))}
-		if worst := st.Worst(); worst >= 0 {
-			js.Status = worst.String()
-		}
-		for j, a := range st.Incidents {
-			js.Incidents[j] = affectingIncidentJSON{ID: a.ID, Title: a.Title, Impact: a.Impact.String()}
-		}
-		out.Data[i] = js
+		out.Data[i] = toComponentStateJSON(st)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func toComponentStateJSON(st model.ComponentState) componentStateJSON {
+	js := componentStateJSON{componentJSON: toComponentJSON(st.Component), Status: "operational",
+		Incidents: make([]affectingIncidentJSON, len(st.Incidents))}
+	if worst := st.Worst(); worst >= 0 {
+		js.Status = worst.String()
+	}
+	for j, a := range st.Incidents {
+		js.Incidents[j] = affectingIncidentJSON{ID: a.ID, Title: a.Title, Impact: a.Impact.String()}
+	}
+	return js
 }

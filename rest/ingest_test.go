@@ -289,3 +289,45 @@ func TestMaintenanceSuppressesIncidents(t *testing.T) {
 		}
 	})
 }
+
+func TestStatusSummaryAndPublicPage(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{RateLimit: "8-M"})
+		tenant := apitest.Tenant("page")
+		key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "API", "labels": map[string]string{"region": "eu"}})
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Web"})
+		send(t, s, key, "API", "eu", "outage")
+		type summary struct {
+			Components []struct {
+				DisplayName, Status, CreatedBy string
+			}
+			OpenIncidents []struct{ ID, Severity, CreatedBy string }
+		}
+		var sum summary
+		s.Do("GET", "/v1/status", key, nil).JSON(t, &sum)
+		if len(sum.Components) != 2 || sum.Components[0].Status != "outage" || sum.Components[1].Status != "operational" ||
+			len(sum.OpenIncidents) != 1 || sum.OpenIncidents[0].Severity != "critical" {
+			t.Fatalf("summary %+v", sum)
+		}
+		// Not published yet: the public page does not exist.
+		wantProblem(t, s.Do("GET", "/v1/public/"+tenant+"/status", "", nil), 404, "NotFound")
+		if r := s.Do("PUT", "/v1/status/publication", key, map[string]any{"public": true}); r.Status != 204 {
+			t.Fatalf("publish: %d %s", r.Status, r.Body)
+		}
+		res := s.Do("GET", "/v1/public/"+tenant+"/status", "", nil)
+		var pub summary
+		res.JSON(t, &pub)
+		if res.Status != 200 || len(pub.Components) != 2 || pub.OpenIncidents[0].CreatedBy != "" || res.Header.Get("X-RateLimit-Limit") == "" {
+			t.Errorf("public page: %d %+v", res.Status, pub)
+		}
+		wantProblem(t, s.Do("GET", "/v1/public/no-such-tenant/status", "", nil), 404, "NotFound")
+		wantProblem(t, s.Do("PUT", "/v1/status/publication", key, map[string]any{"public": "yes"}), 400, "ValidationError")
+		// Per-IP rate limit on the public page (8 per minute, 3 spent above).
+		var last *apitest.Response
+		for range 6 {
+			last = s.Do("GET", "/v1/public/"+tenant+"/status", "", nil)
+		}
+		wantProblem(t, last, 429, "RateLimitExceeded")
+	})
+}

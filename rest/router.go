@@ -21,6 +21,7 @@ type Deps struct {
 	Components    model.ComponentService
 	Ingest        model.IngestService
 	Maintenance   model.MaintenanceService
+	Status        model.StatusService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	// MonitoringAuthenticator serves the monitoring endpoints (default: Authenticator).
@@ -101,7 +102,15 @@ func NewRouter(d Deps) http.Handler {
 			if d.Maintenance != nil {
 				r.Route("/maintenance", maintenanceHandlers{d.Maintenance}.routes)
 			}
+			if d.Status != nil {
+				r.Get("/status", statusHandlers{svc: d.Status}.summary)
+				r.Put("/status/publication", statusHandlers{svc: d.Status}.publication)
+			}
 		})
+		if d.Status != nil {
+			// No credentials: a published status page, rate-limited per client IP.
+			r.Get("/public/{tenant}/status", statusHandlers{svc: d.Status, limiter: d.Limiter}.public)
+		}
 		if d.Ingest != nil {
 			// Monitoring also accepts seed 001's shared-secret token.
 			r.Group(func(r chi.Router) {

@@ -91,6 +91,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Components:              st.Components(),
 		Ingest:                  st.Ingest(),
 		Maintenance:             st.Maintenance(),
+		Status:                  st.Status(),
 		Audit:                   st.Audit(),
 		Events:                  st.Events(),
 		Hub:                     hub,

@@ -1,0 +1,104 @@
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/incidentd/incidentd/auth"
+	"github.com/incidentd/incidentd/model"
+)
+
+type statusHandlers struct {
+	svc     model.StatusService
+	limiter *auth.Limiter
+}
+
+type summaryJSON struct {
+	GeneratedAt   string               `json:"generatedAt"`
+	Components    []componentStateJSON `json:"components"`
+	OpenIncidents []incidentJSON       `json:"openIncidents"`
+	Maintenance   []maintenanceJSON    `json:"maintenance"`
+}
+
+// toSummaryJSON renders a summary; public ones leave out who did what.
+func toSummaryJSON(s *model.StatusSummary, public bool) summaryJSON {
+	out := summaryJSON{GeneratedAt: formatTime(s.GeneratedAt), Components: make([]componentStateJSON, len(s.Components)),
+		OpenIncidents: make([]incidentJSON, len(s.OpenIncidents)), Maintenance: make([]maintenanceJSON, len(s.Maintenance))}
+	for i, st := range s.Components {
+		out.Components[i] = toComponentStateJSON(st)
+	}
+	for i, inc := range s.OpenIncidents {
+		out.OpenIncidents[i] = toIncidentJSON(inc)
+	}
+	for i, m := range s.Maintenance {
+		out.Maintenance[i] = toMaintenanceJSON(m)
+	}
+	if public {
+		for i := range out.Components {
+			out.Components[i].CreatedBy, out.Components[i].UpdatedBy = "", ""
+		}
+		for i := range out.OpenIncidents {
+			out.OpenIncidents[i].CreatedBy, out.OpenIncidents[i].UpdatedBy = "", ""
+		}
+		for i := range out.Maintenance {
+			out.Maintenance[i].CreatedBy = ""
+		}
+	}
+	return out
+}
+
+func (h statusHandlers) summary(w http.ResponseWriter, r *http.Request) {
+	s, err := h.svc.Summary(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toSummaryJSON(s, false))
+}
+
+func (h statusHandlers) publication(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readAuthorized(w, r, model.ScopeComponentsWrite)
+	if !ok {
+		return
+	}
+	f := newFields(raw, "public")
+	var public bool
+	if v, ok := raw["public"]; !ok || json.Unmarshal(v, &public) != nil {
+		f.fail("public", "public must be true or false")
+	}
+	if len(f.errs) > 0 {
+		writeError(w, r, model.Invalid("Invalid request body", f.errs...))
+		return
+	}
+	if err := h.svc.SetPublic(r.Context(), public); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// public serves a published tenant's summary without credentials, rate
+// limited per client IP.
+func (h statusHandlers) public(w http.ResponseWriter, r *http.Request) {
+	if h.limiter != nil {
+		u, err := h.limiter.Charge(r.Context(), "ip:"+auth.ClientIP(r), auth.DefaultTier, 1)
+		if err != nil {
+			writeError(w, r, model.Internal(err, "rate limiter"))
+			return
+		}
+		auth.SetHeaders(w.Header(), u)
+		if u.Reached {
+			writeError(w, r, auth.RateLimited(u))
+			return
+		}
+	}
+	s, err := h.svc.PublicSummary(r.Context(), chi.URLParam(r, "tenant"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=10")
+	writeJSON(w, http.StatusOK, toSummaryJSON(s, true))
+}

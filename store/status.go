@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Status returns the status summary service.
+func (s *Store) Status() model.StatusService { return status{s} }
+
+type status struct{ s *Store }
+
+func (x status) Summary(ctx context.Context) (*model.StatusSummary, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsRead)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Has(model.ScopeIncidentsRead) {
+		return nil, model.Forbidden("this credential lacks the scope incidents:read")
+	}
+	sum := &model.StatusSummary{GeneratedAt: model.NormalizeTime(x.s.clock.Now())}
+	for offset := 0; offset < model.MaxSummaryComponents; offset += model.MaxLimit {
+		page, total, err := ingest{x.s}.Status(ctx, model.ComponentQuery{Limit: model.MaxLimit, Offset: offset})
+		if err != nil {
+			return nil, err
+		}
+		sum.Components = append(sum.Components, page...)
+		if offset+len(page) >= total {
+			break
+		}
+	}
+	open, err := incidents{x.s}.List(ctx, model.IncidentQuery{Sort: model.DefaultSort, Limit: model.MaxLimit, SkipCount: true,
+		Filter: model.IncidentFilter{Statuses: []model.Status{model.StatusOpen, model.StatusInvestigating}}})
+	if err != nil {
+		return nil, err
+	}
+	sum.OpenIncidents = open.Items
+	if sum.Maintenance, err = (maintenance{x.s}).List(ctx); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+func (x status) SetPublic(ctx context.Context, public bool) error {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return err
+	}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_settings (tenant_id, status_public) VALUES (?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET status_public = excluded.status_public`, p.TenantID, public); err != nil {
+			return fmt.Errorf("set publication: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditStatusPublication, "tenant", p.TenantID,
+			map[string]model.Change{"statusPublic": {After: public}})
+	})
+	return domainOrInternal(err, "set publication")
+}
+
+// PublicSummary acts as a read-only principal of the tenant, and only when
+// the tenant has published its status; otherwise it looks the same as a
+// tenant that does not exist.
+func (x status) PublicSummary(ctx context.Context, tenant string) (*model.StatusSummary, error) {
+	var public bool
+	err := x.s.db.NewSelect().Table("tenant_settings").Column("status_public").Where("tenant_id = ?", tenant).Scan(ctx, &public)
+	if err != nil && !isNoRows(err) {
+		return nil, model.Internal(err, "read publication")
+	}
+	if !public {
+		return nil, model.NotFound("Status page", tenant)
+	}
+	reader := &model.Principal{TenantID: tenant, ActorID: "public", Scopes: []model.Scope{model.ScopeRead}, Tier: "default", CredentialID: "public"}
+	return x.Summary(model.WithPrincipal(ctx, reader))
+}
