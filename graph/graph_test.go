@@ -456,3 +456,65 @@ func TestComponentsOverGraphQL(t *testing.T) {
 	_, r = s.GQL(key, `mutation($id: ID!) { deleteComponent(id: $id) }`, map[string]any{"id": id})
 	data[string](t, r, "deleteComponent")
 }
+
+// TestRelationsAreBatched: incident → components → incidents → components
+// costs the same few statements for 2 incidents as for 30.
+func TestRelationsAreBatched(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	key := s.Key(apitest.Tenant("rel"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+	for i := range 30 {
+		name := fmt.Sprint("c", i)
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": name})
+		// Each impact level gets its own incident; components join them.
+		s.Do("POST", "/v1/component_status", key, map[string]any{"name": name, "impact": i % 4})
+	}
+	q := func(n int) string {
+		return fmt.Sprintf(`{ incidents(first: %d) { nodes { id updates { order displayName } affects { impact component { id status activelyAffectedBy { impact incident { id affects { component { id } } } } } } } } }`, n)
+	}
+	cost := func(query string) (int64, apitest.GQLResponse) {
+		s.GQL(key, `{ incidents(first: 1) { nodes { id } } }`, nil) // warm the key cache
+		before := s.Store.Statements()
+		_, r := s.GQL(key, query, nil)
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		return s.Store.Statements() - before, r
+	}
+	small, _ := cost(q(1))
+	large, r := cost(q(30))
+	if large > small+2 || large > 12 {
+		t.Errorf("statements: %d for 1 incident, %d for 30", small, large)
+	}
+	var got struct {
+		Incidents struct {
+			Nodes []struct {
+				Affects []struct {
+					Impact    string
+					Component struct {
+						Status             string
+						ActivelyAffectedBy []struct{ Impact string }
+					}
+				}
+				Updates []struct{ DisplayName string }
+			}
+		}
+	}
+	if err := json.Unmarshal(r.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range got.Incidents.Nodes {
+		total += len(n.Affects)
+		for _, a := range n.Affects {
+			if a.Component.Status != a.Impact || len(a.Component.ActivelyAffectedBy) != 1 {
+				t.Errorf("component status %q, affect impact %q, %d affecting", a.Component.Status, a.Impact, len(a.Component.ActivelyAffectedBy))
+			}
+		}
+		if len(n.Updates) == 0 {
+			t.Error("an incident without its timeline")
+		}
+	}
+	if total != 30 {
+		t.Errorf("%d affects across the incidents, want 30", total)
+	}
+}

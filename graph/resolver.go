@@ -14,6 +14,7 @@ type Resolver struct {
 	APIKeyService    model.APIKeyService
 	ComponentService model.ComponentService
 	AuditLog         model.AuditLog
+	Relations        model.RelationService
 	EventLog         model.EventLog
 	Hub              *live.Hub
 	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.

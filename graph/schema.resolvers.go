@@ -93,6 +93,9 @@ func (r *subscriptionResolver) IncidentChanged(ctx context.Context, filter *gqlm
 	return out, nil
 }
 
+// Incident returns generated.IncidentResolver implementation.
+func (r *Resolver) Incident() generated.IncidentResolver { return &incidentResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -103,6 +106,7 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
+	incidentResolver     struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

@@ -32,6 +32,7 @@ type Config struct {
 	APIKeys       model.APIKeyService
 	Components    model.ComponentService
 	Audit         model.AuditLog
+	Relations     model.RelationService
 	Events        model.EventLog
 	Hub           *live.Hub
 	Authenticator *auth.Authenticator
@@ -80,7 +81,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
 		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {
@@ -130,6 +131,13 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
+	// Each operation gets its own batch loaders for the relations.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if cfg.Relations != nil {
+			ctx = withLoaders(ctx, cfg.Relations)
+		}
+		return next(ctx)
+	})
 	// Each operation on an open WebSocket re-checks its credential, so that a
 	// key revoked (or a token expired) since the handshake stops working.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

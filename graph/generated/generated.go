@@ -30,8 +30,11 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Affect() AffectResolver
+	AffectingIncident() AffectingIncidentResolver
 	ApiKey() ApiKeyResolver
 	Component() ComponentResolver
+	Incident() IncidentResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -41,6 +44,16 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Affect struct {
+		Component func(childComplexity int) int
+		Impact    func(childComplexity int) int
+	}
+
+	AffectingIncident struct {
+		Impact   func(childComplexity int) int
+		Incident func(childComplexity int) int
+	}
+
 	ApiKey struct {
 		ActorID    func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
@@ -77,13 +90,15 @@ type ComplexityRoot struct {
 	}
 
 	Component struct {
-		CreatedAt   func(childComplexity int) int
-		CreatedBy   func(childComplexity int) int
-		DisplayName func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Labels      func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
-		UpdatedBy   func(childComplexity int) int
+		ActivelyAffectedBy func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		CreatedBy          func(childComplexity int) int
+		DisplayName        func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Labels             func(childComplexity int) int
+		Status             func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+		UpdatedBy          func(childComplexity int) int
 	}
 
 	ComponentPage struct {
@@ -103,6 +118,7 @@ type ComplexityRoot struct {
 	}
 
 	Incident struct {
+		Affects     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		CreatedBy   func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -117,6 +133,7 @@ type ComplexityRoot struct {
 		Title       func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 		UpdatedBy   func(childComplexity int) int
+		Updates     func(childComplexity int) int
 	}
 
 	IncidentConnection struct {
@@ -136,6 +153,14 @@ type ComplexityRoot struct {
 		ID       func(childComplexity int) int
 		Incident func(childComplexity int) int
 		Type     func(childComplexity int) int
+	}
+
+	IncidentUpdate struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
+		Description func(childComplexity int) int
+		DisplayName func(childComplexity int) int
+		Order       func(childComplexity int) int
 	}
 
 	Label struct {
@@ -181,11 +206,26 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AffectResolver interface {
+	Component(ctx context.Context, obj *model.Affect) (*model.Component, error)
+	Impact(ctx context.Context, obj *model.Affect) (string, error)
+}
+type AffectingIncidentResolver interface {
+	Incident(ctx context.Context, obj *model.AffectingIncident) (*model.Incident, error)
+	Impact(ctx context.Context, obj *model.AffectingIncident) (string, error)
+}
 type ApiKeyResolver interface {
 	Scopes(ctx context.Context, obj *model.APIKey) ([]string, error)
 }
 type ComponentResolver interface {
 	Labels(ctx context.Context, obj *model.Component) ([]gqlmodel.Label, error)
+
+	ActivelyAffectedBy(ctx context.Context, obj *model.Component) ([]model.AffectingIncident, error)
+	Status(ctx context.Context, obj *model.Component) (string, error)
+}
+type IncidentResolver interface {
+	Affects(ctx context.Context, obj *model.Incident) ([]model.Affect, error)
+	Updates(ctx context.Context, obj *model.Incident) ([]model.IncidentUpdate, error)
 }
 type MutationResolver interface {
 	CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error)
@@ -228,6 +268,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "Affect.component":
+		if e.ComplexityRoot.Affect.Component == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Affect.Component(childComplexity), true
+	case "Affect.impact":
+		if e.ComplexityRoot.Affect.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Affect.Impact(childComplexity), true
+
+	case "AffectingIncident.impact":
+		if e.ComplexityRoot.AffectingIncident.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AffectingIncident.Impact(childComplexity), true
+	case "AffectingIncident.incident":
+		if e.ComplexityRoot.AffectingIncident.Incident == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AffectingIncident.Incident(childComplexity), true
 
 	case "ApiKey.createdBy":
 		if e.ComplexityRoot.ApiKey.ActorID == nil {
@@ -371,6 +437,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventConnection.PageInfo(childComplexity), true
 
+	case "Component.activelyAffectedBy":
+		if e.ComplexityRoot.Component.ActivelyAffectedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.ActivelyAffectedBy(childComplexity), true
 	case "Component.createdAt":
 		if e.ComplexityRoot.Component.CreatedAt == nil {
 			break
@@ -401,6 +473,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.Labels(childComplexity), true
+	case "Component.status":
+		if e.ComplexityRoot.Component.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.Status(childComplexity), true
 	case "Component.updatedAt":
 		if e.ComplexityRoot.Component.UpdatedAt == nil {
 			break
@@ -459,6 +537,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FieldChange.Field(childComplexity), true
 
+	case "Incident.affects":
+		if e.ComplexityRoot.Incident.Affects == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Incident.Affects(childComplexity), true
 	case "Incident.createdAt":
 		if e.ComplexityRoot.Incident.CreatedAt == nil {
 			break
@@ -543,6 +627,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Incident.UpdatedBy(childComplexity), true
+	case "Incident.updates":
+		if e.ComplexityRoot.Incident.Updates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Incident.Updates(childComplexity), true
 
 	case "IncidentConnection.edges":
 		if e.ComplexityRoot.IncidentConnection.Edges == nil {
@@ -606,6 +696,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IncidentEvent.Type(childComplexity), true
+
+	case "IncidentUpdate.createdAt":
+		if e.ComplexityRoot.IncidentUpdate.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IncidentUpdate.CreatedAt(childComplexity), true
+	case "IncidentUpdate.createdBy":
+		if e.ComplexityRoot.IncidentUpdate.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IncidentUpdate.CreatedBy(childComplexity), true
+	case "IncidentUpdate.description":
+		if e.ComplexityRoot.IncidentUpdate.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IncidentUpdate.Description(childComplexity), true
+	case "IncidentUpdate.displayName":
+		if e.ComplexityRoot.IncidentUpdate.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IncidentUpdate.DisplayName(childComplexity), true
+	case "IncidentUpdate.order":
+		if e.ComplexityRoot.IncidentUpdate.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IncidentUpdate.Order(childComplexity), true
 
 	case "Label.key":
 		if e.ComplexityRoot.Label.Key == nil {
@@ -1269,12 +1390,67 @@ type Subscription {
   incidentChanged(filter: IncidentEventFilter, after: ID): IncidentEvent!
 }
 `, BuiltIn: false},
+	{Name: "../status.graphqls", Input: `"A component an incident affects, at an impact (maintenance, minor, major, outage)."
+type Affect {
+  component: Component!
+  impact: String!
+}
+
+"An open incident as seen from a component it affects."
+type AffectingIncident {
+  incident: Incident!
+  impact: String!
+}
+
+"An entry of an incident's timeline."
+type IncidentUpdate {
+  order: Int!
+  displayName: String!
+  description: String!
+  createdAt: Time!
+  createdBy: String!
+}
+
+extend type Incident {
+  "the components this incident affects"
+  affects: [Affect!]!
+  "the timeline, oldest first"
+  updates: [IncidentUpdate!]!
+}
+
+extend type Component {
+  "the open incidents affecting this component, worst impact first"
+  activelyAffectedBy: [AffectingIncident!]!
+  "the worst current impact, or operational"
+  status: String!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Affect(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "component":
+		return ec.fieldContext_Affect_component(ctx, field)
+	case "impact":
+		return ec.fieldContext_Affect_impact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Affect", field.Name)
+}
+
+func (ec *executionContext) childFields_AffectingIncident(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "incident":
+		return ec.fieldContext_AffectingIncident_incident(ctx, field)
+	case "impact":
+		return ec.fieldContext_AffectingIncident_impact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AffectingIncident", field.Name)
+}
 
 func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1362,6 +1538,10 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_createdBy(ctx, field)
 	case "updatedBy":
 		return ec.fieldContext_Component_updatedBy(ctx, field)
+	case "activelyAffectedBy":
+		return ec.fieldContext_Component_activelyAffectedBy(ctx, field)
+	case "status":
+		return ec.fieldContext_Component_status(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Component", field.Name)
 }
@@ -1428,6 +1608,10 @@ func (ec *executionContext) childFields_Incident(ctx context.Context, field grap
 		return ec.fieldContext_Incident_updatedBy(ctx, field)
 	case "isDeleted":
 		return ec.fieldContext_Incident_isDeleted(ctx, field)
+	case "affects":
+		return ec.fieldContext_Incident_affects(ctx, field)
+	case "updates":
+		return ec.fieldContext_Incident_updates(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Incident", field.Name)
 }
@@ -1468,6 +1652,22 @@ func (ec *executionContext) childFields_IncidentEvent(ctx context.Context, field
 		return ec.fieldContext_IncidentEvent_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IncidentEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_IncidentUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_IncidentUpdate_order(ctx, field)
+	case "displayName":
+		return ec.fieldContext_IncidentUpdate_displayName(ctx, field)
+	case "description":
+		return ec.fieldContext_IncidentUpdate_description(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_IncidentUpdate_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_IncidentUpdate_createdBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IncidentUpdate", field.Name)
 }
 
 func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2041,6 +2241,116 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Affect_component(ctx context.Context, field graphql.CollectedField, obj *model.Affect) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Affect_component(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Affect().Component(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
+			return ec.marshalNComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Affect_component(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Affect",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Affect_impact(ctx context.Context, field graphql.CollectedField, obj *model.Affect) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Affect_impact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Affect().Impact(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Affect_impact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Affect", field, true, true, "String")
+}
+
+func (ec *executionContext) _AffectingIncident_incident(ctx context.Context, field graphql.CollectedField, obj *model.AffectingIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AffectingIncident_incident(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AffectingIncident().Incident(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Incident) graphql.Marshaler {
+			return ec.marshalNIncident2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncident(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AffectingIncident_incident(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AffectingIncident",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Incident(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AffectingIncident_impact(ctx context.Context, field graphql.CollectedField, obj *model.AffectingIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AffectingIncident_impact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AffectingIncident().Impact(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AffectingIncident_impact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AffectingIncident", field, true, true, "String")
+}
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -2777,6 +3087,61 @@ func (ec *executionContext) fieldContext_Component_updatedBy(_ context.Context, 
 	return graphql.NewScalarFieldContext("Component", field, false, false, "String")
 }
 
+func (ec *executionContext) _Component_activelyAffectedBy(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_activelyAffectedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Component().ActivelyAffectedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AffectingIncident) graphql.Marshaler {
+			return ec.marshalNAffectingIncident2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectingIncidentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Component_activelyAffectedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Component",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AffectingIncident(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Component_status(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Component().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Component_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Component", field, true, true, "String")
+}
+
 func (ec *executionContext) _ComponentPage_nodes(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentPage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3269,6 +3634,70 @@ func (ec *executionContext) fieldContext_Incident_isDeleted(_ context.Context, f
 	return graphql.NewScalarFieldContext("Incident", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Incident_affects(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Incident_affects(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Incident().Affects(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Affect) graphql.Marshaler {
+			return ec.marshalNAffect2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Incident_affects(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Incident",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Affect(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Incident_updates(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Incident_updates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Incident().Updates(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.IncidentUpdate) graphql.Marshaler {
+			return ec.marshalNIncidentUpdate2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Incident_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Incident",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IncidentUpdate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IncidentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.IncidentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3542,6 +3971,121 @@ func (ec *executionContext) _IncidentEvent_at(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_IncidentEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IncidentEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IncidentUpdate_order(ctx context.Context, field graphql.CollectedField, obj *model.IncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IncidentUpdate_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IncidentUpdate_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IncidentUpdate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IncidentUpdate_displayName(ctx context.Context, field graphql.CollectedField, obj *model.IncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IncidentUpdate_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IncidentUpdate_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IncidentUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _IncidentUpdate_description(ctx context.Context, field graphql.CollectedField, obj *model.IncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IncidentUpdate_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IncidentUpdate_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IncidentUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _IncidentUpdate_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.IncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IncidentUpdate_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IncidentUpdate_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IncidentUpdate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IncidentUpdate_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.IncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IncidentUpdate_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IncidentUpdate_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IncidentUpdate", field, false, false, "String")
 }
 
 func (ec *executionContext) _Label_key(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Label) (ret graphql.Marshaler) {
@@ -6261,6 +6805,86 @@ func UnmarshalUpdateIncidentInput(ctx context.Context, raw any) (gqlmodel.Update
 
 // region    **************************** object.gotpl ****************************
 
+var affectImplementors = []string{"Affect"}
+
+func (ec *executionContext) _Affect(ctx context.Context, sel ast.SelectionSet, obj *model.Affect) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, affectImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Affect")
+		case "component":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Affect_component(ctx, field, obj)
+				})
+		case "impact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Affect_impact(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var affectingIncidentImplementors = []string{"AffectingIncident"}
+
+func (ec *executionContext) _AffectingIncident(ctx context.Context, sel ast.SelectionSet, obj *model.AffectingIncident) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, affectingIncidentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AffectingIncident")
+		case "incident":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AffectingIncident_incident(ctx, field, obj)
+				})
+		case "impact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AffectingIncident_impact(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var apiKeyImplementors = []string{"ApiKey"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.APIKey) graphql.Marshaler {
@@ -6536,6 +7160,18 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "activelyAffectedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Component_activelyAffectedBy(ctx, field, obj)
+				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Component_status(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6686,73 +7322,85 @@ func (ec *executionContext) _Incident(ctx context.Context, sel ast.SelectionSet,
 		case "id":
 			out.Values[i] = ec._Incident_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "title":
 			out.Values[i] = ec._Incident_title(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._Incident_description(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "severity":
 			out.Values[i] = ec._Incident_severity(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._Incident_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "service":
 			out.Values[i] = ec._Incident_service(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tags":
 			out.Values[i] = ec._Incident_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "occurredAt":
 			out.Values[i] = ec._Incident_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "resolvedAt":
 			out.Values[i] = ec._Incident_resolvedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Incident_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Incident_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._Incident_createdBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedBy":
 			out.Values[i] = ec._Incident_updatedBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "isDeleted":
 			out.Values[i] = ec._Incident_isDeleted(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "affects":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Incident_affects(ctx, field, obj)
+				})
+		case "updates":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Incident_updates(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6884,6 +7532,59 @@ func (ec *executionContext) _IncidentEvent(ctx context.Context, sel ast.Selectio
 			}
 		case "at":
 			out.Values[i] = ec._IncidentEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var incidentUpdateImplementors = []string{"IncidentUpdate"}
+
+func (ec *executionContext) _IncidentUpdate(ctx context.Context, sel ast.SelectionSet, obj *model.IncidentUpdate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, incidentUpdateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IncidentUpdate")
+		case "order":
+			out.Values[i] = ec._IncidentUpdate_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._IncidentUpdate_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._IncidentUpdate_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._IncidentUpdate_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._IncidentUpdate_createdBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -7563,6 +8264,46 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAffect2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffect(ctx context.Context, sel ast.SelectionSet, v model.Affect) graphql.Marshaler {
+	return ec._Affect(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAffect2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Affect) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAffect2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffect(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAffectingIncident2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectingIncident(ctx context.Context, sel ast.SelectionSet, v model.AffectingIncident) graphql.Marshaler {
+	return ec._AffectingIncident(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAffectingIncident2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectingIncidentᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AffectingIncident) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAffectingIncident2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectingIncident(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNApiKey2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v model.APIKey) graphql.Marshaler {
 	return ec._ApiKey(ctx, sel, &v)
 }
@@ -7816,6 +8557,26 @@ func (ec *executionContext) unmarshalNIncidentSortField2githubᚗcomᚋincidentd
 
 func (ec *executionContext) marshalNIncidentSortField2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐIncidentSortField(ctx context.Context, sel ast.SelectionSet, v gqlmodel.IncidentSortField) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNIncidentUpdate2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdate(ctx context.Context, sel ast.SelectionSet, v model.IncidentUpdate) graphql.Marshaler {
+	return ec._IncidentUpdate(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIncidentUpdate2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdateᚄ(ctx context.Context, sel ast.SelectionSet, v []model.IncidentUpdate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIncidentUpdate2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {

@@ -1,0 +1,114 @@
+package graph
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// loader batches the keys requested by concurrently resolving fields into
+// one fetch (the dataloader pattern), so that a list of N items with a
+// relation costs one query for the relation, not N.
+type loader[K comparable, V any] struct {
+	fetch func(ctx context.Context, keys []K) (map[K]V, error)
+	wait  time.Duration
+	max   int
+
+	mu    sync.Mutex
+	batch *batch[K, V]
+}
+
+type batch[K comparable, V any] struct {
+	first, last time.Time
+	keys        []K
+	seen        map[K]bool
+	done        chan struct{}
+	res         map[K]V
+	err         error
+}
+
+func newLoader[K comparable, V any](fetch func(context.Context, []K) (map[K]V, error)) *loader[K, V] {
+	return &loader[K, V]{fetch: fetch, wait: 2 * time.Millisecond, max: 500}
+}
+
+// Load returns the value of k, fetched together with the other keys asked
+// for within the batching window.
+func (l *loader[K, V]) Load(ctx context.Context, k K) (V, error) {
+	l.mu.Lock()
+	b := l.batch
+	now := time.Now()
+	if b == nil {
+		b = &batch[K, V]{seen: map[K]bool{}, done: make(chan struct{}), first: now}
+		l.batch = b
+		l.arm(ctx, b, l.wait)
+	}
+	b.last = now
+	if !b.seen[k] {
+		b.seen[k] = true
+		b.keys = append(b.keys, k)
+	}
+	full := len(b.keys) >= l.max
+	l.mu.Unlock()
+	if full {
+		l.dispatch(ctx, b)
+	}
+	<-b.done
+	return b.res[k], b.err
+}
+
+// arm waits until keys stop arriving (a quiet spell of l.wait, at most 5
+// spells in all), so that siblings resolved a little late still join.
+func (l *loader[K, V]) arm(ctx context.Context, b *batch[K, V], after time.Duration) {
+	time.AfterFunc(after, func() {
+		l.mu.Lock()
+		quiet := time.Since(b.last)
+		pending := l.batch == b && quiet < l.wait && time.Since(b.first) < 5*l.wait
+		l.mu.Unlock()
+		if pending {
+			l.arm(ctx, b, l.wait-quiet)
+			return
+		}
+		l.dispatch(ctx, b)
+	})
+}
+
+// dispatch runs a batch once, whichever of the timer and a full batch comes first.
+func (l *loader[K, V]) dispatch(ctx context.Context, b *batch[K, V]) {
+	l.mu.Lock()
+	if l.batch != b {
+		l.mu.Unlock()
+		return
+	}
+	l.batch = nil
+	l.mu.Unlock()
+	b.res, b.err = l.fetch(ctx, b.keys)
+	close(b.done)
+}
+
+// loaders are one request's (or subscription's) batchers.
+type loaders struct {
+	affects    *loader[string, []model.Affect]
+	components *loader[string, *model.Component]
+	affecting  *loader[string, []model.AffectingIncident]
+	incidents  *loader[string, *model.Incident]
+	updates    *loader[string, []model.IncidentUpdate]
+}
+
+type loadersKey struct{}
+
+func withLoaders(ctx context.Context, rel model.RelationService) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &loaders{
+		affects:    newLoader(rel.AffectsOf),
+		components: newLoader(rel.ComponentsByID),
+		affecting:  newLoader(rel.AffectingOf),
+		incidents:  newLoader(rel.IncidentsByID),
+		updates:    newLoader(rel.UpdatesOf),
+	})
+}
+
+func loadersFrom(ctx context.Context) *loaders {
+	l, _ := ctx.Value(loadersKey{}).(*loaders)
+	return l
+}
