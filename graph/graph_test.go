@@ -518,3 +518,40 @@ func TestRelationsAreBatched(t *testing.T) {
 		t.Errorf("%d affects across the incidents, want 30", total)
 	}
 }
+
+func TestStatusOverGraphQL(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	key := s.Key(apitest.Tenant("gst"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+	_, r := s.GQL(key, `mutation { createComponent(input: {displayName: "API", labels: [{key: "region", value: "eu"}]}) { id } }`, nil)
+	comp := data[map[string]any](t, r, "createComponent")["id"].(string)
+	_, r = s.GQL(key, `mutation { reportComponentStatus(input: {name: "API", impact: "major", attributes: [{key: "region", value: "eu"}]}) { created impact incident { id severity affects { impact component { id } } updates { displayName } } } }`, nil)
+	rep := data[map[string]any](t, r, "reportComponentStatus")
+	inc := rep["incident"].(map[string]any)
+	if rep["created"] != true || rep["impact"] != "major" || inc["severity"] != "HIGH" {
+		t.Fatalf("report %v", rep)
+	}
+	_, r = s.GQL(key, `mutation($id: ID!) { addIncidentUpdate(incidentId: $id, input: {displayName: "Investigating"}) { order } }`, map[string]any{"id": inc["id"]})
+	data[map[string]any](t, r, "addIncidentUpdate")
+	_, r = s.GQL(key, `{ status { components { id status } openIncidents { id } } }`, nil)
+	st := data[map[string]any](t, r, "status")
+	comps := st["components"].([]any)
+	if len(comps) != 1 || comps[0].(map[string]any)["status"] != "major" || len(st["openIncidents"].([]any)) != 1 {
+		t.Errorf("status %v", st)
+	}
+	now := time.Now().UTC()
+	_, r = s.GQL(key, `mutation($c: ID!, $s: Time!, $e: Time!) { createMaintenance(input: {description: "x", startsAt: $s, endsAt: $e, components: [$c]}) { id components { id } } }`,
+		map[string]any{"c": comp, "s": now.Add(-time.Minute).Format(time.RFC3339), "e": now.Add(time.Hour).Format(time.RFC3339)})
+	m := data[map[string]any](t, r, "createMaintenance")
+	_, r = s.GQL(key, `mutation { reportComponentStatus(input: {name: "API", impact: "outage", attributes: [{key: "region", value: "eu"}]}) { incident { id } maintenance { id } } }`, nil)
+	if rep := data[map[string]any](t, r, "reportComponentStatus"); rep["incident"] != nil || rep["maintenance"].(map[string]any)["id"] != m["id"] {
+		t.Errorf("report during maintenance %v", rep)
+	}
+	_, r = s.GQL(key, `{ maintenance { id } }`, nil)
+	if ms := data[[]any](t, r, "maintenance"); len(ms) != 1 {
+		t.Errorf("maintenance %v", ms)
+	}
+	_, r = s.GQL(key, `mutation { reportComponentStatus(input: {name: "API", impact: "severe"}) { created } }`, nil)
+	if r.Code() != "ValidationError" {
+		t.Errorf("bad impact: %+v", r.Errors)
+	}
+}

@@ -112,3 +112,18 @@ func loadersFrom(ctx context.Context) *loaders {
 	l, _ := ctx.Value(loadersKey{}).(*loaders)
 	return l
 }
+
+// componentsOf loads several components through the batching loader, in order.
+func (l *loaders) componentsOf(ctx context.Context, ids []string) ([]model.Component, error) {
+	out := make([]model.Component, 0, len(ids))
+	for _, id := range ids {
+		c, err := l.components.Load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, *c)
+		}
+	}
+	return out, nil
+}

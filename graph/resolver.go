@@ -10,13 +10,16 @@ import (
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	IncidentService  model.IncidentService
-	APIKeyService    model.APIKeyService
-	ComponentService model.ComponentService
-	AuditLog         model.AuditLog
-	Relations        model.RelationService
-	EventLog         model.EventLog
-	Hub              *live.Hub
+	IncidentService    model.IncidentService
+	APIKeyService      model.APIKeyService
+	ComponentService   model.ComponentService
+	AuditLog           model.AuditLog
+	Relations          model.RelationService
+	IngestService      model.IngestService
+	MaintenanceService model.MaintenanceService
+	StatusService      model.StatusService
+	EventLog           model.EventLog
+	Hub                *live.Hub
 	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.
 	MaxSubscriptionsPerConn int
 }

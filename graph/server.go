@@ -33,6 +33,9 @@ type Config struct {
 	Components    model.ComponentService
 	Audit         model.AuditLog
 	Relations     model.RelationService
+	Ingest        model.IngestService
+	Maintenance   model.MaintenanceService
+	Status        model.StatusService
 	Events        model.EventLog
 	Hub           *live.Hub
 	Authenticator *auth.Authenticator
@@ -81,7 +84,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
 		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {

@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/incidentd/incidentd/graph/generated"
+	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -80,6 +81,85 @@ func (r *incidentResolver) Updates(ctx context.Context, obj *model.Incident) ([]
 	return u, err
 }
 
+// Components is the resolver for the components field.
+func (r *maintenanceResolver) Components(ctx context.Context, obj *model.Maintenance) ([]model.Component, error) {
+	got, err := loadersFrom(ctx).componentsOf(ctx, obj.ComponentIDs)
+	return got, err
+}
+
+// ReportComponentStatus is the resolver for the reportComponentStatus field.
+func (r *mutationResolver) ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error) {
+	impact, ok := model.ParseImpact(input.Impact)
+	if !ok {
+		impact = -1 // the service's validation names the accepted values
+	}
+	rep := model.ComponentReport{Name: input.Name, Impact: impact, Attributes: labelsIn(input.Attributes)}
+	if input.Text != nil {
+		rep.Text = *input.Text
+	}
+	res, err := r.IngestService.Report(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	return &gqlmodel.ComponentReport{Incident: res.Incident, Maintenance: res.Maintenance, Impact: res.Impact.String(), Created: res.Created}, nil
+}
+
+// CreateMaintenance is the resolver for the createMaintenance field.
+func (r *mutationResolver) CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error) {
+	return r.MaintenanceService.Create(ctx, model.MaintenanceInput{Description: input.Description,
+		StartsAt: input.StartsAt, EndsAt: input.EndsAt, ComponentIDs: input.Components})
+}
+
+// DeleteMaintenance is the resolver for the deleteMaintenance field.
+func (r *mutationResolver) DeleteMaintenance(ctx context.Context, id string) (string, error) {
+	if err := r.MaintenanceService.Delete(ctx, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// AddIncidentUpdate is the resolver for the addIncidentUpdate field.
+func (r *mutationResolver) AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error) {
+	in := model.UpdateInput{DisplayName: input.DisplayName}
+	if input.Description != nil {
+		in.Description = *input.Description
+	}
+	return r.IncidentService.AddUpdate(ctx, incidentID, in)
+}
+
+// Status is the resolver for the status field.
+func (r *queryResolver) Status(ctx context.Context) (*gqlmodel.StatusSummary, error) {
+	sum, err := r.StatusService.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &gqlmodel.StatusSummary{GeneratedAt: sum.GeneratedAt, Components: make([]model.Component, len(sum.Components)),
+		OpenIncidents: make([]model.Incident, len(sum.OpenIncidents)), Maintenance: make([]model.Maintenance, len(sum.Maintenance))}
+	for i, c := range sum.Components {
+		out.Components[i] = *c.Component
+	}
+	for i, inc := range sum.OpenIncidents {
+		out.OpenIncidents[i] = *inc
+	}
+	for i, m := range sum.Maintenance {
+		out.Maintenance[i] = *m
+	}
+	return out, nil
+}
+
+// Maintenance is the resolver for the maintenance field.
+func (r *queryResolver) Maintenance(ctx context.Context) ([]model.Maintenance, error) {
+	ms, err := r.MaintenanceService.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Maintenance, len(ms))
+	for i, m := range ms {
+		out[i] = *m
+	}
+	return out, nil
+}
+
 // Affect returns generated.AffectResolver implementation.
 func (r *Resolver) Affect() generated.AffectResolver { return &affectResolver{r} }
 
@@ -88,7 +168,11 @@ func (r *Resolver) AffectingIncident() generated.AffectingIncidentResolver {
 	return &affectingIncidentResolver{r}
 }
 
+// Maintenance returns generated.MaintenanceResolver implementation.
+func (r *Resolver) Maintenance() generated.MaintenanceResolver { return &maintenanceResolver{r} }
+
 type (
 	affectResolver            struct{ *Resolver }
 	affectingIncidentResolver struct{ *Resolver }
+	maintenanceResolver       struct{ *Resolver }
 )

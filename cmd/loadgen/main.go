@@ -1,13 +1,15 @@
 // Command loadgen drives an incidentd server with concurrent HTTP traffic and
 // reports, per scenario, throughput and exact latency percentiles. With
 // -fanout it instead measures how GraphQL subscription events fan out to
-// many WebSocket subscribers.
+// many WebSocket subscribers; with -ingest, how monitoring reports
+// (POST /v1/component_status) hold up under many concurrent reporters.
 //
 // Usage:
 //
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -key $KEY -seed 100000 -conns 50 -duration 10s
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -key $KEY -fanout -subscribers 10000 \
 //		-mutation-rate 20 -duration 30s -server-pid $(pgrep -n incidentd)
+//	go run ./cmd/loadgen -url http://127.0.0.1:8080 -key $KEY -ingest -components 1000 -conns 32 -duration 20s
 //
 // The URL and key may also come from LOADGEN_URL and LOADGEN_KEY. Before
 // anything else loadgen sends one GET /v1/incidents?limit=1 and exits non-zero
@@ -93,6 +95,50 @@
 //	latency (ms): p50 41.20  p95 88.10  p99 120.40  max 180.90  (receipt - event.at, over all deliveries)
 //
 // With -json the report is one JSON object with the same numbers.
+//
+// # Ingestion
+//
+// -ingest ignores -scenarios, -seed and -warmup. Its key needs the scopes
+// components:write and incidents:write. -conns is the number of concurrent
+// reporters (-conns 32 for the 32 of the ingestion load test). It:
+//
+//  1. makes sure the -components N components ingest-0..ingest-<N-1> exist,
+//     ingest-<i> labelled region=r<i%10>: it lists them with
+//     GET /v1/components?name=ingest-&label=region:rK, creates the missing
+//     ones (POST /v1/components, -conns at a time; a "create components"
+//     row), so a second run creates nothing, and prints how long that took;
+//  2. warms up: one "minor" report of each component, so that incidents
+//     exist (a "warm-up" row);
+//  3. for -duration, each reporter sends reports of random components
+//     (name, impact, attributes [{region}]): a share -escalate of them
+//     (default 0.05) picks a random impact above the component's highest
+//     reported so far, the rest a random impact at or below it, the common
+//     "still down" report that changes nothing. An outage cannot escalate,
+//     so its reports are repeats. The highest impact per component is the
+//     highest sent with success, or the answer's when that is higher (a run
+//     on components left at major by an earlier run starts from major);
+//  4. prints rows "report (repeat)", "report (escalate)" and "report (all)",
+//     throughput shares of the same window, then how many answers had
+//     created=true (a new incident) per kind;
+//  5. walks GET /v1/component_status over every component of the tenant and
+//     counts the components in more than one open incident, which must be 0
+//     (loadgen exits 1 otherwise, naming a few on stderr), and the distinct
+//     open incidents.
+//
+// Output (numbers illustrative):
+//
+//	scenario           requests  errors      req/s   p50(ms)   p95(ms)   p99(ms)   max(ms)
+//	create components      1000       0     1650.2     17.80     40.10     52.30     60.70
+//	warm-up                1000       0      820.4     35.20     80.50     95.10    110.20
+//	report (repeat)      179842       0     8991.3      3.10      7.20     11.40     48.30
+//	report (escalate)      9421       0      471.0      9.80     21.60     30.10     61.00
+//	report (all)         189263       0     9462.3      3.30      8.90     14.20     61.00
+//	components:   1000 ready: 0 found, 1000 created; setup 0.652s (32 at a time)
+//	created=true: warm-up 1 of 1000, repeat 0 of 179842, escalate 212 of 9421
+//	verify:       0 components in more than one open incident (must be 0); 214 distinct open incidents over 1000 components
+//
+// With -json the rows are JSON lines as for the scenarios, followed by one
+// object with "mode":"ingest" and the numbers of the last three lines.
 package main
 
 import (
@@ -174,8 +220,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	lg := newLoadgen(cfg, stdout, stderr)
 	runMode := lg.runAll
-	if cfg.fanout {
+	switch {
+	case cfg.fanout:
 		runMode = lg.runFanout
+	case cfg.ingest:
+		runMode = lg.runIngest
 	}
 	if err := runMode(ctx); err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -206,6 +255,11 @@ type config struct {
 	mutationRate float64
 	serverPID    int
 	subBatch     int
+
+	// -ingest mode
+	ingest     bool
+	components int
+	escalate   float64
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -216,20 +270,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.baseURL, "url", envOr("LOADGEN_URL", "http://127.0.0.1:8080"), "server base URL (env LOADGEN_URL)")
 	fs.StringVar(&cfg.key, "key", os.Getenv("LOADGEN_KEY"), "API key sent as X-API-Key (env LOADGEN_KEY)")
 	fs.IntVar(&cfg.seed, "seed", 0, "make sure the tenant holds at least `N` incidents before measuring")
-	fs.IntVar(&cfg.conns, "conns", 50, "concurrent workers, and HTTP connections kept alive")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each scenario, or of the -fanout creations")
+	fs.IntVar(&cfg.conns, "conns", 50, "concurrent workers (-ingest: reporters), and HTTP connections kept alive")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each scenario, of the -fanout creations or of the -ingest reports")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured warm-up before each scenario")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "timeout of a single request, or of setting up one -fanout subscription")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, in order")
-	fs.BoolVar(&cfg.jsonOut, "json", false, "print results as JSON lines instead of a table (-fanout: one JSON object)")
+	fs.BoolVar(&cfg.jsonOut, "json", false, "print results as JSON lines instead of a table (-fanout: one JSON object; -ingest: rows, then one summary object)")
 	fs.Uint64Var(&cfg.randSeed, "rand-seed", 1, "seed of the generated data and of request choices")
 	fs.BoolVar(&cfg.fanout, "fanout", false, "measure GraphQL subscription fan-out instead of running -scenarios")
 	fs.IntVar(&cfg.subscribers, "subscribers", 1000, "-fanout: WebSocket subscribers to open")
 	fs.Float64Var(&cfg.mutationRate, "mutation-rate", 20, "-fanout: incidents created per second during -duration")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "-fanout: `pid` of the server, to report its memory per subscriber (reads /proc/PID/status)")
 	fs.IntVar(&cfg.subBatch, "sub-batch", 200, "-fanout: connections opened concurrently while ramping up")
+	fs.BoolVar(&cfg.ingest, "ingest", false, "load monitoring ingestion (POST /v1/component_status) instead of running -scenarios")
+	fs.IntVar(&cfg.components, "components", 1000, "-ingest: report on `N` components, ingest-0, ingest-1, ... (created when missing)")
+	fs.Float64Var(&cfg.escalate, "escalate", 0.05, "-ingest: `fraction` of reports that escalate to a higher impact; the rest repeat one at or below")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n\nscenarios: %s\n\nflags:\n",
+		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n       loadgen -ingest [flags]\n\nscenarios: %s\n\nflags:\n",
 			strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
 	}
@@ -265,6 +322,17 @@ func (c *config) validate() error {
 		return errors.New("-warmup must be >= 0")
 	case c.timeout <= 0:
 		return errors.New("-timeout must be > 0")
+	case c.fanout && c.ingest:
+		return errors.New("-fanout and -ingest are separate modes: choose one")
+	}
+	if c.ingest {
+		switch {
+		case c.components < 1:
+			return errors.New("-components must be >= 1")
+		case !(c.escalate >= 0 && c.escalate <= 1):
+			return errors.New("-escalate must be a fraction between 0 and 1")
+		}
+		return nil
 	}
 	if !c.fanout {
 		return nil
@@ -974,9 +1042,13 @@ type printer struct {
 	w      io.Writer
 	json   bool
 	header bool
+	width  int // of the first column, when wider than the default
 }
 
-const rowFormat = "%-12s %9s %7s %10s %9s %9s %9s %9s\n"
+const (
+	rowFormat  = "%-*s %9s %7s %10s %9s %9s %9s %9s\n"
+	nameColumn = 12 // fits every scenario name
+)
 
 func (p *printer) print(r result) {
 	if p.json {
@@ -988,11 +1060,11 @@ func (p *printer) print(r result) {
 		return
 	}
 	if !p.header {
-		fmt.Fprintf(p.w, rowFormat, "scenario", "requests", "errors", "req/s", "p50(ms)", "p95(ms)", "p99(ms)", "max(ms)")
+		fmt.Fprintf(p.w, rowFormat, max(p.width, nameColumn), "scenario", "requests", "errors", "req/s", "p50(ms)", "p95(ms)", "p99(ms)", "max(ms)")
 		p.header = true
 	}
 	f2 := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-	fmt.Fprintf(p.w, rowFormat, r.Scenario, strconv.Itoa(r.Requests), strconv.Itoa(r.Errors),
+	fmt.Fprintf(p.w, rowFormat, max(p.width, nameColumn), r.Scenario, strconv.Itoa(r.Requests), strconv.Itoa(r.Errors),
 		strconv.FormatFloat(r.Throughput, 'f', 1, 64), f2(r.P50), f2(r.P95), f2(r.P99), f2(r.Max))
 }
 

@@ -152,6 +152,25 @@ func (s *scanner) str() ([]byte, bool) {
 	return nil, false
 }
 
+// array reads [value, ...], calling elem to read or skip each value.
+func (s *scanner) array(elem func() bool) bool {
+	if !s.next('[') {
+		return false
+	}
+	if s.next(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.next(',') {
+			continue
+		}
+		return s.next(']')
+	}
+}
+
 // null reads the literal null.
 func (s *scanner) null() bool {
 	return s.peek() == 'n' && s.lit("null")
@@ -174,19 +193,7 @@ func (s *scanner) skip(depth int) bool {
 	case '{':
 		return s.object(func([]byte) bool { return s.skip(depth + 1) })
 	case '[':
-		s.i++
-		if s.next(']') {
-			return true
-		}
-		for {
-			if !s.skip(depth + 1) {
-				return false
-			}
-			if s.next(',') {
-				continue
-			}
-			return s.next(']')
-		}
+		return s.array(func() bool { return s.skip(depth + 1) })
 	case '"':
 		return s.skipStr()
 	case 't':

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	Component() ComponentResolver
 	Incident() IncidentResolver
+	Maintenance() MaintenanceResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -107,6 +108,13 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	ComponentReport struct {
+		Created     func(childComplexity int) int
+		Impact      func(childComplexity int) int
+		Incident    func(childComplexity int) int
+		Maintenance func(childComplexity int) int
+	}
+
 	DeleteIncidentPayload struct {
 		ID func(childComplexity int) int
 	}
@@ -168,16 +176,28 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	Maintenance struct {
+		Components  func(childComplexity int) int
+		Description func(childComplexity int) int
+		EndsAt      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		StartsAt    func(childComplexity int) int
+	}
+
 	Mutation struct {
-		CreateAPIKey    func(childComplexity int, input gqlmodel.CreateAPIKeyInput) int
-		CreateComponent func(childComplexity int, input gqlmodel.CreateComponentInput) int
-		CreateIncident  func(childComplexity int, input gqlmodel.CreateIncidentInput) int
-		DeleteComponent func(childComplexity int, id string) int
-		DeleteIncident  func(childComplexity int, id string) int
-		RevokeAPIKey    func(childComplexity int, id string) int
-		RotateAPIKey    func(childComplexity int, id string, overlapSeconds *int) int
-		UpdateComponent func(childComplexity int, id string, input gqlmodel.UpdateComponentInput) int
-		UpdateIncident  func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput) int
+		AddIncidentUpdate     func(childComplexity int, incidentID string, input gqlmodel.AddIncidentUpdateInput) int
+		CreateAPIKey          func(childComplexity int, input gqlmodel.CreateAPIKeyInput) int
+		CreateComponent       func(childComplexity int, input gqlmodel.CreateComponentInput) int
+		CreateIncident        func(childComplexity int, input gqlmodel.CreateIncidentInput) int
+		CreateMaintenance     func(childComplexity int, input gqlmodel.CreateMaintenanceInput) int
+		DeleteComponent       func(childComplexity int, id string) int
+		DeleteIncident        func(childComplexity int, id string) int
+		DeleteMaintenance     func(childComplexity int, id string) int
+		ReportComponentStatus func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
+		RevokeAPIKey          func(childComplexity int, id string) int
+		RotateAPIKey          func(childComplexity int, id string, overlapSeconds *int) int
+		UpdateComponent       func(childComplexity int, id string, input gqlmodel.UpdateComponentInput) int
+		UpdateIncident        func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput) int
 	}
 
 	PageInfo struct {
@@ -195,6 +215,15 @@ type ComplexityRoot struct {
 		Components  func(childComplexity int, filter *gqlmodel.ComponentFilter, limit *int, offset *int) int
 		Incident    func(childComplexity int, id string) int
 		Incidents   func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
+		Maintenance func(childComplexity int) int
+		Status      func(childComplexity int) int
+	}
+
+	StatusSummary struct {
+		Components    func(childComplexity int) int
+		GeneratedAt   func(childComplexity int) int
+		Maintenance   func(childComplexity int) int
+		OpenIncidents func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -227,6 +256,9 @@ type IncidentResolver interface {
 	Affects(ctx context.Context, obj *model.Incident) ([]model.Affect, error)
 	Updates(ctx context.Context, obj *model.Incident) ([]model.IncidentUpdate, error)
 }
+type MaintenanceResolver interface {
+	Components(ctx context.Context, obj *model.Maintenance) ([]model.Component, error)
+}
 type MutationResolver interface {
 	CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error)
 	UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput) (*model.Incident, error)
@@ -237,6 +269,10 @@ type MutationResolver interface {
 	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error)
 	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput) (*model.Component, error)
 	DeleteComponent(ctx context.Context, id string) (string, error)
+	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
+	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
+	DeleteMaintenance(ctx context.Context, id string) (string, error)
+	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
 }
 type QueryResolver interface {
 	Incident(ctx context.Context, id string) (*model.Incident, error)
@@ -246,6 +282,8 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, filter *gqlmodel.AuditFilter, first *int, after *string) (*gqlmodel.AuditEventConnection, error)
 	Component(ctx context.Context, id string) (*model.Component, error)
 	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
+	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
+	Maintenance(ctx context.Context) ([]model.Maintenance, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
@@ -511,6 +549,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ComponentPage.TotalCount(childComplexity), true
 
+	case "ComponentReport.created":
+		if e.ComplexityRoot.ComponentReport.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentReport.Created(childComplexity), true
+	case "ComponentReport.impact":
+		if e.ComplexityRoot.ComponentReport.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentReport.Impact(childComplexity), true
+	case "ComponentReport.incident":
+		if e.ComplexityRoot.ComponentReport.Incident == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentReport.Incident(childComplexity), true
+	case "ComponentReport.maintenance":
+		if e.ComplexityRoot.ComponentReport.Maintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentReport.Maintenance(childComplexity), true
+
 	case "DeleteIncidentPayload.id":
 		if e.ComplexityRoot.DeleteIncidentPayload.ID == nil {
 			break
@@ -741,6 +804,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Label.Value(childComplexity), true
 
+	case "Maintenance.components":
+		if e.ComplexityRoot.Maintenance.Components == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Maintenance.Components(childComplexity), true
+	case "Maintenance.description":
+		if e.ComplexityRoot.Maintenance.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Maintenance.Description(childComplexity), true
+	case "Maintenance.endsAt":
+		if e.ComplexityRoot.Maintenance.EndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Maintenance.EndsAt(childComplexity), true
+	case "Maintenance.id":
+		if e.ComplexityRoot.Maintenance.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Maintenance.ID(childComplexity), true
+	case "Maintenance.startsAt":
+		if e.ComplexityRoot.Maintenance.StartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Maintenance.StartsAt(childComplexity), true
+
+	case "Mutation.addIncidentUpdate":
+		if e.ComplexityRoot.Mutation.AddIncidentUpdate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addIncidentUpdate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddIncidentUpdate(childComplexity, args["incidentId"].(string), args["input"].(gqlmodel.AddIncidentUpdateInput)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -774,6 +879,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateIncident(childComplexity, args["input"].(gqlmodel.CreateIncidentInput)), true
+	case "Mutation.createMaintenance":
+		if e.ComplexityRoot.Mutation.CreateMaintenance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createMaintenance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateMaintenance(childComplexity, args["input"].(gqlmodel.CreateMaintenanceInput)), true
 	case "Mutation.deleteComponent":
 		if e.ComplexityRoot.Mutation.DeleteComponent == nil {
 			break
@@ -796,6 +912,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteIncident(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteMaintenance":
+		if e.ComplexityRoot.Mutation.DeleteMaintenance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteMaintenance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteMaintenance(childComplexity, args["id"].(string)), true
+	case "Mutation.reportComponentStatus":
+		if e.ComplexityRoot.Mutation.ReportComponentStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reportComponentStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReportComponentStatus(childComplexity, args["input"].(gqlmodel.ReportComponentStatusInput)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -939,6 +1077,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Incidents(childComplexity, args["filter"].(*gqlmodel.IncidentFilter), args["orderBy"].(*gqlmodel.IncidentOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["limit"].(*int), args["offset"].(*int)), true
 
+	case "Query.maintenance":
+		if e.ComplexityRoot.Query.Maintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Maintenance(childComplexity), true
+	case "Query.status":
+		if e.ComplexityRoot.Query.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Status(childComplexity), true
+
+	case "StatusSummary.components":
+		if e.ComplexityRoot.StatusSummary.Components == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusSummary.Components(childComplexity), true
+	case "StatusSummary.generatedAt":
+		if e.ComplexityRoot.StatusSummary.GeneratedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusSummary.GeneratedAt(childComplexity), true
+	case "StatusSummary.maintenance":
+		if e.ComplexityRoot.StatusSummary.Maintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusSummary.Maintenance(childComplexity), true
+	case "StatusSummary.openIncidents":
+		if e.ComplexityRoot.StatusSummary.OpenIncidents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusSummary.OpenIncidents(childComplexity), true
+
 	case "Subscription.incidentChanged":
 		if e.ComplexityRoot.Subscription.IncidentChanged == nil {
 			break
@@ -960,15 +1136,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddIncidentUpdateInput", ec.unmarshalInputAddIncidentUpdateInput),
 			graphql.NewInputUnmarshaler("AuditFilter", ec.unmarshalInputAuditFilter),
 			graphql.NewInputUnmarshaler("ComponentFilter", ec.unmarshalInputComponentFilter),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateComponentInput", ec.unmarshalInputCreateComponentInput),
 			graphql.NewInputUnmarshaler("CreateIncidentInput", ec.unmarshalInputCreateIncidentInput),
+			graphql.NewInputUnmarshaler("CreateMaintenanceInput", ec.unmarshalInputCreateMaintenanceInput),
 			graphql.NewInputUnmarshaler("IncidentEventFilter", ec.unmarshalInputIncidentEventFilter),
 			graphql.NewInputUnmarshaler("IncidentFilter", ec.unmarshalInputIncidentFilter),
 			graphql.NewInputUnmarshaler("IncidentOrder", ec.unmarshalInputIncidentOrder),
 			graphql.NewInputUnmarshaler("LabelInput", ec.unmarshalInputLabelInput),
+			graphql.NewInputUnmarshaler("ReportComponentStatusInput", ec.unmarshalInputReportComponentStatusInput),
 			graphql.NewInputUnmarshaler("UpdateComponentInput", ec.unmarshalInputUpdateComponentInput),
 			graphql.NewInputUnmarshaler("UpdateIncidentInput", ec.unmarshalInputUpdateIncidentInput),
 		)
@@ -1424,6 +1603,69 @@ extend type Component {
   "the worst current impact, or operational"
   status: String!
 }
+
+"A scheduled maintenance window."
+type Maintenance {
+  id: ID!
+  description: String!
+  startsAt: Time!
+  endsAt: Time!
+  components: [Component!]!
+}
+
+"A status widget's view: components with their worst impact, open incidents, maintenance to come."
+type StatusSummary {
+  generatedAt: Time!
+  components: [Component!]!
+  openIncidents: [Incident!]!
+  maintenance: [Maintenance!]!
+}
+
+"What a monitoring report led to: an incident, or the maintenance that covers the component."
+type ComponentReport {
+  incident: Incident
+  maintenance: Maintenance
+  "maintenance, minor, major or outage"
+  impact: String!
+  "whether this report opened the incident"
+  created: Boolean!
+}
+
+input ReportComponentStatusInput {
+  name: String!
+  "maintenance, minor, major, outage, or 0..3"
+  impact: String!
+  attributes: [LabelInput!]
+  "the title of an incident this report opens"
+  text: String
+}
+
+input CreateMaintenanceInput {
+  description: String!
+  startsAt: Time!
+  endsAt: Time!
+  components: [ID!]!
+}
+
+input AddIncidentUpdateInput {
+  displayName: String!
+  description: String
+}
+
+extend type Query {
+  "The status summary (components:read and incidents:read)."
+  status: StatusSummary!
+  "Maintenance windows that have not ended, soonest first."
+  maintenance: [Maintenance!]!
+}
+
+extend type Mutation {
+  "Seed 001's monitoring report, with the same rules as POST /v1/component_status."
+  reportComponentStatus(input: ReportComponentStatusInput!): ComponentReport!
+  createMaintenance(input: CreateMaintenanceInput!): Maintenance!
+  deleteMaintenance(id: ID!): ID!
+  addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1558,6 +1800,20 @@ func (ec *executionContext) childFields_ComponentPage(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ComponentPage", field.Name)
 }
 
+func (ec *executionContext) childFields_ComponentReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "incident":
+		return ec.fieldContext_ComponentReport_incident(ctx, field)
+	case "maintenance":
+		return ec.fieldContext_ComponentReport_maintenance(ctx, field)
+	case "impact":
+		return ec.fieldContext_ComponentReport_impact(ctx, field)
+	case "created":
+		return ec.fieldContext_ComponentReport_created(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComponentReport", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteIncidentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1680,6 +1936,22 @@ func (ec *executionContext) childFields_Label(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Label", field.Name)
 }
 
+func (ec *executionContext) childFields_Maintenance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Maintenance_id(ctx, field)
+	case "description":
+		return ec.fieldContext_Maintenance_description(ctx, field)
+	case "startsAt":
+		return ec.fieldContext_Maintenance_startsAt(ctx, field)
+	case "endsAt":
+		return ec.fieldContext_Maintenance_endsAt(ctx, field)
+	case "components":
+		return ec.fieldContext_Maintenance_components(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Maintenance", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1692,6 +1964,20 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_StatusSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "generatedAt":
+		return ec.fieldContext_StatusSummary_generatedAt(ctx, field)
+	case "components":
+		return ec.fieldContext_StatusSummary_components(ctx, field)
+	case "openIncidents":
+		return ec.fieldContext_StatusSummary_openIncidents(ctx, field)
+	case "maintenance":
+		return ec.fieldContext_StatusSummary_maintenance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatusSummary", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1810,6 +2096,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_addIncidentUpdate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "incidentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["incidentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.AddIncidentUpdateInput, error) {
+			return ec.unmarshalNAddIncidentUpdateInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAddIncidentUpdateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1852,6 +2160,20 @@ func (ec *executionContext) field_Mutation_createIncident_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createMaintenance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.CreateMaintenanceInput, error) {
+			return ec.unmarshalNCreateMaintenanceInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateMaintenanceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteComponent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1877,6 +2199,34 @@ func (ec *executionContext) field_Mutation_deleteIncident_args(ctx context.Conte
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteMaintenance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reportComponentStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.ReportComponentStatusInput, error) {
+			return ec.unmarshalNReportComponentStatusInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐReportComponentStatusInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -3220,6 +3570,116 @@ func (ec *executionContext) fieldContext_ComponentPage_hasMore(_ context.Context
 	return graphql.NewScalarFieldContext("ComponentPage", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _ComponentReport_incident(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentReport_incident(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Incident, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Incident) graphql.Marshaler {
+			return ec.marshalOIncident2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncident(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentReport_incident(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComponentReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Incident(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComponentReport_maintenance(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentReport_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Maintenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
+			return ec.marshalOMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentReport_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComponentReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComponentReport_impact(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentReport_impact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Impact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentReport_impact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComponentReport_created(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentReport_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentReport_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentReport", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _DeleteIncidentPayload_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.DeleteIncidentPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4134,6 +4594,130 @@ func (ec *executionContext) fieldContext_Label_value(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Label", field, false, false, "String")
 }
 
+func (ec *executionContext) _Maintenance_id(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Maintenance_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Maintenance_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Maintenance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Maintenance_description(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Maintenance_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Maintenance_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Maintenance", field, false, false, "String")
+}
+
+func (ec *executionContext) _Maintenance_startsAt(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Maintenance_startsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Maintenance_startsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Maintenance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Maintenance_endsAt(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Maintenance_endsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Maintenance_endsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Maintenance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Maintenance_components(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Maintenance_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Maintenance().Components(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Component) graphql.Marshaler {
+			return ec.marshalNComponent2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Maintenance_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Maintenance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createIncident(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4530,6 +5114,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteComponent(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_reportComponentStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reportComponentStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReportComponentStatus(ctx, fc.Args["input"].(gqlmodel.ReportComponentStatusInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ComponentReport) graphql.Marshaler {
+			return ec.marshalNComponentReport2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reportComponentStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reportComponentStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createMaintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createMaintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateMaintenance(ctx, fc.Args["input"].(gqlmodel.CreateMaintenanceInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
+			return ec.marshalNMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createMaintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createMaintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteMaintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteMaintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteMaintenance(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteMaintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteMaintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addIncidentUpdate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddIncidentUpdate(ctx, fc.Args["incidentId"].(string), fc.Args["input"].(gqlmodel.AddIncidentUpdateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IncidentUpdate) graphql.Marshaler {
+			return ec.marshalNIncidentUpdate2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IncidentUpdate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addIncidentUpdate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4918,6 +5678,70 @@ func (ec *executionContext) fieldContext_Query_components(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_status(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Status(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.StatusSummary) graphql.Marshaler {
+			return ec.marshalNStatusSummary2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_maintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Maintenance(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Maintenance) graphql.Marshaler {
+			return ec.marshalNMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenanceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4989,6 +5813,125 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusSummary_generatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusSummary_generatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusSummary_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StatusSummary_components(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusSummary_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Components, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Component) graphql.Marshaler {
+			return ec.marshalNComponent2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusSummary_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusSummary_openIncidents(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusSummary_openIncidents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenIncidents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Incident) graphql.Marshaler {
+			return ec.marshalNIncident2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusSummary_openIncidents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Incident(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatusSummary_maintenance(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusSummary_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Maintenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Maintenance) graphql.Marshaler {
+			return ec.marshalNMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenanceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusSummary_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatusSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6111,6 +7054,55 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddIncidentUpdateInput(ctx context.Context, obj any) (gqlmodel.AddIncidentUpdateInput, error) {
+	var it gqlmodel.AddIncidentUpdateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"displayName", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddIncidentUpdateInput unmarshals raw into the AddIncidentUpdateInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddIncidentUpdateInput(ctx context.Context, raw any) (gqlmodel.AddIncidentUpdateInput, error) {
+	var out gqlmodel.AddIncidentUpdateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddIncidentUpdateInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj any) (gqlmodel.AuditFilter, error) {
 	var it gqlmodel.AuditFilter
 	if obj == nil {
@@ -6426,6 +7418,69 @@ func UnmarshalCreateIncidentInput(ctx context.Context, raw any) (gqlmodel.Create
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateMaintenanceInput(ctx context.Context, obj any) (gqlmodel.CreateMaintenanceInput, error) {
+	var it gqlmodel.CreateMaintenanceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"description", "startsAt", "endsAt", "components"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "startsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startsAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartsAt = data
+		case "endsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndsAt = data
+		case "components":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("components"))
+			data, err := ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Components = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateMaintenanceInput unmarshals raw into the CreateMaintenanceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateMaintenanceInput(ctx context.Context, raw any) (gqlmodel.CreateMaintenanceInput, error) {
+	var out gqlmodel.CreateMaintenanceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateMaintenanceInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputIncidentEventFilter(ctx context.Context, obj any) (gqlmodel.IncidentEventFilter, error) {
 	var it gqlmodel.IncidentEventFilter
 	if obj == nil {
@@ -6654,6 +7709,69 @@ func (ec *executionContext) unmarshalInputLabelInput(ctx context.Context, obj an
 func UnmarshalLabelInput(ctx context.Context, raw any) (gqlmodel.LabelInput, error) {
 	var out gqlmodel.LabelInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabelInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReportComponentStatusInput(ctx context.Context, obj any) (gqlmodel.ReportComponentStatusInput, error) {
+	var it gqlmodel.ReportComponentStatusInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "impact", "attributes", "text"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "impact":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("impact"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Impact = data
+		case "attributes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attributes"))
+			data, err := ec.unmarshalOLabelInput2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐLabelInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Attributes = data
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReportComponentStatusInput unmarshals raw into the ReportComponentStatusInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReportComponentStatusInput(ctx context.Context, raw any) (gqlmodel.ReportComponentStatusInput, error) {
+	var out gqlmodel.ReportComponentStatusInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportComponentStatusInput", raw, &out)
 	return out, err
 }
 
@@ -7232,6 +8350,54 @@ func (ec *executionContext) _ComponentPage(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var componentReportImplementors = []string{"ComponentReport"}
+
+func (ec *executionContext) _ComponentReport(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.ComponentReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, componentReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComponentReport")
+		case "incident":
+			out.Values[i] = ec._ComponentReport_incident(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "maintenance":
+			out.Values[i] = ec._ComponentReport_maintenance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "impact":
+			out.Values[i] = ec._ComponentReport_impact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._ComponentReport_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteIncidentPayloadImplementors = []string{"DeleteIncidentPayload"}
 
 func (ec *executionContext) _DeleteIncidentPayload(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.DeleteIncidentPayload) graphql.Marshaler {
@@ -7643,6 +8809,60 @@ func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var maintenanceImplementors = []string{"Maintenance"}
+
+func (ec *executionContext) _Maintenance(ctx context.Context, sel ast.SelectionSet, obj *model.Maintenance) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, maintenanceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Maintenance")
+		case "id":
+			out.Values[i] = ec._Maintenance_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._Maintenance_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startsAt":
+			out.Values[i] = ec._Maintenance_startsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endsAt":
+			out.Values[i] = ec._Maintenance_endsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "components":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Maintenance_components(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -7721,6 +8941,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteComponent":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteComponent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reportComponentStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reportComponentStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createMaintenance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createMaintenance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteMaintenance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteMaintenance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addIncidentUpdate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addIncidentUpdate(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7851,6 +9099,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_components(ctx, field)
 				})
+		case "status":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_status(ctx, field)
+				})
+		case "maintenance":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_maintenance(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -7864,6 +9124,54 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statusSummaryImplementors = []string{"StatusSummary"}
+
+func (ec *executionContext) _StatusSummary(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.StatusSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statusSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatusSummary")
+		case "generatedAt":
+			out.Values[i] = ec._StatusSummary_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "components":
+			out.Values[i] = ec._StatusSummary_components(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openIncidents":
+			out.Values[i] = ec._StatusSummary_openIncidents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maintenance":
+			out.Values[i] = ec._StatusSummary_maintenance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -8264,6 +9572,11 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNAddIncidentUpdateInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAddIncidentUpdateInput(ctx context.Context, v any) (gqlmodel.AddIncidentUpdateInput, error) {
+	res, err := ec.unmarshalInputAddIncidentUpdateInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAffect2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffect(ctx context.Context, sel ast.SelectionSet, v model.Affect) graphql.Marshaler {
 	return ec._Affect(ctx, sel, &v)
 }
@@ -8418,6 +9731,14 @@ func (ec *executionContext) marshalNComponentPage2ᚖgithubᚗcomᚋincidentdᚋ
 	return ec._ComponentPage(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNComponentReport2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentReport(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.ComponentReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComponentReport!")
+		return graphql.Null
+	}
+	return ec._ComponentReport(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (gqlmodel.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateApiKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8430,6 +9751,11 @@ func (ec *executionContext) unmarshalNCreateComponentInput2githubᚗcomᚋincide
 
 func (ec *executionContext) unmarshalNCreateIncidentInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateIncidentInput(ctx context.Context, v any) (gqlmodel.CreateIncidentInput, error) {
 	res, err := ec.unmarshalInputCreateIncidentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateMaintenanceInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateMaintenanceInput(ctx context.Context, v any) (gqlmodel.CreateMaintenanceInput, error) {
+	res, err := ec.unmarshalInputCreateMaintenanceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -8473,6 +9799,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNIncident2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncident(ctx context.Context, sel ast.SelectionSet, v model.Incident) graphql.Marshaler {
@@ -8579,6 +9934,14 @@ func (ec *executionContext) marshalNIncidentUpdate2ᚕgithubᚗcomᚋincidentd�
 	return ret
 }
 
+func (ec *executionContext) marshalNIncidentUpdate2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdate(ctx context.Context, sel ast.SelectionSet, v *model.IncidentUpdate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IncidentUpdate!")
+		return graphql.Null
+	}
+	return ec._IncidentUpdate(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8618,12 +9981,45 @@ func (ec *executionContext) unmarshalNLabelInput2githubᚗcomᚋincidentdᚋinci
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNMaintenance2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx context.Context, sel ast.SelectionSet, v model.Maintenance) graphql.Marshaler {
+	return ec._Maintenance(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenanceᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Maintenance) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMaintenance2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx context.Context, sel ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Maintenance!")
+		return graphql.Null
+	}
+	return ec._Maintenance(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReportComponentStatusInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐReportComponentStatusInput(ctx context.Context, v any) (gqlmodel.ReportComponentStatusInput, error) {
+	res, err := ec.unmarshalInputReportComponentStatusInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx context.Context, v any) (model.Severity, error) {
@@ -8695,6 +10091,14 @@ var (
 		model.StatusClosed:        "CLOSED",
 	}
 )
+
+func (ec *executionContext) marshalNStatusSummary2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusSummary(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.StatusSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatusSummary!")
+		return graphql.Null
+	}
+	return ec._StatusSummary(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
@@ -9065,6 +10469,13 @@ func (ec *executionContext) unmarshalOLabelInput2ᚕgithubᚗcomᚋincidentdᚋi
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) marshalOMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx context.Context, sel ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Maintenance(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverityᚄ(ctx context.Context, v any) ([]model.Severity, error) {

@@ -13,6 +13,11 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
+type AddIncidentUpdateInput struct {
+	DisplayName string  `json:"displayName"`
+	Description *string `json:"description,omitempty"`
+}
+
 // A key with its secret, shown this once.
 type APIKeySecret struct {
 	APIKey *model.APIKey `json:"apiKey"`
@@ -61,6 +66,16 @@ type ComponentPage struct {
 	HasMore    bool              `json:"hasMore"`
 }
 
+// What a monitoring report led to: an incident, or the maintenance that covers the component.
+type ComponentReport struct {
+	Incident    *model.Incident    `json:"incident,omitempty"`
+	Maintenance *model.Maintenance `json:"maintenance,omitempty"`
+	// maintenance, minor, major or outage
+	Impact string `json:"impact"`
+	// whether this report opened the incident
+	Created bool `json:"created"`
+}
+
 type CreateAPIKeyInput struct {
 	Name string `json:"name"`
 	// each must be held by the caller
@@ -83,6 +98,13 @@ type CreateIncidentInput struct {
 	Service    *string       `json:"service,omitempty"`
 	Tags       []string      `json:"tags,omitempty"`
 	OccurredAt time.Time     `json:"occurredAt"`
+}
+
+type CreateMaintenanceInput struct {
+	Description string    `json:"description"`
+	StartsAt    time.Time `json:"startsAt"`
+	EndsAt      time.Time `json:"endsAt"`
+	Components  []string  `json:"components"`
 }
 
 type DeleteIncidentPayload struct {
@@ -166,6 +188,23 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+type ReportComponentStatusInput struct {
+	Name string `json:"name"`
+	// maintenance, minor, major, outage, or 0..3
+	Impact     string       `json:"impact"`
+	Attributes []LabelInput `json:"attributes,omitempty"`
+	// the title of an incident this report opens
+	Text *string `json:"text,omitempty"`
+}
+
+// A status widget's view: components with their worst impact, open incidents, maintenance to come.
+type StatusSummary struct {
+	GeneratedAt   time.Time           `json:"generatedAt"`
+	Components    []model.Component   `json:"components"`
+	OpenIncidents []model.Incident    `json:"openIncidents"`
+	Maintenance   []model.Maintenance `json:"maintenance"`
 }
 
 type Subscription struct {
