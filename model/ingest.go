@@ -152,7 +152,11 @@ type IngestResult struct {
 	Impact   Impact
 	Affects  []Affect
 	Updates  []IncidentUpdate
-	Created  bool
+	// AffectCount and UpdateCount are the full counts: Affects and Updates
+	// may hold only the first components and the latest updates.
+	AffectCount int
+	UpdateCount int
+	Created     bool
 	// Maintenance, when set, is the active window that covers the component:
 	// nothing changed and there is no incident.
 	Maintenance *Maintenance

@@ -34,6 +34,11 @@ type reportJSON struct {
 	Created    bool         `json:"created"`
 	Components []affectJSON `json:"components"`
 	Updates    []updateJSON `json:"updates"`
+	// ComponentCount and UpdateCount are the full counts: components holds
+	// the first 100, updates the latest 20 (the rest via the incident's
+	// timeline and GraphQL).
+	ComponentCount int `json:"componentCount"`
+	UpdateCount    int `json:"updateCount"`
 	// Incident is null when an active maintenance answered the report.
 	Incident    *incidentJSON    `json:"incident"`
 	Maintenance *maintenanceJSON `json:"maintenance,omitempty"`
@@ -89,7 +94,8 @@ func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := reportJSON{Components: make([]affectJSON, len(res.Affects)), Updates: make([]updateJSON, len(res.Updates)), Created: res.Created}
+	out := reportJSON{Components: make([]affectJSON, len(res.Affects)), Updates: make([]updateJSON, len(res.Updates)), Created: res.Created,
+		ComponentCount: res.AffectCount, UpdateCount: res.UpdateCount}
 	if m := res.Maintenance; m != nil {
 		mj := toMaintenanceJSON(m)
 		out.ID, out.Title, out.Severity, out.Status, out.Maintenance = m.ID, m.Description, string(model.SeverityLow), "maintenance", &mj

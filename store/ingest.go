@@ -35,6 +35,9 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	if r.Text == "" {
 		r.Text = "Incident"
 	}
+	if res, err := g.fastPath(ctx, p, r); err != nil || res != nil {
+		return res, domainOrInternal(err, "ingest component status")
+	}
 	inc := incidents{g.s}
 	var res *model.IngestResult
 	wrote := false
@@ -51,7 +54,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		// An active maintenance covering the component: change nothing, answer it.
 		if m, err := (maintenance{g.s}).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
 			if m != nil {
-				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance,
+				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
 					Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}
 			}
 			return err
@@ -121,9 +124,9 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 
 // findComponent returns the one component with the report's name whose
 // labels include every attribute.
-func (g ingest) findComponent(ctx context.Context, tx bun.Tx, tenant string, r model.ComponentReport) (*model.Component, error) {
+func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r model.ComponentReport) (*model.Component, error) {
 	var rows []componentRow
-	if err := tx.NewSelect().Model(&rows).Where("tenant_id = ?", tenant).Where("name_key = ?", model.NameKey(r.Name)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&rows).Where("tenant_id = ?", tenant).Where("name_key = ?", model.NameKey(r.Name)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("find component: %w", err)
 	}
 	var found []*model.Component
@@ -224,13 +227,30 @@ func (g ingest) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal,
 	return err
 }
 
-func (g ingest) result(ctx context.Context, tx bun.Tx, tenant, id string) (*model.IngestResult, error) {
+// Answers carry at most this many components and the latest this many
+// updates (with the full counts); a report about one component should not
+// ship an incident of a thousand.
+const (
+	reportComponents = 100
+	reportUpdates    = 20
+)
+
+func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*model.IngestResult, error) {
 	var row incidentRow
-	if err := tx.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load incident: %w", err)
 	}
 	res := &model.IngestResult{Incident: row.toModel(), Impact: -1}
-	rows, err := tx.QueryContext(ctx, `SELECT component_id, impact FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id`, id, tenant)
+	var worst *int
+	if err := db.QueryRowContext(ctx, `SELECT MAX(impact), COUNT(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, id, tenant).
+		Scan(&worst, &res.AffectCount); err != nil {
+		return nil, fmt.Errorf("load impact: %w", err)
+	}
+	if worst != nil {
+		res.Impact = model.Impact(*worst)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT component_id, impact FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`,
+		id, tenant, reportComponents)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
 	}
@@ -242,11 +262,11 @@ func (g ingest) result(ctx context.Context, tx bun.Tx, tenant, id string) (*mode
 			return nil, fmt.Errorf("load affects: %w", err)
 		}
 		a.Impact = model.Impact(impact)
-		res.Impact = max(res.Impact, a.Impact)
 		res.Affects = append(res.Affects, a)
 	}
 	rows.Close()
-	urows, err := tx.QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates WHERE incident_id = ? AND tenant_id = ? ORDER BY ord`, id, tenant)
+	urows, err := db.QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates
+		WHERE incident_id = ? AND tenant_id = ? ORDER BY ord DESC LIMIT ?`, id, tenant, reportUpdates)
 	if err != nil {
 		return nil, fmt.Errorf("load updates: %w", err)
 	}
@@ -260,7 +280,42 @@ func (g ingest) result(ctx context.Context, tx bun.Tx, tenant, id string) (*mode
 		u.CreatedAt = at.Time
 		res.Updates = append(res.Updates, u)
 	}
+	slices.Reverse(res.Updates)
+	if n := len(res.Updates); n > 0 {
+		res.UpdateCount = res.Updates[n-1].Order + 1 // orders run 0, 1, 2, ...
+	}
 	return res, urows.Err()
+}
+
+// fastPath answers the common report, "still down at the same impact", with
+// reads only and no lock: maintenance covering the component, or an open
+// incident already affecting it at the same or a higher impact. Anything else
+// goes to the locked path, which decides again from scratch.
+func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, error) {
+	comp, err := g.findComponent(ctx, g.s.db, p.TenantID, r)
+	if err != nil {
+		return nil, err
+	}
+	if m, err := (maintenance{g.s}).activeFor(ctx, g.s.db, p.TenantID, comp.ID); err != nil || m != nil {
+		if m == nil {
+			return nil, err
+		}
+		return &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
+			Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}, nil
+	}
+	var incident string
+	var impact int
+	err = g.s.db.QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
+		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+		ORDER BY a.impact DESC LIMIT 1`, p.TenantID, comp.ID).Scan(&incident, &impact)
+	if isNoRows(err) || (err == nil && model.Impact(impact) < r.Impact) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fast path: %w", err)
+	}
+	return g.result(ctx, g.s.db, p.TenantID, incident)
 }
 
 func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.ComponentState, int, error) {

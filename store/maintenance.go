@@ -120,14 +120,14 @@ func (x maintenance) Delete(ctx context.Context, id string) error {
 }
 
 // activeFor returns the active window covering component, if any.
-func (x maintenance) activeFor(ctx context.Context, tx bun.Tx, tenant, component string) (*model.Maintenance, error) {
+func (x maintenance) activeFor(ctx context.Context, db bun.IDB, tenant, component string) (*model.Maintenance, error) {
 	now := newDBTime(x.s.clock.Now())
 	w := &where{}
 	w.and("m.tenant_id = ?", tenant)
 	w.and("m.starts_at <= ?", now)
 	w.and("m.ends_at > ?", now)
 	w.and("m.id IN (SELECT window_id FROM maintenance_components WHERE tenant_id = ? AND component_id = ?)", tenant, component)
-	ws, err := x.windows(ctx, tx, w)
+	ws, err := x.windows(ctx, db, w)
 	if err != nil || len(ws) == 0 {
 		return nil, err
 	}
