@@ -48,6 +48,16 @@ func ParseImpact(v string) (Impact, bool) {
 type OpenIncident struct {
 	ID         string
 	Components map[string]Impact
+	// Size, when set, is the incident's component count, for callers that
+	// pass only the components the decision looks at.
+	Size int
+}
+
+func (o *OpenIncident) size() int {
+	if o.Size > 0 {
+		return o.Size
+	}
+	return len(o.Components)
 }
 
 // Impact is the incident's impact: the highest of its components'.
@@ -101,7 +111,7 @@ func DecideIngest(open []OpenIncident, component string, impact Impact) IngestDe
 	// The newest open incident of the requested impact, other than cur.
 	target := ""
 	for i := range open {
-		if (cur == nil || open[i].ID != cur.ID) && len(open[i].Components) > 0 && open[i].Impact() == impact {
+		if (cur == nil || open[i].ID != cur.ID) && open[i].size() > 0 && open[i].Impact() == impact {
 			target = open[i].ID
 			break
 		}
@@ -109,9 +119,9 @@ func DecideIngest(open []OpenIncident, component string, impact Impact) IngestDe
 	switch {
 	case cur != nil && cur.Components[component] >= impact:
 		return IngestDecision{Action: IngestNoChange, Source: cur.ID, Target: cur.ID}
-	case cur != nil && len(cur.Components) == 1 && target != "":
+	case cur != nil && cur.size() == 1 && target != "":
 		return IngestDecision{Action: IngestMove, Source: cur.ID, Target: target, CloseSource: true}
-	case cur != nil && len(cur.Components) == 1:
+	case cur != nil && cur.size() == 1:
 		return IngestDecision{Action: IngestRaise, Source: cur.ID, Target: cur.ID}
 	case cur != nil && target != "":
 		return IngestDecision{Action: IngestMove, Source: cur.ID, Target: target}

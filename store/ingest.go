@@ -59,7 +59,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 			}
 			return err
 		}
-		open, err := g.openIncidents(ctx, tx, p.TenantID)
+		open, err := g.openIncidents(ctx, tx, p.TenantID, comp.ID, r.Impact)
 		if err != nil {
 			return err
 		}
@@ -167,33 +167,46 @@ func describeLabels(m map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-// openIncidents lists the tenant's open incidents, newest first, with the
-// components each affects.
-func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant string) ([]model.OpenIncident, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT i.id, a.component_id, a.impact FROM incidents i
-		LEFT JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
+// openIncidents gathers what the decision looks at, in three targeted
+// queries rather than every open incident's components: the open incident
+// affecting the component (with its size), and the newest open incident
+// whose impact is the requested one.
+func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component string, impact model.Impact) ([]model.OpenIncident, error) {
+	var open []model.OpenIncident
+	var cur string
+	var curImpact, size int
+	err := tx.QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
+		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+		ORDER BY a.impact DESC LIMIT 1`, tenant, component).Scan(&cur, &curImpact)
+	switch {
+	case err == nil:
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, cur, tenant).Scan(&size); err != nil {
+			return nil, fmt.Errorf("incident size: %w", err)
+		}
+		open = append(open, model.OpenIncident{ID: cur, Size: size, Components: map[string]model.Impact{component: model.Impact(curImpact)}})
+	case !isNoRows(err):
+		return nil, fmt.Errorf("current incident: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT i.id FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
 		WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY i.created_at DESC, i.id DESC`, tenant)
+		GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2`, tenant, int(impact))
 	if err != nil {
-		return nil, fmt.Errorf("open incidents: %w", err)
+		return nil, fmt.Errorf("incident of the impact: %w", err)
 	}
 	defer rows.Close()
-	var out []model.OpenIncident
 	for rows.Next() {
 		var id string
-		var comp *string
-		var impact *int
-		if err := rows.Scan(&id, &comp, &impact); err != nil {
-			return nil, fmt.Errorf("open incidents: %w", err)
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("incident of the impact: %w", err)
 		}
-		if len(out) == 0 || out[len(out)-1].ID != id {
-			out = append(out, model.OpenIncident{ID: id, Components: map[string]model.Impact{}})
-		}
-		if comp != nil && impact != nil {
-			out[len(out)-1].Components[*comp] = model.Impact(*impact)
+		if id != cur {
+			// The decision takes the first incident of the impact it meets: put it first.
+			open = append([]model.OpenIncident{{ID: id, Components: map[string]model.Impact{"": impact}}}, open...)
+			break
 		}
 	}
-	return out, rows.Err()
+	return open, rows.Err()
 }
 
 func (g ingest) attach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, title string) error {
