@@ -35,11 +35,13 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	if r.Text == "" {
 		r.Text = "Incident"
 	}
-	if res, err := g.fastPath(ctx, p, r); err != nil || res != nil {
+	res, comp, err := g.fastPath(ctx, p, r)
+	if err != nil || res != nil {
 		return res, domainOrInternal(err, "ingest component status")
 	}
 	inc := incidents{g.s}
-	var res *model.IngestResult
+	var target string
+	var created bool
 	wrote := false
 	err = g.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if g.s.pg {
@@ -47,10 +49,8 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 				return fmt.Errorf("lock ingestion: %w", err)
 			}
 		}
-		comp, err := g.findComponent(ctx, tx, p.TenantID, r)
-		if err != nil {
-			return err
-		}
+		// The component was found by the fast path; what follows is decided
+		// again under the lock, from the current state.
 		// An active maintenance covering the component: change nothing, answer it.
 		if m, err := (maintenance{g.s}).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
 			if m != nil {
@@ -64,7 +64,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 			return err
 		}
 		d := model.DecideIngest(open, comp.ID, r.Impact)
-		target := d.Target
+		target = d.Target
 		switch d.Action {
 		case model.IngestNoChange:
 		case model.IngestCreate, model.IngestMoveToNew:
@@ -107,11 +107,8 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 			}
 		}
 		wrote = d.Action != model.IngestNoChange
-		res, err = g.result(ctx, tx, p.TenantID, target)
-		if res != nil {
-			res.Created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
-		}
-		return err
+		created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
+		return nil
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "ingest component status")
@@ -119,6 +116,16 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	if wrote {
 		g.s.committed()
 	}
+	if res != nil { // a maintenance answered under the lock
+		return res, nil
+	}
+	// Read the answer after commit, outside the lock: it is the state just
+	// after this report (or a moment later), and the lock stays short.
+	res, err = g.result(ctx, g.s.db, p.TenantID, target)
+	if err != nil {
+		return nil, model.Internal(err, "ingest result")
+	}
+	res.Created = created
 	return res, nil
 }
 
@@ -304,17 +311,17 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 // reads only and no lock: maintenance covering the component, or an open
 // incident already affecting it at the same or a higher impact. Anything else
 // goes to the locked path, which decides again from scratch.
-func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, error) {
+func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, *model.Component, error) {
 	comp, err := g.findComponent(ctx, g.s.db, p.TenantID, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m, err := (maintenance{g.s}).activeFor(ctx, g.s.db, p.TenantID, comp.ID); err != nil || m != nil {
 		if m == nil {
-			return nil, err
+			return nil, nil, err
 		}
 		return &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-			Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}, nil
+			Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}, comp, nil
 	}
 	var incident string
 	var impact int
@@ -323,12 +330,13 @@ func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.Compon
 		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
 		ORDER BY a.impact DESC LIMIT 1`, p.TenantID, comp.ID).Scan(&incident, &impact)
 	if isNoRows(err) || (err == nil && model.Impact(impact) < r.Impact) {
-		return nil, nil
+		return nil, comp, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fast path: %w", err)
+		return nil, nil, fmt.Errorf("fast path: %w", err)
 	}
-	return g.result(ctx, g.s.db, p.TenantID, incident)
+	res, err := g.result(ctx, g.s.db, p.TenantID, incident)
+	return res, comp, err
 }
 
 func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.ComponentState, int, error) {
