@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -81,44 +82,55 @@ func NewRouter(d Deps) http.Handler {
 	if monAuth == nil {
 		monAuth = d.Authenticator
 	}
+	general := auth.Middleware(d.Authenticator, d.Limiter, writeError)
+	monitoring := auth.Middleware(monAuth, d.Limiter, writeError)
 	api := func(r chi.Router) {
-		r.Group(func(r chi.Router) {
-			r.Use(auth.Middleware(d.Authenticator, d.Limiter, writeError), notePrincipal)
-			r.Route("/incidents", func(r chi.Router) {
-				if d.Hub != nil {
-					r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)
+		// Every /v1 request is authenticated and charged (unknown paths too,
+		// so that every answer carries the rate-limit headers); the monitoring
+		// endpoint also accepts seed 001's shared-secret token.
+		r.Use(func(next http.Handler) http.Handler {
+			g, m := general(next), monitoring(next)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/component_status") {
+					m.ServeHTTP(w, r)
+					return
 				}
-				incidentHandlers{d.Incidents}.routes(r)
+				g.ServeHTTP(w, r)
 			})
-			if d.APIKeys != nil {
-				r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
+		}, notePrincipal)
+		r.Route("/incidents", func(r chi.Router) {
+			if d.Hub != nil {
+				r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)
 			}
-			if d.Components != nil {
-				r.Route("/components", componentHandlers{d.Components}.routes)
-			}
-			if d.Audit != nil {
-				r.Get("/audit-events", auditHandlers{d.Audit}.list)
-			}
-			if d.Maintenance != nil {
-				r.Route("/maintenance", maintenanceHandlers{d.Maintenance}.routes)
-			}
-			if d.Status != nil {
-				r.Get("/status", statusHandlers{svc: d.Status}.summary)
-				r.Put("/status/publication", statusHandlers{svc: d.Status}.publication)
-			}
+			incidentHandlers{d.Incidents}.routes(r)
 		})
+		if d.APIKeys != nil {
+			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
+		}
+		if d.Components != nil {
+			r.Route("/components", componentHandlers{d.Components}.routes)
+		}
+		if d.Audit != nil {
+			r.Get("/audit-events", auditHandlers{d.Audit}.list)
+		}
+		if d.Maintenance != nil {
+			r.Route("/maintenance", maintenanceHandlers{d.Maintenance}.routes)
+		}
 		if d.Status != nil {
-			// No credentials: a published status page, rate-limited per client IP.
-			r.Get("/public/{tenant}/status", statusHandlers{svc: d.Status, limiter: d.Limiter}.public)
+			r.Get("/status", statusHandlers{svc: d.Status}.summary)
+			r.Put("/status/publication", statusHandlers{svc: d.Status}.publication)
 		}
 		if d.Ingest != nil {
-			// Monitoring also accepts seed 001's shared-secret token.
-			r.Group(func(r chi.Router) {
-				r.Use(auth.Middleware(monAuth, d.Limiter, writeError), notePrincipal)
-				r.Post("/component_status", ingestHandlers{d.Ingest}.report)
-				r.Get("/component_status", ingestHandlers{d.Ingest}.status)
-			})
+			r.Post("/component_status", ingestHandlers{d.Ingest}.report)
+			r.Get("/component_status", ingestHandlers{d.Ingest}.status)
 		}
+	}
+	// A published status page needs no credentials: its own router, rate
+	// limited per client IP by its handler.
+	if d.Status != nil {
+		public := statusHandlers{svc: d.Status, limiter: d.Limiter}.public
+		r.Get("/v1/public/{tenant}/status", public)
+		r.Get("/api/v1/public/{tenant}/status", public)
 	}
 	r.Route("/v1", api)
 	r.Route("/api/v1", api)
