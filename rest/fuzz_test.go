@@ -95,3 +95,27 @@ func mustBeInvalid(t *testing.T, err error) {
 		t.Fatalf("want an invalid error, got %v", err)
 	}
 }
+
+func FuzzDecodeReport(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"Component 1","impact":"minor","attributes":[{"name":"region","value":"Reg1"}]}`,
+		`{"name":"x","impact":3}`, `{"name":"x","impact":"severe","attributes":[{"name":1}]}`, `{"impact":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		raw, err := decodeObject(body)
+		if err != nil {
+			mustBeInvalid(t, err)
+			return
+		}
+		rep, err := decodeReport(raw)
+		if err != nil {
+			mustBeInvalid(t, err)
+			return
+		}
+		if rep.Impact < model.ImpactMaintenance || rep.Impact > model.ImpactOutage || rep.Name == "" {
+			t.Fatalf("accepted %+v", rep)
+		}
+	})
+}

@@ -52,41 +52,9 @@ func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 		writeBodyError(w, r, err)
 		return
 	}
-	f := newFields(raw, "name", "impact", "attributes", "text")
-	rep := model.ComponentReport{Name: f.str("name").Value, Text: f.str("text").Value, Impact: -1}
-	if v, ok := raw["impact"]; ok {
-		var s string
-		var n json.Number
-		switch {
-		case json.Unmarshal(v, &s) == nil:
-		case json.Unmarshal(v, &n) == nil:
-			s = n.String()
-		}
-		if i, ok := model.ParseImpact(s); ok {
-			rep.Impact = i
-		}
-	} else {
-		f.fail("impact", "impact is required")
-	}
-	if v, ok := raw["attributes"]; ok && !isNull(v) {
-		var attrs []struct {
-			Name  *string `json:"name"`
-			Value *string `json:"value"`
-		}
-		if err := json.Unmarshal(v, &attrs); err != nil {
-			f.fail("attributes", `attributes must be an array of {"name", "value"} strings`)
-		}
-		rep.Attributes = map[string]string{}
-		for i, a := range attrs {
-			if a.Name == nil || a.Value == nil {
-				f.fail("attributes["+strconv.Itoa(i)+"]", `each attribute needs a "name" and a "value"`)
-				continue
-			}
-			rep.Attributes[*a.Name] = *a.Value
-		}
-	}
-	if errs := f.merge(rep.Validate()); len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid request body", sortDetails(errs)...))
+	rep, err := decodeReport(raw)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
 	res, err := h.svc.Report(r.Context(), rep)
@@ -189,4 +157,45 @@ func toComponentStateJSON(st model.ComponentState) componentStateJSON {
 		js.Incidents[j] = affectingIncidentJSON{ID: a.ID, Title: a.Title, Impact: a.Impact.String()}
 	}
 	return js
+}
+
+// decodeReport reads seed 001's report body, listing every problem.
+func decodeReport(raw map[string]json.RawMessage) (model.ComponentReport, error) {
+	f := newFields(raw, "name", "impact", "attributes", "text")
+	rep := model.ComponentReport{Name: f.str("name").Value, Text: f.str("text").Value, Impact: -1}
+	if v, ok := raw["impact"]; ok {
+		var s string
+		var n json.Number
+		switch {
+		case json.Unmarshal(v, &s) == nil:
+		case json.Unmarshal(v, &n) == nil:
+			s = n.String()
+		}
+		if i, ok := model.ParseImpact(s); ok {
+			rep.Impact = i
+		}
+	} else {
+		f.fail("impact", "impact is required")
+	}
+	if v, ok := raw["attributes"]; ok && !isNull(v) {
+		var attrs []struct {
+			Name  *string `json:"name"`
+			Value *string `json:"value"`
+		}
+		if err := json.Unmarshal(v, &attrs); err != nil {
+			f.fail("attributes", `attributes must be an array of {"name", "value"} strings`)
+		}
+		rep.Attributes = map[string]string{}
+		for i, a := range attrs {
+			if a.Name == nil || a.Value == nil {
+				f.fail("attributes["+strconv.Itoa(i)+"]", `each attribute needs a "name" and a "value"`)
+				continue
+			}
+			rep.Attributes[*a.Name] = *a.Value
+		}
+	}
+	if errs := f.merge(rep.Validate()); len(errs) > 0 {
+		return rep, model.Invalid("Invalid request body", sortDetails(errs)...)
+	}
+	return rep, nil
 }
