@@ -43,8 +43,15 @@ func (m *MonitoringConfig) authenticate(_ context.Context, raw string, now time.
 	if _, ok := claims[m.PayloadKey]; !ok {
 		return nil, errBadMonitoringToken
 	}
-	if exp, ok := claims["exp"].(float64); ok && now.Unix() >= int64(exp) {
-		return nil, errBadMonitoringToken
+	for name, past := range map[string]bool{"exp": true, "nbf": false} {
+		v, present := claims[name]
+		if !present {
+			continue
+		}
+		t, ok := v.(float64)
+		if !ok || (past && now.Unix() >= int64(t)) || (!past && now.Unix() < int64(t)) {
+			return nil, errBadMonitoringToken
+		}
 	}
 	return &model.Principal{
 		TenantID: m.Tenant,

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -83,8 +84,13 @@ func (l *loader[K, V]) dispatch(ctx context.Context, b *batch[K, V]) {
 	}
 	l.batch = nil
 	l.mu.Unlock()
+	defer close(b.done) // waiters never hang, whatever happens in fetch
+	defer func() {
+		if v := recover(); v != nil {
+			b.err = model.Internal(fmt.Errorf("panic: %v", v), "batch loader")
+		}
+	}()
 	b.res, b.err = l.fetch(ctx, b.keys)
-	close(b.done)
 }
 
 // loaders are one request's (or subscription's) batchers.
@@ -114,12 +120,19 @@ func loadersFrom(ctx context.Context) *loaders {
 }
 
 // componentsOf loads several components through the batching loader, in order.
+// The keys are loaded concurrently so that they share one batch.
 func (l *loaders) componentsOf(ctx context.Context, ids []string) ([]model.Component, error) {
+	got := make([]*model.Component, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { got[i], errs[i] = l.components.Load(ctx, id) })
+	}
+	wg.Wait()
 	out := make([]model.Component, 0, len(ids))
-	for _, id := range ids {
-		c, err := l.components.Load(ctx, id)
-		if err != nil {
-			return nil, err
+	for i, c := range got {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		if c != nil {
 			out = append(out, *c)

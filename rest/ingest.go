@@ -132,7 +132,7 @@ func (h ingestHandlers) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if attrName != "" && len(states) == 0 {
+	if attrName != "" && total == 0 {
 		writeError(w, r, &model.Error{Code: model.CodeNotFound, Message: "no component with attribute " + attrName + "=" + attrValue})
 		return
 	}

@@ -83,6 +83,8 @@ func TestComponentStatusRules(t *testing.T) {
 		if old.Status != "closed" {
 			t.Errorf("source not closed: %s", old.Status)
 		}
+		// A component an open incident affects cannot be deleted.
+		wantProblem(t, s.Do("DELETE", "/v1/components/"+c1, key, nil), 409, "Conflict")
 		// Escalation alone with no incident of the impact: raised in place.
 		c3 := mk("Component 3", "Reg1")
 		x := send(t, s, key, "Component 3", "Reg1", "minor")
@@ -188,16 +190,22 @@ func TestMonitoringToken(t *testing.T) {
 		t.Errorf("the incident is not in the monitoring tenant: %d", got.Status)
 	}
 	for name, tok := range map[string]string{
-		"wrong secret":  hs256(t, "other", map[string]any{"status_dashboard": "dummy"}),
-		"missing claim": hs256(t, "dev", map[string]any{"something": "else"}),
-		"expired":       hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": 1}),
-		"alg none":      "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"status_dashboard":"x"}`)) + ".",
+		"wrong secret":   hs256(t, "other", map[string]any{"status_dashboard": "dummy"}),
+		"missing claim":  hs256(t, "dev", map[string]any{"something": "else"}),
+		"expired":        hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": 1}),
+		"exp not a time": hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": "never"}),
+		"not yet valid":  hs256(t, "dev", map[string]any{"status_dashboard": "x", "nbf": 4102444800}),
+		"alg none":       "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"status_dashboard":"x"}`)) + ".",
 	} {
 		wantProblem(t, s.Do("POST", "/v1/component_status", "", body, "Authorization", "Bearer "+tok), 401, "Unauthorized")
 		_ = name
 	}
-	// Only the monitoring endpoints accept it.
-	wantProblem(t, s.Do("GET", "/v1/incidents", "", nil, "Authorization", "Bearer "+good), 401, "Unauthorized")
+	// Only seed 001's endpoints accept it: component_status, and GET /api/v1/incidents.
+	if r := s.Do("GET", "/api/v1/incidents", "", nil, "Authorization", "Bearer "+good); r.Status != 200 {
+		t.Errorf("GET incidents with the monitoring token: %d", r.Status)
+	}
+	wantProblem(t, s.Do("POST", "/v1/incidents", "", map[string]any{"title": "x", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"}, "Authorization", "Bearer "+good), 401, "Unauthorized")
+	wantProblem(t, s.Do("GET", "/v1/components", "", nil, "Authorization", "Bearer "+good), 401, "Unauthorized")
 	// API keys keep working there.
 	if r := s.Do("POST", "/v1/component_status", s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite), body); r.Status != 201 {
 		t.Errorf("API key on the monitoring endpoint: %d", r.Status)

@@ -91,7 +91,8 @@ func NewRouter(d Deps) http.Handler {
 		r.Use(func(next http.Handler) http.Handler {
 			g, m := general(next), monitoring(next)
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if strings.HasSuffix(r.URL.Path, "/component_status") {
+				p := strings.TrimSuffix(r.URL.Path, "/")
+				if strings.HasSuffix(p, "/component_status") || (r.Method == http.MethodGet && strings.HasSuffix(p, "v1/incidents")) {
 					m.ServeHTTP(w, r)
 					return
 				}

@@ -224,6 +224,22 @@ func (x components) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		var open int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+			WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')`, p.TenantID, id).Scan(&open); err != nil {
+			return fmt.Errorf("check component use: %w", err)
+		}
+		if open > 0 {
+			return model.Conflict("an open incident affects this component; resolve it first")
+		}
+		for _, q := range []string{
+			`DELETE FROM incident_affects WHERE tenant_id = ? AND component_id = ?`,
+			`DELETE FROM maintenance_components WHERE tenant_id = ? AND component_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, p.TenantID, id); err != nil {
+				return fmt.Errorf("unlink component: %w", err)
+			}
+		}
 		if _, err := tx.NewDelete().Model((*componentRow)(nil)).Where("id = ?", id).Where("tenant_id = ?", p.TenantID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete component: %w", err)
 		}

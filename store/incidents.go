@@ -98,11 +98,13 @@ func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("insert incident: %w", err)
 	}
-	shard := pickShard()
-	if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
+	// The generation row first, then the counters: every write takes its
+	// shard's rows in that one order, so concurrent writers cannot deadlock.
+	shard := shardOf(ctx)
+	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
 		return nil, err
 	}
-	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+	if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
 		return nil, err
 	}
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, model.IncidentChanges(nil, inc)); err != nil {
@@ -185,11 +187,13 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if err != nil {
 		return nil, false, fmt.Errorf("update incident: %w", err)
 	}
-	shard := pickShard()
-	if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
+	// The generation row first, then the counters: every write takes its
+	// shard's rows in that one order, so concurrent writers cannot deadlock.
+	shard := shardOf(ctx)
+	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
 		return nil, false, err
 	}
-	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+	if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
 		return nil, false, err
 	}
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
@@ -291,11 +295,13 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("delete incident: %w", err)
 		}
-		shard := pickShard()
-		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, nil); err != nil {
+		// The generation row first, then the counters: every write takes its
+		// shard's rows in that one order, so concurrent writers cannot deadlock.
+		shard := shardOf(ctx)
+		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
 			return err
 		}
-		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
+		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, nil); err != nil {
 			return err
 		}
 		if err := x.s.audit(ctx, tx, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
@@ -324,7 +330,7 @@ func domainOrInternal(err error, context string) error {
 
 // adjustCounts moves an incident between the (status, severity) counters of
 // one shard: before nil is a creation, after nil a deletion. Rows are touched
-// in key order, and the generation after them, so that concurrent writers
+// in key order, after the shard's generation row, so that concurrent writers
 // cannot deadlock.
 func adjustCounts(ctx context.Context, db bun.IDB, tenant string, shard int, before, after *model.Incident) error {
 	type delta struct {

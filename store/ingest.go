@@ -65,6 +65,18 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		}
 		d := model.DecideIngest(open, comp.ID, r.Impact)
 		target = d.Target
+		// Lock the incidents this decision writes, in id order, before any
+		// write: the events lock and the bookkeeping rows come after row locks
+		// in every transaction, so none can wait on another in a cycle.
+		involved := slices.Compact(slices.Sorted(slices.Values([]string{d.Source, d.Target})))
+		for _, id := range involved {
+			if id == "" {
+				continue
+			}
+			if _, err := (incidents{g.s}).lockLive(ctx, tx, p.TenantID, id); err != nil {
+				return err
+			}
+		}
 		switch d.Action {
 		case model.IngestNoChange:
 		case model.IngestCreate, model.IngestMoveToNew:
@@ -98,7 +110,19 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 				int(r.Impact), target, comp.ID, p.TenantID); err != nil {
 				return fmt.Errorf("raise impact: %w", err)
 			}
-			if _, _, err := inc.updateTx(ctx, tx, p, target, model.IncidentPatch{Severity: model.Some(r.Impact.Severity())}); err != nil {
+			// The severity follows the impact up, never down (a person may have set it higher).
+			var sev string
+			if err := tx.QueryRowContext(ctx, `SELECT severity FROM incidents WHERE id = ? AND tenant_id = ?`, target, p.TenantID).Scan(&sev); err != nil {
+				return fmt.Errorf("raise: %w", err)
+			}
+			patch := model.IncidentPatch{}
+			if r.Impact.Severity().Rank() > model.Severity(sev).Rank() {
+				patch.Severity = model.Some(r.Impact.Severity())
+			}
+			if _, _, err := inc.updateTx(ctx, tx, p, target, patch); err != nil {
+				return err
+			}
+			if err := g.touch(ctx, tx, p, target); err != nil {
 				return err
 			}
 			if err := g.appendUpdate(ctx, tx, p, target, "Impact raised by monitoring",
@@ -144,7 +168,7 @@ func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r 
 		}
 		match := true
 		for k, v := range r.Attributes {
-			if c.Labels[k] != v {
+			if got, ok := c.Labels[k]; !ok || got != v {
 				match = false
 			}
 		}
@@ -216,7 +240,25 @@ func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component 
 	return open, rows.Err()
 }
 
+// touch locks an incident's row (REST writes lock it too, so timeline
+// numbering and status checks cannot race), checks that it is still open,
+// and records an incident.updated event so that live clients see the change.
+func (g ingest) touch(ctx context.Context, tx bun.Tx, p *model.Principal, incident string) error {
+	row, err := (incidents{g.s}).lockLive(ctx, tx, p.TenantID, incident)
+	if err != nil {
+		return err
+	}
+	cur := row.toModel()
+	if cur.Status.Ended() {
+		return model.Conflict("incident " + incident + " was closed meanwhile; send the report again")
+	}
+	return g.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, cur)
+}
+
 func (g ingest) attach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, title string) error {
+	if err := g.touch(ctx, tx, p, incident); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO incident_affects (tenant_id, incident_id, component_id, impact) VALUES (?, ?, ?, ?)`,
 		p.TenantID, incident, c.ID, int(impact)); err != nil {
 		return fmt.Errorf("attach component: %w", err)
@@ -225,6 +267,9 @@ func (g ingest) attach(ctx context.Context, tx bun.Tx, p *model.Principal, incid
 }
 
 func (g ingest) detach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, closeIt bool) error {
+	if err := g.touch(ctx, tx, p, incident); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
 		incident, c.ID, p.TenantID); err != nil {
 		return fmt.Errorf("detach component: %w", err)
@@ -343,6 +388,9 @@ func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.Com
 	p, err := model.Authorize(ctx, model.ScopeComponentsRead)
 	if err != nil {
 		return nil, 0, err
+	}
+	if !p.Has(model.ScopeIncidentsRead) { // the answer names incidents
+		return nil, 0, model.Forbidden("this credential lacks the scope incidents:read")
 	}
 	page, err := components{g.s}.List(ctx, q)
 	if err != nil {

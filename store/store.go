@@ -165,7 +165,18 @@ func redactURL(u string) string {
 
 // tx runs fn in one transaction.
 func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return s.db.RunInTx(ctx, nil, fn)
+	// One bookkeeping shard per transaction, however many incidents it writes.
+	return s.db.RunInTx(context.WithValue(ctx, shardKey{}, pickShard()), nil, fn)
+}
+
+type shardKey struct{}
+
+// shardOf is the transaction's bookkeeping shard.
+func shardOf(ctx context.Context) int {
+	if n, ok := ctx.Value(shardKey{}).(int); ok {
+		return n
+	}
+	return pickShard()
 }
 
 // writeShards spreads each tenant's bookkeeping rows (counters, generation)
@@ -175,8 +186,8 @@ const writeShards = 16
 // pickShard chooses the bookkeeping shard of one write transaction.
 func pickShard() int { return rand.IntN(writeShards) }
 
-// bumpGeneration marks a write of tenant; call it last in a write transaction
-// so that the row is locked as briefly as possible.
+// bumpGeneration marks a write of tenant. Writers take it before their
+// counter rows (see shardOf), one shard per transaction.
 func bumpGeneration(ctx context.Context, db bun.IDB, tenant string, shard int) error {
 	_, err := db.NewRaw(`INSERT INTO tenant_state (tenant_id, shard, generation) VALUES (?, ?, 1)
 		ON CONFLICT (tenant_id, shard) DO UPDATE SET generation = tenant_state.generation + 1`, tenant, shard).Exec(ctx)
