@@ -98,13 +98,7 @@ func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("insert incident: %w", err)
 	}
-	// The generation row first, then the counters: every write takes its
-	// shard's rows in that one order, so concurrent writers cannot deadlock.
-	shard := shardOf(ctx)
-	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
-		return nil, err
-	}
-	if err := adjustCounts(ctx, tx, p.TenantID, shard, nil, inc); err != nil {
+	if err := bookkeep(ctx, tx, p.TenantID, nil, inc); err != nil {
 		return nil, err
 	}
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, model.IncidentChanges(nil, inc)); err != nil {
@@ -187,13 +181,7 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if err != nil {
 		return nil, false, fmt.Errorf("update incident: %w", err)
 	}
-	// The generation row first, then the counters: every write takes its
-	// shard's rows in that one order, so concurrent writers cannot deadlock.
-	shard := shardOf(ctx)
-	if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
-		return nil, false, err
-	}
-	if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, next); err != nil {
+	if err := bookkeep(ctx, tx, p.TenantID, cur, next); err != nil {
 		return nil, false, err
 	}
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
@@ -295,13 +283,7 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("delete incident: %w", err)
 		}
-		// The generation row first, then the counters: every write takes its
-		// shard's rows in that one order, so concurrent writers cannot deadlock.
-		shard := shardOf(ctx)
-		if err := bumpGeneration(ctx, tx, p.TenantID, shard); err != nil {
-			return err
-		}
-		if err := adjustCounts(ctx, tx, p.TenantID, shard, cur, nil); err != nil {
+		if err := bookkeep(ctx, tx, p.TenantID, cur, nil); err != nil {
 			return err
 		}
 		if err := x.s.audit(ctx, tx, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
@@ -326,6 +308,17 @@ func domainOrInternal(err error, context string) error {
 		return e
 	}
 	return model.Internal(err, context)
+}
+
+// bookkeep records a write of an incident (before nil: created, after nil:
+// deleted): the shard's generation row first, then its counters, so that
+// every writer takes these rows in one order and none can deadlock.
+func bookkeep(ctx context.Context, tx bun.Tx, tenant string, before, after *model.Incident) error {
+	shard := shardOf(ctx)
+	if err := bumpGeneration(ctx, tx, tenant, shard); err != nil {
+		return err
+	}
+	return adjustCounts(ctx, tx, tenant, shard, before, after)
 }
 
 // adjustCounts moves an incident between the (status, severity) counters of
