@@ -7,9 +7,11 @@ package graph
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/incidentd/incidentd/graph/generated"
 	"github.com/incidentd/incidentd/graph/gqlmodel"
+	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -156,6 +158,41 @@ func (r *queryResolver) Maintenance(ctx context.Context) ([]model.Maintenance, e
 	out := make([]model.Maintenance, len(ms))
 	for i, m := range ms {
 		out[i] = *m
+	}
+	return out, nil
+}
+
+// ComponentStatusChanged is the resolver for the componentStatusChanged field.
+func (r *subscriptionResolver) ComponentStatusChanged(ctx context.Context, filter *gqlmodel.ComponentStatusFilter) (<-chan *gqlmodel.ComponentStatusEvent, error) {
+	release, err := r.claimSubscription(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := live.ComponentFilter{}
+	if filter != nil {
+		f.ComponentIDs = filter.ComponentIds
+		if filter.Labels != nil {
+			f.Labels = labelsIn(filter.Labels)
+		}
+	}
+	out := make(chan *gqlmodel.ComponentStatusEvent)
+	err = r.Hub.OpenComponentStatus(ctx, r.EventLog, r.Relations, f, func(c live.ComponentStatus) bool {
+		select {
+		case out <- &gqlmodel.ComponentStatusEvent{EventID: strconv.FormatInt(c.EventID, 10), Component: c.Component, Status: c.Status, At: c.At}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}, func(why error) {
+		if why != nil && ctx.Err() == nil {
+			endSubscription(ctx, why)
+		}
+		release()
+		close(out)
+	})
+	if err != nil {
+		release()
+		return nil, err
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/internal/apitest"
 	"github.com/incidentd/incidentd/live"
+	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/store"
 )
 
@@ -508,4 +509,58 @@ func TestWebSocketOperationsAreRateLimited(t *testing.T) {
 			t.Errorf("guessing keys over WebSocket: close %d, %s", code, m.Payload)
 		}
 	}
+}
+
+// TestComponentStatusChanged: monitoring reports and incident changes reach
+// a component status subscription as status changes, once each.
+func TestComponentStatusChanged(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("cs"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+		for _, name := range []string{"API", "Web"} {
+			rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": name, "labels": map[string]string{"tier": "core"}})
+		}
+		c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Subscribe("1", `subscription { componentStatusChanged(filter: {labels: [{key: "tier", value: "core"}]}) { status component { displayName } } }`, nil)
+		time.Sleep(100 * time.Millisecond)
+		next := func() string {
+			var p struct {
+				Data struct {
+					ComponentStatusChanged struct {
+						Status    string
+						Component struct{ DisplayName string }
+					}
+				}
+			}
+			if err := json.Unmarshal(c.NextData("1", 5*time.Second), &p); err != nil {
+				t.Fatal(err)
+			}
+			return p.Data.ComponentStatusChanged.Component.DisplayName + "=" + p.Data.ComponentStatusChanged.Status
+		}
+		inc := rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "API", "impact": "major"})
+		if got := next(); got != "API=major" {
+			t.Errorf("after the report: %s", got)
+		}
+		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "API", "impact": "minor"}) // no change: nothing sent
+		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "Web", "impact": "major"})
+		got := map[string]bool{}
+		for range 2 { // the joined incident's event carries both; API's status did not change, Web's did
+			got[next()] = true
+			if got["Web=major"] {
+				break
+			}
+		}
+		if !got["Web=major"] {
+			t.Errorf("Web joining: %v", got)
+		}
+		rest(t, s, key, "PATCH", "/v1/incidents/"+inc["id"].(string), map[string]any{"status": "resolved"})
+		seen := map[string]bool{next(): true, next(): true}
+		if !seen["API=operational"] || !seen["Web=operational"] {
+			t.Errorf("after resolving: %v", seen)
+		}
+	})
 }

@@ -115,6 +115,13 @@ type ComplexityRoot struct {
 		Maintenance func(childComplexity int) int
 	}
 
+	ComponentStatusEvent struct {
+		At        func(childComplexity int) int
+		Component func(childComplexity int) int
+		EventID   func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
 	DeleteIncidentPayload struct {
 		ID func(childComplexity int) int
 	}
@@ -227,7 +234,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		IncidentChanged func(childComplexity int, filter *gqlmodel.IncidentEventFilter, after *string) int
+		ComponentStatusChanged func(childComplexity int, filter *gqlmodel.ComponentStatusFilter) int
+		IncidentChanged        func(childComplexity int, filter *gqlmodel.IncidentEventFilter, after *string) int
 	}
 }
 
@@ -287,6 +295,7 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
+	ComponentStatusChanged(ctx context.Context, filter *gqlmodel.ComponentStatusFilter) (<-chan *gqlmodel.ComponentStatusEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -573,6 +582,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ComponentReport.Maintenance(childComplexity), true
+
+	case "ComponentStatusEvent.at":
+		if e.ComplexityRoot.ComponentStatusEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentStatusEvent.At(childComplexity), true
+	case "ComponentStatusEvent.component":
+		if e.ComplexityRoot.ComponentStatusEvent.Component == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentStatusEvent.Component(childComplexity), true
+	case "ComponentStatusEvent.eventId":
+		if e.ComplexityRoot.ComponentStatusEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentStatusEvent.EventID(childComplexity), true
+	case "ComponentStatusEvent.status":
+		if e.ComplexityRoot.ComponentStatusEvent.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentStatusEvent.Status(childComplexity), true
 
 	case "DeleteIncidentPayload.id":
 		if e.ComplexityRoot.DeleteIncidentPayload.ID == nil {
@@ -1115,6 +1149,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StatusSummary.OpenIncidents(childComplexity), true
 
+	case "Subscription.componentStatusChanged":
+		if e.ComplexityRoot.Subscription.ComponentStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_componentStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ComponentStatusChanged(childComplexity, args["filter"].(*gqlmodel.ComponentStatusFilter)), true
 	case "Subscription.incidentChanged":
 		if e.ComplexityRoot.Subscription.IncidentChanged == nil {
 			break
@@ -1139,6 +1184,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AddIncidentUpdateInput", ec.unmarshalInputAddIncidentUpdateInput),
 			graphql.NewInputUnmarshaler("AuditFilter", ec.unmarshalInputAuditFilter),
 			graphql.NewInputUnmarshaler("ComponentFilter", ec.unmarshalInputComponentFilter),
+			graphql.NewInputUnmarshaler("ComponentStatusFilter", ec.unmarshalInputComponentStatusFilter),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateComponentInput", ec.unmarshalInputCreateComponentInput),
 			graphql.NewInputUnmarshaler("CreateIncidentInput", ec.unmarshalInputCreateIncidentInput),
@@ -1666,6 +1712,30 @@ extend type Mutation {
   deleteMaintenance(id: ID!): ID!
   addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
 }
+
+"A component's status after a change."
+type ComponentStatusEvent {
+  "the incident event that caused it"
+  eventId: ID!
+  component: Component!
+  "the worst impact of the open incidents affecting it, or operational"
+  status: String!
+  at: Time!
+}
+
+input ComponentStatusFilter {
+  componentIds: [ID!]
+  "all must match"
+  labels: [LabelInput!]
+}
+
+extend type Subscription {
+  """
+  Status changes of the tenant's components (components:read and incidents:read): each component
+  once when first seen, then whenever its status changes.
+  """
+  componentStatusChanged(filter: ComponentStatusFilter): ComponentStatusEvent!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1812,6 +1882,20 @@ func (ec *executionContext) childFields_ComponentReport(ctx context.Context, fie
 		return ec.fieldContext_ComponentReport_created(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ComponentReport", field.Name)
+}
+
+func (ec *executionContext) childFields_ComponentStatusEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_ComponentStatusEvent_eventId(ctx, field)
+	case "component":
+		return ec.fieldContext_ComponentStatusEvent_component(ctx, field)
+	case "status":
+		return ec.fieldContext_ComponentStatusEvent_status(ctx, field)
+	case "at":
+		return ec.fieldContext_ComponentStatusEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComponentStatusEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteIncidentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2493,6 +2577,20 @@ func (ec *executionContext) field_Query_incidents_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["offset"] = arg7
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_componentStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*gqlmodel.ComponentStatusFilter, error) {
+			return ec.unmarshalOComponentStatusFilter2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentStatusFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -3678,6 +3776,107 @@ func (ec *executionContext) _ComponentReport_created(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_ComponentReport_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ComponentReport", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ComponentStatusEvent_eventId(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentStatusEvent_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentStatusEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentStatusEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ComponentStatusEvent_component(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentStatusEvent_component(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Component, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
+			return ec.marshalNComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentStatusEvent_component(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComponentStatusEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComponentStatusEvent_status(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentStatusEvent_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentStatusEvent_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentStatusEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComponentStatusEvent_at(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentStatusEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentStatusEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentStatusEvent", field, false, false, "Time")
 }
 
 func (ec *executionContext) _DeleteIncidentPayload_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.DeleteIncidentPayload) (ret graphql.Marshaler) {
@@ -5981,6 +6180,50 @@ func (ec *executionContext) fieldContext_Subscription_incidentChanged(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_componentStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_componentStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ComponentStatusChanged(ctx, fc.Args["filter"].(*gqlmodel.ComponentStatusFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ComponentStatusEvent) graphql.Marshaler {
+			return ec.marshalNComponentStatusEvent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentStatusEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_componentStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentStatusEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_componentStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7222,6 +7465,55 @@ func UnmarshalComponentFilter(ctx context.Context, raw any) (gqlmodel.ComponentF
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputComponentStatusFilter(ctx context.Context, obj any) (gqlmodel.ComponentStatusFilter, error) {
+	var it gqlmodel.ComponentStatusFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"componentIds", "labels"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "componentIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("componentIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ComponentIds = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOLabelInput2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐLabelInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalComponentStatusFilter unmarshals raw into the ComponentStatusFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalComponentStatusFilter(ctx context.Context, raw any) (gqlmodel.ComponentStatusFilter, error) {
+	var out gqlmodel.ComponentStatusFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ComponentStatusFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateApiKeyInput(ctx context.Context, obj any) (gqlmodel.CreateAPIKeyInput, error) {
 	var it gqlmodel.CreateAPIKeyInput
 	if obj == nil {
@@ -8398,6 +8690,54 @@ func (ec *executionContext) _ComponentReport(ctx context.Context, sel ast.Select
 	return out
 }
 
+var componentStatusEventImplementors = []string{"ComponentStatusEvent"}
+
+func (ec *executionContext) _ComponentStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.ComponentStatusEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, componentStatusEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComponentStatusEvent")
+		case "eventId":
+			out.Values[i] = ec._ComponentStatusEvent_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "component":
+			out.Values[i] = ec._ComponentStatusEvent_component(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ComponentStatusEvent_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ComponentStatusEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteIncidentPayloadImplementors = []string{"DeleteIncidentPayload"}
 
 func (ec *executionContext) _DeleteIncidentPayload(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.DeleteIncidentPayload) graphql.Marshaler {
@@ -9205,6 +9545,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "incidentChanged":
 		return ec._Subscription_incidentChanged(ctx, fields[0])
+	case "componentStatusChanged":
+		return ec._Subscription_componentStatusChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -9737,6 +10079,14 @@ func (ec *executionContext) marshalNComponentReport2ᚖgithubᚗcomᚋincidentd�
 		return graphql.Null
 	}
 	return ec._ComponentReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComponentStatusEvent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentStatusEvent(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.ComponentStatusEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComponentStatusEvent!")
+		return graphql.Null
+	}
+	return ec._ComponentStatusEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (gqlmodel.CreateAPIKeyInput, error) {
@@ -10367,6 +10717,49 @@ func (ec *executionContext) unmarshalOComponentFilter2ᚖgithubᚗcomᚋincident
 	}
 	res, err := ec.unmarshalInputComponentFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOComponentStatusFilter2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentStatusFilter(ctx context.Context, v any) (*gqlmodel.ComponentStatusFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputComponentStatusFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

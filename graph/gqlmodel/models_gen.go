@@ -76,6 +76,22 @@ type ComponentReport struct {
 	Created bool `json:"created"`
 }
 
+// A component's status after a change.
+type ComponentStatusEvent struct {
+	// the incident event that caused it
+	EventID   string           `json:"eventId"`
+	Component *model.Component `json:"component"`
+	// the worst impact of the open incidents affecting it, or operational
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+}
+
+type ComponentStatusFilter struct {
+	ComponentIds []string `json:"componentIds,omitempty"`
+	// all must match
+	Labels []LabelInput `json:"labels,omitempty"`
+}
+
 type CreateAPIKeyInput struct {
 	Name string `json:"name"`
 	// each must be held by the caller
