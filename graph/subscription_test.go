@@ -301,50 +301,8 @@ func TestServerSentEvents(t *testing.T) {
 		key := s.Key(apitest.Tenant("sse"), rw...)
 		first := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "before", "severity": "high", "occurredAt": "2024-01-01T00:00:00Z"})
 
-		open := func(path string, hdr ...string) (*bufio.Reader, func()) {
-			t.Helper()
-			ctx, cancel := context.WithCancel(t.Context())
-			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
-			req.Header.Set("X-API-Key", key)
-			for i := 0; i+1 < len(hdr); i += 2 {
-				req.Header.Set(hdr[i], hdr[i+1])
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
-				t.Fatalf("open %s: %v %v", path, err, res)
-			}
-			return bufio.NewReader(res.Body), func() { cancel(); res.Body.Close() }
-		}
-		next := func(r *bufio.Reader) (id, typ string, data map[string]any) {
-			t.Helper()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					line = strings.TrimRight(line, "\n")
-					switch {
-					case strings.HasPrefix(line, "id: "):
-						id = line[4:]
-					case strings.HasPrefix(line, "event: "):
-						typ = line[7:]
-					case strings.HasPrefix(line, "data: "):
-						_ = json.Unmarshal([]byte(line[6:]), &data)
-					case line == "" && typ != "":
-						return
-					}
-				}
-			}()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("no event")
-			}
-			return id, typ, data
-		}
+		open := func(path string, hdr ...string) (*bufio.Reader, func()) { return sseOpen(t, s, key, path, hdr...) }
+		next := func(r *bufio.Reader) (string, string, map[string]any) { return sseNext(t, r) }
 		r, stop := open("/v1/incidents/events?severity=high")
 		defer stop()
 		time.Sleep(100 * time.Millisecond)
@@ -561,6 +519,83 @@ func TestComponentStatusChanged(t *testing.T) {
 		seen := map[string]bool{next(): true, next(): true}
 		if !seen["API=operational"] || !seen["Web=operational"] {
 			t.Errorf("after resolving: %v", seen)
+		}
+	})
+}
+
+// sseOpen opens a server-sent event stream as key.
+func sseOpen(t *testing.T, s *apitest.Server, key, path string, hdr ...string) (*bufio.Reader, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
+	req.Header.Set("X-API-Key", key)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("open %s: %v %v", path, err, res)
+	}
+	return bufio.NewReader(res.Body), func() { cancel(); res.Body.Close() }
+}
+
+// sseNext reads the next event (comments and retry lines skipped).
+func sseNext(t *testing.T, r *bufio.Reader) (id, typ string, data map[string]any) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				typ = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				_ = json.Unmarshal([]byte(line[6:]), &data)
+			case line == "" && typ != "":
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return id, typ, data
+}
+
+// TestComponentEventsSSE: the REST twin of componentStatusChanged.
+func TestComponentEventsSSE(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("csse"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "API", "labels": map[string]string{"tier": "core"}})
+		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "Docs", "labels": map[string]string{"tier": "edge"}})
+		r, stop := sseOpen(t, s, key, "/v1/components/events?label=tier:core")
+		defer stop()
+		time.Sleep(100 * time.Millisecond)
+		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "Docs", "impact": "major"}) // filtered out
+		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "API", "impact": "major"})
+		_, typ, d := sseNext(t, r)
+		comp, _ := d["component"].(map[string]any)
+		if typ != "component.status" || comp["displayName"] != "API" || d["status"] != "major" {
+			t.Errorf("event: %s %v", typ, d)
+		}
+		for _, q := range []string{"?label=nocolon", "?bogus=1"} {
+			if res := s.Do("GET", "/v1/components/events"+q, key, nil); res.Status != 400 {
+				t.Errorf("%s: %d", q, res.Status)
+			}
+		}
+		readOnly := s.Key(apitest.Tenant("csse"), model.ScopeIncidentsRead)
+		if res := s.Do("GET", "/v1/components/events", readOnly, nil); res.Status != 403 {
+			t.Errorf("without components:read: %d", res.Status)
 		}
 	})
 }

@@ -27,29 +27,34 @@ var SSEKeepAlive = 15 * time.Second
 type eventHandlers struct {
 	hub *live.Hub
 	log model.EventLog
+	rel model.RelationService
 }
 
-// stream serves GET /v1/incidents/events: the tenant's incident changes as
-// server-sent events. Last-Event-ID (or ?after=) resumes after an event id.
-func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
-	f, after, err := parseEventQuery(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+// sseFrame is one server-sent event: id (0: none), event type, JSON data.
+type sseFrame struct {
+	id   int64
+	typ  string
+	data any
+}
+
+// serveSSE opens a stream with open, whose emit queues frames and whose end
+// says why it stopped, and writes the frames as server-sent events with
+// keep-alive comments until the client leaves or the stream ends (with an
+// `event: error` frame when it ends for a reason).
+func serveSSE(w http.ResponseWriter, r *http.Request, open func(emit func(sseFrame) bool, end func(error)) error) {
 	ctx := r.Context()
-	events := make(chan *model.Event, 16)
+	frames := make(chan sseFrame, 16)
 	var ended error
-	err = h.hub.Open(ctx, h.log, f, after, func(e *model.Event) bool {
+	err := open(func(f sseFrame) bool {
 		select {
-		case events <- e:
+		case frames <- f:
 			return true
 		case <-ctx.Done():
 			return false
 		}
 	}, func(why error) {
-		ended = why // read only after events is closed
-		close(events)
+		ended = why // read only after frames is closed
+		close(frames)
 	})
 	if err != nil {
 		writeError(w, r, err)
@@ -69,7 +74,7 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	for {
 		select {
-		case e, ok := <-events:
+		case f, ok := <-frames:
 			if !ok {
 				if ended != nil {
 					d := model.AsError(ended)
@@ -79,11 +84,14 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
-			b, err := json.Marshal(eventJSON{ID: strconv.FormatInt(e.ID, 10), Type: string(e.Type), At: formatTime(e.At), Incident: toIncidentJSON(e.Incident)})
+			b, err := json.Marshal(f.data)
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, b)
+			if f.id > 0 {
+				fmt.Fprintf(w, "id: %d\n", f.id)
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", f.typ, b)
 			if rc.Flush() != nil {
 				return
 			}
@@ -93,11 +101,67 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-ctx.Done():
-			for range events { // let the forwarder finish before the handler returns
+			for range frames { // let the forwarder finish before the handler returns
 			}
 			return
 		}
 	}
+}
+
+// stream serves GET /v1/incidents/events: the tenant's incident changes as
+// server-sent events. Last-Event-ID (or ?after=) resumes after an event id.
+func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
+	f, after, err := parseEventQuery(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	serveSSE(w, r, func(emit func(sseFrame) bool, end func(error)) error {
+		return h.hub.Open(r.Context(), h.log, f, after, func(e *model.Event) bool {
+			return emit(sseFrame{id: e.ID, typ: string(e.Type), data: eventJSON{ID: strconv.FormatInt(e.ID, 10),
+				Type: string(e.Type), At: formatTime(e.At), Incident: toIncidentJSON(e.Incident)}})
+		}, end)
+	})
+}
+
+// componentStream serves GET /v1/components/events: component status
+// changes as server-sent events (each component once, then on every change).
+func (h eventHandlers) componentStream(w http.ResponseWriter, r *http.Request) {
+	var f live.ComponentFilter
+	for name, vs := range r.URL.Query() {
+		switch name {
+		case "component":
+			f.ComponentIDs = append(f.ComponentIDs, vs...)
+		case "label":
+			for _, v := range vs {
+				k, val, ok := strings.Cut(v, ":")
+				if !ok {
+					writeError(w, r, model.Invalid("Invalid query parameters", model.FieldError{Field: "label", Message: "label must be key:value"}))
+					return
+				}
+				if f.Labels == nil {
+					f.Labels = map[string]string{}
+				}
+				f.Labels[k] = val
+			}
+		default:
+			writeError(w, r, model.Invalid("Invalid query parameters", model.FieldError{Field: name, Message: "unknown query parameter " + name}))
+			return
+		}
+	}
+	serveSSE(w, r, func(emit func(sseFrame) bool, end func(error)) error {
+		return h.hub.OpenComponentStatus(r.Context(), h.log, h.rel, f, func(c live.ComponentStatus) bool {
+			return emit(sseFrame{typ: "component.status", data: componentStatusJSON{EventID: strconv.FormatInt(c.EventID, 10),
+				Component: toComponentJSON(c.Component), Status: c.Status, At: formatTime(c.At)}})
+		}, end)
+	})
+}
+
+type componentStatusJSON struct {
+	EventID   string        `json:"eventId"`
+	Component componentJSON `json:"component"`
+	Status    string        `json:"status"`
+	At        string        `json:"at"`
 }
 
 var eventParams = []string{"status", "severity", "service", "after"}

@@ -23,6 +23,7 @@ type Deps struct {
 	Ingest        model.IngestService
 	Maintenance   model.MaintenanceService
 	Status        model.StatusService
+	Relations     model.RelationService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	// MonitoringAuthenticator serves the monitoring endpoints (default: Authenticator).
@@ -101,7 +102,7 @@ func NewRouter(d Deps) http.Handler {
 		}, notePrincipal)
 		r.Route("/incidents", func(r chi.Router) {
 			if d.Hub != nil {
-				r.Get("/events", eventHandlers{d.Hub, d.Events}.stream)
+				r.Get("/events", eventHandlers{d.Hub, d.Events, d.Relations}.stream)
 			}
 			incidentHandlers{d.Incidents}.routes(r)
 		})
@@ -109,7 +110,12 @@ func NewRouter(d Deps) http.Handler {
 			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
 		}
 		if d.Components != nil {
-			r.Route("/components", componentHandlers{d.Components}.routes)
+			r.Route("/components", func(r chi.Router) {
+				if d.Hub != nil && d.Relations != nil {
+					r.Get("/events", eventHandlers{d.Hub, d.Events, d.Relations}.componentStream)
+				}
+				componentHandlers{d.Components}.routes(r)
+			})
 		}
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)

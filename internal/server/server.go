@@ -93,6 +93,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Ingest:                  st.Ingest(),
 		Maintenance:             st.Maintenance(),
 		Status:                  st.Status(),
+		Relations:               st.Relations(),
 		Audit:                   st.Audit(),
 		Events:                  st.Events(),
 		Hub:                     hub,
