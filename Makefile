@@ -5,7 +5,7 @@ PKGS    := ./...
 RACE    := $(shell [ "$$($(GO) env CGO_ENABLED)" = "1" ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 FUZZTIME ?= 20000x
 
-.PHONY: run test fuzz bench load generate graphiql-assets check-generated build clean
+.PHONY: run test lint fuzz bench load generate graphiql-assets check-generated build clean
 
 ## run: start the server on 127.0.0.1:8080 with the embedded SQLite store under ./data
 run:
@@ -17,6 +17,12 @@ test:
 	$(GO) vet $(PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
 	$(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
+
+## lint: go vet and staticcheck (pinned; fetched through the Go module proxy, outside go.mod)
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (an execution count such as 20000x: a duration can end mid-baseline on a busy machine and fail with "context deadline exceeded")
 fuzz:

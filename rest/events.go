@@ -164,8 +164,6 @@ type componentStatusJSON struct {
 	At        string        `json:"at"`
 }
 
-var eventParams = []string{"status", "severity", "service", "after"}
-
 func parseEventQuery(r *http.Request) (model.EventFilter, int64, error) {
 	var f model.EventFilter
 	var errs []model.FieldError

@@ -39,7 +39,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	if err != nil || res != nil {
 		return res, domainOrInternal(err, "ingest component status")
 	}
-	inc := incidents{g.s}
+	inc := incidents(g)
 	var target string
 	var created bool
 	wrote := false
@@ -52,7 +52,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		// The component was found by the fast path; what follows is decided
 		// again under the lock, from the current state.
 		// An active maintenance covering the component: change nothing, answer it.
-		if m, err := (maintenance{g.s}).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
+		if m, err := (maintenance(g)).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
 			if m != nil {
 				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
 					Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}
@@ -73,7 +73,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 			if id == "" {
 				continue
 			}
-			if _, err := (incidents{g.s}).lockLive(ctx, tx, p.TenantID, id); err != nil {
+			if _, err := (incidents(g)).lockLive(ctx, tx, p.TenantID, id); err != nil {
 				return err
 			}
 		}
@@ -244,7 +244,7 @@ func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component 
 // numbering and status checks cannot race), checks that it is still open,
 // and records an incident.updated event so that live clients see the change.
 func (g ingest) touch(ctx context.Context, tx bun.Tx, p *model.Principal, incident string) error {
-	row, err := (incidents{g.s}).lockLive(ctx, tx, p.TenantID, incident)
+	row, err := (incidents(g)).lockLive(ctx, tx, p.TenantID, incident)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (g ingest) detach(ctx context.Context, tx bun.Tx, p *model.Principal, incid
 	if !closeIt {
 		return nil
 	}
-	if _, _, err := (incidents{g.s}).updateTx(ctx, tx, p, incident, model.IncidentPatch{Status: model.Some(model.StatusClosed)}); err != nil {
+	if _, _, err := (incidents(g)).updateTx(ctx, tx, p, incident, model.IncidentPatch{Status: model.Some(model.StatusClosed)}); err != nil {
 		return err
 	}
 	return g.appendUpdate(ctx, tx, p, incident, "Closed by system", "its last component moved to another incident")
@@ -361,7 +361,7 @@ func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.Compon
 	if err != nil {
 		return nil, nil, err
 	}
-	if m, err := (maintenance{g.s}).activeFor(ctx, g.s.db, p.TenantID, comp.ID); err != nil || m != nil {
+	if m, err := (maintenance(g)).activeFor(ctx, g.s.db, p.TenantID, comp.ID); err != nil || m != nil {
 		if m == nil {
 			return nil, nil, err
 		}
@@ -392,7 +392,7 @@ func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.Com
 	if !p.Has(model.ScopeIncidentsRead) { // the answer names incidents
 		return nil, 0, model.Forbidden("this credential lacks the scope incidents:read")
 	}
-	page, err := components{g.s}.List(ctx, q)
+	page, err := components(g).List(ctx, q)
 	if err != nil {
 		return nil, 0, err
 	}

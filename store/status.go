@@ -24,7 +24,7 @@ func (x status) Summary(ctx context.Context) (*model.StatusSummary, error) {
 	}
 	sum := &model.StatusSummary{GeneratedAt: model.NormalizeTime(x.s.clock.Now())}
 	for offset := 0; offset < model.MaxSummaryComponents; offset += model.MaxLimit {
-		page, total, err := ingest{x.s}.Status(ctx, model.ComponentQuery{Limit: model.MaxLimit, Offset: offset})
+		page, total, err := ingest(x).Status(ctx, model.ComponentQuery{Limit: model.MaxLimit, Offset: offset})
 		if err != nil {
 			return nil, err
 		}
@@ -33,13 +33,13 @@ func (x status) Summary(ctx context.Context) (*model.StatusSummary, error) {
 			break
 		}
 	}
-	open, err := incidents{x.s}.List(ctx, model.IncidentQuery{Sort: model.DefaultSort, Limit: model.MaxLimit, SkipCount: true,
+	open, err := incidents(x).List(ctx, model.IncidentQuery{Sort: model.DefaultSort, Limit: model.MaxLimit, SkipCount: true,
 		Filter: model.IncidentFilter{Statuses: []model.Status{model.StatusOpen, model.StatusInvestigating}}})
 	if err != nil {
 		return nil, err
 	}
 	sum.OpenIncidents = open.Items
-	if sum.Maintenance, err = (maintenance{x.s}).List(ctx); err != nil {
+	if sum.Maintenance, err = (maintenance(x)).List(ctx); err != nil {
 		return nil, err
 	}
 	return sum, nil

@@ -112,7 +112,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q: want postgres:// or sqlite://<path>", redactURL(url))
 	}
-	s.db.AddQueryHook(countHook{&s.stmts})
+	s.db = s.db.WithQueryHook(countHook{&s.stmts})
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
