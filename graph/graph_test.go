@@ -555,3 +555,74 @@ func TestStatusOverGraphQL(t *testing.T) {
 		t.Errorf("bad impact: %+v", r.Errors)
 	}
 }
+
+// TestCatalogue: the impact types and severities read the same over both
+// transports, and the mapping they publish is the one ingestion applies.
+func TestCatalogue(t *testing.T) {
+	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
+	tenant := apitest.Tenant("cat")
+	key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+	var types struct {
+		Data []struct {
+			Name, Severity string
+			Value          int
+		}
+	}
+	s.Do("GET", "/v1/impact-types", key, nil).JSON(t, &types)
+	_, r := s.GQL(key, `{ impactTypes { name value severity } severities { name value } }`, nil)
+	gqlTypes := data[[]struct {
+		Name, Severity string
+		Value          int
+	}](t, r, "impactTypes")
+	if len(types.Data) != 4 || len(gqlTypes) != 4 {
+		t.Fatalf("impact types: REST %v, GraphQL %v", types.Data, gqlTypes)
+	}
+	for i, it := range types.Data {
+		if g := gqlTypes[i]; g.Name != it.Name || g.Value != it.Value || g.Severity != strings.ToUpper(it.Severity) || it.Value != i {
+			t.Errorf("impact type %d: REST %+v, GraphQL %+v", i, it, g)
+		}
+		// Each impact on its own component opens an incident of the published severity.
+		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "c-" + it.Name})
+		rep := rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "c-" + it.Name, "impact": it.Value})
+		if inc, _ := rep["incident"].(map[string]any); inc == nil || inc["severity"] != it.Severity {
+			t.Errorf("%s opens %v, want severity %s", it.Name, rep["incident"], it.Severity)
+		}
+	}
+	var sev struct {
+		Data []struct {
+			Name  string
+			Value int
+		}
+	}
+	s.Do("GET", "/v1/severities", key, nil).JSON(t, &sev)
+	gqlSev := data[[]struct {
+		Name  string
+		Value int
+	}](t, r, "severities")
+	last := -1
+	for i, l := range sev.Data {
+		if l.Value <= last || l.Value > 100 || gqlSev[i].Value != l.Value || gqlSev[i].Name != strings.ToUpper(l.Name) {
+			t.Errorf("severity %d: REST %+v, GraphQL %+v", i, l, gqlSev[i])
+		}
+		last = l.Value
+	}
+	if len(sev.Data) != len(model.Severities) {
+		t.Errorf("severities: %v", sev.Data)
+	}
+	admin := s.Key(tenant, model.ScopeAPIKeysAdmin)
+	for path, want := range map[string]int{"/v1/impact-types?x=1": 400, "/v1/severities": 403} {
+		if res := s.Do("GET", path, admin, nil); res.Status != want {
+			t.Errorf("%s: %d, want %d", path, res.Status, want)
+		}
+	}
+	if res := s.Do("GET", "/v1/severities", "", nil); res.Status != 401 {
+		t.Errorf("no key: %d", res.Status)
+	}
+	if _, r := s.GQL(admin, `{ severities { name } }`, nil); r.Code() != "Forbidden" {
+		t.Errorf("GraphQL without scope: %+v", r.Errors)
+	}
+	componentsOnly := s.Key(tenant, model.ScopeComponentsRead)
+	if res := s.Do("GET", "/v1/impact-types", componentsOnly, nil); res.Status != 200 {
+		t.Errorf("components:read: %d", res.Status)
+	}
+}

@@ -162,6 +162,33 @@ func (r *queryResolver) Maintenance(ctx context.Context) ([]model.Maintenance, e
 	return out, nil
 }
 
+// ImpactTypes is the resolver for the impactTypes field.
+func (r *queryResolver) ImpactTypes(ctx context.Context) ([]gqlmodel.ImpactType, error) {
+	ts, err := model.ImpactTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gqlmodel.ImpactType, len(ts))
+	for i, t := range ts {
+		out[i] = gqlmodel.ImpactType{Name: t.Impact.String(), Value: int(t.Impact), DisplayName: t.DisplayName,
+			Description: t.Description, Severity: t.Impact.Severity()}
+	}
+	return out, nil
+}
+
+// Severities is the resolver for the severities field.
+func (r *queryResolver) Severities(ctx context.Context) ([]gqlmodel.SeverityLevel, error) {
+	ls, err := model.SeverityLevels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gqlmodel.SeverityLevel, len(ls))
+	for i, l := range ls {
+		out[i] = gqlmodel.SeverityLevel{Name: l.Severity, DisplayName: l.DisplayName, Value: l.Value}
+	}
+	return out, nil
+}
+
 // ComponentStatusChanged is the resolver for the componentStatusChanged field.
 func (r *subscriptionResolver) ComponentStatusChanged(ctx context.Context, filter *gqlmodel.ComponentStatusFilter) (<-chan *gqlmodel.ComponentStatusEvent, error) {
 	release, err := r.claimSubscription(ctx)

@@ -117,6 +117,8 @@ func NewRouter(d Deps) http.Handler {
 				componentHandlers{d.Components}.routes(r)
 			})
 		}
+		r.Get("/impact-types", impactTypes)
+		r.Get("/severities", severities)
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)
 		}

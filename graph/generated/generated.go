@@ -132,6 +132,14 @@ type ComplexityRoot struct {
 		Field  func(childComplexity int) int
 	}
 
+	ImpactType struct {
+		Description func(childComplexity int) int
+		DisplayName func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Severity    func(childComplexity int) int
+		Value       func(childComplexity int) int
+	}
+
 	Incident struct {
 		Affects     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -220,10 +228,18 @@ type ComplexityRoot struct {
 		AuditEvents func(childComplexity int, filter *gqlmodel.AuditFilter, first *int, after *string) int
 		Component   func(childComplexity int, id string) int
 		Components  func(childComplexity int, filter *gqlmodel.ComponentFilter, limit *int, offset *int) int
+		ImpactTypes func(childComplexity int) int
 		Incident    func(childComplexity int, id string) int
 		Incidents   func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
 		Maintenance func(childComplexity int) int
+		Severities  func(childComplexity int) int
 		Status      func(childComplexity int) int
+	}
+
+	SeverityLevel struct {
+		DisplayName func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Value       func(childComplexity int) int
 	}
 
 	StatusSummary struct {
@@ -292,6 +308,8 @@ type QueryResolver interface {
 	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
 	Maintenance(ctx context.Context) ([]model.Maintenance, error)
+	ImpactTypes(ctx context.Context) ([]gqlmodel.ImpactType, error)
+	Severities(ctx context.Context) ([]gqlmodel.SeverityLevel, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
@@ -633,6 +651,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FieldChange.Field(childComplexity), true
+
+	case "ImpactType.description":
+		if e.ComplexityRoot.ImpactType.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.Description(childComplexity), true
+	case "ImpactType.displayName":
+		if e.ComplexityRoot.ImpactType.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.DisplayName(childComplexity), true
+	case "ImpactType.name":
+		if e.ComplexityRoot.ImpactType.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.Name(childComplexity), true
+	case "ImpactType.severity":
+		if e.ComplexityRoot.ImpactType.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.Severity(childComplexity), true
+	case "ImpactType.value":
+		if e.ComplexityRoot.ImpactType.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.Value(childComplexity), true
 
 	case "Incident.affects":
 		if e.ComplexityRoot.Incident.Affects == nil {
@@ -1088,6 +1137,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Components(childComplexity, args["filter"].(*gqlmodel.ComponentFilter), args["limit"].(*int), args["offset"].(*int)), true
+	case "Query.impactTypes":
+		if e.ComplexityRoot.Query.ImpactTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ImpactTypes(childComplexity), true
 	case "Query.incident":
 		if e.ComplexityRoot.Query.Incident == nil {
 			break
@@ -1117,12 +1172,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Maintenance(childComplexity), true
+	case "Query.severities":
+		if e.ComplexityRoot.Query.Severities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Severities(childComplexity), true
 	case "Query.status":
 		if e.ComplexityRoot.Query.Status == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Status(childComplexity), true
+
+	case "SeverityLevel.displayName":
+		if e.ComplexityRoot.SeverityLevel.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.DisplayName(childComplexity), true
+	case "SeverityLevel.name":
+		if e.ComplexityRoot.SeverityLevel.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.Name(childComplexity), true
+	case "SeverityLevel.value":
+		if e.ComplexityRoot.SeverityLevel.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.Value(childComplexity), true
 
 	case "StatusSummary.components":
 		if e.ComplexityRoot.StatusSummary.Components == nil {
@@ -1703,6 +1783,29 @@ extend type Query {
   status: StatusSummary!
   "Maintenance windows that have not ended, soonest first."
   maintenance: [Maintenance!]!
+  "The built-in impact types, mildest first (incidents:read or components:read)."
+  impactTypes: [ImpactType!]!
+  "Seed 000's severities with their values, mildest first (incidents:read or components:read)."
+  severities: [SeverityLevel!]!
+}
+
+"An impact type: what monitoring reports and an incident's affects carry."
+type ImpactType {
+  "maintenance, minor, major or outage"
+  name: String!
+  "the number monitoring may send instead of the name (0..3)"
+  value: Int!
+  displayName: String!
+  description: String!
+  "the incident severity this impact lines up with"
+  severity: Severity!
+}
+
+"A severity with its numeric value (0..100, higher is worse)."
+type SeverityLevel {
+  name: Severity!
+  displayName: String!
+  value: Int!
 }
 
 extend type Mutation {
@@ -1918,6 +2021,22 @@ func (ec *executionContext) childFields_FieldChange(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type FieldChange", field.Name)
 }
 
+func (ec *executionContext) childFields_ImpactType(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ImpactType_name(ctx, field)
+	case "value":
+		return ec.fieldContext_ImpactType_value(ctx, field)
+	case "displayName":
+		return ec.fieldContext_ImpactType_displayName(ctx, field)
+	case "description":
+		return ec.fieldContext_ImpactType_description(ctx, field)
+	case "severity":
+		return ec.fieldContext_ImpactType_severity(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImpactType", field.Name)
+}
+
 func (ec *executionContext) childFields_Incident(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2048,6 +2167,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_SeverityLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_SeverityLevel_name(ctx, field)
+	case "displayName":
+		return ec.fieldContext_SeverityLevel_displayName(ctx, field)
+	case "value":
+		return ec.fieldContext_SeverityLevel_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SeverityLevel", field.Name)
 }
 
 func (ec *executionContext) childFields_StatusSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3969,6 +4100,121 @@ func (ec *executionContext) _FieldChange_after(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_FieldChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FieldChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ImpactType_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactType_value(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImpactType_displayName(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactType_description(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactType_severity(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Severity) graphql.Marshaler {
+			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Severity")
 }
 
 func (ec *executionContext) _Incident_id(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
@@ -5941,6 +6187,70 @@ func (ec *executionContext) fieldContext_Query_maintenance(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_impactTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_impactTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ImpactTypes(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.ImpactType) graphql.Marshaler {
+			return ec.marshalNImpactType2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactTypeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_impactTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactType(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_severities(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_severities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Severities(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.SeverityLevel) graphql.Marshaler {
+			return ec.marshalNSeverityLevel2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_severities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeverityLevel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6015,6 +6325,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SeverityLevel_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Severity) graphql.Marshaler {
+			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Severity")
+}
+
+func (ec *executionContext) _SeverityLevel_displayName(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "String")
+}
+
+func (ec *executionContext) _SeverityLevel_value(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Int")
 }
 
 func (ec *executionContext) _StatusSummary_generatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
@@ -8814,6 +9193,59 @@ func (ec *executionContext) _FieldChange(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var impactTypeImplementors = []string{"ImpactType"}
+
+func (ec *executionContext) _ImpactType(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.ImpactType) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impactTypeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImpactType")
+		case "name":
+			out.Values[i] = ec._ImpactType_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ImpactType_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._ImpactType_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ImpactType_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._ImpactType_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var incidentImplementors = []string{"Incident"}
 
 func (ec *executionContext) _Incident(ctx context.Context, sel ast.SelectionSet, obj *model.Incident) graphql.Marshaler {
@@ -9451,6 +9883,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_maintenance(ctx, field)
 				})
+		case "impactTypes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_impactTypes(ctx, field)
+				})
+		case "severities":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_severities(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -9464,6 +9908,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var severityLevelImplementors = []string{"SeverityLevel"}
+
+func (ec *executionContext) _SeverityLevel(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.SeverityLevel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, severityLevelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SeverityLevel")
+		case "name":
+			out.Values[i] = ec._SeverityLevel_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._SeverityLevel_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._SeverityLevel_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10180,6 +10667,26 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 	return ret
 }
 
+func (ec *executionContext) marshalNImpactType2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx context.Context, sel ast.SelectionSet, v gqlmodel.ImpactType) graphql.Marshaler {
+	return ec._ImpactType(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNImpactType2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.ImpactType) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImpactType2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNIncident2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncident(ctx context.Context, sel ast.SelectionSet, v model.Incident) graphql.Marshaler {
 	return ec._Incident(ctx, sel, &v)
 }
@@ -10401,6 +10908,26 @@ var (
 		model.SeverityLow:      "LOW",
 	}
 )
+
+func (ec *executionContext) marshalNSeverityLevel2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx context.Context, sel ast.SelectionSet, v gqlmodel.SeverityLevel) graphql.Marshaler {
+	return ec._SeverityLevel(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSeverityLevel2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevelᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.SeverityLevel) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSeverityLevel2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
 
 func (ec *executionContext) unmarshalNSortDirection2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSortDirection(ctx context.Context, v any) (gqlmodel.SortDirection, error) {
 	var res gqlmodel.SortDirection

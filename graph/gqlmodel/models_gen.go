@@ -133,6 +133,18 @@ type FieldChange struct {
 	After  any    `json:"after,omitempty"`
 }
 
+// An impact type: what monitoring reports and an incident's affects carry.
+type ImpactType struct {
+	// maintenance, minor, major or outage
+	Name string `json:"name"`
+	// the number monitoring may send instead of the name (0..3)
+	Value       int    `json:"value"`
+	DisplayName string `json:"displayName"`
+	Description string `json:"description"`
+	// the incident severity this impact lines up with
+	Severity model.Severity `json:"severity"`
+}
+
 type IncidentConnection struct {
 	Edges    []IncidentEdge   `json:"edges"`
 	Nodes    []model.Incident `json:"nodes"`
@@ -213,6 +225,13 @@ type ReportComponentStatusInput struct {
 	Attributes []LabelInput `json:"attributes,omitempty"`
 	// the title of an incident this report opens
 	Text *string `json:"text,omitempty"`
+}
+
+// A severity with its numeric value (0..100, higher is worse).
+type SeverityLevel struct {
+	Name        model.Severity `json:"name"`
+	DisplayName string         `json:"displayName"`
+	Value       int            `json:"value"`
 }
 
 // A status widget's view: components with their worst impact, open incidents, maintenance to come.
