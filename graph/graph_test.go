@@ -557,11 +557,13 @@ func TestStatusOverGraphQL(t *testing.T) {
 }
 
 // TestCatalogue: the impact types and severities read the same over both
-// transports, and the mapping they publish is the one ingestion applies.
+// transports, the mapping they publish is the one ingestion applies, and the
+// incidents it opens show their affects.
 func TestCatalogue(t *testing.T) {
 	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
 	tenant := apitest.Tenant("cat")
 	key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+	other := s.Key(apitest.Tenant("cat-other"), model.ScopeIncidentsRead)
 	var types struct {
 		Data []struct {
 			Name, Severity string
@@ -582,10 +584,20 @@ func TestCatalogue(t *testing.T) {
 			t.Errorf("impact type %d: REST %+v, GraphQL %+v", i, it, g)
 		}
 		// Each impact on its own component opens an incident of the published severity.
-		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "c-" + it.Name})
+		comp := rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "c-" + it.Name})
 		rep := rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "c-" + it.Name, "impact": it.Value})
-		if inc, _ := rep["incident"].(map[string]any); inc == nil || inc["severity"] != it.Severity {
-			t.Errorf("%s opens %v, want severity %s", it.Name, rep["incident"], it.Severity)
+		inc, _ := rep["incident"].(map[string]any)
+		if inc == nil || inc["severity"] != it.Severity {
+			t.Fatalf("%s opens %v, want severity %s", it.Name, rep["incident"], it.Severity)
+		}
+		// The incident's affects are readable over REST, and only by its tenant.
+		var affects struct{ Data []struct{ ID, Impact string } }
+		s.Do("GET", "/v1/incidents/"+inc["id"].(string)+"/affects", key, nil).JSON(t, &affects)
+		if len(affects.Data) != 1 || affects.Data[0].ID != comp["id"] || affects.Data[0].Impact != it.Name {
+			t.Errorf("affects of the %s incident: %+v", it.Name, affects.Data)
+		}
+		if res := s.Do("GET", "/v1/incidents/"+inc["id"].(string)+"/affects", other, nil); res.Status != 404 {
+			t.Errorf("another tenant's affects: %d", res.Status)
 		}
 	}
 	var sev struct {

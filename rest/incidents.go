@@ -61,7 +61,10 @@ type incidentListJSON struct {
 	Pagination paginationJSON `json:"pagination"`
 }
 
-type incidentHandlers struct{ svc model.IncidentService }
+type incidentHandlers struct {
+	svc model.IncidentService
+	rel model.RelationService // nil: no /affects
+}
 
 func (h incidentHandlers) routes(r chi.Router) {
 	r.Get("/", h.list)
@@ -71,6 +74,32 @@ func (h incidentHandlers) routes(r chi.Router) {
 	r.Delete("/{id}", h.delete)
 	r.Get("/{id}/updates", h.updates)
 	r.Post("/{id}/updates", h.addUpdate)
+	if h.rel != nil {
+		r.Get("/{id}/affects", h.affects)
+	}
+}
+
+// affects serves the components an incident affects ({id, impact}, the
+// shape of a monitoring answer's components). The incident is read first so
+// that an unknown or foreign id is a 404, not an empty list.
+func (h incidentHandlers) affects(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if _, err := h.svc.Get(r.Context(), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	as, err := h.rel.AffectsOf(r.Context(), []string{id})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Data []affectJSON `json:"data"`
+	}{Data: make([]affectJSON, 0, len(as[id]))}
+	for _, a := range as[id] {
+		out.Data = append(out.Data, affectJSON{ID: a.ComponentID, Impact: a.Impact.String()})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // updates serves the incident's timeline, oldest first.

@@ -104,7 +104,7 @@ func NewRouter(d Deps) http.Handler {
 			if d.Hub != nil {
 				r.Get("/events", eventHandlers{d.Hub, d.Events, d.Relations}.stream)
 			}
-			incidentHandlers{d.Incidents}.routes(r)
+			incidentHandlers{d.Incidents, d.Relations}.routes(r)
 		})
 		if d.APIKeys != nil {
 			r.Route("/api-keys", apiKeyHandlers{d.APIKeys}.routes)
