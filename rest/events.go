@@ -131,9 +131,16 @@ func (h eventHandlers) componentStream(w http.ResponseWriter, r *http.Request) {
 	for name, vs := range r.URL.Query() {
 		switch name {
 		case "component":
-			f.ComponentIDs = append(f.ComponentIDs, vs...)
+			for _, v := range vs {
+				if v != "" { // empty values count as absent, as on every list
+					f.ComponentIDs = append(f.ComponentIDs, v)
+				}
+			}
 		case "label":
 			for _, v := range vs {
+				if v == "" {
+					continue
+				}
 				k, val, ok := strings.Cut(v, ":")
 				if !ok {
 					writeError(w, r, model.Invalid("Invalid query parameters", model.FieldError{Field: "label", Message: "label must be key:value"}))
