@@ -578,7 +578,7 @@ func TestComponentEventsSSE(t *testing.T) {
 		key := s.Key(apitest.Tenant("csse"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
 		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "API", "labels": map[string]string{"tier": "core"}})
 		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "Docs", "labels": map[string]string{"tier": "edge"}})
-		r, stop := sseOpen(t, s, key, "/v1/components/events?label=tier:core&component=")
+		r, stop := sseOpen(t, s, key, "/v1/components/events?label=tier:core&component=&label=")
 		defer stop()
 		time.Sleep(100 * time.Millisecond)
 		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "Docs", "impact": "major"}) // filtered out

@@ -41,32 +41,43 @@ func (f *ComponentFilter) match(c *model.Component) bool {
 // events: for each, the statuses of the incident's components are read again
 // and those that differ from what this stream last sent are emitted (every
 // component once, the first time it is seen). Each event costs the stream
-// two batched queries.
+// three batched queries (one when no component of the event passes an id
+// filter). A failed query ends the stream with that error, so that clients
+// see a fault rather than a normal end.
 func (h *Hub) OpenComponentStatus(ctx context.Context, log model.EventLog, rel model.RelationService, f ComponentFilter,
 	emit func(ComponentStatus) bool, end func(error)) error {
 	if _, err := model.Authorize(ctx, model.ScopeComponentsRead); err != nil {
 		return err
 	}
 	last := map[string]string{}
+	var failed error // written and read on the forwarder's goroutine only
+	fail := func(err error) bool {
+		if ctx.Err() == nil { // a client that left is not a fault
+			failed = model.Internal(err, "live: component status")
+		}
+		return false
+	}
 	return h.Open(ctx, log, model.EventFilter{}, -1, func(e *model.Event) bool {
 		affects, err := rel.AffectsOf(ctx, []string{e.Incident.ID})
 		if err != nil {
-			return false
+			return fail(err)
 		}
 		var ids []string
 		for _, a := range affects[e.Incident.ID] {
-			ids = append(ids, a.ComponentID)
+			if len(f.ComponentIDs) == 0 || slices.Contains(f.ComponentIDs, a.ComponentID) {
+				ids = append(ids, a.ComponentID)
+			}
 		}
 		if len(ids) == 0 {
 			return true
 		}
 		comps, err := rel.ComponentsByID(ctx, ids)
 		if err != nil {
-			return false
+			return fail(err)
 		}
 		affecting, err := rel.AffectingOf(ctx, ids)
 		if err != nil {
-			return false
+			return fail(err)
 		}
 		for _, id := range ids {
 			c := comps[id]
@@ -87,5 +98,10 @@ func (h *Hub) OpenComponentStatus(ctx context.Context, log model.EventLog, rel m
 			}
 		}
 		return true
-	}, end)
+	}, func(why error) {
+		if why == nil {
+			why = failed
+		}
+		end(why)
+	})
 }

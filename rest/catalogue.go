@@ -28,7 +28,7 @@ func noQuery(w http.ResponseWriter, r *http.Request) bool {
 		errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
 	}
 	if len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", errs...))
+		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
 		return false
 	}
 	return true

@@ -124,17 +124,7 @@ func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
 		case "name":
 			q.NamePrefix = strings.Join(vs, "")
 		case "label":
-			for _, v := range vs {
-				k, val, ok := strings.Cut(v, ":")
-				if !ok {
-					errs = append(errs, model.FieldError{Field: "label", Message: "label must be key:value"})
-					continue
-				}
-				if q.Labels == nil {
-					q.Labels = map[string]string{}
-				}
-				q.Labels[k] = val
-			}
+			errs = append(errs, parseLabels(vs, &q.Labels)...)
 		case "limit":
 			q.Limit = intParam(strings.Join(vs, ""))
 		case "offset":
@@ -160,4 +150,25 @@ func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
 		out.Data[i] = toComponentJSON(c)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// parseLabels reads label=key:value parameters into *into (all must match);
+// empty values count as absent, as for every other parameter.
+func parseLabels(vs []string, into *map[string]string) []model.FieldError {
+	var errs []model.FieldError
+	for _, v := range vs {
+		if v == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(v, ":")
+		if !ok {
+			errs = append(errs, model.FieldError{Field: "label", Message: "label must be key:value"})
+			continue
+		}
+		if *into == nil {
+			*into = map[string]string{}
+		}
+		(*into)[k] = val
+	}
+	return errs
 }

@@ -128,6 +128,7 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 // changes as server-sent events (each component once, then on every change).
 func (h eventHandlers) componentStream(w http.ResponseWriter, r *http.Request) {
 	var f live.ComponentFilter
+	var errs []model.FieldError
 	for name, vs := range r.URL.Query() {
 		switch name {
 		case "component":
@@ -137,24 +138,14 @@ func (h eventHandlers) componentStream(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case "label":
-			for _, v := range vs {
-				if v == "" {
-					continue
-				}
-				k, val, ok := strings.Cut(v, ":")
-				if !ok {
-					writeError(w, r, model.Invalid("Invalid query parameters", model.FieldError{Field: "label", Message: "label must be key:value"}))
-					return
-				}
-				if f.Labels == nil {
-					f.Labels = map[string]string{}
-				}
-				f.Labels[k] = val
-			}
+			errs = append(errs, parseLabels(vs, &f.Labels)...)
 		default:
-			writeError(w, r, model.Invalid("Invalid query parameters", model.FieldError{Field: name, Message: "unknown query parameter " + name}))
-			return
+			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
 		}
+	}
+	if len(errs) > 0 {
+		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+		return
 	}
 	serveSSE(w, r, func(emit func(sseFrame) bool, end func(error)) error {
 		return h.hub.OpenComponentStatus(r.Context(), h.log, h.rel, f, func(c live.ComponentStatus) bool {
