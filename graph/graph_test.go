@@ -3,6 +3,7 @@ package graph_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -208,6 +209,25 @@ func TestConnections(t *testing.T) {
 	})
 }
 
+// statements is how many statements query costs. The counter is the store's,
+// so background work (a key's last-used touch, the event poller) can land in a
+// window: the least of a few runs is the operation's own cost.
+func statements(t *testing.T, s *apitest.Server, key, query string) (int64, apitest.GQLResponse) {
+	t.Helper()
+	s.GQL(key, query, nil) // warm the key cache
+	least := int64(math.MaxInt64)
+	var r apitest.GQLResponse
+	for range 3 {
+		before := s.Store.Statements()
+		_, r = s.GQL(key, query, nil)
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		least = min(least, s.Store.Statements()-before)
+	}
+	return least, r
+}
+
 // TestStatementsBounded: a list costs the same number of statements whatever
 // its size and selection.
 func TestStatementsBounded(t *testing.T) {
@@ -217,13 +237,8 @@ func TestStatementsBounded(t *testing.T) {
 		createGQL(t, s, key, map[string]any{"title": fmt.Sprint(i), "severity": "LOW", "occurredAt": "2024-01-01T00:00:00Z"})
 	}
 	cost := func(q string) int64 {
-		s.GQL(key, q, nil) // warm the key cache
-		before := s.Store.Statements()
-		_, r := s.GQL(key, q, nil)
-		if len(r.Errors) > 0 {
-			t.Fatal(r.Errors)
-		}
-		return s.Store.Statements() - before
+		n, _ := statements(t, s, key, q)
+		return n
 	}
 	small := cost(`{ incidents(first: 2) { totalCount nodes { id } } }`)
 	large := cost(`{ incidents(first: 50, filter: {keyword: "1"}) { totalCount edges { cursor node { ` + fields + ` } } nodes { ` + fields + ` } } }`)
@@ -471,17 +486,8 @@ func TestRelationsAreBatched(t *testing.T) {
 	q := func(n int) string {
 		return fmt.Sprintf(`{ incidents(first: %d) { nodes { id updates { order displayName } affects { impact component { id status activelyAffectedBy { impact incident { id affects { component { id } } } } } } } } }`, n)
 	}
-	cost := func(query string) (int64, apitest.GQLResponse) {
-		s.GQL(key, `{ incidents(first: 1) { nodes { id } } }`, nil) // warm the key cache
-		before := s.Store.Statements()
-		_, r := s.GQL(key, query, nil)
-		if len(r.Errors) > 0 {
-			t.Fatal(r.Errors)
-		}
-		return s.Store.Statements() - before, r
-	}
-	small, _ := cost(q(1))
-	large, r := cost(q(30))
+	small, _ := statements(t, s, key, q(1))
+	large, r := statements(t, s, key, q(30))
 	if large > small+2 || large > 12 {
 		t.Errorf("statements: %d for 1 incident, %d for 30", small, large)
 	}
