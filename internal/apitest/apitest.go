@@ -148,6 +148,13 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	srv.Start()
 	t.Cleanup(func() {
+		// Let subscriptions whose clients already left end on their own first:
+		// a hub shutdown racing a client's close makes gqlgen read a
+		// subscription's error while it is being written (its
+		// AddSubscriptionError is not synchronised with cancellation).
+		for deadline := time.Now().Add(2 * time.Second); app.Hub.Count() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		app.Close()
 		cancel()
 		srv.Close()
