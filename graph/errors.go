@@ -71,3 +71,35 @@ func endSubscription(ctx context.Context, err error) {
 	}
 	transport.AddSubscriptionError(ctx, toGQLError(ctx, err))
 }
+
+// subscribe claims a subscription slot and opens a hub stream with open,
+// forwarding what it emits (converted by conv) to the returned channel while
+// the operation lives. When the stream ends, a live client is told why.
+func subscribe[T, V any](ctx context.Context, r *Resolver, open func(emit func(T) bool, end func(error)) error, conv func(T) V) (<-chan V, error) {
+	release, err := r.claimSubscription(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan V)
+	err = open(func(v T) bool {
+		select {
+		case out <- conv(v):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}, func(why error) {
+		// gqlgen reads the subscription's errors once its operation context
+		// ends: only a live subscription may still be told why it ends.
+		if why != nil && ctx.Err() == nil {
+			endSubscription(ctx, why)
+		}
+		release()
+		close(out)
+	})
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return out, nil
+}

@@ -65,32 +65,9 @@ func (r *subscriptionResolver) IncidentChanged(ctx context.Context, filter *gqlm
 		}
 		from = n
 	}
-	release, err := r.claimSubscription(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *gqlmodel.IncidentEvent)
-	err = r.Hub.Open(ctx, r.EventLog, eventFilterIn(filter), from, func(e *model.Event) bool {
-		select {
-		case out <- eventOut(e):
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}, func(why error) {
-		// gqlgen reads the subscription's errors once its operation context
-		// ends: only a live subscription may still be told why it ends.
-		if why != nil && ctx.Err() == nil {
-			endSubscription(ctx, why)
-		}
-		release()
-		close(out)
-	})
-	if err != nil {
-		release()
-		return nil, err
-	}
-	return out, nil
+	return subscribe(ctx, r.Resolver, func(emit func(*model.Event) bool, end func(error)) error {
+		return r.Hub.Open(ctx, r.EventLog, eventFilterIn(filter), from, emit, end)
+	}, eventOut)
 }
 
 // Incident returns generated.IncidentResolver implementation.

@@ -191,10 +191,6 @@ func (r *queryResolver) Severities(ctx context.Context) ([]gqlmodel.SeverityLeve
 
 // ComponentStatusChanged is the resolver for the componentStatusChanged field.
 func (r *subscriptionResolver) ComponentStatusChanged(ctx context.Context, filter *gqlmodel.ComponentStatusFilter) (<-chan *gqlmodel.ComponentStatusEvent, error) {
-	release, err := r.claimSubscription(ctx)
-	if err != nil {
-		return nil, err
-	}
 	f := live.ComponentFilter{}
 	if filter != nil {
 		f.ComponentIDs = filter.ComponentIds
@@ -202,26 +198,11 @@ func (r *subscriptionResolver) ComponentStatusChanged(ctx context.Context, filte
 			f.Labels = labelsIn(filter.Labels)
 		}
 	}
-	out := make(chan *gqlmodel.ComponentStatusEvent)
-	err = r.Hub.OpenComponentStatus(ctx, r.EventLog, r.Relations, f, func(c live.ComponentStatus) bool {
-		select {
-		case out <- &gqlmodel.ComponentStatusEvent{EventID: strconv.FormatInt(c.EventID, 10), Component: c.Component, Status: c.Status, At: c.At}:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}, func(why error) {
-		if why != nil && ctx.Err() == nil {
-			endSubscription(ctx, why)
-		}
-		release()
-		close(out)
+	return subscribe(ctx, r.Resolver, func(emit func(live.ComponentStatus) bool, end func(error)) error {
+		return r.Hub.OpenComponentStatus(ctx, r.EventLog, r.Relations, f, emit, end)
+	}, func(c live.ComponentStatus) *gqlmodel.ComponentStatusEvent {
+		return &gqlmodel.ComponentStatusEvent{EventID: strconv.FormatInt(c.EventID, 10), Component: c.Component, Status: c.Status, At: c.At}
 	})
-	if err != nil {
-		release()
-		return nil, err
-	}
-	return out, nil
 }
 
 // Affect returns generated.AffectResolver implementation.
