@@ -54,6 +54,10 @@ func createIn(in gqlmodel.CreateIncidentInput) model.IncidentCreate {
 	out := model.IncidentCreate{
 		Title: in.Title, Description: in.Description, Severity: in.Severity,
 		Service: in.Service, Tags: in.Tags, OccurredAt: in.OccurredAt,
+		Affects: affectsIn(in.Affects),
+	}
+	if in.Phase != nil {
+		out.Phase = &model.PhaseRef{Generation: in.Phase.Generation, Order: in.Phase.Order}
 	}
 	if in.Status != nil {
 		out.Status = *in.Status
@@ -95,7 +99,75 @@ func patchIn(in gqlmodel.UpdateIncidentInput) model.IncidentPatch {
 			p.Tags = model.Some(v)
 		}
 	}
+	p.Phase = optional(in.Phase, func(ph gqlmodel.PhaseInput) model.PhaseRef {
+		return model.PhaseRef{Generation: ph.Generation, Order: ph.Order}
+	})
+	if in.Affects.IsSet() {
+		if v := in.Affects.Value(); v == nil {
+			p.Affects = model.Null[[]model.AffectInput]()
+		} else {
+			p.Affects = model.Some(affectsIn(v))
+		}
+	}
 	return p
+}
+
+func affectsIn(in []gqlmodel.AffectInput) []model.AffectInput {
+	if in == nil {
+		return nil
+	}
+	out := make([]model.AffectInput, len(in))
+	for i, a := range in {
+		out[i] = model.AffectInput{ComponentID: a.Reference, TypeID: a.Type, Severity: a.Severity}
+	}
+	return out
+}
+
+// optionalValue maps a nullable GraphQL argument to a patch field: absent
+// and null both leave the field alone.
+func optionalValue[T any](v *T) model.Optional[T] {
+	if v == nil {
+		return model.Optional[T]{}
+	}
+	return model.Some(*v)
+}
+
+func impactTypeOut(t *model.ImpactType) *gqlmodel.ImpactType {
+	if t == nil {
+		return nil
+	}
+	out := &gqlmodel.ImpactType{ID: t.ID, DisplayName: t.DisplayName, Description: t.Description, BuiltIn: t.BuiltIn}
+	if t.BuiltIn {
+		name, value, sev := t.Level.String(), int(t.Level), t.Level.Severity()
+		out.Name, out.Value, out.Severity = &name, &value, &sev
+		return out
+	}
+	out.CreatedAt, out.UpdatedAt, out.CreatedBy, out.UpdatedBy = &t.CreatedAt, &t.UpdatedAt, &t.CreatedBy, &t.UpdatedBy
+	return out
+}
+
+func severityOut(l *model.SeverityLevel) *gqlmodel.SeverityLevel {
+	if l == nil {
+		return nil
+	}
+	out := &gqlmodel.SeverityLevel{DisplayName: l.DisplayName, Value: l.Value, BuiltIn: l.BuiltIn}
+	if l.BuiltIn {
+		out.Name = &l.Severity
+		return out
+	}
+	out.CreatedAt, out.UpdatedAt, out.CreatedBy, out.UpdatedBy = &l.CreatedAt, &l.UpdatedAt, &l.CreatedBy, &l.UpdatedBy
+	return out
+}
+
+func phasesOut(l *model.PhaseList) *gqlmodel.PhaseList {
+	if l == nil {
+		return nil
+	}
+	out := &gqlmodel.PhaseList{Generation: l.Generation, Phases: l.Phases}
+	if l.Generation > 0 {
+		out.CreatedAt, out.CreatedBy = &l.CreatedAt, &l.CreatedBy
+	}
+	return out
 }
 
 func labelsIn(in []gqlmodel.LabelInput) map[string]string {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -100,12 +101,49 @@ type loaders struct {
 	affecting  *loader[string, []model.AffectingIncident]
 	incidents  *loader[string, *model.Incident]
 	updates    *loader[string, []model.IncidentUpdate]
+	phases     *loader[int, *model.PhaseList]
+
+	// The tenant's impact types, read once per operation (a small, bounded set).
+	typesOnce sync.Once
+	types     map[string]*model.ImpactType
+	typesErr  error
+}
+
+// impactType returns one of the tenant's impact types, reading the whole
+// catalogue once per operation.
+func (l *loaders) impactType(ctx context.Context, cat model.CatalogueService, id string) (*gqlmodel.ImpactType, error) {
+	l.typesOnce.Do(func() {
+		ts, err := cat.ImpactTypes(ctx)
+		l.types, l.typesErr = map[string]*model.ImpactType{}, err
+		for i := range ts {
+			l.types[ts[i].ID] = &ts[i]
+		}
+	})
+	if l.typesErr != nil {
+		return nil, l.typesErr
+	}
+	t := l.types[id]
+	if t == nil {
+		return nil, model.NotFound("Impact type", id)
+	}
+	return impactTypeOut(t), nil
 }
 
 type loadersKey struct{}
 
-func withLoaders(ctx context.Context, rel model.RelationService) context.Context {
+func withLoaders(ctx context.Context, rel model.RelationService, cat model.CatalogueService) context.Context {
 	return context.WithValue(ctx, loadersKey{}, &loaders{
+		phases: newLoader(func(ctx context.Context, gens []int) (map[int]*model.PhaseList, error) {
+			out := map[int]*model.PhaseList{}
+			for _, g := range gens { // an operation meets one or two generations
+				l, err := cat.Phases(ctx, g)
+				if err != nil && model.ErrorCode(err) != model.CodeNotFound {
+					return nil, err
+				}
+				out[g] = l
+			}
+			return out, nil
+		}),
 		affects:    newLoader(rel.AffectsOf),
 		components: newLoader(rel.ComponentsByID),
 		affecting:  newLoader(rel.AffectingOf),

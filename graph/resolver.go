@@ -15,6 +15,7 @@ type Resolver struct {
 	ComponentService   model.ComponentService
 	AuditLog           model.AuditLog
 	Relations          model.RelationService
+	CatalogueService   model.CatalogueService
 	IngestService      model.IngestService
 	MaintenanceService model.MaintenanceService
 	StatusService      model.StatusService

@@ -33,6 +33,7 @@ type Config struct {
 	Components    model.ComponentService
 	Audit         model.AuditLog
 	Relations     model.RelationService
+	Catalogue     model.CatalogueService
 	Ingest        model.IngestService
 	Maintenance   model.MaintenanceService
 	Status        model.StatusService
@@ -84,7 +85,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, CatalogueService: cfg.Catalogue, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
 		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {
@@ -136,8 +137,8 @@ func NewHandler(cfg Config) http.Handler {
 	srv.SetRecoverFunc(recoverPanic)
 	// Each operation gets its own batch loaders for the relations.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		if cfg.Relations != nil {
-			ctx = withLoaders(ctx, cfg.Relations)
+		if cfg.Relations != nil && cfg.Catalogue != nil {
+			ctx = withLoaders(ctx, cfg.Relations, cfg.Catalogue)
 		}
 		return next(ctx)
 	})

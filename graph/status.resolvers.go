@@ -29,6 +29,11 @@ func (r *affectResolver) Impact(ctx context.Context, obj *model.Affect) (string,
 	return obj.Impact.String(), nil
 }
 
+// Type is the resolver for the type field.
+func (r *affectResolver) Type(ctx context.Context, obj *model.Affect) (*gqlmodel.ImpactType, error) {
+	return loadersFrom(ctx).impactType(ctx, r.CatalogueService, obj.TypeID)
+}
+
 // Incident is the resolver for the incident field.
 func (r *affectingIncidentResolver) Incident(ctx context.Context, obj *model.AffectingIncident) (*model.Incident, error) {
 	inc, err := loadersFrom(ctx).incidents.Load(ctx, obj.ID)
@@ -41,6 +46,11 @@ func (r *affectingIncidentResolver) Incident(ctx context.Context, obj *model.Aff
 // Impact is the resolver for the impact field.
 func (r *affectingIncidentResolver) Impact(ctx context.Context, obj *model.AffectingIncident) (string, error) {
 	return obj.Impact.String(), nil
+}
+
+// Type is the resolver for the type field.
+func (r *affectingIncidentResolver) Type(ctx context.Context, obj *model.AffectingIncident) (*gqlmodel.ImpactType, error) {
+	return loadersFrom(ctx).impactType(ctx, r.CatalogueService, obj.TypeID)
 }
 
 // ActivelyAffectedBy is the resolver for the activelyAffectedBy field.
@@ -72,6 +82,18 @@ func (r *incidentResolver) Affects(ctx context.Context, obj *model.Incident) ([]
 		a = []model.Affect{}
 	}
 	return a, err
+}
+
+// Phase is the resolver for the phase field.
+func (r *incidentResolver) Phase(ctx context.Context, obj *model.Incident) (*gqlmodel.Phase, error) {
+	if obj.Phase == nil {
+		return nil, nil
+	}
+	l, err := loadersFrom(ctx).phases.Load(ctx, obj.Phase.Generation)
+	if err != nil {
+		return nil, err
+	}
+	return &gqlmodel.Phase{Generation: obj.Phase.Generation, Order: obj.Phase.Order, Name: l.Name(*obj.Phase)}, nil
 }
 
 // Updates is the resolver for the updates field.
@@ -129,6 +151,52 @@ func (r *mutationResolver) AddIncidentUpdate(ctx context.Context, incidentID str
 	return r.IncidentService.AddUpdate(ctx, incidentID, in)
 }
 
+// CreateImpactType is the resolver for the createImpactType field.
+func (r *mutationResolver) CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput) (*gqlmodel.ImpactType, error) {
+	t, err := r.CatalogueService.CreateImpactType(ctx, model.ImpactTypeInput{DisplayName: model.Some(input.DisplayName), Description: optionalValue(input.Description)})
+	return impactTypeOut(t), err
+}
+
+// UpdateImpactType is the resolver for the updateImpactType field.
+func (r *mutationResolver) UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput) (*gqlmodel.ImpactType, error) {
+	t, err := r.CatalogueService.UpdateImpactType(ctx, id, model.ImpactTypeInput{DisplayName: optionalValue(input.DisplayName), Description: optionalValue(input.Description)})
+	return impactTypeOut(t), err
+}
+
+// DeleteImpactType is the resolver for the deleteImpactType field.
+func (r *mutationResolver) DeleteImpactType(ctx context.Context, id string) (string, error) {
+	if err := r.CatalogueService.DeleteImpactType(ctx, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// CreateSeverity is the resolver for the createSeverity field.
+func (r *mutationResolver) CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput) (*gqlmodel.SeverityLevel, error) {
+	l, err := r.CatalogueService.CreateSeverity(ctx, model.SeverityInput{DisplayName: model.Some(input.DisplayName), Value: model.Some(input.Value)})
+	return severityOut(l), err
+}
+
+// UpdateSeverity is the resolver for the updateSeverity field.
+func (r *mutationResolver) UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput) (*gqlmodel.SeverityLevel, error) {
+	l, err := r.CatalogueService.UpdateSeverity(ctx, displayName, model.SeverityInput{DisplayName: optionalValue(input.DisplayName), Value: optionalValue(input.Value)})
+	return severityOut(l), err
+}
+
+// DeleteSeverity is the resolver for the deleteSeverity field.
+func (r *mutationResolver) DeleteSeverity(ctx context.Context, displayName string) (string, error) {
+	if err := r.CatalogueService.DeleteSeverity(ctx, displayName); err != nil {
+		return "", err
+	}
+	return displayName, nil
+}
+
+// ReplacePhases is the resolver for the replacePhases field.
+func (r *mutationResolver) ReplacePhases(ctx context.Context, phases []string) (*gqlmodel.PhaseList, error) {
+	l, err := r.CatalogueService.ReplacePhases(ctx, phases)
+	return phasesOut(l), err
+}
+
 // Status is the resolver for the status field.
 func (r *queryResolver) Status(ctx context.Context) (*gqlmodel.StatusSummary, error) {
 	sum, err := r.StatusService.Summary(ctx)
@@ -164,29 +232,58 @@ func (r *queryResolver) Maintenance(ctx context.Context) ([]model.Maintenance, e
 
 // ImpactTypes is the resolver for the impactTypes field.
 func (r *queryResolver) ImpactTypes(ctx context.Context) ([]gqlmodel.ImpactType, error) {
-	ts, err := model.ImpactTypes(ctx)
+	ts, err := r.CatalogueService.ImpactTypes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]gqlmodel.ImpactType, len(ts))
-	for i, t := range ts {
-		out[i] = gqlmodel.ImpactType{Name: t.Impact.String(), Value: int(t.Impact), DisplayName: t.DisplayName,
-			Description: t.Description, Severity: t.Impact.Severity()}
+	for i := range ts {
+		out[i] = *impactTypeOut(&ts[i])
 	}
 	return out, nil
 }
 
+// ImpactType is the resolver for the impactType field.
+func (r *queryResolver) ImpactType(ctx context.Context, id string) (*gqlmodel.ImpactType, error) {
+	t, err := r.CatalogueService.ImpactType(ctx, id)
+	if model.ErrorCode(err) == model.CodeNotFound {
+		return nil, nil
+	}
+	return impactTypeOut(t), err
+}
+
 // Severities is the resolver for the severities field.
 func (r *queryResolver) Severities(ctx context.Context) ([]gqlmodel.SeverityLevel, error) {
-	ls, err := model.SeverityLevels(ctx)
+	ls, err := r.CatalogueService.Severities(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]gqlmodel.SeverityLevel, len(ls))
-	for i, l := range ls {
-		out[i] = gqlmodel.SeverityLevel{Name: l.Severity, DisplayName: l.DisplayName, Value: l.Value}
+	for i := range ls {
+		out[i] = *severityOut(&ls[i])
 	}
 	return out, nil
+}
+
+// Severity is the resolver for the severity field.
+func (r *queryResolver) Severity(ctx context.Context, displayName string) (*gqlmodel.SeverityLevel, error) {
+	l, err := r.CatalogueService.Severity(ctx, displayName)
+	if model.ErrorCode(err) == model.CodeNotFound {
+		return nil, nil
+	}
+	return severityOut(l), err
+}
+
+// Phases is the resolver for the phases field.
+func (r *queryResolver) Phases(ctx context.Context, generation *int) (*gqlmodel.PhaseList, error) {
+	g := 0
+	if generation != nil {
+		if g = *generation; g < 1 {
+			return nil, model.Invalid("Invalid arguments", model.FieldError{Field: "generation", Message: "generation must be at least 1"})
+		}
+	}
+	l, err := r.CatalogueService.Phases(ctx, g)
+	return phasesOut(l), err
 }
 
 // ComponentStatusChanged is the resolver for the componentStatusChanged field.

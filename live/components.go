@@ -62,12 +62,16 @@ func (h *Hub) OpenComponentStatus(ctx context.Context, log model.EventLog, rel m
 		if err != nil {
 			return fail(err)
 		}
+		// The incident's components now, and those the change took away.
 		var ids []string
 		for _, a := range affects[e.Incident.ID] {
-			if len(f.ComponentIDs) == 0 || slices.Contains(f.ComponentIDs, a.ComponentID) {
-				ids = append(ids, a.ComponentID)
-			}
+			ids = append(ids, a.ComponentID)
 		}
+		ids = append(ids, e.Components...)
+		slices.Sort(ids)
+		ids = slices.DeleteFunc(slices.Compact(ids), func(id string) bool {
+			return len(f.ComponentIDs) > 0 && !slices.Contains(f.ComponentIDs, id)
+		})
 		if len(ids) == 0 {
 			return true
 		}

@@ -23,7 +23,9 @@ const (
 var AuditActions = []string{AuditIncidentCreate, AuditIncidentUpdate, AuditIncidentDelete,
 	AuditAPIKeyCreate, AuditAPIKeyRevoke, AuditAPIKeyRotate,
 	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete,
-	AuditMaintenanceCreate, AuditMaintenanceDelete, AuditStatusPublication}
+	AuditMaintenanceCreate, AuditMaintenanceDelete, AuditStatusPublication,
+	AuditImpactTypeCreate, AuditImpactTypeUpdate, AuditImpactTypeDelete,
+	AuditSeverityCreate, AuditSeverityUpdate, AuditSeverityDelete, AuditPhasesReplace}
 
 // Change is one field's value before and after a mutation (nil: absent).
 type Change struct {
@@ -158,5 +160,12 @@ func IncidentChanges(before, after *Incident) map[string]Change {
 	add("occurredAt", fmtTime(&before.OccurredAt), fmtTime(&after.OccurredAt), before.OccurredAt.Equal(after.OccurredAt))
 	add("resolvedAt", fmtTime(before.ResolvedAt), fmtTime(after.ResolvedAt), eqTimePtr(before.ResolvedAt, after.ResolvedAt))
 	add("isDeleted", before.IsDeleted, after.IsDeleted, before.IsDeleted == after.IsDeleted)
+	phase := func(r *PhaseRef) any {
+		if r == nil {
+			return nil
+		}
+		return map[string]int{"generation": r.Generation, "order": r.Order}
+	}
+	add("phase", phase(before.Phase), phase(after.Phase), eqPtr(before.Phase, after.Phase))
 	return out
 }

@@ -28,6 +28,10 @@ type Event struct {
 	// Before is the incident before the change (nil for a creation).
 	Before *Incident
 	At     time.Time
+	// Components are the components whose affect this change added,
+	// removed or changed (their status may have moved even if the incident
+	// no longer affects them).
+	Components []string
 }
 
 // EventFilter narrows what a subscriber receives; members mean any of and

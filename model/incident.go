@@ -100,6 +100,8 @@ type Incident struct {
 	CreatedBy   string
 	UpdatedBy   string
 	IsDeleted   bool
+	// Phase is the incident's phase (seed 003), nil when it has none.
+	Phase *PhaseRef
 }
 
 // IncidentCreate is the input of a creation. Zero Status means open.
@@ -111,7 +113,23 @@ type IncidentCreate struct {
 	Service     *string
 	Tags        []string
 	OccurredAt  time.Time
+	Phase       *PhaseRef
+	// Affects are the components the incident affects (seed 003); each
+	// creates an impact visible from its component.
+	Affects []AffectInput
 }
+
+// AffectInput names a component an incident affects, with an impact type
+// and a severity value. Severity may be left out for a built-in type: it
+// is then the type's level's value.
+type AffectInput struct {
+	ComponentID string
+	TypeID      string
+	Severity    *int
+}
+
+// MaxAffects bounds the components one request may set on an incident.
+const MaxAffects = 1000
 
 // Optional is a PATCH field that may be absent, null, or a value.
 type Optional[T any] struct {
@@ -136,6 +154,10 @@ type IncidentPatch struct {
 	Tags        Optional[[]string]
 	OccurredAt  Optional[time.Time]
 	ResolvedAt  Optional[time.Time]
+	// Phase null clears the phase.
+	Phase Optional[PhaseRef]
+	// Affects replaces the whole list ([] clears it).
+	Affects Optional[[]AffectInput]
 }
 
 // IncidentService manages incidents within the caller's tenant.
@@ -171,14 +193,20 @@ func (in *UpdateInput) Validate() []FieldError {
 }
 
 // AutoUpdates describes, as timeline entries, the changes between cur and
-// next that the timeline records by itself (status and severity).
-func AutoUpdates(cur, next *Incident) []UpdateInput {
+// next that the timeline records by itself (status, severity, phase; the
+// affected components are AffectsUpdate's). phaseName names a phase ref
+// (nil or "" when unknown).
+func AutoUpdates(cur, next *Incident, phaseName func(PhaseRef) string) []UpdateInput {
 	var out []UpdateInput
 	if cur.Status != next.Status {
 		out = append(out, UpdateInput{"Status changed", fmt.Sprintf("from %s to %s", cur.Status, next.Status)})
 	}
 	if cur.Severity != next.Severity {
 		out = append(out, UpdateInput{"Severity changed", fmt.Sprintf("from %s to %s", cur.Severity, next.Severity)})
+	}
+	if !eqPtr(cur.Phase, next.Phase) {
+		out = append(out, UpdateInput{"Phase changed", fmt.Sprintf("from %s to %s",
+			describePhase(cur.Phase, phaseName), describePhase(next.Phase, phaseName))})
 	}
 	return out
 }
@@ -279,6 +307,54 @@ func (in *IncidentCreate) Validate() []FieldError {
 	} else {
 		errs = append(errs, checkTime("occurredAt", in.OccurredAt)...)
 	}
+	if in.Phase != nil {
+		errs = append(errs, checkPhaseRef(*in.Phase)...)
+	}
+	errs = append(errs, checkAffects(in.Affects)...)
+	return errs
+}
+
+func checkPhaseRef(r PhaseRef) []FieldError {
+	var errs []FieldError
+	if r.Generation < 1 {
+		errs = append(errs, FieldError{"phase.generation", "phase.generation must be at least 1"})
+	}
+	if r.Order < 0 {
+		errs = append(errs, FieldError{"phase.order", "phase.order must be at least 0"})
+	}
+	return errs
+}
+
+// checkAffects checks an affects list's shape; whether its components and
+// types exist is the store's to check.
+func checkAffects(as []AffectInput) []FieldError {
+	var errs []FieldError
+	if len(as) > MaxAffects {
+		return []FieldError{{"affects", fmt.Sprintf("affects must have at most %d items", MaxAffects)}}
+	}
+	seen := map[string]int{}
+	for i, a := range as {
+		field := fmt.Sprintf("affects[%d]", i)
+		if a.ComponentID == "" {
+			errs = append(errs, FieldError{field + ".reference", field + ".reference (a component id) is required"})
+		} else if j, ok := seen[a.ComponentID]; ok {
+			errs = append(errs, FieldError{field + ".reference", fmt.Sprintf("%s.reference repeats affects[%d]", field, j)})
+		} else {
+			seen[a.ComponentID] = i
+		}
+		_, builtIn := BuiltInImpactType(a.TypeID)
+		switch {
+		case a.TypeID == "":
+			errs = append(errs, FieldError{field + ".type", field + ".type (an impact type id) is required"})
+		case a.Severity == nil && !builtIn:
+			errs = append(errs, FieldError{field + ".severity", field + ".severity is required for an impact type that is not built in"})
+		}
+		if a.Severity != nil {
+			errs = append(errs, checkSeverityValue(field+".severity", *a.Severity)...)
+		}
+		errs = append(errs, checkText(field+".reference", a.ComponentID, 64, false)...)
+		errs = append(errs, checkText(field+".type", a.TypeID, 64, false)...)
+	}
 	return errs
 }
 
@@ -329,6 +405,16 @@ func (p *IncidentPatch) Validate() []FieldError {
 	if p.ResolvedAt.Set && !p.ResolvedAt.Null {
 		errs = append(errs, checkTime("resolvedAt", p.ResolvedAt.Value)...)
 	}
+	if p.Phase.Set && !p.Phase.Null {
+		errs = append(errs, checkPhaseRef(p.Phase.Value)...)
+	}
+	if p.Affects.Set {
+		if p.Affects.Null {
+			errs = append(errs, FieldError{"affects", "affects cannot be null (send [] to clear them)"})
+		} else {
+			errs = append(errs, checkAffects(p.Affects.Value)...)
+		}
+	}
 	return errs
 }
 
@@ -349,6 +435,7 @@ func NewIncident(in IncidentCreate, id, tenant, actor string, now time.Time) (*I
 		Service:     in.Service,
 		Tags:        in.Tags,
 		OccurredAt:  NormalizeTime(in.OccurredAt),
+		Phase:       in.Phase,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 		CreatedBy:   actor,
@@ -399,6 +486,9 @@ func ApplyPatch(cur *Incident, p IncidentPatch, actor string, now time.Time) (ne
 	if p.OccurredAt.Set {
 		n.OccurredAt = NormalizeTime(p.OccurredAt.Value)
 	}
+	if p.Phase.Set {
+		n.Phase = optionalPtr(p.Phase)
+	}
 	if p.Status.Set && p.Status.Value != cur.Status {
 		n.Status = p.Status.Value
 		switch {
@@ -446,7 +536,7 @@ func optionalPtr[T any](o Optional[T]) *T {
 func sameIncident(a, b *Incident) bool {
 	return a.Title == b.Title && eqPtr(a.Description, b.Description) && a.Severity == b.Severity &&
 		a.Status == b.Status && eqPtr(a.Service, b.Service) && slices.Equal(a.Tags, b.Tags) &&
-		a.OccurredAt.Equal(b.OccurredAt) && eqTimePtr(a.ResolvedAt, b.ResolvedAt)
+		a.OccurredAt.Equal(b.OccurredAt) && eqTimePtr(a.ResolvedAt, b.ResolvedAt) && eqPtr(a.Phase, b.Phase)
 }
 
 func eqPtr[T comparable](a, b *T) bool {

@@ -150,10 +150,13 @@ type IncidentUpdate struct {
 	CreatedBy   string
 }
 
-// Affect is a component an incident affects, at an impact.
+// Affect is a component an incident affects (seed 003): an impact type and
+// a severity value, and the monitoring level they stand at (LevelOf).
 type Affect struct {
 	ComponentID string
 	Impact      Impact
+	TypeID      string
+	Severity    int
 }
 
 // IngestResult is the incident a report leads to, with its affects and timeline.
@@ -180,9 +183,11 @@ type ComponentState struct {
 
 // AffectingIncident is an open incident as seen from a component it affects.
 type AffectingIncident struct {
-	ID     string
-	Title  string
-	Impact Impact
+	ID       string
+	Title    string
+	Impact   Impact
+	TypeID   string
+	Severity int
 }
 
 // Worst is the highest impact on the component, -1 when none.

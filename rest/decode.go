@@ -160,6 +160,122 @@ func (f *fields) strings(name string) model.Optional[[]string] {
 	return model.Some(v)
 }
 
+// integer reads an integral JSON number member.
+func (f *fields) integer(name string) model.Optional[int] {
+	raw, ok := f.raw[name]
+	if !ok {
+		return model.Optional[int]{}
+	}
+	if isNull(raw) {
+		return model.Null[int]()
+	}
+	n, ok := parseInt(raw)
+	if !ok {
+		f.fail(name, name+" must be an integer")
+		return model.Optional[int]{}
+	}
+	return model.Some(n)
+}
+
+// parseInt reads an integral JSON number within ±1e9 (no fractions, no
+// strings), which every integer field here fits.
+func parseInt(raw json.RawMessage) (int, bool) {
+	var num json.Number
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&num); err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(num.String(), 10, 64)
+	if err != nil || n < -1e9 || n > 1e9 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// phase reads seed 003's {"generation", "order"} member.
+func (f *fields) phase(name string) model.Optional[model.PhaseRef] {
+	raw, ok := f.raw[name]
+	if !ok {
+		return model.Optional[model.PhaseRef]{}
+	}
+	if isNull(raw) {
+		return model.Null[model.PhaseRef]()
+	}
+	obj, err := decodeObject(raw)
+	if err != nil {
+		f.fail(name, name+" must be an object {generation, order} or null")
+		return model.Optional[model.PhaseRef]{}
+	}
+	sub := newFields(obj, "generation", "order")
+	var ref model.PhaseRef
+	for _, m := range []struct {
+		field string
+		into  *int
+	}{{"generation", &ref.Generation}, {"order", &ref.Order}} {
+		v := sub.integer(m.field)
+		switch {
+		case sub.failed(m.field):
+		case !v.Set || v.Null:
+			sub.fail(m.field, m.field+" is required")
+		default:
+			*m.into = v.Value
+		}
+	}
+	for _, e := range sub.errs {
+		f.fail(name+"."+e.Field, name+"."+e.Message)
+	}
+	if len(sub.errs) > 0 {
+		return model.Optional[model.PhaseRef]{}
+	}
+	return model.Some(ref)
+}
+
+// affects reads seed 003's [{"reference", "type", "severity"}] member.
+func (f *fields) affects(name string) model.Optional[[]model.AffectInput] {
+	raw, ok := f.raw[name]
+	if !ok {
+		return model.Optional[[]model.AffectInput]{}
+	}
+	if isNull(raw) {
+		return model.Null[[]model.AffectInput]()
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		f.fail(name, name+" must be an array of {reference, type, severity} objects")
+		return model.Optional[[]model.AffectInput]{}
+	}
+	if len(items) > model.MaxAffects {
+		f.fail(name, fmt.Sprintf("%s must have at most %d items", name, model.MaxAffects))
+		return model.Optional[[]model.AffectInput]{}
+	}
+	out := make([]model.AffectInput, 0, len(items))
+	bad := false
+	for i, item := range items {
+		field := fmt.Sprintf("%s[%d]", name, i)
+		obj, err := decodeObject(item)
+		if err != nil {
+			f.fail(field, field+" must be an object {reference, type, severity}")
+			bad = true
+			continue
+		}
+		sub := newFields(obj, "reference", "type", "severity")
+		a := model.AffectInput{ComponentID: sub.str("reference").Value, TypeID: sub.str("type").Value}
+		if sev := sub.integer("severity"); sev.Set && !sev.Null {
+			a.Severity = &sev.Value
+		}
+		for _, e := range sub.errs {
+			f.fail(field+"."+e.Field, field+"."+e.Message)
+			bad = true
+		}
+		out = append(out, a)
+	}
+	if bad {
+		return model.Optional[[]model.AffectInput]{}
+	}
+	return model.Some(out)
+}
+
 func ptr[T any](o model.Optional[T]) *T {
 	if !o.Set || o.Null {
 		return nil
@@ -179,7 +295,7 @@ func (f *fields) merge(errs []model.FieldError) []model.FieldError {
 	return out
 }
 
-var createFields = []string{"title", "description", "severity", "occurredAt", "service", "tags", "status"}
+var createFields = []string{"title", "description", "severity", "occurredAt", "service", "tags", "status", "phase", "affects"}
 
 // decodeCreate turns a body into an IncidentCreate, listing every problem.
 func decodeCreate(raw map[string]json.RawMessage) (model.IncidentCreate, error) {
@@ -189,7 +305,10 @@ func decodeCreate(raw map[string]json.RawMessage) (model.IncidentCreate, error) 
 	status := f.str("status")
 	occ := f.time("occurredAt")
 	tags := f.strings("tags")
+	affects := f.affects("affects")
 	in := model.IncidentCreate{
+		Phase:       ptr(f.phase("phase")),
+		Affects:     affects.Value,
 		Title:       title.Value,
 		Description: ptr(f.str("description")),
 		Severity:    model.Severity(sev.Value),
@@ -209,13 +328,16 @@ func decodeCreate(raw map[string]json.RawMessage) (model.IncidentCreate, error) 
 	if tags.Null {
 		f.fail("tags", "tags cannot be null")
 	}
+	if affects.Null {
+		f.fail("affects", "affects cannot be null")
+	}
 	if len(f.errs) == 0 {
 		return in, nil
 	}
 	return in, model.Invalid("Invalid request body", sortDetails(f.merge(in.Validate()))...)
 }
 
-var patchFields = []string{"title", "description", "severity", "status", "service", "tags", "occurredAt", "resolvedAt"}
+var patchFields = []string{"title", "description", "severity", "status", "service", "tags", "occurredAt", "resolvedAt", "phase", "affects"}
 
 // decodePatch turns a body into an IncidentPatch, listing every problem.
 func decodePatch(raw map[string]json.RawMessage) (model.IncidentPatch, error) {
@@ -231,6 +353,8 @@ func decodePatch(raw map[string]json.RawMessage) (model.IncidentPatch, error) {
 		Tags:        f.strings("tags"),
 		OccurredAt:  f.time("occurredAt"),
 		ResolvedAt:  f.time("resolvedAt"),
+		Phase:       f.phase("phase"),
+		Affects:     f.affects("affects"),
 	}
 	if len(f.errs) == 0 {
 		return p, nil

@@ -27,6 +27,37 @@ type incidentJSON struct {
 	CreatedBy   string   `json:"createdBy"`
 	UpdatedBy   string   `json:"updatedBy"`
 	IsDeleted   bool     `json:"isDeleted"`
+	// Phase is seed 003's {generation, order}, null when none.
+	Phase *phaseRefJSON `json:"phase"`
+	// Affects is left out where it is not loaded (events, monitoring answers).
+	Affects *[]affectJSON `json:"affects,omitempty"`
+}
+
+type phaseRefJSON struct {
+	Generation int `json:"generation"`
+	Order      int `json:"order"`
+}
+
+// affectJSON is seed 003's affect (reference, type, severity) with its
+// monitoring level; id repeats reference, as seed 001's answers name it.
+type affectJSON struct {
+	ID        string `json:"id"`
+	Reference string `json:"reference"`
+	Type      string `json:"type"`
+	Severity  int    `json:"severity"`
+	Impact    string `json:"impact"`
+}
+
+func toAffectJSON(a model.Affect) affectJSON {
+	return affectJSON{ID: a.ComponentID, Reference: a.ComponentID, Type: a.TypeID, Severity: a.Severity, Impact: a.Impact.String()}
+}
+
+func toAffectsJSON(as []model.Affect) *[]affectJSON {
+	out := make([]affectJSON, len(as))
+	for i, a := range as {
+		out[i] = toAffectJSON(a)
+	}
+	return &out
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -45,7 +76,40 @@ func toIncidentJSON(i *model.Incident) incidentJSON {
 		s := formatTime(*i.ResolvedAt)
 		out.ResolvedAt = &s
 	}
+	if i.Phase != nil {
+		out.Phase = &phaseRefJSON{Generation: i.Phase.Generation, Order: i.Phase.Order}
+	}
 	return out
+}
+
+// withAffects renders incidents with their affects, read in one batch.
+func (h incidentHandlers) withAffects(r *http.Request, incs ...*model.Incident) ([]incidentJSON, error) {
+	out := make([]incidentJSON, len(incs))
+	ids := make([]string, len(incs))
+	for i, inc := range incs {
+		out[i], ids[i] = toIncidentJSON(inc), inc.ID
+	}
+	if h.rel == nil || len(incs) == 0 {
+		return out, nil
+	}
+	as, err := h.rel.AffectsOf(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		out[i].Affects = toAffectsJSON(as[id])
+	}
+	return out, nil
+}
+
+// writeIncident answers one incident with its affects.
+func (h incidentHandlers) writeIncident(w http.ResponseWriter, r *http.Request, status int, inc *model.Incident) {
+	out, err := h.withAffects(r, inc)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, out[0])
 }
 
 type paginationJSON struct {
@@ -97,7 +161,7 @@ func (h incidentHandlers) affects(w http.ResponseWriter, r *http.Request) {
 		Data []affectJSON `json:"data"`
 	}{Data: make([]affectJSON, 0, len(as[id]))}
 	for _, a := range as[id] {
-		out.Data = append(out.Data, affectJSON{ID: a.ComponentID, Impact: a.Impact.String()})
+		out.Data = append(out.Data, toAffectJSON(a))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -152,12 +216,14 @@ func (h incidentHandlers) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := incidentListJSON{Data: make([]incidentJSON, len(page.Items)), Pagination: paginationJSON{
+	data, err := h.withAffects(r, page.Items...)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := incidentListJSON{Data: data, Pagination: paginationJSON{
 		TotalCount: page.TotalCount, Limit: q.Limit, Offset: q.Offset, HasMore: page.HasMore,
 	}}
-	for i, inc := range page.Items {
-		out.Data[i] = toIncidentJSON(inc)
-	}
 	if page.NextCursor != "" {
 		out.Pagination.NextCursor = &page.NextCursor
 	}
@@ -180,7 +246,7 @@ func (h incidentHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+inc.ID)
-	writeJSON(w, http.StatusCreated, toIncidentJSON(inc))
+	h.writeIncident(w, r, http.StatusCreated, inc)
 }
 
 func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +255,7 @@ func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toIncidentJSON(inc))
+	h.writeIncident(w, r, http.StatusOK, inc)
 }
 
 func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +273,7 @@ func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toIncidentJSON(inc))
+	h.writeIncident(w, r, http.StatusOK, inc)
 }
 
 func (h incidentHandlers) delete(w http.ResponseWriter, r *http.Request) {

@@ -10,11 +10,6 @@ import (
 
 type ingestHandlers struct{ svc model.IngestService }
 
-type affectJSON struct {
-	ID     string `json:"id"`
-	Impact string `json:"impact"`
-}
-
 type updateJSON struct {
 	Order       int    `json:"order"`
 	DisplayName string `json:"displayName"`
@@ -76,7 +71,7 @@ func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 		out.Impact = res.Impact.String()
 	}
 	for i, a := range res.Affects {
-		out.Components[i] = affectJSON{ID: a.ComponentID, Impact: a.Impact.String()}
+		out.Components[i] = toAffectJSON(a)
 	}
 	for i, u := range res.Updates {
 		out.Updates[i] = toUpdateJSON(u)
@@ -90,10 +85,15 @@ type componentStateJSON struct {
 	Incidents []affectingIncidentJSON `json:"incidents"`
 }
 
+// affectingIncidentJSON is an open incident seen from a component (seed
+// 003's activelyAffectedBy: reference, type, severity) with its title and level.
 type affectingIncidentJSON struct {
-	ID     string `json:"id"`
-	Title  string `json:"title"`
-	Impact string `json:"impact"`
+	ID        string `json:"id"`
+	Reference string `json:"reference"`
+	Title     string `json:"title"`
+	Type      string `json:"type"`
+	Severity  int    `json:"severity"`
+	Impact    string `json:"impact"`
 }
 
 // status serves GET /v1/component_status (seed 001): components with their
@@ -154,7 +154,7 @@ func toComponentStateJSON(st model.ComponentState) componentStateJSON {
 		js.Status = worst.String()
 	}
 	for j, a := range st.Incidents {
-		js.Incidents[j] = affectingIncidentJSON{ID: a.ID, Title: a.Title, Impact: a.Impact.String()}
+		js.Incidents[j] = affectingIncidentJSON{ID: a.ID, Reference: a.ID, Title: a.Title, Type: a.TypeID, Severity: a.Severity, Impact: a.Impact.String()}
 	}
 	return js
 }

@@ -24,6 +24,7 @@ type Deps struct {
 	Maintenance   model.MaintenanceService
 	Status        model.StatusService
 	Relations     model.RelationService
+	Catalogue     model.CatalogueService
 	Audit         model.AuditLog
 	Authenticator *auth.Authenticator
 	// MonitoringAuthenticator serves the monitoring endpoints (default: Authenticator).
@@ -117,8 +118,12 @@ func NewRouter(d Deps) http.Handler {
 				componentHandlers{d.Components}.routes(r)
 			})
 		}
-		r.Get("/impact-types", impactTypes)
-		r.Get("/severities", severities)
+		if d.Catalogue != nil {
+			c := catalogueHandlers{d.Catalogue}
+			r.Route("/impact-types", c.impactTypeRoutes)
+			r.Route("/severities", c.severityRoutes)
+			r.Route("/phases", c.phaseRoutes)
+		}
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)
 		}

@@ -31,6 +31,8 @@ type eventPayload struct {
 	At     *dbTime      `json:"at,omitempty"`
 	After  *incidentRow `json:"after,omitempty"`
 	Before *incidentRow `json:"before,omitempty"`
+	// Components are those whose affect the change added, removed or changed.
+	Components []string `json:"components,omitempty"`
 	// Ref marks a notification that only names the event: fetch it.
 	Ref bool `json:"ref,omitempty"`
 }
@@ -41,6 +43,12 @@ type eventPayload struct {
 // PostgreSQL delivers only after commit and in commit order, wakes every
 // instance's watcher.
 func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident) error {
+	return s.appendEventTouching(ctx, tx, typ, before, after, nil)
+}
+
+// appendEventTouching is appendEvent for a change that also added, removed
+// or changed the affects of components.
+func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident, components []string) error {
 	tenant := after.TenantID
 	if s.pg {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "events:"+tenant); err != nil {
@@ -48,7 +56,7 @@ func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType,
 		}
 	}
 	at := newDBTime(after.UpdatedAt)
-	p := eventPayload{After: toRow(after)}
+	p := eventPayload{After: toRow(after), Components: components}
 	if before != nil {
 		p.Before = toRow(before)
 	}
@@ -65,7 +73,7 @@ func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType,
 	if !s.pg {
 		return nil
 	}
-	note := eventPayload{ID: id, Tenant: tenant, Type: string(typ), At: &at, After: p.After, Before: p.Before}
+	note := eventPayload{ID: id, Tenant: tenant, Type: string(typ), At: &at, After: p.After, Before: p.Before, Components: components}
 	msg, err := json.Marshal(note)
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
@@ -103,7 +111,7 @@ func (r *eventRow) toModel() (*model.Event, error) {
 	if err := json.Unmarshal([]byte(r.Payload), &p); err != nil || p.After == nil {
 		return nil, fmt.Errorf("decode event %d: %v", r.ID, err)
 	}
-	e := &model.Event{ID: r.ID, TenantID: r.TenantID, Type: model.EventType(r.Type), Incident: p.After.toModel(), At: r.At.Time}
+	e := &model.Event{ID: r.ID, TenantID: r.TenantID, Type: model.EventType(r.Type), Incident: p.After.toModel(), At: r.At.Time, Components: p.Components}
 	if p.Before != nil {
 		e.Before = p.Before.toModel()
 	}
@@ -380,7 +388,7 @@ func (s *Store) decodeNotification(ctx context.Context, payload string) (*model.
 	if p.After == nil || p.At == nil {
 		return nil, errors.New("notification without event")
 	}
-	e := &model.Event{ID: p.ID, TenantID: p.Tenant, Type: model.EventType(p.Type), Incident: p.After.toModel(), At: p.At.Time}
+	e := &model.Event{ID: p.ID, TenantID: p.Tenant, Type: model.EventType(p.Type), Incident: p.After.toModel(), At: p.At.Time, Components: p.Components}
 	if p.Before != nil {
 		e.Before = p.Before.toModel()
 	}

@@ -33,14 +33,16 @@ type incidentRow struct {
 	CreatedBy    string     `bun:"created_by" json:"createdBy"`
 	UpdatedBy    string     `bun:"updated_by" json:"updatedBy"`
 	IsDeleted    bool       `bun:"is_deleted" json:"isDeleted"`
+	PhaseGen     *int       `bun:"phase_generation" json:"phaseGeneration,omitempty"`
+	PhaseOrder   *int       `bun:"phase_order" json:"phaseOrder,omitempty"`
 }
 
 // incidentColumns lists incidentRow's columns for hand-written queries.
 const incidentColumns = "id, tenant_id, title, description, severity, severity_rank, status, status_rank, service, tags, " +
-	"occurred_at, resolved_at, created_at, updated_at, created_by, updated_by, is_deleted"
+	"occurred_at, resolved_at, created_at, updated_at, created_by, updated_by, is_deleted, phase_generation, phase_order"
 
 func toRow(i *model.Incident) *incidentRow {
-	return &incidentRow{
+	r := &incidentRow{
 		ID: i.ID, TenantID: i.TenantID, Title: i.Title, Description: i.Description,
 		Severity: string(i.Severity), SeverityRank: i.Severity.Rank(),
 		Status: string(i.Status), StatusRank: i.Status.Rank(),
@@ -49,6 +51,11 @@ func toRow(i *model.Incident) *incidentRow {
 		CreatedAt: newDBTime(i.CreatedAt), UpdatedAt: newDBTime(i.UpdatedAt),
 		CreatedBy: i.CreatedBy, UpdatedBy: i.UpdatedBy, IsDeleted: i.IsDeleted,
 	}
+	if i.Phase != nil {
+		g, o := i.Phase.Generation, i.Phase.Order
+		r.PhaseGen, r.PhaseOrder = &g, &o
+	}
+	return r
 }
 
 func (r *incidentRow) toModel() *model.Incident {
@@ -56,7 +63,7 @@ func (r *incidentRow) toModel() *model.Incident {
 	if tags == nil {
 		tags = []string{}
 	}
-	return &model.Incident{
+	inc := &model.Incident{
 		ID: r.ID, TenantID: r.TenantID, Title: r.Title, Description: r.Description,
 		Severity: model.Severity(r.Severity), Status: model.Status(r.Status),
 		Service: r.Service, Tags: tags,
@@ -64,6 +71,10 @@ func (r *incidentRow) toModel() *model.Incident {
 		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time,
 		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, IsDeleted: r.IsDeleted,
 	}
+	if r.PhaseGen != nil && r.PhaseOrder != nil {
+		inc.Phase = &model.PhaseRef{Generation: *r.PhaseGen, Order: *r.PhaseOrder}
+	}
+	return inc
 }
 
 // Incidents returns the incident service.
@@ -88,20 +99,37 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 	return inc, nil
 }
 
-// createTx stores a new incident with its bookkeeping (counters, generation,
-// audit row, outbox event) in tx; callers run x.s.committed() after commit.
+// createTx stores a new incident with its affects and bookkeeping
+// (counters, generation, audit row, outbox event) in tx; callers run
+// x.s.committed() after commit.
 func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
 	inc, err := model.NewIncident(in, model.NewID("inc", 12), p.TenantID, p.ActorID, x.s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if inc.Phase != nil {
+		if err := x.s.checkPhase(ctx, tx, p.TenantID, *inc.Phase); err != nil {
+			return nil, err
+		}
+	}
+	affects, _, err := x.s.checkAffects(ctx, tx, p.TenantID, in.Affects)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("insert incident: %w", err)
 	}
+	if err := x.s.insertAffects(ctx, tx, p.TenantID, inc.ID, affects); err != nil {
+		return nil, err
+	}
 	if err := bookkeep(ctx, tx, p.TenantID, nil, inc); err != nil {
 		return nil, err
 	}
-	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, model.IncidentChanges(nil, inc)); err != nil {
+	changes := model.IncidentChanges(nil, inc)
+	if len(affects) > 0 {
+		changes["affects"] = model.Change{After: model.AffectsChange(affects)}
+	}
+	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, changes); err != nil {
 		return nil, err
 	}
 	return inc, x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
@@ -172,27 +200,101 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 		return nil, false, err
 	}
 	cur := row.toModel()
-	next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, x.s.clock.Now())
-	if err != nil || !patched {
-		return next, false, err
+	now := x.s.clock.Now()
+	next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, now)
+	if err != nil {
+		return nil, false, err
+	}
+	var diff model.AffectsDiff
+	var names map[string]string
+	var before, after []model.Affect
+	if patch.Affects.Set {
+		if after, names, err = x.s.checkAffects(ctx, tx, p.TenantID, patch.Affects.Value); err != nil {
+			return nil, false, err
+		}
+		if before, err = x.s.affectsOf(ctx, tx, p.TenantID, id); err != nil {
+			return nil, false, err
+		}
+		diff = model.DiffAffects(before, after)
+	}
+	if !patched && diff.Empty() {
+		return cur, false, nil
+	}
+	if next.Phase != nil && !eqPhase(cur.Phase, next.Phase) {
+		if err := x.s.checkPhase(ctx, tx, p.TenantID, *next.Phase); err != nil {
+			return nil, false, err
+		}
+	}
+	if !patched { // only the affects change; the incident is updated all the same
+		n := *cur
+		n.UpdatedAt, n.UpdatedBy = model.NormalizeTime(now), p.ActorID
+		next = &n
 	}
 	_, err = tx.NewUpdate().Model(toRow(next)).WherePK().Where("tenant_id = ?", p.TenantID).
 		ExcludeColumn("id", "tenant_id", "created_at", "created_by").Exec(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("update incident: %w", err)
 	}
+	if err := x.s.writeAffects(ctx, tx, p.TenantID, id, diff); err != nil {
+		return nil, false, err
+	}
 	if err := bookkeep(ctx, tx, p.TenantID, cur, next); err != nil {
 		return nil, false, err
 	}
-	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, model.IncidentChanges(cur, next)); err != nil {
+	changes := model.IncidentChanges(cur, next)
+	if !diff.Empty() {
+		changes["affects"] = model.Change{Before: model.AffectsChange(before), After: model.AffectsChange(after)}
+	}
+	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, changes); err != nil {
 		return nil, false, err
 	}
-	for _, u := range model.AutoUpdates(cur, next) {
+	entries := model.AutoUpdates(cur, next, x.s.phaseNamer(ctx, tx, p.TenantID))
+	if !diff.Empty() {
+		if err := x.s.nameRemoved(ctx, tx, p.TenantID, diff.Removed, names); err != nil {
+			return nil, false, err
+		}
+		entries = append(entries, model.AffectsUpdate(diff, func(id string) string { return names[id] }))
+	}
+	for _, u := range entries {
 		if _, err := x.s.appendUpdate(ctx, tx, p, id, u); err != nil {
 			return nil, false, err
 		}
 	}
-	return next, true, x.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, next)
+	return next, true, x.s.appendEventTouching(ctx, tx, model.EventIncidentUpdated, cur, next, diff.Components())
+}
+
+func eqPhase(a, b *model.PhaseRef) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// nameRemoved adds the display names of removed components to names.
+func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, removed []model.Affect, names map[string]string) error {
+	var ids []string
+	for _, a := range removed {
+		ids = append(ids, a.ComponentID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	w := &where{}
+	w.and("tenant_id = ?", tenant)
+	in(w, "id", ids)
+	rows, err := tx.QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String(), w.args...)
+	if err != nil {
+		return fmt.Errorf("name components: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return fmt.Errorf("name components: %w", err)
+		}
+		names[id] = name
+	}
+	return rows.Err()
 }
 
 // appendUpdate adds an entry to an incident's timeline, numbered after the last.

@@ -55,7 +55,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		if m, err := (maintenance(g)).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
 			if m != nil {
 				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-					Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}
+					Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}
 			}
 			return err
 		}
@@ -106,8 +106,9 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 				return err
 			}
 		case model.IngestRaise:
-			if _, err := tx.ExecContext(ctx, `UPDATE incident_affects SET impact = ? WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
-				int(r.Impact), target, comp.ID, p.TenantID); err != nil {
+			a := model.MonitoringAffect(comp.ID, r.Impact)
+			if _, err := tx.ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ? WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+				int(a.Impact), a.TypeID, a.Severity, target, comp.ID, p.TenantID); err != nil {
 				return fmt.Errorf("raise impact: %w", err)
 			}
 			// The severity follows the impact up, never down (a person may have set it higher).
@@ -259,8 +260,7 @@ func (g ingest) attach(ctx context.Context, tx bun.Tx, p *model.Principal, incid
 	if err := g.touch(ctx, tx, p, incident); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO incident_affects (tenant_id, incident_id, component_id, impact) VALUES (?, ?, ?, ?)`,
-		p.TenantID, incident, c.ID, int(impact)); err != nil {
+	if err := g.s.insertAffects(ctx, tx, p.TenantID, incident, []model.Affect{model.MonitoringAffect(c.ID, impact)}); err != nil {
 		return fmt.Errorf("attach component: %w", err)
 	}
 	return g.appendUpdate(ctx, tx, p, incident, title, fmt.Sprintf("%s %s at impact %s", c.DisplayName, describeLabels(c.Labels), impact))
@@ -314,7 +314,7 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 	if worst != nil {
 		res.Impact = model.Impact(*worst)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT component_id, impact FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`,
+	rows, err := db.QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`,
 		id, tenant, reportComponents)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
@@ -322,7 +322,7 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 	for rows.Next() {
 		var a model.Affect
 		var impact int
-		if err := rows.Scan(&a.ComponentID, &impact); err != nil {
+		if err := rows.Scan(&a.ComponentID, &impact, &a.TypeID, &a.Severity); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load affects: %w", err)
 		}
@@ -366,7 +366,7 @@ func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.Compon
 			return nil, nil, err
 		}
 		return &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-			Affects: []model.Affect{{ComponentID: comp.ID, Impact: model.ImpactMaintenance}}}, comp, nil
+			Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}, comp, nil
 	}
 	var incident string
 	var impact int
@@ -411,10 +411,10 @@ func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.Com
 	}
 	in(w, "a.component_id", ids)
 	g.s.stmts.Add(1)
-	rows, err := g.s.db.DB.QueryContext(ctx, g.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact FROM incident_affects a
+	rows, err := g.s.db.DB.QueryContext(ctx, g.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact, a.impact_type_id, a.severity FROM incident_affects a
 		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
 		WHERE `+w.String()+` AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY a.impact DESC, i.created_at DESC`), w.args...)
+		ORDER BY a.impact DESC, a.severity DESC, i.created_at DESC`), w.args...)
 	if err != nil {
 		return nil, 0, model.Internal(err, "component status")
 	}
@@ -423,7 +423,7 @@ func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.Com
 		var comp string
 		var a model.AffectingIncident
 		var impact int
-		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact); err != nil {
+		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact, &a.TypeID, &a.Severity); err != nil {
 			return nil, 0, model.Internal(err, "component status")
 		}
 		a.Impact = model.Impact(impact)

@@ -21,7 +21,7 @@ func (x relations) AffectsOf(ctx context.Context, ids []string) (map[string][]mo
 	w.and("tenant_id = ?", p.TenantID)
 	in(w, "incident_id", ids)
 	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT incident_id, component_id, impact FROM incident_affects WHERE `+w.String()+` ORDER BY component_id`), w.args...)
+	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT incident_id, component_id, impact, impact_type_id, severity FROM incident_affects WHERE `+w.String()+` ORDER BY component_id`), w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "load affects")
 	}
@@ -30,7 +30,7 @@ func (x relations) AffectsOf(ctx context.Context, ids []string) (map[string][]mo
 		var inc string
 		var a model.Affect
 		var impact int
-		if err := rows.Scan(&inc, &a.ComponentID, &impact); err != nil {
+		if err := rows.Scan(&inc, &a.ComponentID, &impact, &a.TypeID, &a.Severity); err != nil {
 			return nil, model.Internal(err, "load affects")
 		}
 		a.Impact = model.Impact(impact)
@@ -74,10 +74,10 @@ func (x relations) AffectingOf(ctx context.Context, ids []string) (map[string][]
 	w.and("a.tenant_id = ?", p.TenantID)
 	in(w, "a.component_id", ids)
 	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact FROM incident_affects a
+	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact, a.impact_type_id, a.severity FROM incident_affects a
 		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
 		WHERE `+w.String()+` AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY a.impact DESC, i.created_at DESC`), w.args...)
+		ORDER BY a.impact DESC, a.severity DESC, i.created_at DESC`), w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "load affecting incidents")
 	}
@@ -87,7 +87,7 @@ func (x relations) AffectingOf(ctx context.Context, ids []string) (map[string][]
 		var comp string
 		var a model.AffectingIncident
 		var impact int
-		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact); err != nil {
+		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact, &a.TypeID, &a.Severity); err != nil {
 			return nil, model.Internal(err, "load affecting incidents")
 		}
 		a.Impact = model.Impact(impact)

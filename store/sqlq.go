@@ -67,7 +67,7 @@ func (s *Store) queryIncidents(ctx context.Context, q string, args ...any) ([]in
 		var r incidentRow
 		if err := rows.Scan(&r.ID, &r.TenantID, &r.Title, &r.Description, &r.Severity, &r.SeverityRank,
 			&r.Status, &r.StatusRank, &r.Service, &r.Tags, &r.OccurredAt, &r.ResolvedAt,
-			&r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy, &r.IsDeleted); err != nil {
+			&r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy, &r.IsDeleted, &r.PhaseGen, &r.PhaseOrder); err != nil {
 			return nil, err
 		}
 		out = append(out, r)

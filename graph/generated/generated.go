@@ -48,11 +48,15 @@ type ComplexityRoot struct {
 	Affect struct {
 		Component func(childComplexity int) int
 		Impact    func(childComplexity int) int
+		Severity  func(childComplexity int) int
+		Type      func(childComplexity int) int
 	}
 
 	AffectingIncident struct {
 		Impact   func(childComplexity int) int
 		Incident func(childComplexity int) int
+		Severity func(childComplexity int) int
+		Type     func(childComplexity int) int
 	}
 
 	ApiKey struct {
@@ -133,10 +137,16 @@ type ComplexityRoot struct {
 	}
 
 	ImpactType struct {
+		BuiltIn     func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
 		Description func(childComplexity int) int
 		DisplayName func(childComplexity int) int
+		ID          func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Severity    func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		UpdatedBy   func(childComplexity int) int
 		Value       func(childComplexity int) int
 	}
 
@@ -148,6 +158,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		IsDeleted   func(childComplexity int) int
 		OccurredAt  func(childComplexity int) int
+		Phase       func(childComplexity int) int
 		ResolvedAt  func(childComplexity int) int
 		Service     func(childComplexity int) int
 		Severity    func(childComplexity int) int
@@ -203,16 +214,23 @@ type ComplexityRoot struct {
 		AddIncidentUpdate     func(childComplexity int, incidentID string, input gqlmodel.AddIncidentUpdateInput) int
 		CreateAPIKey          func(childComplexity int, input gqlmodel.CreateAPIKeyInput) int
 		CreateComponent       func(childComplexity int, input gqlmodel.CreateComponentInput) int
+		CreateImpactType      func(childComplexity int, input gqlmodel.CreateImpactTypeInput) int
 		CreateIncident        func(childComplexity int, input gqlmodel.CreateIncidentInput) int
 		CreateMaintenance     func(childComplexity int, input gqlmodel.CreateMaintenanceInput) int
+		CreateSeverity        func(childComplexity int, input gqlmodel.CreateSeverityInput) int
 		DeleteComponent       func(childComplexity int, id string) int
+		DeleteImpactType      func(childComplexity int, id string) int
 		DeleteIncident        func(childComplexity int, id string) int
 		DeleteMaintenance     func(childComplexity int, id string) int
+		DeleteSeverity        func(childComplexity int, displayName string) int
+		ReplacePhases         func(childComplexity int, phases []string) int
 		ReportComponentStatus func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
 		RevokeAPIKey          func(childComplexity int, id string) int
 		RotateAPIKey          func(childComplexity int, id string, overlapSeconds *int) int
 		UpdateComponent       func(childComplexity int, id string, input gqlmodel.UpdateComponentInput) int
+		UpdateImpactType      func(childComplexity int, id string, input gqlmodel.UpdateImpactTypeInput) int
 		UpdateIncident        func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput) int
+		UpdateSeverity        func(childComplexity int, displayName string, input gqlmodel.UpdateSeverityInput) int
 	}
 
 	PageInfo struct {
@@ -222,23 +240,44 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	Phase struct {
+		Generation func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Order      func(childComplexity int) int
+	}
+
+	PhaseList struct {
+		CreatedAt  func(childComplexity int) int
+		CreatedBy  func(childComplexity int) int
+		Generation func(childComplexity int) int
+		Phases     func(childComplexity int) int
+	}
+
 	Query struct {
 		APIKey      func(childComplexity int, id string) int
 		APIKeys     func(childComplexity int) int
 		AuditEvents func(childComplexity int, filter *gqlmodel.AuditFilter, first *int, after *string) int
 		Component   func(childComplexity int, id string) int
 		Components  func(childComplexity int, filter *gqlmodel.ComponentFilter, limit *int, offset *int) int
+		ImpactType  func(childComplexity int, id string) int
 		ImpactTypes func(childComplexity int) int
 		Incident    func(childComplexity int, id string) int
 		Incidents   func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
 		Maintenance func(childComplexity int) int
+		Phases      func(childComplexity int, generation *int) int
 		Severities  func(childComplexity int) int
+		Severity    func(childComplexity int, displayName string) int
 		Status      func(childComplexity int) int
 	}
 
 	SeverityLevel struct {
+		BuiltIn     func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
 		DisplayName func(childComplexity int) int
 		Name        func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		UpdatedBy   func(childComplexity int) int
 		Value       func(childComplexity int) int
 	}
 
@@ -262,10 +301,12 @@ type ComplexityRoot struct {
 type AffectResolver interface {
 	Component(ctx context.Context, obj *model.Affect) (*model.Component, error)
 	Impact(ctx context.Context, obj *model.Affect) (string, error)
+	Type(ctx context.Context, obj *model.Affect) (*gqlmodel.ImpactType, error)
 }
 type AffectingIncidentResolver interface {
 	Incident(ctx context.Context, obj *model.AffectingIncident) (*model.Incident, error)
 	Impact(ctx context.Context, obj *model.AffectingIncident) (string, error)
+	Type(ctx context.Context, obj *model.AffectingIncident) (*gqlmodel.ImpactType, error)
 }
 type ApiKeyResolver interface {
 	Scopes(ctx context.Context, obj *model.APIKey) ([]string, error)
@@ -278,6 +319,7 @@ type ComponentResolver interface {
 }
 type IncidentResolver interface {
 	Affects(ctx context.Context, obj *model.Incident) ([]model.Affect, error)
+	Phase(ctx context.Context, obj *model.Incident) (*gqlmodel.Phase, error)
 	Updates(ctx context.Context, obj *model.Incident) ([]model.IncidentUpdate, error)
 }
 type MaintenanceResolver interface {
@@ -297,6 +339,13 @@ type MutationResolver interface {
 	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
 	DeleteMaintenance(ctx context.Context, id string) (string, error)
 	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
+	CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput) (*gqlmodel.ImpactType, error)
+	UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput) (*gqlmodel.ImpactType, error)
+	DeleteImpactType(ctx context.Context, id string) (string, error)
+	CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput) (*gqlmodel.SeverityLevel, error)
+	UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput) (*gqlmodel.SeverityLevel, error)
+	DeleteSeverity(ctx context.Context, displayName string) (string, error)
+	ReplacePhases(ctx context.Context, phases []string) (*gqlmodel.PhaseList, error)
 }
 type QueryResolver interface {
 	Incident(ctx context.Context, id string) (*model.Incident, error)
@@ -309,7 +358,10 @@ type QueryResolver interface {
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
 	Maintenance(ctx context.Context) ([]model.Maintenance, error)
 	ImpactTypes(ctx context.Context) ([]gqlmodel.ImpactType, error)
+	ImpactType(ctx context.Context, id string) (*gqlmodel.ImpactType, error)
 	Severities(ctx context.Context) ([]gqlmodel.SeverityLevel, error)
+	Severity(ctx context.Context, displayName string) (*gqlmodel.SeverityLevel, error)
+	Phases(ctx context.Context, generation *int) (*gqlmodel.PhaseList, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
@@ -346,6 +398,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Affect.Impact(childComplexity), true
+	case "Affect.severity":
+		if e.ComplexityRoot.Affect.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Affect.Severity(childComplexity), true
+	case "Affect.type":
+		if e.ComplexityRoot.Affect.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Affect.Type(childComplexity), true
 
 	case "AffectingIncident.impact":
 		if e.ComplexityRoot.AffectingIncident.Impact == nil {
@@ -359,6 +423,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AffectingIncident.Incident(childComplexity), true
+	case "AffectingIncident.severity":
+		if e.ComplexityRoot.AffectingIncident.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AffectingIncident.Severity(childComplexity), true
+	case "AffectingIncident.type":
+		if e.ComplexityRoot.AffectingIncident.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AffectingIncident.Type(childComplexity), true
 
 	case "ApiKey.createdBy":
 		if e.ComplexityRoot.ApiKey.ActorID == nil {
@@ -652,6 +728,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FieldChange.Field(childComplexity), true
 
+	case "ImpactType.builtIn":
+		if e.ComplexityRoot.ImpactType.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.BuiltIn(childComplexity), true
+	case "ImpactType.createdAt":
+		if e.ComplexityRoot.ImpactType.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.CreatedAt(childComplexity), true
+	case "ImpactType.createdBy":
+		if e.ComplexityRoot.ImpactType.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.CreatedBy(childComplexity), true
 	case "ImpactType.description":
 		if e.ComplexityRoot.ImpactType.Description == nil {
 			break
@@ -664,6 +758,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImpactType.DisplayName(childComplexity), true
+	case "ImpactType.id":
+		if e.ComplexityRoot.ImpactType.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.ID(childComplexity), true
 	case "ImpactType.name":
 		if e.ComplexityRoot.ImpactType.Name == nil {
 			break
@@ -676,6 +776,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImpactType.Severity(childComplexity), true
+	case "ImpactType.updatedAt":
+		if e.ComplexityRoot.ImpactType.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.UpdatedAt(childComplexity), true
+	case "ImpactType.updatedBy":
+		if e.ComplexityRoot.ImpactType.UpdatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.UpdatedBy(childComplexity), true
 	case "ImpactType.value":
 		if e.ComplexityRoot.ImpactType.Value == nil {
 			break
@@ -725,6 +837,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Incident.OccurredAt(childComplexity), true
+	case "Incident.phase":
+		if e.ComplexityRoot.Incident.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Incident.Phase(childComplexity), true
 	case "Incident.resolvedAt":
 		if e.ComplexityRoot.Incident.ResolvedAt == nil {
 			break
@@ -951,6 +1069,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateComponent(childComplexity, args["input"].(gqlmodel.CreateComponentInput)), true
+	case "Mutation.createImpactType":
+		if e.ComplexityRoot.Mutation.CreateImpactType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createImpactType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateImpactType(childComplexity, args["input"].(gqlmodel.CreateImpactTypeInput)), true
 	case "Mutation.createIncident":
 		if e.ComplexityRoot.Mutation.CreateIncident == nil {
 			break
@@ -973,6 +1102,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateMaintenance(childComplexity, args["input"].(gqlmodel.CreateMaintenanceInput)), true
+	case "Mutation.createSeverity":
+		if e.ComplexityRoot.Mutation.CreateSeverity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSeverity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSeverity(childComplexity, args["input"].(gqlmodel.CreateSeverityInput)), true
 	case "Mutation.deleteComponent":
 		if e.ComplexityRoot.Mutation.DeleteComponent == nil {
 			break
@@ -984,6 +1124,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteComponent(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteImpactType":
+		if e.ComplexityRoot.Mutation.DeleteImpactType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteImpactType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteImpactType(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteIncident":
 		if e.ComplexityRoot.Mutation.DeleteIncident == nil {
 			break
@@ -1006,6 +1157,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteMaintenance(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteSeverity":
+		if e.ComplexityRoot.Mutation.DeleteSeverity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSeverity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSeverity(childComplexity, args["displayName"].(string)), true
+	case "Mutation.replacePhases":
+		if e.ComplexityRoot.Mutation.ReplacePhases == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replacePhases_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplacePhases(childComplexity, args["phases"].([]string)), true
 	case "Mutation.reportComponentStatus":
 		if e.ComplexityRoot.Mutation.ReportComponentStatus == nil {
 			break
@@ -1050,6 +1223,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateComponent(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateComponentInput)), true
+	case "Mutation.updateImpactType":
+		if e.ComplexityRoot.Mutation.UpdateImpactType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateImpactType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateImpactType(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateImpactTypeInput)), true
 	case "Mutation.updateIncident":
 		if e.ComplexityRoot.Mutation.UpdateIncident == nil {
 			break
@@ -1061,6 +1245,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateIncident(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateIncidentInput)), true
+	case "Mutation.updateSeverity":
+		if e.ComplexityRoot.Mutation.UpdateSeverity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSeverity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSeverity(childComplexity, args["displayName"].(string), args["input"].(gqlmodel.UpdateSeverityInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1086,6 +1281,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "Phase.generation":
+		if e.ComplexityRoot.Phase.Generation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Phase.Generation(childComplexity), true
+	case "Phase.name":
+		if e.ComplexityRoot.Phase.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Phase.Name(childComplexity), true
+	case "Phase.order":
+		if e.ComplexityRoot.Phase.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Phase.Order(childComplexity), true
+
+	case "PhaseList.createdAt":
+		if e.ComplexityRoot.PhaseList.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseList.CreatedAt(childComplexity), true
+	case "PhaseList.createdBy":
+		if e.ComplexityRoot.PhaseList.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseList.CreatedBy(childComplexity), true
+	case "PhaseList.generation":
+		if e.ComplexityRoot.PhaseList.Generation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseList.Generation(childComplexity), true
+	case "PhaseList.phases":
+		if e.ComplexityRoot.PhaseList.Phases == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseList.Phases(childComplexity), true
 
 	case "Query.apiKey":
 		if e.ComplexityRoot.Query.APIKey == nil {
@@ -1137,6 +1376,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Components(childComplexity, args["filter"].(*gqlmodel.ComponentFilter), args["limit"].(*int), args["offset"].(*int)), true
+	case "Query.impactType":
+		if e.ComplexityRoot.Query.ImpactType == nil {
+			break
+		}
+
+		args, err := ec.field_Query_impactType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ImpactType(childComplexity, args["id"].(string)), true
 	case "Query.impactTypes":
 		if e.ComplexityRoot.Query.ImpactTypes == nil {
 			break
@@ -1172,12 +1422,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Maintenance(childComplexity), true
+	case "Query.phases":
+		if e.ComplexityRoot.Query.Phases == nil {
+			break
+		}
+
+		args, err := ec.field_Query_phases_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Phases(childComplexity, args["generation"].(*int)), true
 	case "Query.severities":
 		if e.ComplexityRoot.Query.Severities == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Severities(childComplexity), true
+	case "Query.severity":
+		if e.ComplexityRoot.Query.Severity == nil {
+			break
+		}
+
+		args, err := ec.field_Query_severity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Severity(childComplexity, args["displayName"].(string)), true
 	case "Query.status":
 		if e.ComplexityRoot.Query.Status == nil {
 			break
@@ -1185,6 +1457,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Status(childComplexity), true
 
+	case "SeverityLevel.builtIn":
+		if e.ComplexityRoot.SeverityLevel.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.BuiltIn(childComplexity), true
+	case "SeverityLevel.createdAt":
+		if e.ComplexityRoot.SeverityLevel.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.CreatedAt(childComplexity), true
+	case "SeverityLevel.createdBy":
+		if e.ComplexityRoot.SeverityLevel.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.CreatedBy(childComplexity), true
 	case "SeverityLevel.displayName":
 		if e.ComplexityRoot.SeverityLevel.DisplayName == nil {
 			break
@@ -1197,6 +1487,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SeverityLevel.Name(childComplexity), true
+	case "SeverityLevel.updatedAt":
+		if e.ComplexityRoot.SeverityLevel.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.UpdatedAt(childComplexity), true
+	case "SeverityLevel.updatedBy":
+		if e.ComplexityRoot.SeverityLevel.UpdatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.UpdatedBy(childComplexity), true
 	case "SeverityLevel.value":
 		if e.ComplexityRoot.SeverityLevel.Value == nil {
 			break
@@ -1262,20 +1564,26 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AddIncidentUpdateInput", ec.unmarshalInputAddIncidentUpdateInput),
+			graphql.NewInputUnmarshaler("AffectInput", ec.unmarshalInputAffectInput),
 			graphql.NewInputUnmarshaler("AuditFilter", ec.unmarshalInputAuditFilter),
 			graphql.NewInputUnmarshaler("ComponentFilter", ec.unmarshalInputComponentFilter),
 			graphql.NewInputUnmarshaler("ComponentStatusFilter", ec.unmarshalInputComponentStatusFilter),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateComponentInput", ec.unmarshalInputCreateComponentInput),
+			graphql.NewInputUnmarshaler("CreateImpactTypeInput", ec.unmarshalInputCreateImpactTypeInput),
 			graphql.NewInputUnmarshaler("CreateIncidentInput", ec.unmarshalInputCreateIncidentInput),
 			graphql.NewInputUnmarshaler("CreateMaintenanceInput", ec.unmarshalInputCreateMaintenanceInput),
+			graphql.NewInputUnmarshaler("CreateSeverityInput", ec.unmarshalInputCreateSeverityInput),
 			graphql.NewInputUnmarshaler("IncidentEventFilter", ec.unmarshalInputIncidentEventFilter),
 			graphql.NewInputUnmarshaler("IncidentFilter", ec.unmarshalInputIncidentFilter),
 			graphql.NewInputUnmarshaler("IncidentOrder", ec.unmarshalInputIncidentOrder),
 			graphql.NewInputUnmarshaler("LabelInput", ec.unmarshalInputLabelInput),
+			graphql.NewInputUnmarshaler("PhaseInput", ec.unmarshalInputPhaseInput),
 			graphql.NewInputUnmarshaler("ReportComponentStatusInput", ec.unmarshalInputReportComponentStatusInput),
 			graphql.NewInputUnmarshaler("UpdateComponentInput", ec.unmarshalInputUpdateComponentInput),
+			graphql.NewInputUnmarshaler("UpdateImpactTypeInput", ec.unmarshalInputUpdateImpactTypeInput),
 			graphql.NewInputUnmarshaler("UpdateIncidentInput", ec.unmarshalInputUpdateIncidentInput),
+			graphql.NewInputUnmarshaler("UpdateSeverityInput", ec.unmarshalInputUpdateSeverityInput),
 		)
 	}
 	first := true
@@ -1640,9 +1948,12 @@ input CreateIncidentInput {
   service: String
   tags: [String!]
   occurredAt: Time!
+  phase: PhaseInput
+  "the components it affects (seed 003); each creates an impact visible from its component"
+  affects: [AffectInput!]
 }
 
-"Only the fields given change; null clears description, service and resolvedAt."
+"Only the fields given change; null clears description, service, resolvedAt and phase."
 input UpdateIncidentInput {
   title: String @goField(omittable: true)
   description: String @goField(omittable: true)
@@ -1652,6 +1963,10 @@ input UpdateIncidentInput {
   tags: [String!] @goField(omittable: true)
   occurredAt: Time @goField(omittable: true)
   resolvedAt: Time @goField(omittable: true)
+  "null clears the phase"
+  phase: PhaseInput @goField(omittable: true)
+  "replaces the whole list ([] clears it)"
+  affects: [AffectInput!] @goField(omittable: true)
 }
 
 type DeleteIncidentPayload {
@@ -1695,16 +2010,56 @@ type Subscription {
   incidentChanged(filter: IncidentEventFilter, after: ID): IncidentEvent!
 }
 `, BuiltIn: false},
-	{Name: "../status.graphqls", Input: `"A component an incident affects, at an impact (maintenance, minor, major, outage)."
+	{Name: "../status.graphqls", Input: `"A component an incident affects (seed 003): an impact type and a severity value."
 type Affect {
   component: Component!
+  "the monitoring level the affect stands at: maintenance, minor, major or outage"
   impact: String!
+  type: ImpactType!
+  "0..100, higher is worse"
+  severity: Int!
 }
 
 "An open incident as seen from a component it affects."
 type AffectingIncident {
   incident: Incident!
+  "the monitoring level: maintenance, minor, major or outage"
   impact: String!
+  type: ImpactType!
+  "0..100, higher is worse"
+  severity: Int!
+}
+
+"Where an incident stands in the tenant's phase list (seed 003)."
+type Phase {
+  generation: Int!
+  "counts from 0"
+  order: Int!
+  "the phase's name in its generation"
+  name: String!
+}
+
+"One generation of the tenant's phase list; replacing the list makes a new one."
+type PhaseList {
+  "0: the empty list before the tenant defines any"
+  generation: Int!
+  phases: [String!]!
+  createdAt: Time
+  createdBy: String
+}
+
+input AffectInput {
+  "a component id"
+  reference: ID!
+  "an impact type id"
+  type: ID!
+  "0..100; may be left out for a built-in type (its level's value)"
+  severity: Int
+}
+
+input PhaseInput {
+  generation: Int!
+  order: Int!
 }
 
 "An entry of an incident's timeline."
@@ -1719,6 +2074,8 @@ type IncidentUpdate {
 extend type Incident {
   "the components this incident affects"
   affects: [Affect!]!
+  "the incident's phase, null when it has none"
+  phase: Phase
   "the timeline, oldest first"
   updates: [IncidentUpdate!]!
 }
@@ -1783,29 +2140,77 @@ extend type Query {
   status: StatusSummary!
   "Maintenance windows that have not ended, soonest first."
   maintenance: [Maintenance!]!
-  "The built-in impact types, mildest first (incidents:read or components:read)."
+  "The built-in impact types (mildest first), then the tenant's by name (incidents:read or components:read)."
   impactTypes: [ImpactType!]!
-  "Seed 000's severities with their values, mildest first (incidents:read or components:read)."
+  "One impact type; null when there is none."
+  impactType(id: ID!): ImpactType
+  "Every severity, by value (incidents:read or components:read)."
   severities: [SeverityLevel!]!
+  "One severity by display name (case-insensitive); null when there is none."
+  severity(displayName: String!): SeverityLevel
+  "A generation of the phase list; the newest when generation is left out."
+  phases(generation: Int): PhaseList!
 }
 
-"An impact type: what monitoring reports and an incident's affects carry."
+"""
+An impact type (seed 003): the kind of impact an affect has. The four built-in ones are the levels
+monitoring reports (seed 001) and are read-only; tenants add their own.
+"""
 type ImpactType {
-  "maintenance, minor, major or outage"
-  name: String!
-  "the number monitoring may send instead of the name (0..3)"
-  value: Int!
+  "imp_maintenance, imp_minor, imp_major, imp_outage, or imp_ and 12 characters"
+  id: ID!
   displayName: String!
   description: String!
-  "the incident severity this impact lines up with"
-  severity: Severity!
+  builtIn: Boolean!
+  "built-in types: maintenance, minor, major or outage"
+  name: String
+  "built-in types: the number monitoring may send instead of the name (0..3)"
+  value: Int
+  "built-in types: the incident severity this impact lines up with"
+  severity: Severity
+  createdAt: Time
+  updatedAt: Time
+  createdBy: String
+  updatedBy: String
 }
 
-"A severity with its numeric value (0..100, higher is worse)."
+"""
+A named severity (seed 003): it names the values above the next lower severity's value up to its
+own (0..100, higher is worse). The four built-in ones are seed 000's severities.
+"""
 type SeverityLevel {
-  name: Severity!
+  "unique per tenant, case-insensitively"
   displayName: String!
   value: Int!
+  builtIn: Boolean!
+  "built-in severities: seed 000's name"
+  name: Severity
+  createdAt: Time
+  updatedAt: Time
+  createdBy: String
+  updatedBy: String
+}
+
+input CreateImpactTypeInput {
+  displayName: String!
+  description: String
+}
+
+"Only the fields given change."
+input UpdateImpactTypeInput {
+  displayName: String
+  description: String
+}
+
+input CreateSeverityInput {
+  displayName: String!
+  value: Int!
+}
+
+"Only the fields given change; a new name must be free too."
+input UpdateSeverityInput {
+  displayName: String
+  value: Int
 }
 
 extend type Mutation {
@@ -1814,6 +2219,16 @@ extend type Mutation {
   createMaintenance(input: CreateMaintenanceInput!): Maintenance!
   deleteMaintenance(id: ID!): ID!
   addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
+  "Impact types, severities and phases need components:write; built-in entries are read-only."
+  createImpactType(input: CreateImpactTypeInput!): ImpactType!
+  updateImpactType(id: ID!, input: UpdateImpactTypeInput!): ImpactType!
+  "Refused (Conflict) while an incident's affects use the type."
+  deleteImpactType(id: ID!): ID!
+  createSeverity(input: CreateSeverityInput!): SeverityLevel!
+  updateSeverity(displayName: String!, input: UpdateSeverityInput!): SeverityLevel!
+  deleteSeverity(displayName: String!): String!
+  "Stores the whole list as a new generation; older generations stay readable."
+  replacePhases(phases: [String!]!): PhaseList!
 }
 
 "A component's status after a change."
@@ -1853,6 +2268,10 @@ func (ec *executionContext) childFields_Affect(ctx context.Context, field graphq
 		return ec.fieldContext_Affect_component(ctx, field)
 	case "impact":
 		return ec.fieldContext_Affect_impact(ctx, field)
+	case "type":
+		return ec.fieldContext_Affect_type(ctx, field)
+	case "severity":
+		return ec.fieldContext_Affect_severity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Affect", field.Name)
 }
@@ -1863,6 +2282,10 @@ func (ec *executionContext) childFields_AffectingIncident(ctx context.Context, f
 		return ec.fieldContext_AffectingIncident_incident(ctx, field)
 	case "impact":
 		return ec.fieldContext_AffectingIncident_impact(ctx, field)
+	case "type":
+		return ec.fieldContext_AffectingIncident_type(ctx, field)
+	case "severity":
+		return ec.fieldContext_AffectingIncident_severity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AffectingIncident", field.Name)
 }
@@ -2023,16 +2446,28 @@ func (ec *executionContext) childFields_FieldChange(ctx context.Context, field g
 
 func (ec *executionContext) childFields_ImpactType(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
-	case "name":
-		return ec.fieldContext_ImpactType_name(ctx, field)
-	case "value":
-		return ec.fieldContext_ImpactType_value(ctx, field)
+	case "id":
+		return ec.fieldContext_ImpactType_id(ctx, field)
 	case "displayName":
 		return ec.fieldContext_ImpactType_displayName(ctx, field)
 	case "description":
 		return ec.fieldContext_ImpactType_description(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_ImpactType_builtIn(ctx, field)
+	case "name":
+		return ec.fieldContext_ImpactType_name(ctx, field)
+	case "value":
+		return ec.fieldContext_ImpactType_value(ctx, field)
 	case "severity":
 		return ec.fieldContext_ImpactType_severity(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ImpactType_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ImpactType_updatedAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_ImpactType_createdBy(ctx, field)
+	case "updatedBy":
+		return ec.fieldContext_ImpactType_updatedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImpactType", field.Name)
 }
@@ -2069,6 +2504,8 @@ func (ec *executionContext) childFields_Incident(ctx context.Context, field grap
 		return ec.fieldContext_Incident_isDeleted(ctx, field)
 	case "affects":
 		return ec.fieldContext_Incident_affects(ctx, field)
+	case "phase":
+		return ec.fieldContext_Incident_phase(ctx, field)
 	case "updates":
 		return ec.fieldContext_Incident_updates(ctx, field)
 	}
@@ -2169,14 +2606,50 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Phase(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "generation":
+		return ec.fieldContext_Phase_generation(ctx, field)
+	case "order":
+		return ec.fieldContext_Phase_order(ctx, field)
+	case "name":
+		return ec.fieldContext_Phase_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Phase", field.Name)
+}
+
+func (ec *executionContext) childFields_PhaseList(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "generation":
+		return ec.fieldContext_PhaseList_generation(ctx, field)
+	case "phases":
+		return ec.fieldContext_PhaseList_phases(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PhaseList_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_PhaseList_createdBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PhaseList", field.Name)
+}
+
 func (ec *executionContext) childFields_SeverityLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
-	case "name":
-		return ec.fieldContext_SeverityLevel_name(ctx, field)
 	case "displayName":
 		return ec.fieldContext_SeverityLevel_displayName(ctx, field)
 	case "value":
 		return ec.fieldContext_SeverityLevel_value(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_SeverityLevel_builtIn(ctx, field)
+	case "name":
+		return ec.fieldContext_SeverityLevel_name(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SeverityLevel_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SeverityLevel_updatedAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_SeverityLevel_createdBy(ctx, field)
+	case "updatedBy":
+		return ec.fieldContext_SeverityLevel_updatedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SeverityLevel", field.Name)
 }
@@ -2361,6 +2834,20 @@ func (ec *executionContext) field_Mutation_createComponent_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createImpactType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.CreateImpactTypeInput, error) {
+			return ec.unmarshalNCreateImpactTypeInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateImpactTypeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createIncident_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2389,7 +2876,35 @@ func (ec *executionContext) field_Mutation_createMaintenance_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSeverity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.CreateSeverityInput, error) {
+			return ec.unmarshalNCreateSeverityInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateSeverityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteComponent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteImpactType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -2428,6 +2943,34 @@ func (ec *executionContext) field_Mutation_deleteMaintenance_args(ctx context.Co
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSeverity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "displayName",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["displayName"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_replacePhases_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "phases",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["phases"] = arg0
 	return args, nil
 }
 
@@ -2503,6 +3046,28 @@ func (ec *executionContext) field_Mutation_updateComponent_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updateImpactType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.UpdateImpactTypeInput, error) {
+			return ec.unmarshalNUpdateImpactTypeInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUpdateImpactTypeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateIncident_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2517,6 +3082,28 @@ func (ec *executionContext) field_Mutation_updateIncident_args(ctx context.Conte
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (gqlmodel.UpdateIncidentInput, error) {
 			return ec.unmarshalNUpdateIncidentInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUpdateIncidentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSeverity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "displayName",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["displayName"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.UpdateSeverityInput, error) {
+			return ec.unmarshalNUpdateSeverityInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUpdateSeverityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2627,6 +3214,20 @@ func (ec *executionContext) field_Query_components_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_impactType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_incident_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2708,6 +3309,34 @@ func (ec *executionContext) field_Query_incidents_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["offset"] = arg7
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_phases_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "generation",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["generation"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_severity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "displayName",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["displayName"] = arg0
 	return args, nil
 }
 
@@ -2876,6 +3505,61 @@ func (ec *executionContext) fieldContext_Affect_impact(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Affect", field, true, true, "String")
 }
 
+func (ec *executionContext) _Affect_type(ctx context.Context, field graphql.CollectedField, obj *model.Affect) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Affect_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Affect().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+			return ec.marshalNImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Affect_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Affect",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactType(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Affect_severity(ctx context.Context, field graphql.CollectedField, obj *model.Affect) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Affect_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Affect_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Affect", field, false, false, "Int")
+}
+
 func (ec *executionContext) _AffectingIncident_incident(ctx context.Context, field graphql.CollectedField, obj *model.AffectingIncident) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2929,6 +3613,61 @@ func (ec *executionContext) _AffectingIncident_impact(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_AffectingIncident_impact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AffectingIncident", field, true, true, "String")
+}
+
+func (ec *executionContext) _AffectingIncident_type(ctx context.Context, field graphql.CollectedField, obj *model.AffectingIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AffectingIncident_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AffectingIncident().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+			return ec.marshalNImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AffectingIncident_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AffectingIncident",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactType(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AffectingIncident_severity(ctx context.Context, field graphql.CollectedField, obj *model.AffectingIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AffectingIncident_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AffectingIncident_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AffectingIncident", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
@@ -4102,50 +4841,27 @@ func (ec *executionContext) fieldContext_FieldChange_after(_ context.Context, fi
 	return graphql.NewScalarFieldContext("FieldChange", field, false, false, "JSON")
 }
 
-func (ec *executionContext) _ImpactType_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+func (ec *executionContext) _ImpactType_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ImpactType_name(ctx, field)
+			return ec.fieldContext_ImpactType_id(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.ID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ImpactType_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
-}
-
-func (ec *executionContext) _ImpactType_value(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_ImpactType_value(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Value, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_ImpactType_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Int")
+func (ec *executionContext) fieldContext_ImpactType_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "ID")
 }
 
 func (ec *executionContext) _ImpactType_displayName(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
@@ -4194,6 +4910,75 @@ func (ec *executionContext) fieldContext_ImpactType_description(_ context.Contex
 	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
 }
 
+func (ec *executionContext) _ImpactType_builtIn(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_builtIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BuiltIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_builtIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ImpactType_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactType_value(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Int")
+}
+
 func (ec *executionContext) _ImpactType_severity(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4206,15 +4991,107 @@ func (ec *executionContext) _ImpactType_severity(ctx context.Context, field grap
 			return obj.Severity, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.Severity) graphql.Marshaler {
-			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Severity) graphql.Marshaler {
+			return ec.marshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ImpactType_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Severity")
+}
+
+func (ec *executionContext) _ImpactType_createdAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ImpactType_updatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ImpactType_createdBy(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactType_updatedBy(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_updatedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
 }
 
 func (ec *executionContext) _Incident_id(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
@@ -4566,6 +5443,38 @@ func (ec *executionContext) fieldContext_Incident_affects(_ context.Context, fie
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Affect(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Incident_phase(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Incident_phase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Incident().Phase(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.Phase) graphql.Marshaler {
+			return ec.marshalOPhase2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhase(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Incident_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Incident",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Phase(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5735,6 +6644,314 @@ func (ec *executionContext) fieldContext_Mutation_addIncidentUpdate(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createImpactType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createImpactType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateImpactType(ctx, fc.Args["input"].(gqlmodel.CreateImpactTypeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+			return ec.marshalNImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createImpactType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactType(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createImpactType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateImpactType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateImpactType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateImpactType(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateImpactTypeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+			return ec.marshalNImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateImpactType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactType(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateImpactType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteImpactType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteImpactType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteImpactType(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteImpactType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteImpactType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSeverity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSeverity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSeverity(ctx, fc.Args["input"].(gqlmodel.CreateSeverityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
+			return ec.marshalNSeverityLevel2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSeverity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeverityLevel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSeverity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSeverity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSeverity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSeverity(ctx, fc.Args["displayName"].(string), fc.Args["input"].(gqlmodel.UpdateSeverityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
+			return ec.marshalNSeverityLevel2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSeverity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeverityLevel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSeverity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSeverity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSeverity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSeverity(ctx, fc.Args["displayName"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSeverity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSeverity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_replacePhases(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replacePhases(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplacePhases(ctx, fc.Args["phases"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PhaseList) graphql.Marshaler {
+			return ec.marshalNPhaseList2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhaseList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replacePhases(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PhaseList(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replacePhases_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5825,6 +7042,167 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _Phase_generation(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Phase) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Phase_generation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Generation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Phase_generation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Phase", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Phase_order(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Phase) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Phase_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Phase_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Phase", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Phase_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.Phase) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Phase_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Phase_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Phase", field, false, false, "String")
+}
+
+func (ec *executionContext) _PhaseList_generation(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PhaseList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseList_generation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Generation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseList_generation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PhaseList_phases(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PhaseList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseList_phases(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phases, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseList_phases(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "String")
+}
+
+func (ec *executionContext) _PhaseList_createdAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PhaseList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseList_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseList_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PhaseList_createdBy(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PhaseList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseList_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseList_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "String")
 }
 
 func (ec *executionContext) _Query_incident(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6219,6 +7597,50 @@ func (ec *executionContext) fieldContext_Query_impactTypes(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_impactType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_impactType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ImpactType(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+			return ec.marshalOImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_impactType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactType(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_impactType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_severities(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6247,6 +7669,94 @@ func (ec *executionContext) fieldContext_Query_severities(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SeverityLevel(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_severity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Severity(ctx, fc.Args["displayName"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
+			return ec.marshalOSeverityLevel2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_severity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeverityLevel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_severity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_phases(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_phases(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Phases(ctx, fc.Args["generation"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PhaseList) graphql.Marshaler {
+			return ec.marshalNPhaseList2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhaseList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_phases(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PhaseList(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_phases_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6327,29 +7837,6 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
-func (ec *executionContext) _SeverityLevel_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SeverityLevel_name(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.Severity) graphql.Marshaler {
-			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_SeverityLevel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Severity")
-}
-
 func (ec *executionContext) _SeverityLevel_displayName(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6394,6 +7881,144 @@ func (ec *executionContext) _SeverityLevel_value(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_SeverityLevel_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeverityLevel_builtIn(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_builtIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BuiltIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_builtIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SeverityLevel_name(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Severity) graphql.Marshaler {
+			return ec.marshalOSeverity2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Severity")
+}
+
+func (ec *executionContext) _SeverityLevel_createdAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SeverityLevel_updatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SeverityLevel_createdBy(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "String")
+}
+
+func (ec *executionContext) _SeverityLevel_updatedBy(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_updatedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "String")
 }
 
 func (ec *executionContext) _StatusSummary_generatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
@@ -7725,6 +9350,62 @@ func UnmarshalAddIncidentUpdateInput(ctx context.Context, raw any) (gqlmodel.Add
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAffectInput(ctx context.Context, obj any) (gqlmodel.AffectInput, error) {
+	var it gqlmodel.AffectInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"reference", "type", "severity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "reference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reference"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reference = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAffectInput unmarshals raw into the AffectInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAffectInput(ctx context.Context, raw any) (gqlmodel.AffectInput, error) {
+	var out gqlmodel.AffectInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AffectInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj any) (gqlmodel.AuditFilter, error) {
 	var it gqlmodel.AuditFilter
 	if obj == nil {
@@ -8005,6 +9686,55 @@ func UnmarshalCreateComponentInput(ctx context.Context, raw any) (gqlmodel.Creat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateImpactTypeInput(ctx context.Context, obj any) (gqlmodel.CreateImpactTypeInput, error) {
+	var it gqlmodel.CreateImpactTypeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"displayName", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateImpactTypeInput unmarshals raw into the CreateImpactTypeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateImpactTypeInput(ctx context.Context, raw any) (gqlmodel.CreateImpactTypeInput, error) {
+	var out gqlmodel.CreateImpactTypeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateImpactTypeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateIncidentInput(ctx context.Context, obj any) (gqlmodel.CreateIncidentInput, error) {
 	var it gqlmodel.CreateIncidentInput
 	if obj == nil {
@@ -8016,7 +9746,7 @@ func (ec *executionContext) unmarshalInputCreateIncidentInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"title", "description", "severity", "status", "service", "tags", "occurredAt"}
+	fieldsInOrder := [...]string{"title", "description", "severity", "status", "service", "tags", "occurredAt", "phase", "affects"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8072,6 +9802,20 @@ func (ec *executionContext) unmarshalInputCreateIncidentInput(ctx context.Contex
 				return it, err
 			}
 			it.OccurredAt = data
+		case "phase":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phase"))
+			data, err := ec.unmarshalOPhaseInput2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhaseInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phase = data
+		case "affects":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("affects"))
+			data, err := ec.unmarshalOAffectInput2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAffectInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Affects = data
 		}
 	}
 	return it, nil
@@ -8149,6 +9893,55 @@ func (ec *executionContext) unmarshalInputCreateMaintenanceInput(ctx context.Con
 func UnmarshalCreateMaintenanceInput(ctx context.Context, raw any) (gqlmodel.CreateMaintenanceInput, error) {
 	var out gqlmodel.CreateMaintenanceInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateMaintenanceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateSeverityInput(ctx context.Context, obj any) (gqlmodel.CreateSeverityInput, error) {
+	var it gqlmodel.CreateSeverityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"displayName", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSeverityInput unmarshals raw into the CreateSeverityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSeverityInput(ctx context.Context, raw any) (gqlmodel.CreateSeverityInput, error) {
+	var out gqlmodel.CreateSeverityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSeverityInput", raw, &out)
 	return out, err
 }
 
@@ -8383,6 +10176,55 @@ func UnmarshalLabelInput(ctx context.Context, raw any) (gqlmodel.LabelInput, err
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPhaseInput(ctx context.Context, obj any) (gqlmodel.PhaseInput, error) {
+	var it gqlmodel.PhaseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"generation", "order"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "generation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("generation"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Generation = data
+		case "order":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("order"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Order = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPhaseInput unmarshals raw into the PhaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPhaseInput(ctx context.Context, raw any) (gqlmodel.PhaseInput, error) {
+	var out gqlmodel.PhaseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PhaseInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReportComponentStatusInput(ctx context.Context, obj any) (gqlmodel.ReportComponentStatusInput, error) {
 	var it gqlmodel.ReportComponentStatusInput
 	if obj == nil {
@@ -8495,6 +10337,55 @@ func UnmarshalUpdateComponentInput(ctx context.Context, raw any) (gqlmodel.Updat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateImpactTypeInput(ctx context.Context, obj any) (gqlmodel.UpdateImpactTypeInput, error) {
+	var it gqlmodel.UpdateImpactTypeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"displayName", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateImpactTypeInput unmarshals raw into the UpdateImpactTypeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateImpactTypeInput(ctx context.Context, raw any) (gqlmodel.UpdateImpactTypeInput, error) {
+	var out gqlmodel.UpdateImpactTypeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateImpactTypeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateIncidentInput(ctx context.Context, obj any) (gqlmodel.UpdateIncidentInput, error) {
 	var it gqlmodel.UpdateIncidentInput
 	if obj == nil {
@@ -8506,7 +10397,7 @@ func (ec *executionContext) unmarshalInputUpdateIncidentInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"title", "description", "severity", "status", "service", "tags", "occurredAt", "resolvedAt"}
+	fieldsInOrder := [...]string{"title", "description", "severity", "status", "service", "tags", "occurredAt", "resolvedAt", "phase", "affects"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8569,6 +10460,20 @@ func (ec *executionContext) unmarshalInputUpdateIncidentInput(ctx context.Contex
 				return it, err
 			}
 			it.ResolvedAt = graphql.OmittableOf(data)
+		case "phase":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phase"))
+			data, err := ec.unmarshalOPhaseInput2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhaseInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phase = graphql.OmittableOf(data)
+		case "affects":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("affects"))
+			data, err := ec.unmarshalOAffectInput2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAffectInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Affects = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -8583,6 +10488,55 @@ func (ec *executionContext) unmarshalInputUpdateIncidentInput(ctx context.Contex
 func UnmarshalUpdateIncidentInput(ctx context.Context, raw any) (gqlmodel.UpdateIncidentInput, error) {
 	var out gqlmodel.UpdateIncidentInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateIncidentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateSeverityInput(ctx context.Context, obj any) (gqlmodel.UpdateSeverityInput, error) {
+	var it gqlmodel.UpdateSeverityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"displayName", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSeverityInput unmarshals raw into the UpdateSeverityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSeverityInput(ctx context.Context, raw any) (gqlmodel.UpdateSeverityInput, error) {
+	var out gqlmodel.UpdateSeverityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSeverityInput", raw, &out)
 	return out, err
 }
 
@@ -8617,6 +10571,17 @@ func (ec *executionContext) _Affect(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Affect_impact(ctx, field, obj)
 				})
+		case "type":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Affect_type(ctx, field, obj)
+				})
+		case "severity":
+			out.Values[i] = ec._Affect_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8657,6 +10622,17 @@ func (ec *executionContext) _AffectingIncident(ctx context.Context, sel ast.Sele
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AffectingIncident_impact(ctx, field, obj)
 				})
+		case "type":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AffectingIncident_type(ctx, field, obj)
+				})
+		case "severity":
+			out.Values[i] = ec._AffectingIncident_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9204,13 +11180,8 @@ func (ec *executionContext) _ImpactType(ctx context.Context, sel ast.SelectionSe
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ImpactType")
-		case "name":
-			out.Values[i] = ec._ImpactType_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "value":
-			out.Values[i] = ec._ImpactType_value(ctx, field, obj)
+		case "id":
+			out.Values[i] = ec._ImpactType_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -9224,9 +11195,44 @@ func (ec *executionContext) _ImpactType(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "builtIn":
+			out.Values[i] = ec._ImpactType_builtIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ImpactType_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ImpactType_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "severity":
 			out.Values[i] = ec._ImpactType_severity(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ImpactType_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ImpactType_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._ImpactType_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedBy":
+			out.Values[i] = ec._ImpactType_updatedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -9332,6 +11338,12 @@ func (ec *executionContext) _Incident(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Incident_affects(ctx, field, obj)
+				})
+		case "phase":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Incident_phase(ctx, field, obj)
 				})
 		case "updates":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -9745,6 +11757,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createImpactType":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createImpactType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateImpactType":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateImpactType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteImpactType":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteImpactType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSeverity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSeverity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSeverity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSeverity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSeverity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSeverity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replacePhases":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replacePhases(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9790,6 +11851,97 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var phaseImplementors = []string{"Phase"}
+
+func (ec *executionContext) _Phase(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.Phase) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, phaseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Phase")
+		case "generation":
+			out.Values[i] = ec._Phase_generation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "order":
+			out.Values[i] = ec._Phase_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Phase_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var phaseListImplementors = []string{"PhaseList"}
+
+func (ec *executionContext) _PhaseList(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PhaseList) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, phaseListImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PhaseList")
+		case "generation":
+			out.Values[i] = ec._PhaseList_generation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "phases":
+			out.Values[i] = ec._PhaseList_phases(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._PhaseList_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._PhaseList_createdBy(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -9889,11 +12041,29 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_impactTypes(ctx, field)
 				})
+		case "impactType":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_impactType(ctx, field)
+				})
 		case "severities":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_severities(ctx, field)
+				})
+		case "severity":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_severity(ctx, field)
+				})
+		case "phases":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_phases(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -9937,11 +12107,6 @@ func (ec *executionContext) _SeverityLevel(ctx context.Context, sel ast.Selectio
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SeverityLevel")
-		case "name":
-			out.Values[i] = ec._SeverityLevel_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
 		case "displayName":
 			out.Values[i] = ec._SeverityLevel_displayName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9950,6 +12115,36 @@ func (ec *executionContext) _SeverityLevel(ctx context.Context, sel ast.Selectio
 		case "value":
 			out.Values[i] = ec._SeverityLevel_value(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "builtIn":
+			out.Values[i] = ec._SeverityLevel_builtIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SeverityLevel_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SeverityLevel_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SeverityLevel_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._SeverityLevel_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedBy":
+			out.Values[i] = ec._SeverityLevel_updatedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -10426,6 +12621,11 @@ func (ec *executionContext) marshalNAffect2ᚕgithubᚗcomᚋincidentdᚋinciden
 	return ret
 }
 
+func (ec *executionContext) unmarshalNAffectInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAffectInput(ctx context.Context, v any) (gqlmodel.AffectInput, error) {
+	res, err := ec.unmarshalInputAffectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAffectingIncident2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAffectingIncident(ctx context.Context, sel ast.SelectionSet, v model.AffectingIncident) graphql.Marshaler {
 	return ec._AffectingIncident(ctx, sel, &v)
 }
@@ -10586,6 +12786,11 @@ func (ec *executionContext) unmarshalNCreateComponentInput2githubᚗcomᚋincide
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateImpactTypeInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateImpactTypeInput(ctx context.Context, v any) (gqlmodel.CreateImpactTypeInput, error) {
+	res, err := ec.unmarshalInputCreateImpactTypeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateIncidentInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateIncidentInput(ctx context.Context, v any) (gqlmodel.CreateIncidentInput, error) {
 	res, err := ec.unmarshalInputCreateIncidentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10593,6 +12798,11 @@ func (ec *executionContext) unmarshalNCreateIncidentInput2githubᚗcomᚋinciden
 
 func (ec *executionContext) unmarshalNCreateMaintenanceInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateMaintenanceInput(ctx context.Context, v any) (gqlmodel.CreateMaintenanceInput, error) {
 	res, err := ec.unmarshalInputCreateMaintenanceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateSeverityInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateSeverityInput(ctx context.Context, v any) (gqlmodel.CreateSeverityInput, error) {
+	res, err := ec.unmarshalInputCreateSeverityInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -10685,6 +12895,14 @@ func (ec *executionContext) marshalNImpactType2ᚕgithubᚗcomᚋincidentdᚋinc
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImpactType!")
+		return graphql.Null
+	}
+	return ec._ImpactType(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNIncident2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncident(ctx context.Context, sel ast.SelectionSet, v model.Incident) graphql.Marshaler {
@@ -10874,6 +13092,14 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋincidentdᚋincid
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPhaseList2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhaseList(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.PhaseList) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PhaseList!")
+		return graphql.Null
+	}
+	return ec._PhaseList(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReportComponentStatusInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐReportComponentStatusInput(ctx context.Context, v any) (gqlmodel.ReportComponentStatusInput, error) {
 	res, err := ec.unmarshalInputReportComponentStatusInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10927,6 +13153,14 @@ func (ec *executionContext) marshalNSeverityLevel2ᚕgithubᚗcomᚋincidentdᚋ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSeverityLevel2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SeverityLevel!")
+		return graphql.Null
+	}
+	return ec._SeverityLevel(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSortDirection2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSortDirection(ctx context.Context, v any) (gqlmodel.SortDirection, error) {
@@ -11039,8 +13273,18 @@ func (ec *executionContext) unmarshalNUpdateComponentInput2githubᚗcomᚋincide
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUpdateImpactTypeInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUpdateImpactTypeInput(ctx context.Context, v any) (gqlmodel.UpdateImpactTypeInput, error) {
+	res, err := ec.unmarshalInputUpdateImpactTypeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateIncidentInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUpdateIncidentInput(ctx context.Context, v any) (gqlmodel.UpdateIncidentInput, error) {
 	res, err := ec.unmarshalInputUpdateIncidentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSeverityInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUpdateSeverityInput(ctx context.Context, v any) (gqlmodel.UpdateSeverityInput, error) {
+	res, err := ec.unmarshalInputUpdateSeverityInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -11186,6 +13430,23 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAffectInput2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAffectInputᚄ(ctx context.Context, v any) ([]gqlmodel.AffectInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]gqlmodel.AffectInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAffectInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐAffectInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOApiKey2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -11307,6 +13568,13 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalOImpactType2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐImpactType(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ImpactType(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOIncident2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncident(ctx context.Context, sel ast.SelectionSet, v *model.Incident) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -11398,6 +13666,21 @@ func (ec *executionContext) marshalOMaintenance2ᚖgithubᚗcomᚋincidentdᚋin
 	return ec._Maintenance(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOPhase2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhase(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.Phase) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Phase(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPhaseInput2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPhaseInput(ctx context.Context, v any) (*gqlmodel.PhaseInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPhaseInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOSeverity2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverityᚄ(ctx context.Context, v any) ([]model.Severity, error) {
 	if v == nil {
 		return nil, nil
@@ -11467,6 +13750,13 @@ var (
 		model.SeverityLow:      "LOW",
 	}
 )
+
+func (ec *executionContext) marshalOSeverityLevel2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐSeverityLevel(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SeverityLevel(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalOStatus2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatusᚄ(ctx context.Context, v any) ([]model.Status, error) {
 	if v == nil {

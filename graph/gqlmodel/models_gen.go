@@ -18,6 +18,15 @@ type AddIncidentUpdateInput struct {
 	Description *string `json:"description,omitempty"`
 }
 
+type AffectInput struct {
+	// a component id
+	Reference string `json:"reference"`
+	// an impact type id
+	Type string `json:"type"`
+	// 0..100; may be left out for a built-in type (its level's value)
+	Severity *int `json:"severity,omitempty"`
+}
+
 // A key with its secret, shown this once.
 type APIKeySecret struct {
 	APIKey *model.APIKey `json:"apiKey"`
@@ -105,6 +114,11 @@ type CreateComponentInput struct {
 	Labels      []LabelInput `json:"labels,omitempty"`
 }
 
+type CreateImpactTypeInput struct {
+	DisplayName string  `json:"displayName"`
+	Description *string `json:"description,omitempty"`
+}
+
 type CreateIncidentInput struct {
 	Title       string         `json:"title"`
 	Description *string        `json:"description,omitempty"`
@@ -114,6 +128,9 @@ type CreateIncidentInput struct {
 	Service    *string       `json:"service,omitempty"`
 	Tags       []string      `json:"tags,omitempty"`
 	OccurredAt time.Time     `json:"occurredAt"`
+	Phase      *PhaseInput   `json:"phase,omitempty"`
+	// the components it affects (seed 003); each creates an impact visible from its component
+	Affects []AffectInput `json:"affects,omitempty"`
 }
 
 type CreateMaintenanceInput struct {
@@ -121,6 +138,11 @@ type CreateMaintenanceInput struct {
 	StartsAt    time.Time `json:"startsAt"`
 	EndsAt      time.Time `json:"endsAt"`
 	Components  []string  `json:"components"`
+}
+
+type CreateSeverityInput struct {
+	DisplayName string `json:"displayName"`
+	Value       int    `json:"value"`
 }
 
 type DeleteIncidentPayload struct {
@@ -133,16 +155,24 @@ type FieldChange struct {
 	After  any    `json:"after,omitempty"`
 }
 
-// An impact type: what monitoring reports and an incident's affects carry.
+// An impact type (seed 003): the kind of impact an affect has. The four built-in ones are the levels
+// monitoring reports (seed 001) and are read-only; tenants add their own.
 type ImpactType struct {
-	// maintenance, minor, major or outage
-	Name string `json:"name"`
-	// the number monitoring may send instead of the name (0..3)
-	Value       int    `json:"value"`
+	// imp_maintenance, imp_minor, imp_major, imp_outage, or imp_ and 12 characters
+	ID          string `json:"id"`
 	DisplayName string `json:"displayName"`
 	Description string `json:"description"`
-	// the incident severity this impact lines up with
-	Severity model.Severity `json:"severity"`
+	BuiltIn     bool   `json:"builtIn"`
+	// built-in types: maintenance, minor, major or outage
+	Name *string `json:"name,omitempty"`
+	// built-in types: the number monitoring may send instead of the name (0..3)
+	Value *int `json:"value,omitempty"`
+	// built-in types: the incident severity this impact lines up with
+	Severity  *model.Severity `json:"severity,omitempty"`
+	CreatedAt *time.Time      `json:"createdAt,omitempty"`
+	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
+	CreatedBy *string         `json:"createdBy,omitempty"`
+	UpdatedBy *string         `json:"updatedBy,omitempty"`
 }
 
 type IncidentConnection struct {
@@ -215,6 +245,29 @@ type PageInfo struct {
 	EndCursor       *string `json:"endCursor,omitempty"`
 }
 
+// Where an incident stands in the tenant's phase list (seed 003).
+type Phase struct {
+	Generation int `json:"generation"`
+	// counts from 0
+	Order int `json:"order"`
+	// the phase's name in its generation
+	Name string `json:"name"`
+}
+
+type PhaseInput struct {
+	Generation int `json:"generation"`
+	Order      int `json:"order"`
+}
+
+// One generation of the tenant's phase list; replacing the list makes a new one.
+type PhaseList struct {
+	// 0: the empty list before the tenant defines any
+	Generation int        `json:"generation"`
+	Phases     []string   `json:"phases"`
+	CreatedAt  *time.Time `json:"createdAt,omitempty"`
+	CreatedBy  *string    `json:"createdBy,omitempty"`
+}
+
 type Query struct {
 }
 
@@ -227,11 +280,19 @@ type ReportComponentStatusInput struct {
 	Text *string `json:"text,omitempty"`
 }
 
-// A severity with its numeric value (0..100, higher is worse).
+// A named severity (seed 003): it names the values above the next lower severity's value up to its
+// own (0..100, higher is worse). The four built-in ones are seed 000's severities.
 type SeverityLevel struct {
-	Name        model.Severity `json:"name"`
-	DisplayName string         `json:"displayName"`
-	Value       int            `json:"value"`
+	// unique per tenant, case-insensitively
+	DisplayName string `json:"displayName"`
+	Value       int    `json:"value"`
+	BuiltIn     bool   `json:"builtIn"`
+	// built-in severities: seed 000's name
+	Name      *model.Severity `json:"name,omitempty"`
+	CreatedAt *time.Time      `json:"createdAt,omitempty"`
+	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
+	CreatedBy *string         `json:"createdBy,omitempty"`
+	UpdatedBy *string         `json:"updatedBy,omitempty"`
 }
 
 // A status widget's view: components with their worst impact, open incidents, maintenance to come.
@@ -251,7 +312,13 @@ type UpdateComponentInput struct {
 	Labels      []LabelInput `json:"labels,omitempty"`
 }
 
-// Only the fields given change; null clears description, service and resolvedAt.
+// Only the fields given change.
+type UpdateImpactTypeInput struct {
+	DisplayName *string `json:"displayName,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
+// Only the fields given change; null clears description, service, resolvedAt and phase.
 type UpdateIncidentInput struct {
 	Title       graphql.Omittable[*string]         `json:"title,omitempty"`
 	Description graphql.Omittable[*string]         `json:"description,omitempty"`
@@ -261,6 +328,16 @@ type UpdateIncidentInput struct {
 	Tags        graphql.Omittable[[]string]        `json:"tags,omitempty"`
 	OccurredAt  graphql.Omittable[*time.Time]      `json:"occurredAt,omitempty"`
 	ResolvedAt  graphql.Omittable[*time.Time]      `json:"resolvedAt,omitempty"`
+	// null clears the phase
+	Phase graphql.Omittable[*PhaseInput] `json:"phase,omitempty"`
+	// replaces the whole list ([] clears it)
+	Affects graphql.Omittable[[]AffectInput] `json:"affects,omitempty"`
+}
+
+// Only the fields given change; a new name must be free too.
+type UpdateSeverityInput struct {
+	DisplayName *string `json:"displayName,omitempty"`
+	Value       *int    `json:"value,omitempty"`
 }
 
 type IncidentEventType string

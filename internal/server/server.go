@@ -79,7 +79,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	hub := live.New(cfg.Live)
 	gq := cfg.GraphQL
 	gq.Incidents, gq.APIKeys, gq.Components, gq.Audit, gq.Events, gq.Hub = st.Incidents(), st.KeyAdmin(), st.Components(), st.Audit(), st.Events(), hub
-	gq.Relations, gq.Ingest, gq.Maintenance, gq.Status = st.Relations(), st.Ingest(), st.Maintenance(), st.Status()
+	gq.Relations, gq.Ingest, gq.Maintenance, gq.Status, gq.Catalogue = st.Relations(), st.Ingest(), st.Maintenance(), st.Status(), st.Catalogue()
 	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
 	var mounts map[string]http.Handler
 	if cfg.Explorer {
@@ -94,6 +94,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Maintenance:             st.Maintenance(),
 		Status:                  st.Status(),
 		Relations:               st.Relations(),
+		Catalogue:               st.Catalogue(),
 		Audit:                   st.Audit(),
 		Events:                  st.Events(),
 		Hub:                     hub,

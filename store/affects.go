@@ -1,0 +1,182 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// checkAffects resolves an affects list against the tenant: every component
+// and impact type must exist (a missing one is a business-rule violation
+// naming the item). On PostgreSQL the rows are locked FOR SHARE until
+// commit, so that a concurrent delete of one waits for this write and then
+// sees its affects. It returns the affects and the components' names.
+func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inputs []model.AffectInput) ([]model.Affect, map[string]string, error) {
+	names := map[string]string{}
+	if len(inputs) == 0 {
+		return []model.Affect{}, names, nil
+	}
+	share := ""
+	if s.pg {
+		share = " FOR SHARE"
+	}
+	var compIDs, typeIDs []string
+	for _, a := range inputs {
+		compIDs = append(compIDs, a.ComponentID)
+		if _, ok := model.BuiltInImpactType(a.TypeID); !ok {
+			typeIDs = append(typeIDs, a.TypeID)
+		}
+	}
+	slices.Sort(compIDs) // lock in one order
+	w := &where{}
+	w.and("tenant_id = ?", tenant)
+	in(w, "id", compIDs)
+	rows, err := tx.QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String()+` ORDER BY id`+share, w.args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("check components: %w", err)
+	}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("check components: %w", err)
+		}
+		names[id] = name
+	}
+	rows.Close()
+	types := map[string]bool{}
+	if len(typeIDs) > 0 {
+		slices.Sort(typeIDs)
+		typeIDs = slices.Compact(typeIDs)
+		w := &where{}
+		w.and("tenant_id = ?", tenant)
+		in(w, "id", typeIDs)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM impact_types WHERE `+w.String()+` ORDER BY id`+share, w.args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("check impact types: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("check impact types: %w", err)
+			}
+			types[id] = true
+		}
+		rows.Close()
+	}
+	var errs []model.FieldError
+	for i, a := range inputs {
+		field := "affects[" + strconv.Itoa(i) + "]"
+		if _, ok := names[a.ComponentID]; !ok {
+			errs = append(errs, model.FieldError{Field: field + ".reference", Message: "no component " + a.ComponentID + " in this tenant"})
+		}
+		if _, builtIn := model.BuiltInImpactType(a.TypeID); !builtIn && !types[a.TypeID] {
+			errs = append(errs, model.FieldError{Field: field + ".type", Message: "no impact type " + a.TypeID + " in this tenant"})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, model.BusinessRule("affects must name components and impact types of this tenant", errs...)
+	}
+	return model.ResolveAffects(inputs), names, nil
+}
+
+// checkPhase checks that ref points into an existing generation.
+func (s *Store) checkPhase(ctx context.Context, tx bun.Tx, tenant string, ref model.PhaseRef) error {
+	l, err := s.phases(ctx, tx, tenant, ref.Generation)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		cur, err := s.phases(ctx, tx, tenant, 0)
+		if err != nil {
+			return err
+		}
+		return model.BusinessRule("phase must point into an existing phase generation", model.FieldError{Field: "phase.generation",
+			Message: fmt.Sprintf("no phase generation %d (the newest is %d)", ref.Generation, cur.Generation)})
+	}
+	if ref.Order >= len(l.Phases) {
+		return model.BusinessRule("phase.order is outside its generation", model.FieldError{Field: "phase.order",
+			Message: fmt.Sprintf("phase.order must be between 0 and %d in generation %d", len(l.Phases)-1, ref.Generation)})
+	}
+	return nil
+}
+
+// phaseNamer names phase refs for timeline entries, reading each generation
+// once; a failed read leaves the name out (the entry keeps the numbers).
+func (s *Store) phaseNamer(ctx context.Context, tx bun.Tx, tenant string) func(model.PhaseRef) string {
+	cache := map[int]*model.PhaseList{}
+	return func(r model.PhaseRef) string {
+		l, ok := cache[r.Generation]
+		if !ok {
+			l, _ = s.phases(ctx, tx, tenant, r.Generation)
+			cache[r.Generation] = l
+		}
+		return l.Name(r)
+	}
+}
+
+// affectsOf reads one incident's affects in tx, by component id.
+func (s *Store) affectsOf(ctx context.Context, tx bun.Tx, tenant, incident string) ([]model.Affect, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects
+		WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id`, incident, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("load affects: %w", err)
+	}
+	defer rows.Close()
+	var out []model.Affect
+	for rows.Next() {
+		var a model.Affect
+		var impact int
+		if err := rows.Scan(&a.ComponentID, &impact, &a.TypeID, &a.Severity); err != nil {
+			return nil, fmt.Errorf("load affects: %w", err)
+		}
+		a.Impact = model.Impact(impact)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// writeAffects applies a diff of an incident's affects.
+func (s *Store) writeAffects(ctx context.Context, tx bun.Tx, tenant, incident string, d model.AffectsDiff) error {
+	for _, a := range d.Removed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+			incident, a.ComponentID, tenant); err != nil {
+			return fmt.Errorf("remove affect: %w", err)
+		}
+	}
+	for _, a := range d.Changed {
+		if _, err := tx.ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ?
+			WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`, int(a.Impact), a.TypeID, a.Severity, incident, a.ComponentID, tenant); err != nil {
+			return fmt.Errorf("change affect: %w", err)
+		}
+	}
+	return s.insertAffects(ctx, tx, tenant, incident, d.Added)
+}
+
+// insertAffects adds affects to an incident, in batches of one statement.
+func (s *Store) insertAffects(ctx context.Context, tx bun.Tx, tenant, incident string, as []model.Affect) error {
+	const batch = 200
+	for len(as) > 0 {
+		n := min(len(as), batch)
+		q := `INSERT INTO incident_affects (tenant_id, incident_id, component_id, impact, impact_type_id, severity) VALUES `
+		args := make([]any, 0, n*6)
+		for i, a := range as[:n] {
+			if i > 0 {
+				q += ", "
+			}
+			q += "(?, ?, ?, ?, ?, ?)"
+			args = append(args, tenant, incident, a.ComponentID, int(a.Impact), a.TypeID, a.Severity)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("insert affects: %w", err)
+		}
+		as = as[n:]
+	}
+	return nil
+}

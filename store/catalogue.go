@@ -1,0 +1,527 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/uptrace/bun"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Catalogue returns the impact type, severity and phase service.
+func (s *Store) Catalogue() model.CatalogueService { return catalogue{s} }
+
+type catalogue struct{ s *Store }
+
+type impactTypeRow struct {
+	bun.BaseModel `bun:"table:impact_types"`
+
+	ID          string `bun:"id,pk"`
+	TenantID    string `bun:"tenant_id"`
+	DisplayName string `bun:"display_name"`
+	NameKey     string `bun:"name_key"`
+	Description string `bun:"description"`
+	CreatedAt   dbTime `bun:"created_at"`
+	UpdatedAt   dbTime `bun:"updated_at"`
+	CreatedBy   string `bun:"created_by"`
+	UpdatedBy   string `bun:"updated_by"`
+}
+
+func (r *impactTypeRow) toModel() *model.ImpactType {
+	return &model.ImpactType{ID: r.ID, DisplayName: r.DisplayName, Description: r.Description, Level: -1,
+		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}
+}
+
+type severityRow struct {
+	bun.BaseModel `bun:"table:severities"`
+
+	TenantID    string `bun:"tenant_id,pk"`
+	NameKey     string `bun:"name_key,pk"`
+	DisplayName string `bun:"display_name"`
+	Value       int    `bun:"value"`
+	CreatedAt   dbTime `bun:"created_at"`
+	UpdatedAt   dbTime `bun:"updated_at"`
+	CreatedBy   string `bun:"created_by"`
+	UpdatedBy   string `bun:"updated_by"`
+}
+
+func (r *severityRow) toModel() *model.SeverityLevel {
+	return &model.SeverityLevel{DisplayName: r.DisplayName, Value: r.Value,
+		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}
+}
+
+// lock serialises a tenant's catalogue writes (SQLite's single writer does
+// it already), so that uniqueness checks and generation numbers hold.
+func (x catalogue) lock(ctx context.Context, tx bun.Tx, tenant string) error {
+	if !x.s.pg {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "catalogue:"+tenant); err != nil {
+		return fmt.Errorf("lock catalogue: %w", err)
+	}
+	return nil
+}
+
+func (x catalogue) ImpactTypes(ctx context.Context) ([]model.ImpactType, error) {
+	p, err := model.AuthorizeCatalogueRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []impactTypeRow
+	if err := x.s.db.NewSelect().Model(&rows).Where("tenant_id = ?", p.TenantID).Order("name_key", "id").Scan(ctx); err != nil {
+		return nil, model.Internal(err, "list impact types")
+	}
+	out := model.BuiltInImpactTypes()
+	for i := range rows {
+		out = append(out, *rows[i].toModel())
+	}
+	return out, nil
+}
+
+func (x catalogue) ImpactType(ctx context.Context, id string) (*model.ImpactType, error) {
+	p, err := model.AuthorizeCatalogueRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := model.BuiltInImpactType(id); ok {
+		return &t, nil
+	}
+	return x.loadImpactType(ctx, x.s.db, p.TenantID, id, false)
+}
+
+func (x catalogue) loadImpactType(ctx context.Context, db bun.IDB, tenant, id string, lock bool) (*model.ImpactType, error) {
+	var row impactTypeRow
+	q := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant)
+	if lock && x.s.pg {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		if isNoRows(err) {
+			return nil, model.NotFound("Impact type", id)
+		}
+		return nil, model.Internal(err, "load impact type")
+	}
+	return row.toModel(), nil
+}
+
+// impactTypeNameTaken reports whether name (folded) belongs to a built-in
+// type or to one of the tenant's other than except.
+func (x catalogue) impactTypeNameTaken(ctx context.Context, tx bun.Tx, tenant, name, except string) error {
+	for _, t := range model.BuiltInImpactTypes() {
+		if model.NameKey(t.DisplayName) == model.NameKey(name) {
+			return model.Conflict(fmt.Sprintf("the built-in impact type %s is named %q", t.ID, t.DisplayName))
+		}
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM impact_types WHERE tenant_id = ? AND name_key = ? AND id <> ?`,
+		tenant, model.NameKey(name), except).Scan(&id)
+	switch {
+	case err == nil:
+		return model.Conflict(fmt.Sprintf("impact type %s is named %q already", id, name))
+	case isNoRows(err):
+		return nil
+	}
+	return fmt.Errorf("check impact type name: %w", err)
+}
+
+func (x catalogue) CreateImpactType(ctx context.Context, in model.ImpactTypeInput) (*model.ImpactType, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := in.Validate(true); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	now := newDBTime(x.s.clock.Now())
+	row := &impactTypeRow{ID: model.NewID("imp", 12), TenantID: p.TenantID, DisplayName: in.DisplayName.Value,
+		NameKey: model.NameKey(in.DisplayName.Value), Description: in.Description.Value,
+		CreatedAt: now, UpdatedAt: now, CreatedBy: p.ActorID, UpdatedBy: p.ActorID}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM impact_types WHERE tenant_id = ?`, p.TenantID).Scan(&n); err != nil {
+			return fmt.Errorf("count impact types: %w", err)
+		}
+		if n >= model.MaxCustomImpactTypes {
+			return model.BusinessRule(fmt.Sprintf("a tenant may define at most %d impact types", model.MaxCustomImpactTypes))
+		}
+		if err := x.impactTypeNameTaken(ctx, tx, p.TenantID, row.DisplayName, ""); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert impact type: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditImpactTypeCreate, "impact_type", row.ID, map[string]model.Change{
+			"displayName": {After: row.DisplayName}, "description": {After: row.Description}})
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "create impact type")
+	}
+	return row.toModel(), nil
+}
+
+func builtInReadOnly(what, id string) error {
+	return model.BusinessRule(fmt.Sprintf("%s %s is built in and read-only", what, id))
+}
+
+func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.ImpactTypeInput) (*model.ImpactType, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := in.Validate(false); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	if _, ok := model.BuiltInImpactType(id); ok {
+		return nil, builtInReadOnly("impact type", id)
+	}
+	var out *model.ImpactType
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		cur, err := x.loadImpactType(ctx, tx, p.TenantID, id, true)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		if in.DisplayName.Set {
+			next.DisplayName = in.DisplayName.Value
+		}
+		if in.Description.Set {
+			next.Description = in.Description.Value
+		}
+		changes := map[string]model.Change{}
+		if next.DisplayName != cur.DisplayName {
+			if err := x.impactTypeNameTaken(ctx, tx, p.TenantID, next.DisplayName, id); err != nil {
+				return err
+			}
+			changes["displayName"] = model.Change{Before: cur.DisplayName, After: next.DisplayName}
+		}
+		if next.Description != cur.Description {
+			changes["description"] = model.Change{Before: cur.Description, After: next.Description}
+		}
+		out = cur
+		if len(changes) == 0 {
+			return nil
+		}
+		next.UpdatedAt, next.UpdatedBy = model.NormalizeTime(x.s.clock.Now()), p.ActorID
+		if _, err := tx.ExecContext(ctx, `UPDATE impact_types SET display_name = ?, name_key = ?, description = ?, updated_at = ?, updated_by = ?
+			WHERE id = ? AND tenant_id = ?`, next.DisplayName, model.NameKey(next.DisplayName), next.Description,
+			newDBTime(next.UpdatedAt), p.ActorID, id, p.TenantID); err != nil {
+			return fmt.Errorf("update impact type: %w", err)
+		}
+		out = &next
+		return x.s.audit(ctx, tx, p, model.AuditImpactTypeUpdate, "impact_type", id, changes)
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "update impact type")
+	}
+	return out, nil
+}
+
+func (x catalogue) DeleteImpactType(ctx context.Context, id string) error {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return err
+	}
+	if _, ok := model.BuiltInImpactType(id); ok {
+		return builtInReadOnly("impact type", id)
+	}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		// The row lock waits for incident writes that hold the type (FOR
+		// SHARE), so the count below sees their affects.
+		cur, err := x.loadImpactType(ctx, tx, p.TenantID, id, true)
+		if err != nil {
+			return err
+		}
+		var used int
+		if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT incident_id) FROM incident_affects WHERE tenant_id = ? AND impact_type_id = ?`,
+			p.TenantID, id).Scan(&used); err != nil {
+			return fmt.Errorf("check impact type use: %w", err)
+		}
+		if used > 0 {
+			return model.Conflict(fmt.Sprintf("the affects of %d incident(s) use this impact type; change them first", used))
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM impact_types WHERE id = ? AND tenant_id = ?`, id, p.TenantID); err != nil {
+			return fmt.Errorf("delete impact type: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditImpactTypeDelete, "impact_type", id, map[string]model.Change{
+			"displayName": {Before: cur.DisplayName}, "description": {Before: cur.Description}})
+	})
+	return domainOrInternal(err, "delete impact type")
+}
+
+func (x catalogue) Severities(ctx context.Context) ([]model.SeverityLevel, error) {
+	p, err := model.AuthorizeCatalogueRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return x.severities(ctx, x.s.db, p.TenantID)
+}
+
+// severities lists the built-in and the tenant's severities by value.
+func (x catalogue) severities(ctx context.Context, db bun.IDB, tenant string) ([]model.SeverityLevel, error) {
+	var rows []severityRow
+	if err := db.NewSelect().Model(&rows).Where("tenant_id = ?", tenant).Scan(ctx); err != nil {
+		return nil, model.Internal(err, "list severities")
+	}
+	out := model.BuiltInSeverities()
+	for i := range rows {
+		out = append(out, *rows[i].toModel())
+	}
+	slices.SortStableFunc(out, func(a, b model.SeverityLevel) int { return a.Value - b.Value })
+	return out, nil
+}
+
+func (x catalogue) Severity(ctx context.Context, name string) (*model.SeverityLevel, error) {
+	p, err := model.AuthorizeCatalogueRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := model.BuiltInSeverity(name); ok {
+		return &l, nil
+	}
+	return x.loadSeverity(ctx, x.s.db, p.TenantID, name)
+}
+
+func (x catalogue) loadSeverity(ctx context.Context, db bun.IDB, tenant, name string) (*model.SeverityLevel, error) {
+	var row severityRow
+	if err := db.NewSelect().Model(&row).Where("tenant_id = ?", tenant).Where("name_key = ?", model.NameKey(name)).Scan(ctx); err != nil {
+		if isNoRows(err) {
+			return nil, model.NotFound("Severity", name)
+		}
+		return nil, model.Internal(err, "load severity")
+	}
+	return row.toModel(), nil
+}
+
+// severityTaken checks that no other severity (built-in or the tenant's,
+// other than the one keyed except) has this name or value.
+func (x catalogue) severityTaken(ctx context.Context, tx bun.Tx, tenant string, name *string, value *int, except string) error {
+	all, err := x.severities(ctx, tx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, l := range all {
+		if !l.BuiltIn && model.NameKey(l.DisplayName) == except {
+			continue
+		}
+		if name != nil && model.NameKey(l.DisplayName) == model.NameKey(*name) {
+			return model.Conflict(fmt.Sprintf("a severity is named %q already", l.DisplayName))
+		}
+		if value != nil && l.Value == *value {
+			return model.Conflict(fmt.Sprintf("severity %q has the value %d already (a severity names the values up to its own)", l.DisplayName, l.Value))
+		}
+	}
+	return nil
+}
+
+func (x catalogue) CreateSeverity(ctx context.Context, in model.SeverityInput) (*model.SeverityLevel, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := in.Validate(true); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	now := newDBTime(x.s.clock.Now())
+	row := &severityRow{TenantID: p.TenantID, NameKey: model.NameKey(in.DisplayName.Value), DisplayName: in.DisplayName.Value,
+		Value: in.Value.Value, CreatedAt: now, UpdatedAt: now, CreatedBy: p.ActorID, UpdatedBy: p.ActorID}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM severities WHERE tenant_id = ?`, p.TenantID).Scan(&n); err != nil {
+			return fmt.Errorf("count severities: %w", err)
+		}
+		if n >= model.MaxCustomSeverities {
+			return model.BusinessRule(fmt.Sprintf("a tenant may define at most %d severities", model.MaxCustomSeverities))
+		}
+		if err := x.severityTaken(ctx, tx, p.TenantID, &row.DisplayName, &row.Value, ""); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert severity: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditSeverityCreate, "severity", row.DisplayName, map[string]model.Change{
+			"displayName": {After: row.DisplayName}, "value": {After: row.Value}})
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "create severity")
+	}
+	return row.toModel(), nil
+}
+
+func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.SeverityInput) (*model.SeverityLevel, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := in.Validate(false); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	if l, ok := model.BuiltInSeverity(name); ok {
+		return nil, builtInReadOnly("severity", l.DisplayName)
+	}
+	var out *model.SeverityLevel
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		cur, err := x.loadSeverity(ctx, tx, p.TenantID, name)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		if in.DisplayName.Set {
+			next.DisplayName = in.DisplayName.Value
+		}
+		if in.Value.Set {
+			next.Value = in.Value.Value
+		}
+		changes := map[string]model.Change{}
+		var newName *string
+		var newValue *int
+		if next.DisplayName != cur.DisplayName {
+			newName = &next.DisplayName
+			changes["displayName"] = model.Change{Before: cur.DisplayName, After: next.DisplayName}
+		}
+		if next.Value != cur.Value {
+			newValue = &next.Value
+			changes["value"] = model.Change{Before: cur.Value, After: next.Value}
+		}
+		out = cur
+		if len(changes) == 0 {
+			return nil
+		}
+		// A rename that only changes case keeps its own key.
+		if err := x.severityTaken(ctx, tx, p.TenantID, newName, newValue, model.NameKey(cur.DisplayName)); err != nil {
+			return err
+		}
+		next.UpdatedAt, next.UpdatedBy = model.NormalizeTime(x.s.clock.Now()), p.ActorID
+		if _, err := tx.ExecContext(ctx, `UPDATE severities SET name_key = ?, display_name = ?, value = ?, updated_at = ?, updated_by = ?
+			WHERE tenant_id = ? AND name_key = ?`, model.NameKey(next.DisplayName), next.DisplayName, next.Value,
+			newDBTime(next.UpdatedAt), p.ActorID, p.TenantID, model.NameKey(cur.DisplayName)); err != nil {
+			return fmt.Errorf("update severity: %w", err)
+		}
+		out = &next
+		return x.s.audit(ctx, tx, p, model.AuditSeverityUpdate, "severity", cur.DisplayName, changes)
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "update severity")
+	}
+	return out, nil
+}
+
+func (x catalogue) DeleteSeverity(ctx context.Context, name string) error {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return err
+	}
+	if l, ok := model.BuiltInSeverity(name); ok {
+		return builtInReadOnly("severity", l.DisplayName)
+	}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		cur, err := x.loadSeverity(ctx, tx, p.TenantID, name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM severities WHERE tenant_id = ? AND name_key = ?`, p.TenantID, model.NameKey(name)); err != nil {
+			return fmt.Errorf("delete severity: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditSeverityDelete, "severity", cur.DisplayName, map[string]model.Change{
+			"displayName": {Before: cur.DisplayName}, "value": {Before: cur.Value}})
+	})
+	return domainOrInternal(err, "delete severity")
+}
+
+func (x catalogue) Phases(ctx context.Context, generation int) (*model.PhaseList, error) {
+	p, err := model.AuthorizeCatalogueRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if generation < 0 {
+		return nil, model.Invalid("Invalid query parameters", model.FieldError{Field: "generation", Message: "generation must be at least 1"})
+	}
+	l, err := x.s.phases(ctx, x.s.db, p.TenantID, generation)
+	if err != nil {
+		return nil, domainOrInternal(err, "load phases")
+	}
+	if l == nil {
+		return nil, model.NotFound("Phase generation", strconv.Itoa(generation))
+	}
+	return l, nil
+}
+
+// phases loads one generation (0: the newest; an empty generation 0 when
+// the tenant has none). It returns nil, nil for a generation that does not exist.
+func (s *Store) phases(ctx context.Context, db bun.IDB, tenant string, generation int) (*model.PhaseList, error) {
+	q := `SELECT generation, phases, created_at, created_by FROM phase_generations WHERE tenant_id = ? AND generation = ?`
+	args := []any{tenant, generation}
+	if generation == 0 {
+		q = `SELECT generation, phases, created_at, created_by FROM phase_generations WHERE tenant_id = ? ORDER BY generation DESC LIMIT 1`
+		args = args[:1]
+	}
+	var l model.PhaseList
+	var names stringList
+	var at dbTime
+	err := db.QueryRowContext(ctx, q, args...).Scan(&l.Generation, &names, &at, &l.CreatedBy)
+	switch {
+	case isNoRows(err) && generation == 0:
+		return &model.PhaseList{Phases: []string{}}, nil
+	case isNoRows(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("load phases: %w", err)
+	}
+	l.Phases, l.CreatedAt = []string(names), at.Time
+	if l.Phases == nil {
+		l.Phases = []string{}
+	}
+	return &l, nil
+}
+
+func (x catalogue) ReplacePhases(ctx context.Context, names []string) (*model.PhaseList, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
+	if err != nil {
+		return nil, err
+	}
+	if errs := model.ValidatePhases(names); len(errs) > 0 {
+		return nil, model.Invalid("Invalid request body", errs...)
+	}
+	now := model.NormalizeTime(x.s.clock.Now())
+	out := &model.PhaseList{Phases: append([]string{}, names...), CreatedAt: now, CreatedBy: p.ActorID}
+	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := x.lock(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		cur, err := x.s.phases(ctx, tx, p.TenantID, 0)
+		if err != nil {
+			return err
+		}
+		out.Generation = cur.Generation + 1
+		if _, err := tx.ExecContext(ctx, `INSERT INTO phase_generations (tenant_id, generation, phases, created_at, created_by) VALUES (?, ?, ?, ?, ?)`,
+			p.TenantID, out.Generation, stringList(out.Phases), newDBTime(now), p.ActorID); err != nil {
+			return fmt.Errorf("insert phases: %w", err)
+		}
+		return x.s.audit(ctx, tx, p, model.AuditPhasesReplace, "phases", strconv.Itoa(out.Generation), map[string]model.Change{
+			"phases": {Before: cur.Phases, After: out.Phases}})
+	})
+	if err != nil {
+		return nil, domainOrInternal(err, "replace phases")
+	}
+	return out, nil
+}
