@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test ./rest -run '^$$' -fuzz '^FuzzParseIncidentQuery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./model -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rest -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rest -run '^$$' -fuzz '^FuzzDecodeCatalogue$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./auth -run '^$$' -fuzz '^FuzzVerifyHS256$$' -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of the hot paths (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)

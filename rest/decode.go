@@ -180,6 +180,10 @@ func (f *fields) integer(name string) model.Optional[int] {
 // parseInt reads an integral JSON number within ±1e9 (no fractions, no
 // strings), which every integer field here fits.
 func parseInt(raw json.RawMessage) (int, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == '"' { // json.Number would take a quoted number
+		return 0, false
+	}
 	var num json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

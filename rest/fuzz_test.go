@@ -15,6 +15,9 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z"}`,
 		`{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z","tags":["a"],"service":"s","description":null}`,
 		`{"title":1,"tags":[1],"x":{}}`, `[]`, `null`, `{"title":"\u0000"}`, `{"occurredAt":"0000-01-01T00:00:00+01:00"}`,
+		`{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z","phase":{"generation":1,"order":0},"affects":[{"reference":"cmp_a","type":"imp_major"},{"reference":"cmp_b","type":"imp_x","severity":40}]}`,
+		`{"phase":{"generation":1.5,"order":"0","x":1},"affects":[{"reference":"a","reference":"b"},1,{"severity":1e99}]}`,
+		`{"phase":[],"affects":{}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -41,6 +44,8 @@ func FuzzDecodePatch(f *testing.F) {
 	for _, s := range []string{
 		`{"status":"resolved","resolvedAt":"2024-01-15T16:45:00Z"}`, `{"resolvedAt":null,"description":null}`,
 		`{"tags":null}`, `{"severity":5}`, `{}`,
+		`{"phase":null,"affects":[]}`, `{"phase":{"generation":-1,"order":-1},"affects":null}`,
+		`{"affects":[{"reference":"cmp_a","type":"imp_minor","severity":101},{"reference":"cmp_a","type":""}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -116,6 +121,37 @@ func FuzzDecodeReport(f *testing.F) {
 		}
 		if rep.Impact < model.ImpactMaintenance || rep.Impact > model.ImpactOutage || rep.Name == "" {
 			t.Fatalf("accepted %+v", rep)
+		}
+	})
+}
+
+func FuzzDecodeCatalogue(f *testing.F) {
+	for _, s := range []string{
+		`{"displayName":"Degraded","value":40}`, `{"displayName":"Performance","description":"slow"}`,
+		`{"value":-1}`, `{"value":1.5}`, `{"value":"7"}`, `{"displayName":null,"value":null}`, `{"phases":["a","A"]}`,
+		`{"phases":[]}`, `{"phases":null}`, `{"phases":[1]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		raw, err := decodeObject(body)
+		if err != nil {
+			mustBeInvalid(t, err)
+			return
+		}
+		for _, create := range []bool{true, false} {
+			if in, err := decodeSeverity(raw, create); err != nil {
+				mustBeInvalid(t, err)
+			} else if errs := in.Validate(create); len(errs) == 0 && in.Value.Set && (in.Value.Value < 0 || in.Value.Value > 100) {
+				t.Fatalf("accepted severity %+v", in)
+			}
+			if _, err := decodeImpactType(raw, create); err != nil {
+				mustBeInvalid(t, err)
+			}
+		}
+		f := newFields(raw, "phases")
+		if names := f.strings("phases"); len(f.errs) == 0 && len(model.ValidatePhases(names.Value)) == 0 && (len(names.Value) == 0 || len(names.Value) > model.MaxPhases) {
+			t.Fatalf("accepted phases %q", names.Value)
 		}
 	})
 }
