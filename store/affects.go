@@ -36,7 +36,7 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 	w := &where{}
 	w.and("tenant_id = ?", tenant)
 	in(w, "id", compIDs)
-	rows, err := tx.QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String()+` ORDER BY id`+share, w.args...)
+	rows, err := s.bound(tx).QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String()+` ORDER BY id`+share, w.args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("check components: %w", err)
 	}
@@ -56,7 +56,7 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 		w := &where{}
 		w.and("tenant_id = ?", tenant)
 		in(w, "id", typeIDs)
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM impact_types WHERE `+w.String()+` ORDER BY id`+share, w.args...)
+		rows, err := s.bound(tx).QueryContext(ctx, `SELECT id FROM impact_types WHERE `+w.String()+` ORDER BY id`+share, w.args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("check impact types: %w", err)
 		}
@@ -123,7 +123,7 @@ func (s *Store) phaseNamer(ctx context.Context, tx bun.Tx, tenant string) func(m
 
 // affectsOf reads one incident's affects in tx, by component id.
 func (s *Store) affectsOf(ctx context.Context, tx bun.Tx, tenant, incident string) ([]model.Affect, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects
+	rows, err := s.bound(tx).QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects
 		WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id`, incident, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
@@ -145,13 +145,13 @@ func (s *Store) affectsOf(ctx context.Context, tx bun.Tx, tenant, incident strin
 // writeAffects applies a diff of an incident's affects.
 func (s *Store) writeAffects(ctx context.Context, tx bun.Tx, tenant, incident string, d model.AffectsDiff) error {
 	for _, a := range d.Removed {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+		if _, err := s.bound(tx).ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
 			incident, a.ComponentID, tenant); err != nil {
 			return fmt.Errorf("remove affect: %w", err)
 		}
 	}
 	for _, a := range d.Changed {
-		if _, err := tx.ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ?
+		if _, err := s.bound(tx).ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ?
 			WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`, int(a.Impact), a.TypeID, a.Severity, incident, a.ComponentID, tenant); err != nil {
 			return fmt.Errorf("change affect: %w", err)
 		}
@@ -173,7 +173,7 @@ func (s *Store) insertAffects(ctx context.Context, tx bun.Tx, tenant, incident s
 			q += "(?, ?, ?, ?, ?, ?)"
 			args = append(args, tenant, incident, a.ComponentID, int(a.Impact), a.TypeID, a.Severity)
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("insert affects: %w", err)
 		}
 		as = as[n:]

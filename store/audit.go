@@ -18,7 +18,7 @@ func (s *Store) audit(ctx context.Context, tx bun.Tx, p *model.Principal, action
 	if err != nil {
 		return fmt.Errorf("encode audit changes: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (tenant_id, actor_id, credential_id, action, resource_type, resource_id, request_id, changes, created_at)
+	_, err = s.bound(tx).ExecContext(ctx, `INSERT INTO audit_events (tenant_id, actor_id, credential_id, action, resource_type, resource_id, request_id, changes, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.TenantID, p.ActorID, p.CredentialID, action, rtype, rid, model.RequestIDFrom(ctx), string(raw), newDBTime(s.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("write audit: %w", err)

@@ -51,7 +51,7 @@ func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType,
 func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident, components []string) error {
 	tenant := after.TenantID
 	if s.pg {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "events:"+tenant); err != nil {
+		if _, err := s.bound(tx).ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "events:"+tenant); err != nil {
 			return fmt.Errorf("lock events: %w", err)
 		}
 	}
@@ -65,7 +65,7 @@ func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.Ev
 		return fmt.Errorf("encode event: %w", err)
 	}
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
+	err = s.bound(tx).QueryRowContext(ctx, `INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`, tenant, string(typ), after.ID, string(raw), at).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("insert event: %w", err)
@@ -81,7 +81,7 @@ func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.Ev
 	if len(msg) > maxNotifyPayload {
 		msg, _ = json.Marshal(eventPayload{ID: id, Ref: true}) // plain ints always encode
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, notifyChannel, string(msg)); err != nil {
+	if _, err := s.bound(tx).ExecContext(ctx, `SELECT pg_notify(?, ?)`, notifyChannel, string(msg)); err != nil {
 		return fmt.Errorf("notify event: %w", err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,13 +115,17 @@ func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.NewInsert().Model(toRow(inc)).Exec(ctx); err != nil {
+	r := toRow(inc)
+	if _, err := x.s.bound(tx).ExecContext(ctx, `INSERT INTO incidents (`+incidentColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.TenantID, r.Title, r.Description, r.Severity, r.SeverityRank, r.Status, r.StatusRank, r.Service, r.Tags,
+		r.OccurredAt, nullTime(r.ResolvedAt), r.CreatedAt, r.UpdatedAt, r.CreatedBy, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder); err != nil {
 		return nil, fmt.Errorf("insert incident: %w", err)
 	}
 	if err := x.s.insertAffects(ctx, tx, p.TenantID, inc.ID, affects); err != nil {
 		return nil, err
 	}
-	if err := bookkeep(ctx, tx, p.TenantID, nil, inc); err != nil {
+	if err := x.s.bookkeep(ctx, tx, p.TenantID, nil, inc); err != nil {
 		return nil, err
 	}
 	changes := model.IncidentChanges(nil, inc)
@@ -154,19 +157,26 @@ func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) 
 // its row on PostgreSQL (SQLite's IMMEDIATE transaction already holds the
 // database write lock).
 func (x incidents) lockLive(ctx context.Context, tx bun.Tx, tenant, id string) (*incidentRow, error) {
-	var row incidentRow
-	q := tx.NewSelect().Model(&row).
-		Where("id = ?", id).Where("tenant_id = ?", tenant).Where("NOT is_deleted")
+	q := "SELECT " + incidentColumns + " FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted"
 	if x.s.pg {
-		q = q.For("UPDATE")
+		q += " FOR UPDATE"
 	}
-	if err := q.Scan(ctx); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, model.NotFound("Incident", id)
-		}
+	rows, err := x.s.queryIncidentsOn(ctx, tx, q, id, tenant)
+	if err != nil {
 		return nil, model.Internal(err, "load incident")
 	}
-	return &row, nil
+	if len(rows) == 0 {
+		return nil, model.NotFound("Incident", id)
+	}
+	return &rows[0], nil
+}
+
+// nullTime passes a nullable time as a bind parameter.
+func nullTime(t *dbTime) any {
+	if t == nil {
+		return nil
+	}
+	return *t
 }
 
 func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPatch) (*model.Incident, error) {
@@ -230,15 +240,19 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 		n.UpdatedAt, n.UpdatedBy = model.NormalizeTime(now), p.ActorID
 		next = &n
 	}
-	_, err = tx.NewUpdate().Model(toRow(next)).WherePK().Where("tenant_id = ?", p.TenantID).
-		ExcludeColumn("id", "tenant_id", "created_at", "created_by").Exec(ctx)
+	r := toRow(next)
+	_, err = x.s.bound(tx).ExecContext(ctx, `UPDATE incidents SET title = ?, description = ?, severity = ?, severity_rank = ?,
+		status = ?, status_rank = ?, service = ?, tags = ?, occurred_at = ?, resolved_at = ?, updated_at = ?, updated_by = ?,
+		is_deleted = ?, phase_generation = ?, phase_order = ? WHERE id = ? AND tenant_id = ?`,
+		r.Title, r.Description, r.Severity, r.SeverityRank, r.Status, r.StatusRank, r.Service, r.Tags, r.OccurredAt, nullTime(r.ResolvedAt),
+		r.UpdatedAt, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder, id, p.TenantID)
 	if err != nil {
 		return nil, false, fmt.Errorf("update incident: %w", err)
 	}
 	if err := x.s.writeAffects(ctx, tx, p.TenantID, id, diff); err != nil {
 		return nil, false, err
 	}
-	if err := bookkeep(ctx, tx, p.TenantID, cur, next); err != nil {
+	if err := x.s.bookkeep(ctx, tx, p.TenantID, cur, next); err != nil {
 		return nil, false, err
 	}
 	changes := model.IncidentChanges(cur, next)
@@ -282,7 +296,7 @@ func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, remov
 	w := &where{}
 	w.and("tenant_id = ?", tenant)
 	in(w, "id", ids)
-	rows, err := tx.QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String(), w.args...)
+	rows, err := s.bound(tx).QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String(), w.args...)
 	if err != nil {
 		return fmt.Errorf("name components: %w", err)
 	}
@@ -301,9 +315,10 @@ func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, remov
 func (s *Store) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, in model.UpdateInput) (*model.IncidentUpdate, error) {
 	now := model.NormalizeTime(s.clock.Now())
 	var ord int
-	err := tx.QueryRowContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
-		SELECT ?, ?, COALESCE(MAX(ord) + 1, 0), ?, ?, ?, ? FROM incident_updates WHERE incident_id = ? RETURNING ord`,
-		p.TenantID, incident, in.DisplayName, in.Description, newDBTime(now), p.ActorID, incident).Scan(&ord)
+	// VALUES, not INSERT ... SELECT: bind parameters take their types from the columns.
+	err := s.bound(tx).QueryRowContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
+		VALUES (?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ?), ?, ?, ?, ?) RETURNING ord`,
+		p.TenantID, incident, incident, in.DisplayName, in.Description, newDBTime(now), p.ActorID).Scan(&ord)
 	if err != nil {
 		return nil, fmt.Errorf("append update: %w", err)
 	}
@@ -379,13 +394,12 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		cur := row.toModel()
 		gone := *cur
 		gone.IsDeleted, gone.UpdatedAt, gone.UpdatedBy = true, model.NormalizeTime(x.s.clock.Now()), p.ActorID
-		_, err = tx.NewUpdate().Model((*incidentRow)(nil)).
-			Set("is_deleted = ?", true).Set("updated_at = ?", newDBTime(gone.UpdatedAt)).Set("updated_by = ?", p.ActorID).
-			Where("id = ?", id).Where("tenant_id = ?", p.TenantID).Exec(ctx)
+		_, err = x.s.bound(tx).ExecContext(ctx, `UPDATE incidents SET is_deleted = ?, updated_at = ?, updated_by = ? WHERE id = ? AND tenant_id = ?`,
+			true, newDBTime(gone.UpdatedAt), p.ActorID, id, p.TenantID)
 		if err != nil {
 			return fmt.Errorf("delete incident: %w", err)
 		}
-		if err := bookkeep(ctx, tx, p.TenantID, cur, nil); err != nil {
+		if err := x.s.bookkeep(ctx, tx, p.TenantID, cur, nil); err != nil {
 			return err
 		}
 		if err := x.s.audit(ctx, tx, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
@@ -415,19 +429,19 @@ func domainOrInternal(err error, context string) error {
 // bookkeep records a write of an incident (before nil: created, after nil:
 // deleted): the shard's generation row first, then its counters, so that
 // every writer takes these rows in one order and none can deadlock.
-func bookkeep(ctx context.Context, tx bun.Tx, tenant string, before, after *model.Incident) error {
+func (s *Store) bookkeep(ctx context.Context, tx bun.Tx, tenant string, before, after *model.Incident) error {
 	shard := shardOf(ctx)
-	if err := bumpGeneration(ctx, tx, tenant, shard); err != nil {
+	if err := s.bumpGeneration(ctx, tx, tenant, shard); err != nil {
 		return err
 	}
-	return adjustCounts(ctx, tx, tenant, shard, before, after)
+	return s.adjustCounts(ctx, tx, tenant, shard, before, after)
 }
 
 // adjustCounts moves an incident between the (status, severity) counters of
 // one shard: before nil is a creation, after nil a deletion. Rows are touched
 // in key order, after the shard's generation row, so that concurrent writers
 // cannot deadlock.
-func adjustCounts(ctx context.Context, db bun.IDB, tenant string, shard int, before, after *model.Incident) error {
+func (s *Store) adjustCounts(ctx context.Context, db bun.IDB, tenant string, shard int, before, after *model.Incident) error {
 	type delta struct {
 		status, severity string
 		n                int
@@ -446,9 +460,9 @@ func adjustCounts(ctx context.Context, db bun.IDB, tenant string, shard int, bef
 		return strings.Compare(a.status+"/"+a.severity, b.status+"/"+b.severity)
 	})
 	for _, d := range ds {
-		_, err := db.NewRaw(`INSERT INTO incident_counts (tenant_id, status, severity, shard, n) VALUES (?, ?, ?, ?, ?)
+		_, err := s.bound(db).ExecContext(ctx, `INSERT INTO incident_counts (tenant_id, status, severity, shard, n) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, status, severity, shard) DO UPDATE SET n = incident_counts.n + excluded.n`,
-			tenant, d.status, d.severity, shard, d.n).Exec(ctx)
+			tenant, d.status, d.severity, shard, d.n)
 		if err != nil {
 			return fmt.Errorf("adjust counts: %w", err)
 		}

@@ -45,7 +45,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	wrote := false
 	err = g.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if g.s.pg {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "ingest:"+p.TenantID); err != nil {
+			if _, err := g.s.bound(tx).ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "ingest:"+p.TenantID); err != nil {
 				return fmt.Errorf("lock ingestion: %w", err)
 			}
 		}
@@ -107,13 +107,13 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 			}
 		case model.IngestRaise:
 			a := model.MonitoringAffect(comp.ID, r.Impact)
-			if _, err := tx.ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ? WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+			if _, err := g.s.bound(tx).ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ? WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
 				int(a.Impact), a.TypeID, a.Severity, target, comp.ID, p.TenantID); err != nil {
 				return fmt.Errorf("raise impact: %w", err)
 			}
 			// The severity follows the impact up, never down (a person may have set it higher).
 			var sev string
-			if err := tx.QueryRowContext(ctx, `SELECT severity FROM incidents WHERE id = ? AND tenant_id = ?`, target, p.TenantID).Scan(&sev); err != nil {
+			if err := g.s.bound(tx).QueryRowContext(ctx, `SELECT severity FROM incidents WHERE id = ? AND tenant_id = ?`, target, p.TenantID).Scan(&sev); err != nil {
 				return fmt.Errorf("raise: %w", err)
 			}
 			patch := model.IncidentPatch{}
@@ -157,13 +157,19 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 // findComponent returns the one component with the report's name whose
 // labels include every attribute.
 func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r model.ComponentReport) (*model.Component, error) {
-	var rows []componentRow
-	if err := db.NewSelect().Model(&rows).Where("tenant_id = ?", tenant).Where("name_key = ?", model.NameKey(r.Name)).Scan(ctx); err != nil {
+	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT id, tenant_id, display_name, name_key, labels, created_at, updated_at, created_by, updated_by
+		FROM components WHERE tenant_id = ? AND name_key = ?`, tenant, model.NameKey(r.Name))
+	if err != nil {
 		return nil, fmt.Errorf("find component: %w", err)
 	}
+	defer rows.Close()
 	var found []*model.Component
-	for i := range rows {
-		c := rows[i].toModel()
+	for rows.Next() {
+		var row componentRow
+		if err := rows.Scan(&row.ID, &row.TenantID, &row.DisplayName, &row.NameKey, &row.Labels, &row.CreatedAt, &row.UpdatedAt, &row.CreatedBy, &row.UpdatedBy); err != nil {
+			return nil, fmt.Errorf("find component: %w", err)
+		}
+		c := row.toModel()
 		if c.DisplayName != r.Name {
 			continue
 		}
@@ -176,6 +182,9 @@ func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r 
 		if match {
 			found = append(found, c)
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find component: %w", err)
 	}
 	switch len(found) {
 	case 0:
@@ -207,20 +216,20 @@ func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component 
 	var open []model.OpenIncident
 	var cur string
 	var curImpact, size int
-	err := tx.QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
+	err := g.s.bound(tx).QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
 		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
 		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
 		ORDER BY a.impact DESC LIMIT 1`, tenant, component).Scan(&cur, &curImpact)
 	switch {
 	case err == nil:
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, cur, tenant).Scan(&size); err != nil {
+		if err := g.s.bound(tx).QueryRowContext(ctx, `SELECT count(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, cur, tenant).Scan(&size); err != nil {
 			return nil, fmt.Errorf("incident size: %w", err)
 		}
 		open = append(open, model.OpenIncident{ID: cur, Size: size, Components: map[string]model.Impact{component: model.Impact(curImpact)}})
 	case !isNoRows(err):
 		return nil, fmt.Errorf("current incident: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT i.id FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
+	rows, err := g.s.bound(tx).QueryContext(ctx, `SELECT i.id FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
 		WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
 		GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2`, tenant, int(impact))
 	if err != nil {
@@ -270,7 +279,7 @@ func (g ingest) detach(ctx context.Context, tx bun.Tx, p *model.Principal, incid
 	if err := g.touch(ctx, tx, p, incident); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+	if _, err := g.s.bound(tx).ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
 		incident, c.ID, p.TenantID); err != nil {
 		return fmt.Errorf("detach component: %w", err)
 	}
@@ -301,20 +310,23 @@ const (
 )
 
 func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*model.IngestResult, error) {
-	var row incidentRow
-	if err := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant).Scan(ctx); err != nil {
+	incs, err := g.s.queryIncidentsOn(ctx, db, "SELECT "+incidentColumns+" FROM incidents WHERE id = ? AND tenant_id = ?", id, tenant)
+	if err != nil {
 		return nil, fmt.Errorf("load incident: %w", err)
 	}
-	res := &model.IngestResult{Incident: row.toModel(), Impact: -1}
+	if len(incs) == 0 {
+		return nil, fmt.Errorf("load incident: %s not found", id)
+	}
+	res := &model.IngestResult{Incident: incs[0].toModel(), Impact: -1}
 	var worst *int
-	if err := db.QueryRowContext(ctx, `SELECT MAX(impact), COUNT(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, id, tenant).
+	if err := g.s.bound(db).QueryRowContext(ctx, `SELECT MAX(impact), COUNT(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, id, tenant).
 		Scan(&worst, &res.AffectCount); err != nil {
 		return nil, fmt.Errorf("load impact: %w", err)
 	}
 	if worst != nil {
 		res.Impact = model.Impact(*worst)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`,
+	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`,
 		id, tenant, reportComponents)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
@@ -330,7 +342,7 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 		res.Affects = append(res.Affects, a)
 	}
 	rows.Close()
-	urows, err := db.QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates
+	urows, err := g.s.bound(db).QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates
 		WHERE incident_id = ? AND tenant_id = ? ORDER BY ord DESC LIMIT ?`, id, tenant, reportUpdates)
 	if err != nil {
 		return nil, fmt.Errorf("load updates: %w", err)
@@ -370,7 +382,7 @@ func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.Compon
 	}
 	var incident string
 	var impact int
-	err = g.s.db.QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
+	err = g.s.bound(g.s.db).QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
 		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
 		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
 		ORDER BY a.impact DESC LIMIT 1`, p.TenantID, comp.ID).Scan(&incident, &impact)

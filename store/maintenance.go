@@ -58,7 +58,7 @@ func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (
 
 // windows loads windows matching the conditions, with their components.
 func (x maintenance) windows(ctx context.Context, db bun.IDB, w *where) ([]*model.Maintenance, error) {
-	rows, err := db.QueryContext(ctx, `SELECT m.id, m.tenant_id, m.description, m.starts_at, m.ends_at, m.created_at, m.created_by, mc.component_id
+	rows, err := x.s.bound(db).QueryContext(ctx, `SELECT m.id, m.tenant_id, m.description, m.starts_at, m.ends_at, m.created_at, m.created_by, mc.component_id
 		FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
 		WHERE `+w.String()+` ORDER BY m.starts_at, m.id, mc.component_id`, w.args...)
 	if err != nil {

@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/uptrace/bun"
 )
 
 // where builds a parameterised WHERE clause. bun interpolates arguments into
@@ -56,8 +60,12 @@ func (s *Store) rebind(q string) string {
 // queryIncidents runs a parameterised SELECT of incidentColumns. Rows are
 // scanned by hand: bun's reflective mapping was a third of a list's CPU.
 func (s *Store) queryIncidents(ctx context.Context, q string, args ...any) ([]incidentRow, error) {
-	s.stmts.Add(1)
-	rows, err := s.db.DB.QueryContext(ctx, s.rebind(q), args...)
+	return s.queryIncidentsOn(ctx, s.db, q, args...)
+}
+
+// queryIncidentsOn is queryIncidents on db (the pool or a transaction).
+func (s *Store) queryIncidentsOn(ctx context.Context, db bun.IDB, q string, args ...any) ([]incidentRow, error) {
+	rows, err := s.bound(db).QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -81,4 +89,49 @@ func (s *Store) scalar(ctx context.Context, q string, args ...any) (int64, error
 	var n int64
 	err := s.db.DB.QueryRowContext(ctx, s.rebind(q), args...).Scan(&n)
 	return n, err
+}
+
+// runner is what bound needs of *sql.DB and *sql.Tx.
+type runner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// bound runs hand-written SQL (? placeholders) with real bind parameters on
+// the pool or in a transaction. bun's own methods interpolate arguments, so
+// on PostgreSQL every call would be a new statement to parse and plan (and
+// a new entry in pgx's statement cache); bound statements are prepared once
+// per connection and reused.
+type bound struct {
+	r runner
+	s *Store
+}
+
+// bound returns db's bind-parameter runner (db is the store's *bun.DB or a bun.Tx).
+func (s *Store) bound(db bun.IDB) bound {
+	switch d := db.(type) {
+	case bun.Tx:
+		return bound{d.Tx, s}
+	case *bun.Tx:
+		return bound{d.Tx, s}
+	case *bun.DB:
+		return bound{d.DB, s}
+	}
+	panic(fmt.Sprintf("store: no bind-parameter runner for %T", db))
+}
+
+func (b bound) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	b.s.stmts.Add(1)
+	return b.r.ExecContext(ctx, b.s.rebind(q), args...)
+}
+
+func (b bound) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	b.s.stmts.Add(1)
+	return b.r.QueryContext(ctx, b.s.rebind(q), args...)
+}
+
+func (b bound) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	b.s.stmts.Add(1)
+	return b.r.QueryRowContext(ctx, b.s.rebind(q), args...)
 }

@@ -188,9 +188,9 @@ func pickShard() int { return rand.IntN(writeShards) }
 
 // bumpGeneration marks a write of tenant. Writers take it before their
 // counter rows (see shardOf), one shard per transaction.
-func bumpGeneration(ctx context.Context, db bun.IDB, tenant string, shard int) error {
-	_, err := db.NewRaw(`INSERT INTO tenant_state (tenant_id, shard, generation) VALUES (?, ?, 1)
-		ON CONFLICT (tenant_id, shard) DO UPDATE SET generation = tenant_state.generation + 1`, tenant, shard).Exec(ctx)
+func (s *Store) bumpGeneration(ctx context.Context, db bun.IDB, tenant string, shard int) error {
+	_, err := s.bound(db).ExecContext(ctx, `INSERT INTO tenant_state (tenant_id, shard, generation) VALUES (?, ?, 1)
+		ON CONFLICT (tenant_id, shard) DO UPDATE SET generation = tenant_state.generation + 1`, tenant, shard)
 	if err != nil {
 		return fmt.Errorf("bump generation: %w", err)
 	}
