@@ -396,10 +396,26 @@ func TestTwoInstances(t *testing.T) {
 	for i := range 3 {
 		rest(t, b, key, "POST", "/v1/incidents", map[string]any{"title": fmt.Sprint("from b ", i), "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
 	}
+	var last string
 	for i := range 3 {
-		if e := decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged; e.Incident.Title != fmt.Sprint("from b ", i) {
+		e := decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged
+		if e.Incident.Title != fmt.Sprint("from b ", i) {
 			t.Errorf("event %d: %+v", i, e)
 		}
+		last = e.Incident.ID
+	}
+	// An event too large for a NOTIFY payload travels by reference: the
+	// other instance reads it by id, and its id is the one in the log.
+	long := strings.Repeat("d", model.MaxDescriptionLen)
+	rest(t, b, key, "PATCH", "/v1/incidents/"+last, map[string]any{"description": long, "title": "large"})
+	e := decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged
+	if e.Incident.Title != "large" || e.Incident.ID != last {
+		t.Errorf("large event: %+v", e)
+	}
+	ctx := model.WithPrincipal(t.Context(), &model.Principal{TenantID: tenant, ActorID: "test", Scopes: []model.Scope{model.ScopeIncidentsRead}})
+	evs, err := b.Store.Events().IncidentEvents(ctx, 0, 10)
+	if err != nil || len(evs) != 4 || fmt.Sprint(evs[3].ID) != e.ID {
+		t.Errorf("the log holds %d events (%v); the large one delivered as %s", len(evs), err, e.ID)
 	}
 }
 

@@ -529,6 +529,8 @@ func TestIncidentTimeline(t *testing.T) {
 		inc := create(t, s, key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
 		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "investigating", "severity": "high"})
 		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"title": "renamed"}) // not a timeline change
+		// Two entries again, numbered after the first two.
+		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "open", "severity": "medium"})
 		res := s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", key, map[string]any{"displayName": "Mitigated", "description": "rolled back"})
 		if res.Status != 201 {
 			t.Fatalf("add: %d %s", res.Status, res.Body)
@@ -547,7 +549,7 @@ func TestIncidentTimeline(t *testing.T) {
 			}
 			names = append(names, u.DisplayName)
 		}
-		if strings.Join(names, ",") != "Status changed,Severity changed,Mitigated" {
+		if strings.Join(names, ",") != "Status changed,Severity changed,Status changed,Severity changed,Mitigated" {
 			t.Errorf("timeline %v", names)
 		}
 		wantProblem(t, s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", key, map[string]any{"displayName": ""}), 400, "ValidationError")

@@ -478,7 +478,7 @@ func (s *Store) phases(ctx context.Context, db bun.IDB, tenant string, generatio
 	var l model.PhaseList
 	var names stringList
 	var at dbTime
-	err := db.QueryRowContext(ctx, q, args...).Scan(&l.Generation, &names, &at, &l.CreatedBy)
+	err := s.bound(db).QueryRowContext(ctx, q, args...).Scan(&l.Generation, &names, &at, &l.CreatedBy)
 	switch {
 	case isNoRows(err) && generation == 0:
 		return &model.PhaseList{Phases: []string{}}, nil

@@ -50,9 +50,12 @@ func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType,
 // or changed the affects of components.
 func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident, components []string) error {
 	tenant := after.TenantID
-	if s.pg {
+	if st := txStateOf(ctx); s.pg && (st == nil || !st.eventsLocked) {
 		if _, err := s.bound(tx).ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "events:"+tenant); err != nil {
 			return fmt.Errorf("lock events: %w", err)
+		}
+		if st != nil { // held until commit: one transaction writes one tenant's events
+			st.eventsLocked = true
 		}
 	}
 	at := newDBTime(after.UpdatedAt)
@@ -64,25 +67,31 @@ func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.Ev
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	var id int64
-	err = s.bound(tx).QueryRowContext(ctx, `INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`, tenant, string(typ), after.ID, string(raw), at).Scan(&id)
-	if err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
 	if !s.pg {
+		_, err = s.bound(tx).ExecContext(ctx, `INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
+			VALUES (?, ?, ?, ?, ?)`, tenant, string(typ), after.ID, string(raw), at)
+		if err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
 		return nil
 	}
-	note := eventPayload{ID: id, Tenant: tenant, Type: string(typ), At: &at, After: p.After, Before: p.Before, Components: components}
+	// The notification carries the event; its id is known only once the row
+	// is in, so the insert and the NOTIFY go in one statement that splices
+	// the id into the payload's first member.
+	note := eventPayload{Tenant: tenant, Type: string(typ), At: &at, After: p.After, Before: p.Before, Components: components}
 	msg, err := json.Marshal(note)
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
 	}
-	if len(msg) > maxNotifyPayload {
-		msg, _ = json.Marshal(eventPayload{ID: id, Ref: true}) // plain ints always encode
+	if len(msg)+len(`"id":9223372036854775807,`) > maxNotifyPayload {
+		msg = []byte(`{"ref":true}`) // too large for NOTIFY: watchers fetch it by id
 	}
-	if _, err := s.bound(tx).ExecContext(ctx, `SELECT pg_notify(?, ?)`, notifyChannel, string(msg)); err != nil {
-		return fmt.Errorf("notify event: %w", err)
+	_, err = s.bound(tx).ExecContext(ctx, `WITH e AS (INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id)
+		SELECT pg_notify(?, '{"id":' || id || ',' || ?) FROM e`,
+		tenant, string(typ), after.ID, string(raw), at, notifyChannel, string(msg[1:]))
+	if err != nil {
+		return fmt.Errorf("insert and notify event: %w", err)
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 		return nil, err
 	}
 	var inc *model.Incident
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
 		inc, err = x.createTx(ctx, tx, p, in)
 		return err
 	})
@@ -102,6 +102,16 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 // (counters, generation, audit row, outbox event) in tx; callers run
 // x.s.committed() after commit.
 func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
+	inc, err := x.insertTx(ctx, tx, p, in)
+	if err != nil {
+		return nil, err
+	}
+	return inc, x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
+}
+
+// insertTx is createTx without the event, for callers that write more to
+// the incident in the same transaction and record one event at the end.
+func (x incidents) insertTx(ctx context.Context, tx bun.Tx, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
 	inc, err := model.NewIncident(in, model.NewID("inc", 12), p.TenantID, p.ActorID, x.s.clock.Now())
 	if err != nil {
 		return nil, err
@@ -135,7 +145,7 @@ func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, changes); err != nil {
 		return nil, err
 	}
-	return inc, x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
+	return inc, nil
 }
 
 func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) {
@@ -189,7 +199,7 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 	}
 	var out *model.Incident
 	changed := false
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
 		out, changed, err = x.updateTx(ctx, tx, p, id, patch)
 		return err
 	})
@@ -210,29 +220,52 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 		return nil, false, err
 	}
 	cur := row.toModel()
+	w, err := x.applyTx(ctx, tx, p, cur, patch)
+	if err != nil || !w.changed {
+		return w.next, false, err
+	}
+	if err := x.s.appendUpdates(ctx, tx, p, id, false, w.entries); err != nil {
+		return nil, false, err
+	}
+	return w.next, true, x.s.appendEventTouching(ctx, tx, model.EventIncidentUpdated, cur, w.next, w.components)
+}
+
+// applied is what applyTx did: the incident after the patch, the timeline
+// entries the change calls for, and the components whose affect it moved.
+type applied struct {
+	next       *model.Incident
+	changed    bool
+	entries    []model.UpdateInput
+	components []string
+}
+
+// applyTx writes a patch to cur, an incident the caller has locked, with its
+// bookkeeping and audit row; the caller appends the entries and the event.
+func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, cur *model.Incident, patch model.IncidentPatch) (applied, error) {
+	id := cur.ID
 	now := x.s.clock.Now()
 	next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, now)
 	if err != nil {
-		return nil, false, err
+		return applied{}, err
 	}
 	var diff model.AffectsDiff
 	var names map[string]string
 	var before, after []model.Affect
 	if patch.Affects.Set {
 		if after, names, err = x.s.checkAffects(ctx, tx, p.TenantID, patch.Affects.Value); err != nil {
-			return nil, false, err
+			return applied{}, err
 		}
 		if before, err = x.s.affectsOf(ctx, tx, p.TenantID, id); err != nil {
-			return nil, false, err
+			return applied{}, err
 		}
 		diff = model.DiffAffects(before, after)
 	}
 	if !patched && diff.Empty() {
-		return cur, false, nil
+		return applied{next: cur}, nil
 	}
 	if next.Phase != nil && !eqPhase(cur.Phase, next.Phase) {
 		if err := x.s.checkPhase(ctx, tx, p.TenantID, *next.Phase); err != nil {
-			return nil, false, err
+			return applied{}, err
 		}
 	}
 	if !patched { // only the affects change; the incident is updated all the same
@@ -247,34 +280,29 @@ func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, 
 		r.Title, r.Description, r.Severity, r.SeverityRank, r.Status, r.StatusRank, r.Service, r.Tags, r.OccurredAt, nullTime(r.ResolvedAt),
 		r.UpdatedAt, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder, id, p.TenantID)
 	if err != nil {
-		return nil, false, fmt.Errorf("update incident: %w", err)
+		return applied{}, fmt.Errorf("update incident: %w", err)
 	}
 	if err := x.s.writeAffects(ctx, tx, p.TenantID, id, diff); err != nil {
-		return nil, false, err
+		return applied{}, err
 	}
 	if err := x.s.bookkeep(ctx, tx, p.TenantID, cur, next); err != nil {
-		return nil, false, err
+		return applied{}, err
 	}
 	changes := model.IncidentChanges(cur, next)
 	if !diff.Empty() {
 		changes["affects"] = model.Change{Before: model.AffectsChange(before), After: model.AffectsChange(after)}
 	}
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, changes); err != nil {
-		return nil, false, err
+		return applied{}, err
 	}
 	entries := model.AutoUpdates(cur, next, x.s.phaseNamer(ctx, tx, p.TenantID))
 	if !diff.Empty() {
 		if err := x.s.nameRemoved(ctx, tx, p.TenantID, diff.Removed, names); err != nil {
-			return nil, false, err
+			return applied{}, err
 		}
 		entries = append(entries, model.AffectsUpdate(diff, func(id string) string { return names[id] }))
 	}
-	for _, u := range entries {
-		if _, err := x.s.appendUpdate(ctx, tx, p, id, u); err != nil {
-			return nil, false, err
-		}
-	}
-	return next, true, x.s.appendEventTouching(ctx, tx, model.EventIncidentUpdated, cur, next, diff.Components())
+	return applied{next: next, changed: true, entries: entries, components: diff.Components()}, nil
 }
 
 func eqPhase(a, b *model.PhaseRef) bool {
@@ -309,6 +337,54 @@ func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, remov
 		names[id] = name
 	}
 	return rows.Err()
+}
+
+// appendUpdates adds entries to an incident's timeline, numbered after the
+// last (fresh: the incident was created in this transaction, so it has none).
+func (s *Store) appendUpdates(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, fresh bool, entries []model.UpdateInput) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if len(entries) == 1 && !fresh && !s.pg {
+		_, err := s.appendUpdate(ctx, tx, p, incident, entries[0])
+		return err
+	}
+	at := newDBTime(s.clock.Now())
+	q := `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by) VALUES `
+	var args []any
+	if s.pg && !fresh {
+		// Every row's subquery reads the statement's snapshot, which does not
+		// hold the rows this statement inserts (SQLite's would: it numbers
+		// from a separate read below). No RETURNING, so it can be batched.
+		for i, u := range entries {
+			if i > 0 {
+				q += ", "
+			}
+			q += "(?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ?) + ?, ?, ?, ?, ?)"
+			args = append(args, p.TenantID, incident, incident, i, u.DisplayName, u.Description, at, p.ActorID)
+		}
+		if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("append updates: %w", err)
+		}
+		return nil
+	}
+	base := 0
+	if !fresh {
+		if err := s.bound(tx).QueryRowContext(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ?`, incident).Scan(&base); err != nil {
+			return fmt.Errorf("append updates: %w", err)
+		}
+	}
+	for i, u := range entries {
+		if i > 0 {
+			q += ", "
+		}
+		q += "(?, ?, ?, ?, ?, ?, ?)"
+		args = append(args, p.TenantID, incident, base+i, u.DisplayName, u.Description, at, p.ActorID)
+	}
+	if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("append updates: %w", err)
+	}
+	return nil
 }
 
 // appendUpdate adds an entry to an incident's timeline, numbered after the last.
@@ -365,7 +441,7 @@ func (x incidents) AddUpdate(ctx context.Context, id string, in model.UpdateInpu
 		return nil, model.Invalid("Invalid request body", errs...)
 	}
 	var out *model.IncidentUpdate
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := x.lockLive(ctx, tx, p.TenantID, id); err != nil {
 			return err
 		}
@@ -386,7 +462,7 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
 		row, err := x.lockLive(ctx, tx, p.TenantID, id)
 		if err != nil {
 			return err
@@ -459,13 +535,16 @@ func (s *Store) adjustCounts(ctx context.Context, db bun.IDB, tenant string, sha
 	slices.SortFunc(ds, func(a, b delta) int {
 		return strings.Compare(a.status+"/"+a.severity, b.status+"/"+b.severity)
 	})
+	// One statement; its rows are written (and locked) in the sorted order.
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(ds)), ", ")
+	var args []any
 	for _, d := range ds {
-		_, err := s.bound(db).ExecContext(ctx, `INSERT INTO incident_counts (tenant_id, status, severity, shard, n) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (tenant_id, status, severity, shard) DO UPDATE SET n = incident_counts.n + excluded.n`,
-			tenant, d.status, d.severity, shard, d.n)
-		if err != nil {
-			return fmt.Errorf("adjust counts: %w", err)
-		}
+		args = append(args, tenant, d.status, d.severity, shard, d.n)
+	}
+	_, err := s.bound(db).ExecContext(ctx, `INSERT INTO incident_counts (tenant_id, status, severity, shard, n) VALUES `+values+`
+		ON CONFLICT (tenant_id, status, severity, shard) DO UPDATE SET n = incident_counts.n + excluded.n`, args...)
+	if err != nil {
+		return fmt.Errorf("adjust counts: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -39,70 +40,60 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	if err != nil || res != nil {
 		return res, domainOrInternal(err, "ingest component status")
 	}
-	inc := incidents(g)
 	var target string
 	var created bool
 	wrote := false
-	err = g.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = g.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if g.s.pg {
 			if _, err := g.s.bound(tx).ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "ingest:"+p.TenantID); err != nil {
 				return fmt.Errorf("lock ingestion: %w", err)
 			}
 		}
-		// The component was found by the fast path; what follows is decided
+		// The component was found by the fast path, which also checked
+		// maintenance (as of the report's arrival); what follows is decided
 		// again under the lock, from the current state.
-		// An active maintenance covering the component: change nothing, answer it.
-		if m, err := (maintenance(g)).activeFor(ctx, tx, p.TenantID, comp.ID); err != nil || m != nil {
-			if m != nil {
-				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-					Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}
-			}
-			return err
-		}
 		open, err := g.openIncidents(ctx, tx, p.TenantID, comp.ID, r.Impact)
 		if err != nil {
 			return err
 		}
 		d := model.DecideIngest(open, comp.ID, r.Impact)
 		target = d.Target
+		if d.Action == model.IngestNoChange {
+			return nil
+		}
+		w := newWork(g, tx, p)
 		// Lock the incidents this decision writes, in id order, before any
 		// write: the events lock and the bookkeeping rows come after row locks
 		// in every transaction, so none can wait on another in a cycle.
-		involved := slices.Compact(slices.Sorted(slices.Values([]string{d.Source, d.Target})))
-		for _, id := range involved {
-			if id == "" {
-				continue
-			}
-			if _, err := (incidents(g)).lockLive(ctx, tx, p.TenantID, id); err != nil {
-				return err
-			}
+		if err := w.lock(ctx, d.Source, d.Target); err != nil {
+			return err
 		}
+		label := fmt.Sprintf("%s %s", comp.DisplayName, describeLabels(comp.Labels))
 		switch d.Action {
-		case model.IngestNoChange:
 		case model.IngestCreate, model.IngestMoveToNew:
 			if d.Source != "" {
-				if err := g.detach(ctx, tx, p, d.Source, comp, r.Impact, false); err != nil {
+				if err := w.detach(ctx, d.Source, comp, r.Impact, false); err != nil {
 					return err
 				}
 			}
-			created, err := inc.createTx(ctx, tx, p, model.IncidentCreate{Title: r.Text, Severity: r.Impact.Severity(),
+			created, err := w.create(ctx, model.IncidentCreate{Title: r.Text, Severity: r.Impact.Severity(),
 				Tags: []string{"monitoring"}, OccurredAt: g.s.clock.Now()})
 			if err != nil {
 				return err
 			}
 			target = created.ID
-			if err := g.attach(ctx, tx, p, target, comp, r.Impact, "Incident opened by monitoring"); err != nil {
+			if err := w.attach(ctx, target, comp, r.Impact, "Incident opened by monitoring", label); err != nil {
 				return err
 			}
 		case model.IngestAdd:
-			if err := g.attach(ctx, tx, p, target, comp, r.Impact, "Component added by monitoring"); err != nil {
+			if err := w.attach(ctx, target, comp, r.Impact, "Component added by monitoring", label); err != nil {
 				return err
 			}
 		case model.IngestMove:
-			if err := g.detach(ctx, tx, p, d.Source, comp, r.Impact, d.CloseSource); err != nil {
+			if err := w.detach(ctx, d.Source, comp, r.Impact, d.CloseSource); err != nil {
 				return err
 			}
-			if err := g.attach(ctx, tx, p, target, comp, r.Impact, "Component moved here by monitoring"); err != nil {
+			if err := w.attach(ctx, target, comp, r.Impact, "Component moved here by monitoring", label); err != nil {
 				return err
 			}
 		case model.IngestRaise:
@@ -111,25 +102,17 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 				int(a.Impact), a.TypeID, a.Severity, target, comp.ID, p.TenantID); err != nil {
 				return fmt.Errorf("raise impact: %w", err)
 			}
+			w.touched(target, comp.ID)
 			// The severity follows the impact up, never down (a person may have set it higher).
-			var sev string
-			if err := g.s.bound(tx).QueryRowContext(ctx, `SELECT severity FROM incidents WHERE id = ? AND tenant_id = ?`, target, p.TenantID).Scan(&sev); err != nil {
-				return fmt.Errorf("raise: %w", err)
+			if r.Impact.Severity().Rank() > w.cur[target].Severity.Rank() {
+				if err := w.patch(ctx, target, model.IncidentPatch{Severity: model.Some(r.Impact.Severity())}); err != nil {
+					return err
+				}
 			}
-			patch := model.IncidentPatch{}
-			if r.Impact.Severity().Rank() > model.Severity(sev).Rank() {
-				patch.Severity = model.Some(r.Impact.Severity())
-			}
-			if _, _, err := inc.updateTx(ctx, tx, p, target, patch); err != nil {
-				return err
-			}
-			if err := g.touch(ctx, tx, p, target); err != nil {
-				return err
-			}
-			if err := g.appendUpdate(ctx, tx, p, target, "Impact raised by monitoring",
-				fmt.Sprintf("%s is now at impact %s", comp.DisplayName, r.Impact)); err != nil {
-				return err
-			}
+			w.note(target, "Impact raised by monitoring", fmt.Sprintf("%s is now at impact %s", comp.DisplayName, r.Impact))
+		}
+		if err := w.finish(ctx); err != nil {
+			return err
 		}
 		wrote = d.Action != model.IngestNoChange
 		created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
@@ -141,9 +124,6 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	if wrote {
 		g.s.committed()
 	}
-	if res != nil { // a maintenance answered under the lock
-		return res, nil
-	}
 	// Read the answer after commit, outside the lock: it is the state just
 	// after this report (or a moment later), and the lock stays short.
 	res, err = g.result(ctx, g.s.db, p.TenantID, target)
@@ -154,47 +134,68 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	return res, nil
 }
 
+// found is the component a report names, with what the fast path needs to
+// know of it, read in the same statement: whether a maintenance window
+// covers it now, and the open incident affecting it at the highest impact.
+type found struct {
+	c             *model.Component
+	inMaintenance bool
+	incident      string // "" when none
+	impact        model.Impact
+}
+
 // findComponent returns the one component with the report's name whose
 // labels include every attribute.
-func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r model.ComponentReport) (*model.Component, error) {
-	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT id, tenant_id, display_name, name_key, labels, created_at, updated_at, created_by, updated_by
-		FROM components WHERE tenant_id = ? AND name_key = ?`, tenant, model.NameKey(r.Name))
+func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r model.ComponentReport) (*found, error) {
+	now := newDBTime(g.s.clock.Now())
+	const open = `FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+		WHERE a.tenant_id = c.tenant_id AND a.component_id = c.id AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+		ORDER BY a.impact DESC, a.incident_id LIMIT 1`
+	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT c.id, c.tenant_id, c.display_name, c.name_key, c.labels, c.created_at, c.updated_at, c.created_by, c.updated_by,
+			EXISTS (SELECT 1 FROM maintenance_components mc JOIN maintenance_windows m ON m.id = mc.window_id AND m.tenant_id = mc.tenant_id
+				WHERE mc.tenant_id = c.tenant_id AND mc.component_id = c.id AND m.starts_at <= ? AND m.ends_at > ?),
+			(SELECT a.incident_id `+open+`), (SELECT a.impact `+open+`)
+		FROM components c WHERE c.tenant_id = ? AND c.name_key = ?`, now, now, tenant, model.NameKey(r.Name))
 	if err != nil {
 		return nil, fmt.Errorf("find component: %w", err)
 	}
 	defer rows.Close()
-	var found []*model.Component
+	var matches []*found
 	for rows.Next() {
 		var row componentRow
-		if err := rows.Scan(&row.ID, &row.TenantID, &row.DisplayName, &row.NameKey, &row.Labels, &row.CreatedAt, &row.UpdatedAt, &row.CreatedBy, &row.UpdatedBy); err != nil {
+		var f found
+		var incident sql.NullString
+		var impact sql.NullInt64
+		if err := rows.Scan(&row.ID, &row.TenantID, &row.DisplayName, &row.NameKey, &row.Labels, &row.CreatedAt, &row.UpdatedAt, &row.CreatedBy, &row.UpdatedBy,
+			&f.inMaintenance, &incident, &impact); err != nil {
 			return nil, fmt.Errorf("find component: %w", err)
 		}
-		c := row.toModel()
-		if c.DisplayName != r.Name {
+		f.c, f.incident, f.impact = row.toModel(), incident.String, model.Impact(impact.Int64)
+		if f.c.DisplayName != r.Name {
 			continue
 		}
 		match := true
 		for k, v := range r.Attributes {
-			if got, ok := c.Labels[k]; !ok || got != v {
+			if got, ok := f.c.Labels[k]; !ok || got != v {
 				match = false
 			}
 		}
 		if match {
-			found = append(found, c)
+			matches = append(matches, &f)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find component: %w", err)
 	}
-	switch len(found) {
+	switch len(matches) {
 	case 0:
 		return nil, model.Invalid("Invalid request body", model.FieldError{Field: "name",
 			Message: fmt.Sprintf("no component named %q with attributes %s", r.Name, describeLabels(r.Attributes))})
 	case 1:
-		return found[0], nil
+		return matches[0], nil
 	}
 	return nil, model.Invalid("Invalid request body", model.FieldError{Field: "attributes",
-		Message: fmt.Sprintf("%d components are named %q with these attributes: give more attributes", len(found), r.Name)})
+		Message: fmt.Sprintf("%d components are named %q with these attributes: give more attributes", len(matches), r.Name)})
 }
 
 func describeLabels(m map[string]string) string {
@@ -208,97 +209,186 @@ func describeLabels(m map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-// openIncidents gathers what the decision looks at, in three targeted
+// openIncidents gathers what the decision looks at, in two targeted
 // queries rather than every open incident's components: the open incident
 // affecting the component (with its size), and the newest open incident
 // whose impact is the requested one.
 func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component string, impact model.Impact) ([]model.OpenIncident, error) {
-	var open []model.OpenIncident
-	var cur string
-	var curImpact, size int
-	err := g.s.bound(tx).QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
-		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY a.impact DESC LIMIT 1`, tenant, component).Scan(&cur, &curImpact)
-	switch {
-	case err == nil:
-		if err := g.s.bound(tx).QueryRowContext(ctx, `SELECT count(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, cur, tenant).Scan(&size); err != nil {
-			return nil, fmt.Errorf("incident size: %w", err)
-		}
-		open = append(open, model.OpenIncident{ID: cur, Size: size, Components: map[string]model.Impact{component: model.Impact(curImpact)}})
-	case !isNoRows(err):
-		return nil, fmt.Errorf("current incident: %w", err)
-	}
-	rows, err := g.s.bound(tx).QueryContext(ctx, `SELECT i.id FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
-		WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2`, tenant, int(impact))
+	// One statement: the current incident ('c', with its size) and the two
+	// newest of the requested impact ('t'; one may be the current one).
+	rows, err := g.s.bound(tx).QueryContext(ctx, `SELECT kind, id, impact, size, rank FROM (
+			SELECT 'c' AS kind, a.incident_id AS id, a.impact AS impact,
+				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank
+			FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+			WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+			ORDER BY a.impact DESC, a.incident_id LIMIT 1) cur
+		UNION ALL
+		SELECT kind, id, impact, size, rank FROM (
+			SELECT 't' AS kind, i.id AS id, MAX(a.impact) AS impact, 0 AS size,
+				ROW_NUMBER() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rank
+			FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
+			WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt`,
+		tenant, component, tenant, int(impact))
 	if err != nil {
-		return nil, fmt.Errorf("incident of the impact: %w", err)
+		return nil, fmt.Errorf("open incidents: %w", err)
 	}
 	defer rows.Close()
+	var cur *model.OpenIncident
+	targets := make([]string, 3) // by rank, newest first (1 and 2)
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("incident of the impact: %w", err)
+		var kind, id string
+		var imp, size, rank int
+		if err := rows.Scan(&kind, &id, &imp, &size, &rank); err != nil {
+			return nil, fmt.Errorf("open incidents: %w", err)
 		}
-		if id != cur {
+		if kind == "c" {
+			cur = &model.OpenIncident{ID: id, Size: size, Components: map[string]model.Impact{component: model.Impact(imp)}}
+		} else if rank >= 1 && rank <= 2 {
+			targets[rank] = id
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("open incidents: %w", err)
+	}
+	targets = slices.DeleteFunc(targets, func(id string) bool { return id == "" })
+	var open []model.OpenIncident
+	for _, id := range targets {
+		if cur == nil || id != cur.ID {
 			// The decision takes the first incident of the impact it meets: put it first.
-			open = append([]model.OpenIncident{{ID: id, Components: map[string]model.Impact{"": impact}}}, open...)
+			open = append(open, model.OpenIncident{ID: id, Components: map[string]model.Impact{"": impact}})
 			break
 		}
 	}
-	return open, rows.Err()
+	if cur != nil {
+		open = append(open, *cur)
+	}
+	return open, nil
 }
 
-// touch locks an incident's row (REST writes lock it too, so timeline
-// numbering and status checks cannot race), checks that it is still open,
-// and records an incident.updated event so that live clients see the change.
-func (g ingest) touch(ctx context.Context, tx bun.Tx, p *model.Principal, incident string) error {
-	row, err := (incidents(g)).lockLive(ctx, tx, p.TenantID, incident)
+// work is one report's writes to incidents: each incident is locked once,
+// gets its timeline entries in one statement and one event at the end.
+type work struct {
+	g  ingest
+	tx bun.Tx
+	p  *model.Principal
+	// before is each incident as locked (nil: created here); cur as it is now.
+	before  map[string]*model.Incident
+	cur     map[string]*model.Incident
+	fresh   map[string]bool
+	entries map[string][]model.UpdateInput
+	comps   map[string][]string
+}
+
+func newWork(g ingest, tx bun.Tx, p *model.Principal) *work {
+	return &work{g: g, tx: tx, p: p, before: map[string]*model.Incident{}, cur: map[string]*model.Incident{},
+		fresh: map[string]bool{}, entries: map[string][]model.UpdateInput{}, comps: map[string][]string{}}
+}
+
+// lock locks the given incidents (REST writes lock them too, so timeline
+// numbering and status checks cannot race) in id order, and checks that
+// they are still open.
+func (w *work) lock(ctx context.Context, ids ...string) error {
+	ids = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(ids))), func(id string) bool { return id == "" })
+	if len(ids) == 0 {
+		return nil
+	}
+	q := "SELECT " + incidentColumns + " FROM incidents WHERE tenant_id = ? AND NOT is_deleted AND id IN (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ") ORDER BY id"
+	if w.g.s.pg {
+		q += " FOR UPDATE" // rows are locked as they come, in id order
+	}
+	args := []any{w.p.TenantID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := w.g.s.queryIncidentsOn(ctx, w.tx, q, args...)
+	if err != nil {
+		return model.Internal(err, "lock incidents")
+	}
+	for _, row := range rows {
+		inc := row.toModel()
+		if inc.Status.Ended() {
+			return model.Conflict("incident " + inc.ID + " was closed meanwhile; send the report again")
+		}
+		w.before[inc.ID], w.cur[inc.ID] = inc, inc
+	}
+	for _, id := range ids {
+		if w.cur[id] == nil {
+			return model.Conflict("incident " + id + " was deleted meanwhile; send the report again")
+		}
+	}
+	return nil
+}
+
+func (w *work) note(id, title, text string) {
+	w.entries[id] = append(w.entries[id], model.UpdateInput{DisplayName: title, Description: text})
+}
+
+func (w *work) touched(id, component string) { w.comps[id] = append(w.comps[id], component) }
+
+func (w *work) create(ctx context.Context, in model.IncidentCreate) (*model.Incident, error) {
+	inc, err := incidents(w.g).insertTx(ctx, w.tx, w.p, in)
+	if err != nil {
+		return nil, err
+	}
+	w.cur[inc.ID], w.fresh[inc.ID] = inc, true
+	return inc, nil
+}
+
+// patch applies a patch to a locked incident.
+func (w *work) patch(ctx context.Context, id string, patch model.IncidentPatch) error {
+	a, err := incidents(w.g).applyTx(ctx, w.tx, w.p, w.cur[id], patch)
 	if err != nil {
 		return err
 	}
-	cur := row.toModel()
-	if cur.Status.Ended() {
-		return model.Conflict("incident " + incident + " was closed meanwhile; send the report again")
-	}
-	return g.s.appendEvent(ctx, tx, model.EventIncidentUpdated, cur, cur)
+	w.cur[id] = a.next
+	w.entries[id] = append(w.entries[id], a.entries...)
+	return nil
 }
 
-func (g ingest) attach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, title string) error {
-	if err := g.touch(ctx, tx, p, incident); err != nil {
-		return err
-	}
-	if err := g.s.insertAffects(ctx, tx, p.TenantID, incident, []model.Affect{model.MonitoringAffect(c.ID, impact)}); err != nil {
+func (w *work) attach(ctx context.Context, incident string, c *model.Component, impact model.Impact, title, label string) error {
+	if err := w.g.s.insertAffects(ctx, w.tx, w.p.TenantID, incident, []model.Affect{model.MonitoringAffect(c.ID, impact)}); err != nil {
 		return fmt.Errorf("attach component: %w", err)
 	}
-	return g.appendUpdate(ctx, tx, p, incident, title, fmt.Sprintf("%s %s at impact %s", c.DisplayName, describeLabels(c.Labels), impact))
+	w.touched(incident, c.ID)
+	w.note(incident, title, fmt.Sprintf("%s at impact %s", label, impact))
+	return nil
 }
 
-func (g ingest) detach(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, c *model.Component, impact model.Impact, closeIt bool) error {
-	if err := g.touch(ctx, tx, p, incident); err != nil {
-		return err
-	}
-	if _, err := g.s.bound(tx).ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
-		incident, c.ID, p.TenantID); err != nil {
+func (w *work) detach(ctx context.Context, incident string, c *model.Component, impact model.Impact, closeIt bool) error {
+	if _, err := w.g.s.bound(w.tx).ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+		incident, c.ID, w.p.TenantID); err != nil {
 		return fmt.Errorf("detach component: %w", err)
 	}
-	if err := g.appendUpdate(ctx, tx, p, incident, "Component moved by monitoring",
-		fmt.Sprintf("%s moved to an incident of impact %s", c.DisplayName, impact)); err != nil {
-		return err
-	}
+	w.touched(incident, c.ID)
+	w.note(incident, "Component moved by monitoring", fmt.Sprintf("%s moved to an incident of impact %s", c.DisplayName, impact))
 	if !closeIt {
 		return nil
 	}
-	if _, _, err := (incidents(g)).updateTx(ctx, tx, p, incident, model.IncidentPatch{Status: model.Some(model.StatusClosed)}); err != nil {
+	if err := w.patch(ctx, incident, model.IncidentPatch{Status: model.Some(model.StatusClosed)}); err != nil {
 		return err
 	}
-	return g.appendUpdate(ctx, tx, p, incident, "Closed by system", "its last component moved to another incident")
+	w.note(incident, "Closed by system", "its last component moved to another incident")
+	return nil
 }
 
-func (g ingest) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal, incident, title, text string) error {
-	_, err := g.s.appendUpdate(ctx, tx, p, incident, model.UpdateInput{DisplayName: title, Description: text})
-	return err
+// finish appends each incident's timeline entries and records one event per
+// incident, in id order.
+func (w *work) finish(ctx context.Context) error {
+	for _, id := range slices.Sorted(maps.Keys(w.cur)) {
+		if err := w.g.s.appendUpdates(ctx, w.tx, w.p, id, w.fresh[id], w.entries[id]); err != nil {
+			return err
+		}
+		typ := model.EventIncidentUpdated
+		if w.fresh[id] {
+			typ = model.EventIncidentCreated
+		}
+		if err := w.g.s.appendEventTouching(ctx, w.tx, typ, w.before[id], w.cur[id], w.comps[id]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Answers carry at most this many components and the latest this many
@@ -318,30 +408,27 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 		return nil, fmt.Errorf("load incident: %s not found", id)
 	}
 	res := &model.IngestResult{Incident: incs[0].toModel(), Impact: -1}
-	var worst *int
-	if err := g.s.bound(db).QueryRowContext(ctx, `SELECT MAX(impact), COUNT(*) FROM incident_affects WHERE incident_id = ? AND tenant_id = ?`, id, tenant).
-		Scan(&worst, &res.AffectCount); err != nil {
-		return nil, fmt.Errorf("load impact: %w", err)
-	}
-	if worst != nil {
-		res.Impact = model.Impact(*worst)
-	}
-	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`,
-		id, tenant, reportComponents)
+	// The first components, with the full count and the worst impact over
+	// all of them (the window runs before the LIMIT).
+	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity, COUNT(*) OVER (), MAX(impact) OVER ()
+		FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`, id, tenant, reportComponents)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
 	}
 	for rows.Next() {
 		var a model.Affect
-		var impact int
-		if err := rows.Scan(&a.ComponentID, &impact, &a.TypeID, &a.Severity); err != nil {
+		var impact, worst int
+		if err := rows.Scan(&a.ComponentID, &impact, &a.TypeID, &a.Severity, &res.AffectCount, &worst); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load affects: %w", err)
 		}
-		a.Impact = model.Impact(impact)
+		a.Impact, res.Impact = model.Impact(impact), model.Impact(worst)
 		res.Affects = append(res.Affects, a)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load affects: %w", err)
+	}
 	urows, err := g.s.bound(db).QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates
 		WHERE incident_id = ? AND tenant_id = ? ORDER BY ord DESC LIMIT ?`, id, tenant, reportUpdates)
 	if err != nil {
@@ -369,31 +456,23 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 // incident already affecting it at the same or a higher impact. Anything else
 // goes to the locked path, which decides again from scratch.
 func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, *model.Component, error) {
-	comp, err := g.findComponent(ctx, g.s.db, p.TenantID, r)
+	f, err := g.findComponent(ctx, g.s.db, p.TenantID, r)
 	if err != nil {
 		return nil, nil, err
 	}
-	if m, err := (maintenance(g)).activeFor(ctx, g.s.db, p.TenantID, comp.ID); err != nil || m != nil {
-		if m == nil {
-			return nil, nil, err
+	if f.inMaintenance {
+		m, err := (maintenance(g)).activeFor(ctx, g.s.db, p.TenantID, f.c.ID)
+		if err != nil || m == nil { // nil: the window ended meanwhile; decide under the lock
+			return nil, f.c, err
 		}
 		return &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-			Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}, comp, nil
+			Affects: []model.Affect{model.MonitoringAffect(f.c.ID, model.ImpactMaintenance)}}, f.c, nil
 	}
-	var incident string
-	var impact int
-	err = g.s.bound(g.s.db).QueryRowContext(ctx, `SELECT a.incident_id, a.impact FROM incident_affects a
-		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY a.impact DESC LIMIT 1`, p.TenantID, comp.ID).Scan(&incident, &impact)
-	if isNoRows(err) || (err == nil && model.Impact(impact) < r.Impact) {
-		return nil, comp, nil
+	if f.incident == "" || f.impact < r.Impact {
+		return nil, f.c, nil
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("fast path: %w", err)
-	}
-	res, err := g.result(ctx, g.s.db, p.TenantID, incident)
-	return res, comp, err
+	res, err := g.result(ctx, g.s.db, p.TenantID, f.incident)
+	return res, f.c, err
 }
 
 func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.ComponentState, int, error) {

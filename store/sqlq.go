@@ -102,36 +102,93 @@ type runner interface {
 // the pool or in a transaction. bun's own methods interpolate arguments, so
 // on PostgreSQL every call would be a new statement to parse and plan (and
 // a new entry in pgx's statement cache); bound statements are prepared once
-// per connection and reused.
+// per connection and reused. In a batching transaction (txBatched), writes
+// are queued and sent together; a read sends the queue first.
 type bound struct {
-	r runner
-	s *Store
+	r  runner
+	tx bool
+	s  *Store
 }
 
 // bound returns db's bind-parameter runner (db is the store's *bun.DB or a bun.Tx).
 func (s *Store) bound(db bun.IDB) bound {
 	switch d := db.(type) {
 	case bun.Tx:
-		return bound{d.Tx, s}
+		return bound{d.Tx, true, s}
 	case *bun.Tx:
-		return bound{d.Tx, s}
+		return bound{d.Tx, true, s}
 	case *bun.DB:
-		return bound{d.DB, s}
+		return bound{d.DB, false, s}
 	}
 	panic(fmt.Sprintf("store: no bind-parameter runner for %T", db))
 }
 
+func (b bound) batch(ctx context.Context) *txState {
+	if st := txStateOf(ctx); b.tx && st != nil && st.batching {
+		return st
+	}
+	return nil
+}
+
+// flush sends a batching transaction's queued writes.
+func (b bound) flush(ctx context.Context) error {
+	st := b.batch(ctx)
+	if st == nil || len(st.queued) == 0 {
+		return nil
+	}
+	q := strings.Join(st.queued, ";\n")
+	st.queued = nil
+	b.s.stmts.Add(1)
+	// No arguments: pgx sends it with the simple protocol, every statement in
+	// one round trip; the values were formatted by bun, as in all its queries.
+	if _, err := b.r.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("batched writes: %w", err)
+	}
+	return nil
+}
+
+// queuedResult is the result of a write that has been queued, not run.
+type queuedResult struct{}
+
+func (queuedResult) LastInsertId() (int64, error) { return 0, errQueued }
+func (queuedResult) RowsAffected() (int64, error) { return 0, errQueued }
+
+var errQueued = fmt.Errorf("store: write queued in a batch: no result yet")
+
 func (b bound) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := b.batch(ctx); st != nil {
+		st.queued = append(st.queued, b.s.db.QueryGen().FormatQuery(q, args...))
+		return queuedResult{}, nil
+	}
 	b.s.stmts.Add(1)
 	return b.r.ExecContext(ctx, b.s.rebind(q), args...)
 }
 
 func (b bound) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := b.flush(ctx); err != nil {
+		return nil, err
+	}
 	b.s.stmts.Add(1)
 	return b.r.QueryContext(ctx, b.s.rebind(q), args...)
 }
 
-func (b bound) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+// row is a one-row answer, or the error of the batch sent before it.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dest...)
+}
+
+func (b bound) QueryRowContext(ctx context.Context, q string, args ...any) row {
+	if err := b.flush(ctx); err != nil {
+		return row{err: err}
+	}
 	b.s.stmts.Add(1)
-	return b.r.QueryRowContext(ctx, b.s.rebind(q), args...)
+	return row{r: b.r.QueryRowContext(ctx, b.s.rebind(q), args...)}
 }

@@ -166,10 +166,48 @@ func redactURL(u string) string {
 // tx runs fn in one transaction.
 func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	// One bookkeeping shard per transaction, however many incidents it writes.
-	return s.db.RunInTx(context.WithValue(ctx, shardKey{}, pickShard()), nil, fn)
+	ctx = context.WithValue(ctx, shardKey{}, pickShard())
+	ctx = context.WithValue(ctx, txStateKey{}, &txState{})
+	return s.db.RunInTx(ctx, nil, fn)
 }
 
 type shardKey struct{}
+
+// txState is what one transaction has done that later statements of it may
+// skip, and the writes it has queued.
+type txState struct {
+	// eventsLocked: the tenant's events lock is held until commit.
+	eventsLocked bool
+	// batching: bound writes are queued and sent in one round trip before
+	// the next read and before commit (PostgreSQL; see txBatched).
+	batching bool
+	queued   []string
+}
+
+// txBatched is tx for transactions whose statements all go through bound:
+// on PostgreSQL their writes are queued and sent together, so a transaction
+// that reads, then writes ten rows, costs a few round trips instead of a
+// dozen (under load each round trip waits for a busy CPU, and some of these
+// transactions hold a tenant-wide lock).
+func (s *Store) txBatched(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if !s.pg {
+		return s.tx(ctx, fn)
+	}
+	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		txStateOf(ctx).batching = true
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return s.bound(tx).flush(ctx)
+	})
+}
+
+type txStateKey struct{}
+
+func txStateOf(ctx context.Context) *txState {
+	st, _ := ctx.Value(txStateKey{}).(*txState)
+	return st
+}
 
 // shardOf is the transaction's bookkeeping shard.
 func shardOf(ctx context.Context) int {
