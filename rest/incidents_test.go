@@ -559,3 +559,42 @@ func TestIncidentTimeline(t *testing.T) {
 		wantProblem(t, s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", other, map[string]any{"displayName": "x"}), 404, "NotFound")
 	})
 }
+
+// Writes on PostgreSQL are batched with values formatted into the SQL text:
+// text that looks like SQL, quoting or placeholders must round-trip exactly,
+// through create, patch, timeline and monitoring.
+func TestHostileTextRoundTrips(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("hostile"), model.ScopeIncidentsWrite, model.ScopeComponentsWrite)
+		texts := []string{`'; DROP TABLE incidents; --`, `\' \\ \n $1 ? ?? $$x$$ E'\x00'`, `"}], {"id": 1`, "émoji 🚨 'quote' \"dq\""}
+		for _, text := range texts {
+			inc := create(t, s, key, map[string]any{"title": text, "description": text, "severity": "low",
+				"occurredAt": "2024-01-15T14:30:00Z", "tags": []string{text[:5]}, "service": text})
+			res := s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"title": text + "!", "status": "investigating", "severity": "high"})
+			if res.Status != 200 {
+				t.Fatalf("patch %q: %d %s", text, res.Status, res.Body)
+			}
+			var got struct {
+				Title, Description, Service string
+				Tags                        []string
+			}
+			s.Do("GET", "/v1/incidents/"+inc.ID, key, nil).JSON(t, &got)
+			if got.Title != text+"!" || got.Description != text || got.Service != text || len(got.Tags) != 1 || got.Tags[0] != text[:5] {
+				t.Errorf("%q came back as %+v", text, got)
+			}
+			if r := s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", key, map[string]any{"displayName": text, "description": text}); r.Status != 201 || r.Map(t)["description"] != text {
+				t.Errorf("update %q: %d %s", text, r.Status, r.Body)
+			}
+		}
+		comp := s.Do("POST", "/v1/components", key, map[string]any{"displayName": texts[0], "labels": map[string]string{"r": texts[1]}})
+		if comp.Status != 201 {
+			t.Fatalf("component: %d %s", comp.Status, comp.Body)
+		}
+		rep := s.Do("POST", "/v1/component_status", key, map[string]any{"name": texts[0], "impact": "major", "text": texts[2],
+			"attributes": []map[string]string{{"name": "r", "value": texts[1]}}})
+		if rep.Status != 201 || rep.Map(t)["title"] != texts[2] {
+			t.Errorf("report: %d %s", rep.Status, rep.Body)
+		}
+	})
+}
