@@ -46,4 +46,5 @@ ALTER TABLE incident_affects ADD COLUMN severity SMALLINT NOT NULL DEFAULT 0;
 UPDATE incident_affects SET
     impact_type_id = CASE impact WHEN 0 THEN 'imp_maintenance' WHEN 1 THEN 'imp_minor' WHEN 2 THEN 'imp_major' ELSE 'imp_outage' END,
     severity = (impact + 1) * 25;
-CREATE INDEX incident_affects_type ON incident_affects (tenant_id, impact_type_id);
+-- impact_type_id first: the planner must not take it for a tenant-only filter
+CREATE INDEX incident_affects_type ON incident_affects (impact_type_id, tenant_id);
