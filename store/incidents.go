@@ -360,8 +360,8 @@ func (s *Store) appendUpdates(ctx context.Context, tx bun.Tx, p *model.Principal
 			if i > 0 {
 				q += ", "
 			}
-			q += "(?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ?) + ?, ?, ?, ?, ?)"
-			args = append(args, p.TenantID, incident, incident, i, u.DisplayName, u.Description, at, p.ActorID)
+			q += "(?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ? AND tenant_id = ?) + ?, ?, ?, ?, ?)"
+			args = append(args, p.TenantID, incident, incident, p.TenantID, i, u.DisplayName, u.Description, at, p.ActorID)
 		}
 		if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("append updates: %w", err)
@@ -370,7 +370,7 @@ func (s *Store) appendUpdates(ctx context.Context, tx bun.Tx, p *model.Principal
 	}
 	base := 0
 	if !fresh {
-		if err := s.bound(tx).QueryRowContext(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ?`, incident).Scan(&base); err != nil {
+		if err := s.bound(tx).QueryRowContext(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ? AND tenant_id = ?`, incident, p.TenantID).Scan(&base); err != nil {
 			return fmt.Errorf("append updates: %w", err)
 		}
 	}
@@ -393,8 +393,8 @@ func (s *Store) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal,
 	var ord int
 	// VALUES, not INSERT ... SELECT: bind parameters take their types from the columns.
 	err := s.bound(tx).QueryRowContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
-		VALUES (?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ?), ?, ?, ?, ?) RETURNING ord`,
-		p.TenantID, incident, incident, in.DisplayName, in.Description, newDBTime(now), p.ActorID).Scan(&ord)
+		VALUES (?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ? AND tenant_id = ?), ?, ?, ?, ?) RETURNING ord`,
+		p.TenantID, incident, incident, p.TenantID, in.DisplayName, in.Description, newDBTime(now), p.ActorID).Scan(&ord)
 	if err != nil {
 		return nil, fmt.Errorf("append update: %w", err)
 	}
