@@ -148,6 +148,18 @@ func TestCatalogueGraphQL(t *testing.T) {
 		if len(r.Errors) > 0 || len(theirs.ImpactTypes) != 4 || len(theirs.Severities) != 4 || theirs.Phases.Generation != 0 {
 			t.Errorf("another tenant: %+v %+v", theirs, r.Errors)
 		}
+		// Keys no row can hold: null or an error with a code, never InternalError.
+		for q, code := range map[string]string{
+			`{ severity(displayName: "\u0000") { value } }`:                         "",
+			`{ impactType(id: "\u0000") { id } }`:                                   "",
+			`mutation { deleteSeverity(displayName: "\u0000") }`:                    "NotFound",
+			`{ phases(generation: 2000000000) { generation } }`:                     "NotFound",
+			`mutation { updateIncident(id: "\u0000", input: {title: "x"}) { id } }`: "NotFound",
+		} {
+			if _, r := s.GQL(key, q, nil); r.Code() != code {
+				t.Errorf("%s: %+v, want code %q", q, r.Errors, code)
+			}
+		}
 		if _, r := s.GQL(s.Key(tenant, model.ScopeIncidentsRead), `mutation { replacePhases(phases: ["a"]) { generation } }`, nil); r.Code() != "Forbidden" {
 			t.Errorf("without components:write: %+v", r.Errors)
 		}
@@ -182,6 +194,54 @@ func TestComponentStatusOnAffectsChange(t *testing.T) {
 		rest(t, s, key, "PATCH", "/v1/incidents/"+inc["id"].(string), map[string]any{"affects": []map[string]any{{"reference": api, "type": "imp_major"}}})
 		if got := next(); got != "DB=operational" {
 			t.Errorf("after removing DB: %s", got)
+		}
+	})
+}
+
+// A subscription outlives the impact types it has seen: a type created
+// after it opened still resolves in its events.
+func TestSubscriptionSeesNewImpactTypes(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("subtype"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+		comp := rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "API"})["id"].(string)
+		c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Subscribe("1", `subscription { incidentChanged { incident { affects { type { id displayName } } } } }`, nil)
+		time.Sleep(100 * time.Millisecond)
+		next := func() string {
+			var p struct {
+				Data struct {
+					IncidentChanged struct {
+						Incident struct {
+							Affects []struct {
+								Type struct{ ID, DisplayName string }
+							}
+						}
+					}
+				}
+				Errors []any
+			}
+			if err := json.Unmarshal(c.NextData("1", 5*time.Second), &p); err != nil || len(p.Errors) > 0 {
+				t.Fatalf("event: %v %v", err, p.Errors)
+			}
+			return fmt.Sprint(p.Data.IncidentChanged.Incident.Affects)
+		}
+		body := func(typ string) map[string]any {
+			return map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z",
+				"affects": []map[string]any{{"reference": comp, "type": typ, "severity": 10}}}
+		}
+		rest(t, s, key, "POST", "/v1/incidents", body("imp_minor"))
+		if got := next(); got != "[{{imp_minor Minor}}]" {
+			t.Errorf("first event: %s", got)
+		}
+		typ := rest(t, s, key, "POST", "/v1/impact-types", map[string]any{"displayName": "Fresh"})["id"].(string)
+		rest(t, s, key, "POST", "/v1/incidents", body(typ))
+		if got := next(); got != "[{{"+typ+" Fresh}}]" {
+			t.Errorf("event with a new type: %s", got)
 		}
 	})
 }

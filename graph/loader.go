@@ -103,30 +103,35 @@ type loaders struct {
 	updates    *loader[string, []model.IncidentUpdate]
 	phases     *loader[int, *model.PhaseList]
 
-	// The tenant's impact types, read once per operation (a small, bounded set).
-	typesOnce sync.Once
-	types     map[string]*model.ImpactType
-	typesErr  error
+	// The tenant's impact types (a small, bounded set), read whole when
+	// first asked for, and again when older than typesTTL or missing an id:
+	// a subscription's loaders live as long as it does.
+	typesMu sync.Mutex
+	types   map[string]*model.ImpactType
+	typesAt time.Time
 }
 
-// impactType returns one of the tenant's impact types, reading the whole
-// catalogue once per operation.
+const typesTTL = time.Second
+
+// impactType returns one of the tenant's impact types.
 func (l *loaders) impactType(ctx context.Context, cat model.CatalogueService, id string) (*gqlmodel.ImpactType, error) {
-	l.typesOnce.Do(func() {
-		ts, err := cat.ImpactTypes(ctx)
-		l.types, l.typesErr = map[string]*model.ImpactType{}, err
-		for i := range ts {
-			l.types[ts[i].ID] = &ts[i]
-		}
-	})
-	if l.typesErr != nil {
-		return nil, l.typesErr
+	l.typesMu.Lock()
+	defer l.typesMu.Unlock()
+	if t := l.types[id]; t != nil && time.Since(l.typesAt) < typesTTL {
+		return impactTypeOut(t), nil
 	}
-	t := l.types[id]
-	if t == nil {
-		return nil, model.NotFound("Impact type", id)
+	ts, err := cat.ImpactTypes(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return impactTypeOut(t), nil
+	l.types, l.typesAt = make(map[string]*model.ImpactType, len(ts)), time.Now()
+	for i := range ts {
+		l.types[ts[i].ID] = &ts[i]
+	}
+	if t := l.types[id]; t != nil {
+		return impactTypeOut(t), nil
+	}
+	return nil, model.NotFound("Impact type", id)
 }
 
 type loadersKey struct{}

@@ -63,6 +63,9 @@ const (
 	MaxCustomImpactTypes = 100
 	MaxCustomSeverities  = 100
 	MaxPhases            = 32
+	// MaxGeneration is the largest generation or order a phase ref may
+	// name (the columns are 32-bit).
+	MaxGeneration = 1<<31 - 1
 )
 
 // TypeID is the id of the built-in impact type of level i.

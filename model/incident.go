@@ -316,11 +316,11 @@ func (in *IncidentCreate) Validate() []FieldError {
 
 func checkPhaseRef(r PhaseRef) []FieldError {
 	var errs []FieldError
-	if r.Generation < 1 {
-		errs = append(errs, FieldError{"phase.generation", "phase.generation must be at least 1"})
+	if r.Generation < 1 || r.Generation > MaxGeneration {
+		errs = append(errs, FieldError{"phase.generation", fmt.Sprintf("phase.generation must be between 1 and %d", MaxGeneration)})
 	}
-	if r.Order < 0 {
-		errs = append(errs, FieldError{"phase.order", "phase.order must be at least 0"})
+	if r.Order < 0 || r.Order > MaxGeneration {
+		errs = append(errs, FieldError{"phase.order", fmt.Sprintf("phase.order must be between 0 and %d", MaxGeneration)})
 	}
 	return errs
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/incidentd/incidentd/internal/apitest"
 	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/store"
 )
 
 func detailFields(p problem) []string {
@@ -472,4 +473,59 @@ func TestImpactTypeDeleteRace(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Keys that no stored row can hold (NUL, invalid UTF-8, numbers past 32
+// bits) are 4xx on both stores, never 500.
+func TestCatalogueOddKeys(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("odd"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+		inc := s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"}).Map(t)["id"].(string)
+		for _, c := range []struct {
+			method, path string
+			body         any
+			want         int
+		}{
+			{"GET", "/v1/severities/%00", nil, 404}, {"PATCH", "/v1/severities/%00", map[string]any{"value": 3}, 404},
+			{"DELETE", "/v1/severities/%FF", nil, 404}, {"GET", "/v1/impact-types/%00", nil, 404},
+			{"PATCH", "/v1/impact-types/%FFx", map[string]any{"displayName": "x"}, 404}, {"DELETE", "/v1/impact-types/%00", nil, 404},
+			{"GET", "/v1/phases/99999999999", nil, 404}, {"GET", "/v1/phases/99999999999999999999", nil, 400},
+			{"PATCH", "/v1/incidents/%FF", map[string]any{"title": "x"}, 404}, {"DELETE", "/v1/incidents/%FF", nil, 404},
+			{"GET", "/v1/incidents/%FF", nil, 404}, {"POST", "/v1/incidents/%00/updates", map[string]any{"displayName": "x"}, 404},
+			{"PATCH", "/v1/incidents/" + inc, map[string]any{"phase": map[string]int{"generation": 3000000000, "order": 0}}, 400},
+			{"PATCH", "/v1/incidents/" + inc, map[string]any{"affects": []map[string]any{{"reference": "\xff", "type": "imp_minor"}}}, 422},
+		} {
+			if r := s.Do(c.method, c.path, key, c.body); r.Status != c.want {
+				t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, r.Status, c.want, r.Body)
+			}
+		}
+	})
+}
+
+// Whatever the server or the URL say about standard_conforming_strings, the
+// store's connections turn it on, so batched writes keep backslashes literal.
+func TestBatchedWritesWithNonStandardStrings(t *testing.T) {
+	pg := apitest.Postgres(t)
+	u := pg.URL(t)
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	odd := apitest.Backend{Name: "postgres", URL: func(testing.TB) string {
+		return u + sep + "options=" + strings.ReplaceAll(url.QueryEscape("-c standard_conforming_strings=off"), "+", "%20")
+	}}
+	s := apitest.Start(t, pg, apitest.Config{Store: apitest.OpenStore(t, odd, store.Options{})})
+	key := s.Key(apitest.Tenant("scs"), model.ScopeIncidentsWrite)
+	title := `\`
+	desc := `', 'x'); SELECT pg_sleep(0); --\'`
+	res := s.Do("POST", "/v1/incidents", key, map[string]any{"title": title, "description": desc, "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	var got struct{ Title, Description string }
+	s.Do("GET", "/v1/incidents/"+res.Map(t)["id"].(string), key, nil).JSON(t, &got)
+	if got.Title != title || got.Description != desc {
+		t.Errorf("stored %q / %q", got.Title, got.Description)
+	}
 }

@@ -108,13 +108,17 @@ func (s *Store) checkPhase(ctx context.Context, tx bun.Tx, tenant string, ref mo
 }
 
 // phaseNamer names phase refs for timeline entries, reading each generation
-// once; a failed read leaves the name out (the entry keeps the numbers).
-func (s *Store) phaseNamer(ctx context.Context, tx bun.Tx, tenant string) func(model.PhaseRef) string {
+// once. A failed read (in a batching transaction it also sends the queued
+// writes) is kept in *failed for the caller to return.
+func (s *Store) phaseNamer(ctx context.Context, tx bun.Tx, tenant string, failed *error) func(model.PhaseRef) string {
 	cache := map[int]*model.PhaseList{}
 	return func(r model.PhaseRef) string {
 		l, ok := cache[r.Generation]
 		if !ok {
-			l, _ = s.phases(ctx, tx, tenant, r.Generation)
+			var err error
+			if l, err = s.phases(ctx, tx, tenant, r.Generation); err != nil && *failed == nil {
+				*failed = err
+			}
 			cache[r.Generation] = l
 		}
 		return l.Name(r)

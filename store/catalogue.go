@@ -82,6 +82,7 @@ func (x catalogue) ImpactTypes(ctx context.Context) ([]model.ImpactType, error) 
 }
 
 func (x catalogue) ImpactType(ctx context.Context, id string) (*model.ImpactType, error) {
+	id = cleanKey(id)
 	p, err := model.AuthorizeCatalogueRead(ctx)
 	if err != nil {
 		return nil, err
@@ -165,11 +166,16 @@ func (x catalogue) CreateImpactType(ctx context.Context, in model.ImpactTypeInpu
 	return row.toModel(), nil
 }
 
+// cleanKey makes a looked-up key valid UTF-8 without NUL (see cleanArgs):
+// these lookups go through bun, which cannot format a NUL.
+func cleanKey(s string) string { return cleanArgs([]any{s})[0].(string) }
+
 func builtInReadOnly(what, id string) error {
 	return model.BusinessRule(fmt.Sprintf("%s %s is built in and read-only", what, id))
 }
 
 func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.ImpactTypeInput) (*model.ImpactType, error) {
+	id = cleanKey(id)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return nil, err
@@ -226,6 +232,7 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 }
 
 func (x catalogue) DeleteImpactType(ctx context.Context, id string) error {
+	id = cleanKey(id)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return err
@@ -283,6 +290,7 @@ func (x catalogue) severities(ctx context.Context, db bun.IDB, tenant string) ([
 }
 
 func (x catalogue) Severity(ctx context.Context, name string) (*model.SeverityLevel, error) {
+	name = cleanKey(name)
 	p, err := model.AuthorizeCatalogueRead(ctx)
 	if err != nil {
 		return nil, err
@@ -363,6 +371,7 @@ func (x catalogue) CreateSeverity(ctx context.Context, in model.SeverityInput) (
 }
 
 func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.SeverityInput) (*model.SeverityLevel, error) {
+	name = cleanKey(name)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return nil, err
@@ -424,6 +433,7 @@ func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.Sev
 }
 
 func (x catalogue) DeleteSeverity(ctx context.Context, name string) error {
+	name = cleanKey(name)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return err
@@ -455,6 +465,9 @@ func (x catalogue) Phases(ctx context.Context, generation int) (*model.PhaseList
 	}
 	if generation < 0 {
 		return nil, model.Invalid("Invalid query parameters", model.FieldError{Field: "generation", Message: "generation must be at least 1"})
+	}
+	if generation > model.MaxGeneration {
+		return nil, model.NotFound("Phase generation", strconv.Itoa(generation))
 	}
 	l, err := x.s.phases(ctx, x.s.db, p.TenantID, generation)
 	if err != nil {

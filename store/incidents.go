@@ -295,7 +295,11 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, changes); err != nil {
 		return applied{}, err
 	}
-	entries := model.AutoUpdates(cur, next, x.s.phaseNamer(ctx, tx, p.TenantID))
+	var failed error
+	entries := model.AutoUpdates(cur, next, x.s.phaseNamer(ctx, tx, p.TenantID, &failed))
+	if failed != nil {
+		return applied{}, failed
+	}
 	if !diff.Empty() {
 		if err := x.s.nameRemoved(ctx, tx, p.TenantID, diff.Removed, names); err != nil {
 			return applied{}, err

@@ -49,12 +49,20 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 				return fmt.Errorf("lock ingestion: %w", err)
 			}
 		}
-		// The component was found by the fast path, which also checked
-		// maintenance (as of the report's arrival); what follows is decided
-		// again under the lock, from the current state.
-		open, err := g.openIncidents(ctx, tx, p.TenantID, comp.ID, r.Impact)
+		// The component was found by the fast path; what follows, maintenance
+		// included, is decided again under the lock, from the current state.
+		open, inMaintenance, err := g.openIncidents(ctx, tx, p.TenantID, comp.ID, r.Impact)
 		if err != nil {
 			return err
+		}
+		if inMaintenance { // a window began or was created since the fast path looked: change nothing
+			m, err := (maintenance(g)).activeFor(ctx, tx, p.TenantID, comp.ID)
+			if err != nil || m == nil {
+				return err
+			}
+			res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
+				Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}
+			return nil
 		}
 		d := model.DecideIngest(open, comp.ID, r.Impact)
 		target = d.Target
@@ -123,6 +131,9 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	}
 	if wrote {
 		g.s.committed()
+	}
+	if res != nil { // a maintenance answered under the lock
+		return res, nil
 	}
 	// Read the answer after commit, outside the lock: it is the state just
 	// after this report (or a moment later), and the lock stays short.
@@ -213,9 +224,11 @@ func describeLabels(m map[string]string) string {
 // queries rather than every open incident's components: the open incident
 // affecting the component (with its size), and the newest open incident
 // whose impact is the requested one.
-func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component string, impact model.Impact) ([]model.OpenIncident, error) {
-	// One statement: the current incident ('c', with its size) and the two
-	// newest of the requested impact ('t'; one may be the current one).
+func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component string, impact model.Impact) ([]model.OpenIncident, bool, error) {
+	// One statement: the current incident ('c', with its size), the two
+	// newest of the requested impact ('t'; one may be the current one), and
+	// any maintenance window covering the component now ('m').
+	now := newDBTime(g.s.clock.Now())
 	rows, err := g.s.bound(tx).QueryContext(ctx, `SELECT kind, id, impact, size, rank FROM (
 			SELECT 'c' AS kind, a.incident_id AS id, a.impact AS impact,
 				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank
@@ -228,28 +241,35 @@ func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component 
 				ROW_NUMBER() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rank
 			FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
 			WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt`,
-		tenant, component, tenant, int(impact))
+			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt
+		UNION ALL
+		SELECT 'm', m.id, 0, 0, 0 FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
+		WHERE mc.tenant_id = ? AND mc.component_id = ? AND m.starts_at <= ? AND m.ends_at > ?`,
+		tenant, component, tenant, int(impact), tenant, component, now, now)
 	if err != nil {
-		return nil, fmt.Errorf("open incidents: %w", err)
+		return nil, false, fmt.Errorf("open incidents: %w", err)
 	}
 	defer rows.Close()
 	var cur *model.OpenIncident
+	inMaintenance := false
 	targets := make([]string, 3) // by rank, newest first (1 and 2)
 	for rows.Next() {
 		var kind, id string
 		var imp, size, rank int
 		if err := rows.Scan(&kind, &id, &imp, &size, &rank); err != nil {
-			return nil, fmt.Errorf("open incidents: %w", err)
+			return nil, false, fmt.Errorf("open incidents: %w", err)
 		}
-		if kind == "c" {
+		switch {
+		case kind == "m":
+			inMaintenance = true
+		case kind == "c":
 			cur = &model.OpenIncident{ID: id, Size: size, Components: map[string]model.Impact{component: model.Impact(imp)}}
-		} else if rank >= 1 && rank <= 2 {
+		case rank >= 1 && rank <= 2:
 			targets[rank] = id
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("open incidents: %w", err)
+		return nil, false, fmt.Errorf("open incidents: %w", err)
 	}
 	targets = slices.DeleteFunc(targets, func(id string) bool { return id == "" })
 	var open []model.OpenIncident
@@ -263,7 +283,7 @@ func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component 
 	if cur != nil {
 		open = append(open, *cur)
 	}
-	return open, nil
+	return open, inMaintenance, nil
 }
 
 // work is one report's writes to incidents: each incident is locked once,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -155,7 +156,21 @@ func (queuedResult) RowsAffected() (int64, error) { return 0, errQueued }
 
 var errQueued = fmt.Errorf("store: write queued in a batch: no result yet")
 
+// cleanArgs makes string arguments valid UTF-8 without NUL (PostgreSQL
+// refuses both with an error): stored text never holds them, so a key that
+// does (a path segment, a GraphQL id) simply matches nothing, as it did
+// when bun formatted the values.
+func cleanArgs(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok && (!utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0) {
+			args[i] = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+		}
+	}
+	return args
+}
+
 func (b bound) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	args = cleanArgs(args)
 	if st := b.batch(ctx); st != nil {
 		st.queued = append(st.queued, b.s.db.QueryGen().FormatQuery(q, args...))
 		return queuedResult{}, nil
@@ -169,7 +184,7 @@ func (b bound) QueryContext(ctx context.Context, q string, args ...any) (*sql.Ro
 		return nil, err
 	}
 	b.s.stmts.Add(1)
-	return b.r.QueryContext(ctx, b.s.rebind(q), args...)
+	return b.r.QueryContext(ctx, b.s.rebind(q), cleanArgs(args)...)
 }
 
 // row is a one-row answer, or the error of the batch sent before it.
@@ -190,5 +205,5 @@ func (b bound) QueryRowContext(ctx context.Context, q string, args ...any) row {
 		return row{err: err}
 	}
 	b.s.stmts.Add(1)
-	return row{r: b.r.QueryRowContext(ctx, b.s.rebind(q), args...)}
+	return row{r: b.r.QueryRowContext(ctx, b.s.rebind(q), cleanArgs(args)...)}
 }

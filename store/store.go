@@ -15,7 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -80,10 +81,18 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		sqldb, err := sql.Open("pgx", url)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
+		// Batched writes (txBatched) carry values formatted into the SQL
+		// text, quoted the standard way; with standard_conforming_strings
+		// off a backslash would end a literal. Every connection sets it, at
+		// the highest precedence, whatever the server, role or URL say.
+		sqldb := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, "SET standard_conforming_strings = on")
+			return err
+		}))
 		sqldb.SetMaxOpenConns(opt.MaxOpenConns)
 		sqldb.SetMaxIdleConns(opt.MaxOpenConns)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
