@@ -384,6 +384,17 @@ func TestIncidentAffects(t *testing.T) {
 			state.Data[0].Incidents[0].Reference != inc.ID || state.Data[0].Incidents[0].Type != custom || state.Data[0].Incidents[0].Severity != 30 {
 			t.Errorf("component status %+v", state.Data)
 		}
+		// The impact is seed 003's activelyAffectedBy of the component.
+		var cmp struct {
+			ActivelyAffectedBy []struct {
+				Reference, Type, Impact string
+				Severity                int
+			}
+		}
+		s.Do("GET", "/v1/components/"+db, key, nil).JSON(t, &cmp)
+		if len(cmp.ActivelyAffectedBy) != 1 || cmp.ActivelyAffectedBy[0].Reference != inc.ID || cmp.ActivelyAffectedBy[0].Severity != 75 {
+			t.Errorf("activelyAffectedBy %+v", cmp.ActivelyAffectedBy)
+		}
 		// Get and list carry affects too.
 		var got struct{ Affects []affect }
 		s.Do("GET", "/v1/incidents/"+inc.ID, key, nil).JSON(t, &got)
@@ -423,6 +434,18 @@ func TestIncidentAffects(t *testing.T) {
 		s.Do("GET", "/v1/component_status?name=DB", key, nil).JSON(t, &state)
 		if len(state.Data) != 1 || state.Data[0].Status != "operational" {
 			t.Errorf("DB after removal: %+v", state.Data)
+		}
+		var comps struct {
+			Data []struct {
+				DisplayName        string
+				ActivelyAffectedBy []struct{ Reference string }
+			}
+		}
+		s.Do("GET", "/v1/components", key, nil).JSON(t, &comps)
+		for _, c := range comps.Data {
+			if want := map[string]int{"API": 1, "DB": 0, "Web": 1}[c.DisplayName]; len(c.ActivelyAffectedBy) != want {
+				t.Errorf("%s in the list: %+v", c.DisplayName, c.ActivelyAffectedBy)
+			}
 		}
 		var trail struct {
 			Data []struct {

@@ -18,6 +18,17 @@ type componentJSON struct {
 	UpdatedAt   string            `json:"updatedAt"`
 	CreatedBy   string            `json:"createdBy"`
 	UpdatedBy   string            `json:"updatedBy"`
+	// ActivelyAffectedBy is seed 003's derived list of open impacts; left
+	// out where it is not loaded (events, the status summary).
+	ActivelyAffectedBy *[]impactJSON `json:"activelyAffectedBy,omitempty"`
+}
+
+// impactJSON is an open incident's impact on a component (seed 003).
+type impactJSON struct {
+	Reference string `json:"reference"`
+	Type      string `json:"type"`
+	Severity  int    `json:"severity"`
+	Impact    string `json:"impact"`
 }
 
 func toComponentJSON(c *model.Component) componentJSON {
@@ -25,7 +36,43 @@ func toComponentJSON(c *model.Component) componentJSON {
 		UpdatedAt: formatTime(c.UpdatedAt), CreatedBy: c.CreatedBy, UpdatedBy: c.UpdatedBy}
 }
 
-type componentHandlers struct{ svc model.ComponentService }
+type componentHandlers struct {
+	svc model.ComponentService
+	rel model.RelationService // nil: no activelyAffectedBy
+}
+
+// withImpacts renders components with the open impacts on them, read in one batch.
+func (h componentHandlers) withImpacts(r *http.Request, cs ...*model.Component) ([]componentJSON, error) {
+	out := make([]componentJSON, len(cs))
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		out[i], ids[i] = toComponentJSON(c), c.ID
+	}
+	if h.rel == nil || len(cs) == 0 {
+		return out, nil
+	}
+	affecting, err := h.rel.AffectingOf(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		list := make([]impactJSON, len(affecting[id]))
+		for j, a := range affecting[id] {
+			list[j] = impactJSON{Reference: a.ID, Type: a.TypeID, Severity: a.Severity, Impact: a.Impact.String()}
+		}
+		out[i].ActivelyAffectedBy = &list
+	}
+	return out, nil
+}
+
+func (h componentHandlers) write(w http.ResponseWriter, r *http.Request, status int, c *model.Component) {
+	out, err := h.withImpacts(r, c)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, out[0])
+}
 
 func (h componentHandlers) routes(r chi.Router) {
 	r.Get("/", h.list)
@@ -76,7 +123,7 @@ func (h componentHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+c.ID)
-	writeJSON(w, http.StatusCreated, toComponentJSON(c))
+	h.write(w, r, http.StatusCreated, c)
 }
 
 func (h componentHandlers) get(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +132,7 @@ func (h componentHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toComponentJSON(c))
+	h.write(w, r, http.StatusOK, c)
 }
 
 func (h componentHandlers) update(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +150,7 @@ func (h componentHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toComponentJSON(c))
+	h.write(w, r, http.StatusOK, c)
 }
 
 func (h componentHandlers) delete(w http.ResponseWriter, r *http.Request) {
@@ -142,13 +189,15 @@ func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	data, err := h.withImpacts(r, page.Items...)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	out := struct {
 		Data       []componentJSON `json:"data"`
 		Pagination paginationJSON  `json:"pagination"`
-	}{Data: make([]componentJSON, len(page.Items)), Pagination: paginationJSON{TotalCount: page.TotalCount, Limit: q.Limit, Offset: q.Offset, HasMore: page.HasMore}}
-	for i, c := range page.Items {
-		out.Data[i] = toComponentJSON(c)
-	}
+	}{Data: data, Pagination: paginationJSON{TotalCount: page.TotalCount, Limit: q.Limit, Offset: q.Offset, HasMore: page.HasMore}}
 	writeJSON(w, http.StatusOK, out)
 }
 

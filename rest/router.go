@@ -115,7 +115,7 @@ func NewRouter(d Deps) http.Handler {
 				if d.Hub != nil && d.Relations != nil {
 					r.Get("/events", eventHandlers{d.Hub, d.Events, d.Relations}.componentStream)
 				}
-				componentHandlers{d.Components}.routes(r)
+				componentHandlers{d.Components, d.Relations}.routes(r)
 			})
 		}
 		if d.Catalogue != nil {
