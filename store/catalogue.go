@@ -53,16 +53,18 @@ func (r *severityRow) toModel() *model.SeverityLevel {
 		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}
 }
 
-// lock serialises a tenant's catalogue writes (SQLite's single writer does
-// it already), so that uniqueness checks and generation numbers hold.
-func (x catalogue) lock(ctx context.Context, tx bun.Tx, tenant string) error {
-	if !x.s.pg {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "catalogue:"+tenant); err != nil {
-		return fmt.Errorf("lock catalogue: %w", err)
-	}
-	return nil
+// locked runs fn in a transaction that holds the tenant's catalogue lock
+// (SQLite's single writer serialises already), so that uniqueness checks
+// and generation numbers hold.
+func (x catalogue) locked(ctx context.Context, p *model.Principal, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if x.s.pg {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "catalogue:"+p.TenantID); err != nil {
+				return fmt.Errorf("lock catalogue: %w", err)
+			}
+		}
+		return fn(ctx, tx)
+	})
 }
 
 func (x catalogue) ImpactTypes(ctx context.Context) ([]model.ImpactType, error) {
@@ -140,10 +142,7 @@ func (x catalogue) CreateImpactType(ctx context.Context, in model.ImpactTypeInpu
 	row := &impactTypeRow{ID: model.NewID("imp", 12), TenantID: p.TenantID, DisplayName: in.DisplayName.Value,
 		NameKey: model.NameKey(in.DisplayName.Value), Description: in.Description.Value,
 		CreatedAt: now, UpdatedAt: now, CreatedBy: p.ActorID, UpdatedBy: p.ActorID}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM impact_types WHERE tenant_id = ?`, p.TenantID).Scan(&n); err != nil {
 			return fmt.Errorf("count impact types: %w", err)
@@ -187,10 +186,7 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 		return nil, builtInReadOnly("impact type", id)
 	}
 	var out *model.ImpactType
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		cur, err := x.loadImpactType(ctx, tx, p.TenantID, id, true)
 		if err != nil {
 			return err
@@ -240,10 +236,7 @@ func (x catalogue) DeleteImpactType(ctx context.Context, id string) error {
 	if _, ok := model.BuiltInImpactType(id); ok {
 		return builtInReadOnly("impact type", id)
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		// The row lock waits for incident writes that hold the type (FOR
 		// SHARE), so the count below sees their affects.
 		cur, err := x.loadImpactType(ctx, tx, p.TenantID, id, true)
@@ -344,10 +337,7 @@ func (x catalogue) CreateSeverity(ctx context.Context, in model.SeverityInput) (
 	now := newDBTime(x.s.clock.Now())
 	row := &severityRow{TenantID: p.TenantID, NameKey: model.NameKey(in.DisplayName.Value), DisplayName: in.DisplayName.Value,
 		Value: in.Value.Value, CreatedAt: now, UpdatedAt: now, CreatedBy: p.ActorID, UpdatedBy: p.ActorID}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM severities WHERE tenant_id = ?`, p.TenantID).Scan(&n); err != nil {
 			return fmt.Errorf("count severities: %w", err)
@@ -383,10 +373,7 @@ func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.Sev
 		return nil, builtInReadOnly("severity", l.DisplayName)
 	}
 	var out *model.SeverityLevel
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		cur, err := x.loadSeverity(ctx, tx, p.TenantID, name)
 		if err != nil {
 			return err
@@ -441,10 +428,7 @@ func (x catalogue) DeleteSeverity(ctx context.Context, name string) error {
 	if l, ok := model.BuiltInSeverity(name); ok {
 		return builtInReadOnly("severity", l.DisplayName)
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		cur, err := x.loadSeverity(ctx, tx, p.TenantID, name)
 		if err != nil {
 			return err
@@ -517,10 +501,7 @@ func (x catalogue) ReplacePhases(ctx context.Context, names []string) (*model.Ph
 	}
 	now := model.NormalizeTime(x.s.clock.Now())
 	out := &model.PhaseList{Phases: append([]string{}, names...), CreatedAt: now, CreatedBy: p.ActorID}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := x.lock(ctx, tx, p.TenantID); err != nil {
-			return err
-		}
+	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
 		cur, err := x.s.phases(ctx, tx, p.TenantID, 0)
 		if err != nil {
 			return err
