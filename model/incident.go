@@ -166,6 +166,9 @@ type IncidentService interface {
 	Create(ctx context.Context, in IncidentCreate) (*Incident, error)
 	// Get returns one live incident. Codes: unauthorized, forbidden, not_found.
 	Get(ctx context.Context, id string) (*Incident, error)
+	// GetWithAffects is Get with the incident's affects (by component id),
+	// read in the same statement. Codes: as Get.
+	GetWithAffects(ctx context.Context, id string) (*Incident, []Affect, error)
 	// List returns a page of live incidents. Codes: unauthorized, forbidden, invalid.
 	List(ctx context.Context, q IncidentQuery) (*IncidentPage, error)
 	// Update applies a patch. Codes: unauthorized, forbidden, invalid, not_found, business_rule.

@@ -250,12 +250,14 @@ func (h incidentHandlers) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
-	inc, err := h.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	inc, affects, err := h.svc.GetWithAffects(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	h.writeIncident(w, r, http.StatusOK, inc)
+	out := toIncidentJSON(inc)
+	out.Affects = toAffectsJSON(affects)
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {

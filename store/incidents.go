@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -161,6 +163,63 @@ func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) 
 		return nil, model.NotFound("Incident", id)
 	}
 	return rows[0].toModel(), nil
+}
+
+func (x incidents) GetWithAffects(ctx context.Context, id string) (*model.Incident, []model.Affect, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The affects ride along as one JSON array column, so that the most
+	// common read stays one round trip.
+	agg := `json_agg(json_build_array(a.component_id, a.impact, a.impact_type_id, a.severity))::text`
+	if !x.s.pg {
+		agg = `json_group_array(json_array(a.component_id, a.impact, a.impact_type_id, a.severity))`
+	}
+	var r incidentRow
+	var affects sql.NullString
+	err = x.s.bound(x.s.db).QueryRowContext(ctx, `SELECT `+incidentColumns+`,
+			(SELECT `+agg+` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)
+		FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted`, id, p.TenantID).Scan(&r.ID, &r.TenantID, &r.Title, &r.Description,
+		&r.Severity, &r.SeverityRank, &r.Status, &r.StatusRank, &r.Service, &r.Tags, &r.OccurredAt, &r.ResolvedAt,
+		&r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy, &r.IsDeleted, &r.PhaseGen, &r.PhaseOrder, &affects)
+	if isNoRows(err) {
+		return nil, nil, model.NotFound("Incident", id)
+	}
+	if err != nil {
+		return nil, nil, model.Internal(err, "get incident")
+	}
+	out, err := decodeAffects(affects.String)
+	if err != nil {
+		return nil, nil, model.Internal(err, "get incident")
+	}
+	return r.toModel(), out, nil
+}
+
+// decodeAffects reads a JSON array of [component, level, type, severity]
+// (empty or null: none), ordered by component id.
+func decodeAffects(raw string) ([]model.Affect, error) {
+	out := []model.Affect{}
+	if raw == "" || raw == "null" {
+		return out, nil
+	}
+	var rows [][4]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &rows); err != nil {
+		return nil, fmt.Errorf("decode affects: %w", err)
+	}
+	for _, row := range rows {
+		var a model.Affect
+		var level int
+		for i, dst := range []any{&a.ComponentID, &level, &a.TypeID, &a.Severity} {
+			if err := json.Unmarshal(row[i], dst); err != nil {
+				return nil, fmt.Errorf("decode affects: %w", err)
+			}
+		}
+		a.Impact = model.Impact(level)
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b model.Affect) int { return strings.Compare(a.ComponentID, b.ComponentID) })
+	return out, nil
 }
 
 // lockLive loads a live incident of tenant in a write transaction, locking
