@@ -17,13 +17,8 @@ import (
 // commit, so that a concurrent delete of one waits for this write and then
 // sees its affects. It returns the affects and the components' names.
 func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inputs []model.AffectInput) ([]model.Affect, map[string]string, error) {
-	names := map[string]string{}
 	if len(inputs) == 0 {
-		return []model.Affect{}, names, nil
-	}
-	share := ""
-	if s.pg {
-		share = " FOR SHARE"
+		return []model.Affect{}, map[string]string{}, nil
 	}
 	var compIDs, typeIDs []string
 	for _, a := range inputs {
@@ -32,43 +27,13 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 			typeIDs = append(typeIDs, a.TypeID)
 		}
 	}
-	slices.Sort(compIDs) // lock in one order
-	w := &where{}
-	w.and("tenant_id = ?", tenant)
-	in(w, "id", compIDs)
-	rows, err := s.bound(tx).QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String()+` ORDER BY id`+share, w.args...)
+	names, err := s.namesOf(ctx, tx, "components", tenant, compIDs, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("check components: %w", err)
 	}
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("check components: %w", err)
-		}
-		names[id] = name
-	}
-	rows.Close()
-	types := map[string]bool{}
-	if len(typeIDs) > 0 {
-		slices.Sort(typeIDs)
-		typeIDs = slices.Compact(typeIDs)
-		w := &where{}
-		w.and("tenant_id = ?", tenant)
-		in(w, "id", typeIDs)
-		rows, err := s.bound(tx).QueryContext(ctx, `SELECT id FROM impact_types WHERE `+w.String()+` ORDER BY id`+share, w.args...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("check impact types: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, nil, fmt.Errorf("check impact types: %w", err)
-			}
-			types[id] = true
-		}
-		rows.Close()
+	types, err := s.namesOf(ctx, tx, "impact_types", tenant, typeIDs, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("check impact types: %w", err)
 	}
 	var errs []model.FieldError
 	for i, a := range inputs {
@@ -76,7 +41,8 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 		if _, ok := names[a.ComponentID]; !ok {
 			errs = append(errs, model.FieldError{Field: field + ".reference", Message: "no component " + a.ComponentID + " in this tenant"})
 		}
-		if _, builtIn := model.BuiltInImpactType(a.TypeID); !builtIn && !types[a.TypeID] {
+		_, builtIn := model.BuiltInImpactType(a.TypeID)
+		if _, ok := types[a.TypeID]; !builtIn && !ok {
 			errs = append(errs, model.FieldError{Field: field + ".type", Message: "no impact type " + a.TypeID + " in this tenant"})
 		}
 	}
@@ -84,6 +50,37 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 		return nil, nil, model.BusinessRule("affects must name components and impact types of this tenant", errs...)
 	}
 	return model.ResolveAffects(inputs), names, nil
+}
+
+// namesOf returns the display names of the tenant's rows of table (components
+// or impact_types) among ids; share locks them FOR SHARE on PostgreSQL, in
+// id order.
+func (s *Store) namesOf(ctx context.Context, tx bun.Tx, table, tenant string, ids []string, share bool) (map[string]string, error) {
+	names := map[string]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	w := &where{}
+	w.and("tenant_id = ?", tenant)
+	in(w, "id", ids)
+	q := `SELECT id, display_name FROM ` + table + ` WHERE ` + w.String() + ` ORDER BY id`
+	if share && s.pg {
+		q += " FOR SHARE"
+	}
+	rows, err := s.bound(tx).QueryContext(ctx, q, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		names[id] = name
+	}
+	return names, rows.Err()
 }
 
 // checkPhase checks that ref points into an existing generation.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -36,6 +37,13 @@ type incidentRow struct {
 	IsDeleted    bool       `bun:"is_deleted" json:"isDeleted"`
 	PhaseGen     *int       `bun:"phase_generation" json:"phaseGeneration,omitempty"`
 	PhaseOrder   *int       `bun:"phase_order" json:"phaseOrder,omitempty"`
+}
+
+// columns are the scan destinations of incidentColumns.
+func (r *incidentRow) columns() []any {
+	return []any{&r.ID, &r.TenantID, &r.Title, &r.Description, &r.Severity, &r.SeverityRank, &r.Status, &r.StatusRank,
+		&r.Service, &r.Tags, &r.OccurredAt, &r.ResolvedAt, &r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy,
+		&r.IsDeleted, &r.PhaseGen, &r.PhaseOrder}
 }
 
 // incidentColumns lists incidentRow's columns for hand-written queries.
@@ -180,9 +188,7 @@ func (x incidents) GetWithAffects(ctx context.Context, id string) (*model.Incide
 	var affects sql.NullString
 	err = x.s.bound(x.s.db).QueryRowContext(ctx, `SELECT `+incidentColumns+`,
 			(SELECT `+agg+` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)
-		FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted`, id, p.TenantID).Scan(&r.ID, &r.TenantID, &r.Title, &r.Description,
-		&r.Severity, &r.SeverityRank, &r.Status, &r.StatusRank, &r.Service, &r.Tags, &r.OccurredAt, &r.ResolvedAt,
-		&r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy, &r.IsDeleted, &r.PhaseGen, &r.PhaseOrder, &affects)
+		FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted`, id, p.TenantID).Scan(append(r.columns(), &affects)...)
 	if isNoRows(err) {
 		return nil, nil, model.NotFound("Incident", id)
 	}
@@ -226,18 +232,32 @@ func decodeAffects(raw string) ([]model.Affect, error) {
 // its row on PostgreSQL (SQLite's IMMEDIATE transaction already holds the
 // database write lock).
 func (x incidents) lockLive(ctx context.Context, tx bun.Tx, tenant, id string) (*incidentRow, error) {
-	q := "SELECT " + incidentColumns + " FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted"
-	if x.s.pg {
-		q += " FOR UPDATE"
-	}
-	rows, err := x.s.queryIncidentsOn(ctx, tx, q, id, tenant)
+	rows, err := x.s.lockIncidents(ctx, tx, tenant, id)
 	if err != nil {
-		return nil, model.Internal(err, "load incident")
+		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, model.NotFound("Incident", id)
 	}
 	return &rows[0], nil
+}
+
+// lockIncidents loads the live incidents among ids in one statement,
+// locking their rows in id order on PostgreSQL; missing ones are absent.
+func (s *Store) lockIncidents(ctx context.Context, tx bun.Tx, tenant string, ids ...string) ([]incidentRow, error) {
+	w := &where{}
+	w.and("tenant_id = ?", tenant)
+	w.and("NOT is_deleted")
+	in(w, "id", ids)
+	q := "SELECT " + incidentColumns + " FROM incidents WHERE " + w.String() + " ORDER BY id"
+	if s.pg {
+		q += " FOR UPDATE" // rows are locked as they come, in id order
+	}
+	rows, err := s.queryIncidentsOn(ctx, tx, q, w.args...)
+	if err != nil {
+		return nil, model.Internal(err, "lock incidents")
+	}
+	return rows, nil
 }
 
 // nullTime passes a nullable time as a bind parameter.
@@ -322,7 +342,7 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 	if !patched && diff.Empty() {
 		return applied{next: cur}, nil
 	}
-	if next.Phase != nil && !eqPhase(cur.Phase, next.Phase) {
+	if next.Phase != nil && (cur.Phase == nil || *cur.Phase != *next.Phase) {
 		if err := x.s.checkPhase(ctx, tx, p.TenantID, *next.Phase); err != nil {
 			return applied{}, err
 		}
@@ -368,38 +388,18 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 	return applied{next: next, changed: true, entries: entries, components: diff.Components()}, nil
 }
 
-func eqPhase(a, b *model.PhaseRef) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
 // nameRemoved adds the display names of removed components to names.
 func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, removed []model.Affect, names map[string]string) error {
 	var ids []string
 	for _, a := range removed {
 		ids = append(ids, a.ComponentID)
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	w := &where{}
-	w.and("tenant_id = ?", tenant)
-	in(w, "id", ids)
-	rows, err := s.bound(tx).QueryContext(ctx, `SELECT id, display_name FROM components WHERE `+w.String(), w.args...)
+	got, err := s.namesOf(ctx, tx, "components", tenant, ids, false)
 	if err != nil {
 		return fmt.Errorf("name components: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return fmt.Errorf("name components: %w", err)
-		}
-		names[id] = name
-	}
-	return rows.Err()
+	maps.Copy(names, got)
+	return nil
 }
 
 // appendUpdates adds entries to an incident's timeline, numbered after the

@@ -105,9 +105,8 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 				return err
 			}
 		case model.IngestRaise:
-			a := model.MonitoringAffect(comp.ID, r.Impact)
-			if _, err := g.s.bound(tx).ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ? WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
-				int(a.Impact), a.TypeID, a.Severity, target, comp.ID, p.TenantID); err != nil {
+			raised := model.AffectsDiff{Changed: []model.Affect{model.MonitoringAffect(comp.ID, r.Impact)}}
+			if err := g.s.writeAffects(ctx, tx, p.TenantID, target, raised); err != nil {
 				return fmt.Errorf("raise impact: %w", err)
 			}
 			w.touched(target, comp.ID)
@@ -220,10 +219,10 @@ func describeLabels(m map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-// openIncidents gathers what the decision looks at, in two targeted
-// queries rather than every open incident's components: the open incident
-// affecting the component (with its size), and the newest open incident
-// whose impact is the requested one.
+// openIncidents gathers what the decision looks at in one statement rather
+// than every open incident's components: the open incident affecting the
+// component (with its size), the newest open incident whose impact is the
+// requested one, and whether a maintenance window covers the component.
 func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component string, impact model.Impact) ([]model.OpenIncident, bool, error) {
 	// One statement: the current incident ('c', with its size), the two
 	// newest of the requested impact ('t'; one may be the current one), and
@@ -313,18 +312,9 @@ func (w *work) lock(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	q := "SELECT " + incidentColumns + " FROM incidents WHERE tenant_id = ? AND NOT is_deleted AND id IN (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ") ORDER BY id"
-	if w.g.s.pg {
-		q += " FOR UPDATE" // rows are locked as they come, in id order
-	}
-	args := []any{w.p.TenantID}
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	rows, err := w.g.s.queryIncidentsOn(ctx, w.tx, q, args...)
+	rows, err := w.g.s.lockIncidents(ctx, w.tx, w.p.TenantID, ids...)
 	if err != nil {
-		return model.Internal(err, "lock incidents")
+		return err
 	}
 	for _, row := range rows {
 		inc := row.toModel()
@@ -377,8 +367,7 @@ func (w *work) attach(ctx context.Context, incident string, c *model.Component, 
 }
 
 func (w *work) detach(ctx context.Context, incident string, c *model.Component, impact model.Impact, closeIt bool) error {
-	if _, err := w.g.s.bound(w.tx).ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
-		incident, c.ID, w.p.TenantID); err != nil {
+	if err := w.g.s.writeAffects(ctx, w.tx, w.p.TenantID, incident, model.AffectsDiff{Removed: []model.Affect{{ComponentID: c.ID}}}); err != nil {
 		return fmt.Errorf("detach component: %w", err)
 	}
 	w.touched(incident, c.ID)

@@ -74,9 +74,7 @@ func (s *Store) queryIncidentsOn(ctx context.Context, db bun.IDB, q string, args
 	var out []incidentRow
 	for rows.Next() {
 		var r incidentRow
-		if err := rows.Scan(&r.ID, &r.TenantID, &r.Title, &r.Description, &r.Severity, &r.SeverityRank,
-			&r.Status, &r.StatusRank, &r.Service, &r.Tags, &r.OccurredAt, &r.ResolvedAt,
-			&r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy, &r.IsDeleted, &r.PhaseGen, &r.PhaseOrder); err != nil {
+		if err := rows.Scan(r.columns()...); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
