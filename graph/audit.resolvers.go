@@ -9,7 +9,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strconv"
 
 	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/model"
@@ -44,7 +43,7 @@ func (r *queryResolver) AuditEvents(ctx context.Context, filter *gqlmodel.AuditF
 		for j, f := range fields {
 			changes[j] = gqlmodel.FieldChange{Field: f, Before: e.Changes[f].Before, After: e.Changes[f].After}
 		}
-		out.Nodes[i] = gqlmodel.AuditEvent{ID: strconv.FormatInt(e.ID, 10), Actor: e.ActorID, Credential: e.CredentialID, Action: e.Action,
+		out.Nodes[i] = gqlmodel.AuditEvent{ID: e.ID, Actor: e.ActorID, Credential: e.CredentialID, Action: e.Action,
 			ResourceType: e.ResourceType, ResourceID: e.ResourceID, RequestID: e.RequestID, Changes: changes, At: e.At}
 	}
 	if page.NextCursor != "" {

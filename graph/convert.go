@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"strconv"
 
 	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/model"
@@ -47,7 +46,7 @@ var eventTypes = map[model.EventType]gqlmodel.IncidentEventType{
 }
 
 func eventOut(e *model.Event) *gqlmodel.IncidentEvent {
-	return &gqlmodel.IncidentEvent{ID: strconv.FormatInt(e.ID, 10), Type: eventTypes[e.Type], Incident: e.Incident, At: e.At}
+	return &gqlmodel.IncidentEvent{ID: e.Cursor, Type: eventTypes[e.Type], Incident: e.Incident, At: e.At}
 }
 
 func createIn(in gqlmodel.CreateIncidentInput) model.IncidentCreate {

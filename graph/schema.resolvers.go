@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/incidentd/incidentd/graph/generated"
 	"github.com/incidentd/incidentd/graph/gqlmodel"
@@ -57,13 +56,9 @@ func (r *queryResolver) Incidents(ctx context.Context, filter *gqlmodel.Incident
 
 // IncidentChanged is the resolver for the incidentChanged field.
 func (r *subscriptionResolver) IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error) {
-	from := int64(-1)
+	from := ""
 	if after != nil {
-		n, err := strconv.ParseInt(*after, 10, 64)
-		if err != nil || n < 0 {
-			return nil, model.Invalid("invalid subscription", model.FieldError{Field: "after", Message: "after must be an event id"})
-		}
-		from = n
+		from = *after
 	}
 	return subscribe(ctx, r.Resolver, func(emit func(*model.Event) bool, end func(error)) error {
 		return r.Hub.Open(ctx, r.EventLog, eventFilterIn(filter), from, emit, end)

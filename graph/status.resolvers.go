@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/incidentd/incidentd/graph/generated"
 	"github.com/incidentd/incidentd/graph/gqlmodel"
@@ -298,7 +297,7 @@ func (r *subscriptionResolver) ComponentStatusChanged(ctx context.Context, filte
 	return subscribe(ctx, r.Resolver, func(emit func(live.ComponentStatus) bool, end func(error)) error {
 		return r.Hub.OpenComponentStatus(ctx, r.EventLog, r.Relations, f, emit, end)
 	}, func(c live.ComponentStatus) *gqlmodel.ComponentStatusEvent {
-		return &gqlmodel.ComponentStatusEvent{EventID: strconv.FormatInt(c.EventID, 10), Component: c.Component, Status: c.Status, At: c.At}
+		return &gqlmodel.ComponentStatusEvent{EventID: c.EventID, Component: c.Component, Status: c.Status, At: c.At}
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 // ComponentStatus is a component's status after a change: the worst impact
 // of the open incidents affecting it, or "operational".
 type ComponentStatus struct {
-	EventID   int64
+	EventID   string
 	Component *model.Component
 	Status    string
 	At        time.Time
@@ -57,7 +57,7 @@ func (h *Hub) OpenComponentStatus(ctx context.Context, log model.EventLog, rel m
 		}
 		return false
 	}
-	return h.Open(ctx, log, model.EventFilter{}, -1, func(e *model.Event) bool {
+	return h.Open(ctx, log, model.EventFilter{}, "", func(e *model.Event) bool {
 		affects, err := rel.AffectsOf(ctx, []string{e.Incident.ID})
 		if err != nil {
 			return fail(err)
@@ -97,7 +97,7 @@ func (h *Hub) OpenComponentStatus(ctx context.Context, log model.EventLog, rel m
 				continue
 			}
 			last[id] = status
-			if !emit(ComponentStatus{EventID: e.ID, Component: c, Status: status, At: e.At}) {
+			if !emit(ComponentStatus{EventID: e.Cursor, Component: c, Status: status, At: e.At}) {
 				return false
 			}
 		}

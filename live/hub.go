@@ -166,22 +166,6 @@ func (h *Hub) EndCredential(prefix string) {
 	}
 }
 
-// ErrFeedGap ends subscriptions when the event feed may have missed events
-// (the database listener reconnected): clients resume from their last id,
-// which the database replays exactly.
-var ErrFeedGap = &model.Error{Code: model.CodeUnavailable, Message: "event feed interrupted; resume with after=<last event id>"}
-
-// Reset ends every current subscription with why, but keeps accepting new ones.
-func (h *Hub) Reset(why error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, subs := range h.byTenant {
-		for s := range subs {
-			h.removeLocked(s, why)
-		}
-	}
-}
-
 // Close ends every subscription with ErrShutdown and refuses new ones.
 func (h *Hub) Close() {
 	h.mu.Lock()
@@ -208,13 +192,13 @@ func (h *Hub) Count() int {
 // Open subscribes the principal in ctx (scope incidents:read) to its tenant's
 // events passing f, and calls emit with each, in order, from one goroutine,
 // until emit returns false or ctx ends; then end is called once with why the
-// stream ended (nil when the caller stopped it). With after >= 0, the
-// retained events after that id are replayed first; live events already
-// replayed are skipped, so nothing is delivered twice and nothing in between
-// is lost. Emitting straight into the caller's channel saves a goroutine hop
+// stream ended (nil when the caller stopped it). With after (an event id,
+// "" for none), the retained events after it are replayed first; live
+// events at or before the last one replayed are skipped, so nothing is
+// delivered twice and nothing in between is lost. Emitting straight into the caller's channel saves a goroutine hop
 // per event and subscriber, which is what fan-out to thousands costs.
 // Codes: unauthorized, forbidden, invalid, rate_limited, unavailable.
-func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter, after int64,
+func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter, after string,
 	emit func(*model.Event) bool, end func(error)) error {
 	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
 	if err != nil {
@@ -222,6 +206,14 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 	}
 	if errs := f.Validate(); len(errs) > 0 {
 		return model.Invalid("invalid subscription filter", errs...)
+	}
+	var from *model.Position
+	if after != "" {
+		pos, err := log.ParsePosition(ctx, after)
+		if err != nil {
+			return err
+		}
+		from = &pos
 	}
 	// Subscribe before replaying, so that what commits during the replay waits in the buffer.
 	sub, err := h.subscribe(p.TenantID, p.KeyPrefix, f)
@@ -232,26 +224,29 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 	// fails the subscription itself; later pages are read as the client
 	// consumes, so a long replay never sits in memory whole.
 	var page []*model.Event
-	if after >= 0 {
-		if page, err = log.IncidentEvents(ctx, after, model.MaxReplay); err != nil {
+	if from != nil {
+		if page, err = log.IncidentEvents(ctx, *from, model.MaxReplay); err != nil {
 			sub.Close()
 			return err
 		}
 	}
 	go func() {
-		why := forward(ctx, log, f, sub, after, page, emit)
+		why := forward(ctx, log, f, sub, from, page, emit)
 		sub.Close()
 		end(why)
 	}()
 	return nil
 }
 
-func forward(ctx context.Context, log model.EventLog, f model.EventFilter, sub *Sub, after int64,
+func forward(ctx context.Context, log model.EventLog, f model.EventFilter, sub *Sub, from *model.Position,
 	page []*model.Event, emit func(*model.Event) bool) error {
-	last := after
-	for after >= 0 {
+	var last model.Position
+	if from != nil {
+		last = *from
+	}
+	for from != nil {
 		for _, e := range page {
-			last = e.ID
+			last = e.Pos
 			if f.Match(e) && !emit(e) {
 				return nil
 			}
@@ -270,8 +265,8 @@ func forward(ctx context.Context, log model.EventLog, f model.EventFilter, sub *
 			if !ok {
 				return sub.Err()
 			}
-			if after >= 0 && e.ID <= last {
-				continue // already replayed
+			if from != nil && e.Pos.Compare(last) <= 0 {
+				continue // already replayed (or before the resume point)
 			}
 			if !emit(e) {
 				return nil

@@ -10,7 +10,7 @@ import (
 
 func ev(id int64, tenant string, sev model.Severity) *model.Event {
 	svc := "api"
-	return &model.Event{ID: id, TenantID: tenant, Type: model.EventIncidentCreated,
+	return &model.Event{Pos: model.Position{Seq: id}, TenantID: tenant, Type: model.EventIncidentCreated,
 		Incident: &model.Incident{TenantID: tenant, Severity: sev, Status: model.StatusOpen, Service: &svc}}
 }
 
@@ -25,7 +25,7 @@ func TestPublishFiltersByTenantAndFilter(t *testing.T) {
 	for s, ids := range want {
 		var got []int64
 		for len(s.C()) > 0 {
-			got = append(got, (<-s.C()).ID)
+			got = append(got, (<-s.C()).Pos.Seq)
 		}
 		if len(got) != len(ids) || (len(ids) > 0 && got[len(got)-1] != ids[len(ids)-1]) {
 			t.Errorf("%s got %v want %v", s.tenant, got, ids)
@@ -109,7 +109,7 @@ func TestSlowConsumerGetsNothingAfterTheLostEvent(t *testing.T) {
 	h.Publish([]*model.Event{ev(1, "a", model.SeverityLow), ev(2, "a", model.SeverityLow), ev(3, "a", model.SeverityLow)})
 	var got []int64
 	for e := range s.C() {
-		got = append(got, e.ID)
+		got = append(got, e.Pos.Seq)
 	}
 	if len(got) != 1 || got[0] != 1 || !errors.Is(s.Err(), ErrSlowConsumer) {
 		t.Errorf("got %v, err %v: a resume after the last id must not skip event 2", got, s.Err())

@@ -2,9 +2,7 @@ package model
 
 import (
 	"context"
-	"encoding/base64"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -36,7 +34,8 @@ type Change struct {
 // AuditEvent is one mutating operation: who did what to which resource,
 // when, in which request, and what changed.
 type AuditEvent struct {
-	ID           int64
+	// ID is opaque: it does not reveal how many events other tenants have.
+	ID           string
 	TenantID     string
 	ActorID      string
 	CredentialID string // the key id or token that acted
@@ -71,8 +70,8 @@ type AuditLog interface {
 	List(ctx context.Context, q AuditQuery) (*AuditPage, error)
 }
 
-// Validate lists every violation and decodes the cursor.
-func (q *AuditQuery) Validate() (afterID int64, err error) {
+// Validate lists every violation (the store decodes the cursor).
+func (q *AuditQuery) Validate() error {
 	var errs []FieldError
 	if q.Action != "" && !slices.Contains(AuditActions, q.Action) {
 		errs = append(errs, FieldError{"action", "action must be one of: " + strings.Join(AuditActions, ", ")})
@@ -82,24 +81,17 @@ func (q *AuditQuery) Validate() (afterID int64, err error) {
 	}
 	errs = append(errs, checkText("resourceId", q.ResourceID, 100, false)...)
 	errs = append(errs, checkText("actor", q.ActorID, 100, false)...)
-	if q.After != "" {
-		raw, derr := base64.RawURLEncoding.DecodeString(q.After)
-		n, perr := strconv.ParseInt(string(raw), 10, 64)
-		if derr != nil || perr != nil || n < 1 {
-			errs = append(errs, FieldError{"cursor", "cursor is invalid: pass pagination.nextCursor unchanged"})
-		}
-		afterID = n
+	if len(q.After) > 64 {
+		errs = append(errs, BadAuditCursor)
 	}
 	if len(errs) > 0 {
-		return 0, Invalid("Invalid query parameters", errs...)
+		return Invalid("Invalid query parameters", errs...)
 	}
-	return afterID, nil
+	return nil
 }
 
-// AuditCursor is the opaque cursor that continues after event id.
-func AuditCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
-}
+// BadAuditCursor is the complaint about a cursor that is not one of ours.
+var BadAuditCursor = FieldError{"cursor", "cursor is invalid: pass pagination.nextCursor unchanged"}
 
 type requestIDKey struct{}
 

@@ -15,12 +15,43 @@ const (
 	EventIncidentDeleted EventType = "incident.deleted"
 )
 
+// Position is an event's place in the one order every replica delivers
+// events in. On PostgreSQL Tx is the id of the transaction that wrote the
+// event and Seq the row's id; an event is delivered only once every
+// transaction with a smaller id has ended, so that a delivered position
+// can never gain a predecessor. On SQLite (one writer) Tx is 0 and Seq
+// grows in commit order. Positions never reach clients as numbers: they
+// see Event.Cursor, an opaque token.
+type Position struct{ Tx, Seq int64 }
+
+// Compare orders positions: -1, 0 or +1.
+func (p Position) Compare(q Position) int {
+	switch {
+	case p.Tx != q.Tx:
+		return cmpInt(p.Tx, q.Tx)
+	default:
+		return cmpInt(p.Seq, q.Seq)
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 // Event is one committed change, written in the change's own transaction
-// (outbox) and delivered to subscribers only after commit. Ids grow in
-// commit order within a tenant, so a subscriber can resume after the last id
-// it saw.
+// (outbox) and delivered to subscribers only after commit, in position
+// order, so that a subscriber can resume after the last event it saw.
 type Event struct {
-	ID       int64
+	Pos Position
+	// Cursor is the opaque, tenant-bound token of Pos that clients see as
+	// the event's id and pass back to resume after it.
+	Cursor   string
 	TenantID string
 	Type     EventType
 	// Incident is the incident as it is after the change.
@@ -81,14 +112,23 @@ func (f *EventFilter) Validate() []FieldError {
 	return slices.CompactFunc(errs, func(a, b FieldError) bool { return a == b })
 }
 
+// StreamStart is the resume point before every retained event: resuming
+// from it replays all of them (what was pruned is simply not there).
+const StreamStart = "0"
+
 // MaxReplay bounds one replay page of EventLog.IncidentEvents.
 const MaxReplay = 1000
 
 // EventLog reads the retained events of the caller's tenant.
 type EventLog interface {
-	// IncidentEvents returns the tenant's incident events with id > after,
-	// oldest first, at most limit (1..MaxReplay). Codes: unauthorized,
-	// forbidden, invalid (after is older than the retention window, so events
-	// may be missing: the client must reload instead of resuming).
-	IncidentEvents(ctx context.Context, after int64, limit int) ([]*Event, error)
+	// ParsePosition reads a resume token (an event's Cursor) of the
+	// caller's tenant. Codes: unauthorized, forbidden, invalid (not a
+	// token of this tenant).
+	ParsePosition(ctx context.Context, token string) (Position, error)
+	// IncidentEvents returns the tenant's incident events after the
+	// position, in order, at most limit (1..MaxReplay), only those whose
+	// position is final (see Position). Codes: unauthorized, forbidden,
+	// invalid (after is older than the retention window, so events may be
+	// missing: the client must reload instead of resuming).
+	IncidentEvents(ctx context.Context, after Position, limit int) ([]*Event, error)
 }

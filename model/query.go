@@ -125,7 +125,7 @@ func (f *IncidentFilter) Key() string {
 		fmt.Fprintf(&b, "svc=%q;", *f.Service)
 	}
 	if f.Keyword != "" {
-		fmt.Fprintf(&b, "kw=%q;", strings.ToLower(f.Keyword))
+		fmt.Fprintf(&b, "kw=%q;", Fold(f.Keyword))
 	}
 	if f.From != nil {
 		fmt.Fprintf(&b, "from=%s;", NormalizeTime(*f.From).Format(time.RFC3339Nano))
@@ -137,9 +137,51 @@ func (f *IncidentFilter) Key() string {
 }
 
 // OnlyCounted reports whether f filters on nothing but status and severity,
-// whose counts the stores keep exact without scanning.
+// which one per-tenant tally of status x severity answers.
 func (f *IncidentFilter) OnlyCounted() bool {
 	return f.Service == nil && f.Keyword == "" && f.From == nil && f.To == nil
+}
+
+// Fold is the case folding of keyword search: Unicode lower case, code
+// point by code point. The stores keep each incident's folded title and
+// description and match the folded keyword as a plain substring, so that
+// search, counts and Matches agree on both stores.
+func Fold(s string) string { return strings.ToLower(s) }
+
+// Matches reports whether inc passes f: the same rule the stores' SQL
+// applies (counts rolled forward from events rely on the two agreeing).
+// A deleted incident matches nothing.
+func (f *IncidentFilter) Matches(inc *Incident) bool {
+	if inc == nil || inc.IsDeleted {
+		return false
+	}
+	return f.MatchesCounted(inc.Status, inc.Severity) && f.matchesRest(inc)
+}
+
+// MatchesCounted is Matches for the status and severity members alone.
+func (f *IncidentFilter) MatchesCounted(st Status, sv Severity) bool {
+	return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, st)) &&
+		(len(f.Severities) == 0 || slices.Contains(f.Severities, sv))
+}
+
+func (f *IncidentFilter) matchesRest(inc *Incident) bool {
+	if f.Service != nil && (inc.Service == nil || *inc.Service != *f.Service) {
+		return false
+	}
+	if f.Keyword != "" {
+		kw := Fold(f.Keyword)
+		if !strings.Contains(Fold(inc.Title), kw) && (inc.Description == nil || !strings.Contains(Fold(*inc.Description), kw)) {
+			return false
+		}
+	}
+	at := NormalizeTime(inc.OccurredAt)
+	if f.From != nil && at.Before(NormalizeTime(*f.From)) {
+		return false
+	}
+	if f.To != nil && at.After(NormalizeTime(*f.To)) {
+		return false
+	}
+	return true
 }
 
 // IncidentQuery is one list request.

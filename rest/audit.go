@@ -78,7 +78,7 @@ func (h auditHandlers) list(w http.ResponseWriter, r *http.Request) {
 		} `json:"pagination"`
 	}{Data: make([]auditEventJSON, len(page.Items))}
 	for i, e := range page.Items {
-		out.Data[i] = auditEventJSON{ID: strconv.FormatInt(e.ID, 10), Actor: e.ActorID, Credential: e.CredentialID, Action: e.Action, ResourceType: e.ResourceType,
+		out.Data[i] = auditEventJSON{ID: e.ID, Actor: e.ActorID, Credential: e.CredentialID, Action: e.Action, ResourceType: e.ResourceType,
 			ResourceID: e.ResourceID, RequestID: e.RequestID, Changes: e.Changes, At: e.At.UTC().Format(time.RFC3339Nano)}
 	}
 	out.Pagination.Limit, out.Pagination.HasMore = q.Limit, page.HasMore

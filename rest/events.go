@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,9 +29,9 @@ type eventHandlers struct {
 	rel model.RelationService
 }
 
-// sseFrame is one server-sent event: id (0: none), event type, JSON data.
+// sseFrame is one server-sent event: id ("": none), event type, JSON data.
 type sseFrame struct {
-	id   int64
+	id   string
 	typ  string
 	data any
 }
@@ -88,8 +87,8 @@ func serveSSE(w http.ResponseWriter, r *http.Request, open func(emit func(sseFra
 			if err != nil {
 				return
 			}
-			if f.id > 0 {
-				fmt.Fprintf(w, "id: %d\n", f.id)
+			if f.id != "" {
+				fmt.Fprintf(w, "id: %s\n", f.id)
 			}
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", f.typ, b)
 			if rc.Flush() != nil {
@@ -118,7 +117,7 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	serveSSE(w, r, func(emit func(sseFrame) bool, end func(error)) error {
 		return h.hub.Open(r.Context(), h.log, f, after, func(e *model.Event) bool {
-			return emit(sseFrame{id: e.ID, typ: string(e.Type), data: eventJSON{ID: strconv.FormatInt(e.ID, 10),
+			return emit(sseFrame{id: e.Cursor, typ: string(e.Type), data: eventJSON{ID: e.Cursor,
 				Type: string(e.Type), At: formatTime(e.At), Incident: toIncidentJSON(e.Incident)}})
 		}, end)
 	})
@@ -149,7 +148,7 @@ func (h eventHandlers) componentStream(w http.ResponseWriter, r *http.Request) {
 	}
 	serveSSE(w, r, func(emit func(sseFrame) bool, end func(error)) error {
 		return h.hub.OpenComponentStatus(r.Context(), h.log, h.rel, f, func(c live.ComponentStatus) bool {
-			return emit(sseFrame{typ: "component.status", data: componentStatusJSON{EventID: strconv.FormatInt(c.EventID, 10),
+			return emit(sseFrame{typ: "component.status", data: componentStatusJSON{EventID: c.EventID,
 				Component: toComponentJSON(c.Component), Status: c.Status, At: formatTime(c.At)}})
 		}, end)
 	})
@@ -162,10 +161,10 @@ type componentStatusJSON struct {
 	At        string        `json:"at"`
 }
 
-func parseEventQuery(r *http.Request) (model.EventFilter, int64, error) {
+func parseEventQuery(r *http.Request) (model.EventFilter, string, error) {
 	var f model.EventFilter
 	var errs []model.FieldError
-	after := int64(-1)
+	after := ""
 	for name, vs := range r.URL.Query() {
 		v := strings.Join(vs, ",")
 		if v == "" {
@@ -183,25 +182,17 @@ func parseEventQuery(r *http.Request) (model.EventFilter, int64, error) {
 		case "service":
 			f.Services = append(f.Services, strings.Split(v, ",")...)
 		case "after":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				errs = append(errs, model.FieldError{Field: "after", Message: "after must be an event id"})
-			}
-			after = n
+			after = v
 		default:
 			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
 		}
 	}
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		n, err := strconv.ParseInt(id, 10, 64)
-		if err != nil || n < 0 {
-			errs = append(errs, model.FieldError{Field: "Last-Event-ID", Message: "Last-Event-ID must be an event id"})
-		}
-		after = n
+		after = id // the hub reads it; a bad one is refused there
 	}
 	errs = append(errs, f.Validate()...)
 	if len(errs) > 0 {
-		return f, 0, model.Invalid("Invalid query parameters", sortDetails(errs)...)
+		return f, "", model.Invalid("Invalid query parameters", sortDetails(errs)...)
 	}
 	return f, after, nil
 }

@@ -6,11 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/internal/apitest"
@@ -145,9 +144,13 @@ func TestComponentStatusConcurrency(t *testing.T) {
 		// No component of this test is in two open incidents (the database
 		// is shared: other tests' people may put a component in several).
 		var twice int
+		marks, args := make([]string, len(comps)), make([]any, len(comps))
+		for i, c := range comps {
+			marks[i], args[i] = fmt.Sprintf("$%d", i+1), c
+		}
 		err := s.Store.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM (SELECT a.component_id FROM incident_affects a
 			JOIN incidents i ON i.id = a.incident_id WHERE i.status IN ('open', 'investigating') AND NOT i.is_deleted
-			AND a.component_id IN (?) GROUP BY a.component_id HAVING count(*) > 1) dup`, bun.List(comps)).Scan(&twice)
+			AND a.component_id IN (`+strings.Join(marks, ", ")+`) GROUP BY a.component_id HAVING count(*) > 1) dup`, args...).Scan(&twice)
 		if err != nil || twice != 0 {
 			t.Errorf("%d components in two open incidents (%v)", twice, err)
 		}

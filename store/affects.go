@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-
-	"github.com/uptrace/bun"
+	"strings"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -16,7 +15,7 @@ import (
 // naming the item). On PostgreSQL the rows are locked FOR SHARE until
 // commit, so that a concurrent delete of one waits for this write and then
 // sees its affects. It returns the affects and the components' names.
-func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inputs []model.AffectInput) ([]model.Affect, map[string]string, error) {
+func (s *Store) checkAffects(ctx context.Context, t *txn, tenant string, inputs []model.AffectInput) ([]model.Affect, map[string]string, error) {
 	if len(inputs) == 0 {
 		return []model.Affect{}, map[string]string{}, nil
 	}
@@ -27,11 +26,11 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 			typeIDs = append(typeIDs, a.TypeID)
 		}
 	}
-	names, err := s.namesOf(ctx, tx, "components", tenant, compIDs, true)
+	names, err := s.namesOf(ctx, t, "components", tenant, compIDs, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("check components: %w", err)
 	}
-	types, err := s.namesOf(ctx, tx, "impact_types", tenant, typeIDs, true)
+	types, err := s.namesOf(ctx, t, "impact_types", tenant, typeIDs, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("check impact types: %w", err)
 	}
@@ -55,20 +54,20 @@ func (s *Store) checkAffects(ctx context.Context, tx bun.Tx, tenant string, inpu
 // namesOf returns the display names of the tenant's rows of table (components
 // or impact_types) among ids; share locks them FOR SHARE on PostgreSQL, in
 // id order.
-func (s *Store) namesOf(ctx context.Context, tx bun.Tx, table, tenant string, ids []string, share bool) (map[string]string, error) {
+func (s *Store) namesOf(ctx context.Context, db querier, table, tenant string, ids []string, share bool) (map[string]string, error) {
 	names := map[string]string{}
 	if len(ids) == 0 {
 		return names, nil
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	w := &where{}
-	w.and("tenant_id = ?", tenant)
+	w.and("tenant_id = " + w.arg(tenant))
 	in(w, "id", ids)
 	q := `SELECT id, display_name FROM ` + table + ` WHERE ` + w.String() + ` ORDER BY id`
 	if share && s.pg {
 		q += " FOR SHARE"
 	}
-	rows, err := s.bound(tx).QueryContext(ctx, q, w.args...)
+	rows, err := db.query(ctx, q, w.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,13 +83,13 @@ func (s *Store) namesOf(ctx context.Context, tx bun.Tx, table, tenant string, id
 }
 
 // checkPhase checks that ref points into an existing generation.
-func (s *Store) checkPhase(ctx context.Context, tx bun.Tx, tenant string, ref model.PhaseRef) error {
-	l, err := s.phases(ctx, tx, tenant, ref.Generation)
+func (s *Store) checkPhase(ctx context.Context, t *txn, tenant string, ref model.PhaseRef) error {
+	l, err := s.phases(ctx, t, tenant, ref.Generation)
 	if err != nil {
 		return err
 	}
 	if l == nil {
-		cur, err := s.phases(ctx, tx, tenant, 0)
+		cur, err := s.phases(ctx, t, tenant, 0)
 		if err != nil {
 			return err
 		}
@@ -105,15 +104,15 @@ func (s *Store) checkPhase(ctx context.Context, tx bun.Tx, tenant string, ref mo
 }
 
 // phaseNamer names phase refs for timeline entries, reading each generation
-// once. A failed read (in a batching transaction it also sends the queued
-// writes) is kept in *failed for the caller to return.
-func (s *Store) phaseNamer(ctx context.Context, tx bun.Tx, tenant string, failed *error) func(model.PhaseRef) string {
+// once. A failed read (it also sends the transaction's queued writes) is
+// kept in *failed for the caller to return.
+func (s *Store) phaseNamer(ctx context.Context, t *txn, tenant string, failed *error) func(model.PhaseRef) string {
 	cache := map[int]*model.PhaseList{}
 	return func(r model.PhaseRef) string {
 		l, ok := cache[r.Generation]
 		if !ok {
 			var err error
-			if l, err = s.phases(ctx, tx, tenant, r.Generation); err != nil && *failed == nil {
+			if l, err = s.phases(ctx, t, tenant, r.Generation); err != nil && *failed == nil {
 				*failed = err
 			}
 			cache[r.Generation] = l
@@ -122,10 +121,10 @@ func (s *Store) phaseNamer(ctx context.Context, tx bun.Tx, tenant string, failed
 	}
 }
 
-// affectsOf reads one incident's affects in tx, by component id.
-func (s *Store) affectsOf(ctx context.Context, tx bun.Tx, tenant, incident string) ([]model.Affect, error) {
-	rows, err := s.bound(tx).QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects
-		WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id`, incident, tenant)
+// affectsOf reads one incident's affects in t, by component id.
+func (s *Store) affectsOf(ctx context.Context, t *txn, tenant, incident string) ([]model.Affect, error) {
+	rows, err := t.query(ctx, `SELECT component_id, impact, impact_type_id, severity FROM incident_affects
+		WHERE incident_id = $1 AND tenant_id = $2 ORDER BY component_id`, incident, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
 	}
@@ -144,38 +143,36 @@ func (s *Store) affectsOf(ctx context.Context, tx bun.Tx, tenant, incident strin
 }
 
 // writeAffects applies a diff of an incident's affects.
-func (s *Store) writeAffects(ctx context.Context, tx bun.Tx, tenant, incident string, d model.AffectsDiff) error {
+func (s *Store) writeAffects(ctx context.Context, t *txn, tenant, incident string, d model.AffectsDiff) error {
 	for _, a := range d.Removed {
-		if _, err := s.bound(tx).ExecContext(ctx, `DELETE FROM incident_affects WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`,
+		if err := t.exec(ctx, "remove affect", `DELETE FROM incident_affects WHERE incident_id = $1 AND component_id = $2 AND tenant_id = $3`,
 			incident, a.ComponentID, tenant); err != nil {
-			return fmt.Errorf("remove affect: %w", err)
+			return err
 		}
 	}
 	for _, a := range d.Changed {
-		if _, err := s.bound(tx).ExecContext(ctx, `UPDATE incident_affects SET impact = ?, impact_type_id = ?, severity = ?
-			WHERE incident_id = ? AND component_id = ? AND tenant_id = ?`, int(a.Impact), a.TypeID, a.Severity, incident, a.ComponentID, tenant); err != nil {
-			return fmt.Errorf("change affect: %w", err)
+		if err := t.exec(ctx, "change affect", `UPDATE incident_affects SET impact = $1, impact_type_id = $2, severity = $3
+			WHERE incident_id = $4 AND component_id = $5 AND tenant_id = $6`, int(a.Impact), a.TypeID, a.Severity, incident, a.ComponentID, tenant); err != nil {
+			return err
 		}
 	}
-	return s.insertAffects(ctx, tx, tenant, incident, d.Added)
+	return s.insertAffects(ctx, t, tenant, incident, d.Added)
 }
 
 // insertAffects adds affects to an incident, in batches of one statement.
-func (s *Store) insertAffects(ctx context.Context, tx bun.Tx, tenant, incident string, as []model.Affect) error {
+func (s *Store) insertAffects(ctx context.Context, t *txn, tenant, incident string, as []model.Affect) error {
 	const batch = 200
 	for len(as) > 0 {
 		n := min(len(as), batch)
-		q := `INSERT INTO incident_affects (tenant_id, incident_id, component_id, impact, impact_type_id, severity) VALUES `
-		args := make([]any, 0, n*6)
+		w := &where{}
+		tn, inc := w.arg(tenant), w.arg(incident)
+		values := make([]string, n)
 		for i, a := range as[:n] {
-			if i > 0 {
-				q += ", "
-			}
-			q += "(?, ?, ?, ?, ?, ?)"
-			args = append(args, tenant, incident, a.ComponentID, int(a.Impact), a.TypeID, a.Severity)
+			values[i] = "(" + tn + ", " + inc + ", " + w.arg(a.ComponentID) + ", " + w.arg(int(a.Impact)) + ", " + w.arg(a.TypeID) + ", " + w.arg(a.Severity) + ")"
 		}
-		if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("insert affects: %w", err)
+		if err := t.exec(ctx, "insert affects", `INSERT INTO incident_affects (tenant_id, incident_id, component_id, impact, impact_type_id, severity) VALUES `+
+			strings.Join(values, ", "), w.args...); err != nil {
+			return err
 		}
 		as = as[n:]
 	}

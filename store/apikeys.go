@@ -2,32 +2,57 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/incidentd/incidentd/model"
 )
 
 type apiKeyRow struct {
-	bun.BaseModel `bun:"table:api_keys"`
+	ID         string
+	TenantID   string
+	Name       string
+	Prefix     string
+	Hash       []byte
+	Scopes     string
+	Tier       string
+	ActorID    string
+	CreatedAt  dbTime
+	ExpiresAt  *dbTime
+	RevokedAt  *dbTime
+	LastUsedAt *dbTime
+}
 
-	ID         string  `bun:"id,pk"`
-	TenantID   string  `bun:"tenant_id"`
-	Name       string  `bun:"name"`
-	Prefix     string  `bun:"prefix"`
-	Hash       []byte  `bun:"hash"`
-	Scopes     string  `bun:"scopes"`
-	Tier       string  `bun:"tier"`
-	ActorID    string  `bun:"actor_id"`
-	CreatedAt  dbTime  `bun:"created_at"`
-	ExpiresAt  *dbTime `bun:"expires_at"`
-	RevokedAt  *dbTime `bun:"revoked_at"`
-	LastUsedAt *dbTime `bun:"last_used_at"`
+// apiKeyColumns are apiKeyRow's columns, in scan order.
+const apiKeyColumns = "id, tenant_id, name, prefix, hash, scopes, tier, actor_id, created_at, expires_at, revoked_at, last_used_at"
+
+func (r *apiKeyRow) columns() []any {
+	return []any{&r.ID, &r.TenantID, &r.Name, &r.Prefix, &r.Hash, &r.Scopes, &r.Tier, &r.ActorID, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt, &r.LastUsedAt}
+}
+
+// insert queues the row's insert in t.
+func (r *apiKeyRow) insert(ctx context.Context, t *txn) error {
+	return t.exec(ctx, "insert api key", `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		r.ID, r.TenantID, r.Name, r.Prefix, r.Hash, r.Scopes, r.Tier, r.ActorID, r.CreatedAt, nullTime(r.ExpiresAt), nullTime(r.RevokedAt), nullTime(r.LastUsedAt))
+}
+
+// apiKeyRows reads key rows (rest: WHERE ...).
+func (s *Store) apiKeyRows(ctx context.Context, db querier, rest string, args ...any) ([]*apiKeyRow, error) {
+	rows, err := db.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys `+rest, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*apiKeyRow
+	for rows.Next() {
+		var r apiKeyRow
+		if err := rows.Scan(r.columns()...); err != nil {
+			return nil, err
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
 }
 
 func (r *apiKeyRow) toModel() *model.APIKey {
@@ -61,11 +86,11 @@ func (x apiKeys) IssueAPIKey(ctx context.Context, in model.APIKeyIssue) (*model.
 	}
 	// The command line has no principal; the trail names it as the actor.
 	cli := &model.Principal{TenantID: in.TenantID, ActorID: "cli"}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
-			return fmt.Errorf("insert api key: %w", err)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if err := row.insert(ctx, t); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, cli, model.AuditAPIKeyCreate, "apikey", row.ID, map[string]model.Change{
+		return x.s.audit(ctx, t, cli, model.AuditAPIKeyCreate, "apikey", row.ID, map[string]model.Change{
 			"name": {After: row.Name}, "scopes": {After: scopes}, "tier": {After: row.Tier}, "prefix": {After: row.Prefix},
 			"expiresAt": {After: timeOrNil(row.ExpiresAt)},
 		})
@@ -93,20 +118,18 @@ func newKeyRow(in model.APIKeyIssue, scopes []string, now time.Time) (*apiKeyRow
 }
 
 func (x apiKeys) APIKeyByPrefix(ctx context.Context, prefix string) (*model.APIKey, error) {
-	var row apiKeyRow
-	err := x.s.db.NewSelect().Model(&row).Where("prefix = ?", prefix).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, model.NotFound("API key", prefix)
-	}
+	rows, err := x.s.apiKeyRows(ctx, x.s, `WHERE prefix = $1`, prefix)
 	if err != nil {
 		return nil, model.Internal(fmt.Errorf("api key by prefix: %w", err), "authenticate")
 	}
-	return row.toModel(), nil
+	if len(rows) == 0 {
+		return nil, model.NotFound("API key", prefix)
+	}
+	return rows[0].toModel(), nil
 }
 
 func (x apiKeys) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	_, err := x.s.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("last_used_at = ?", newDBTime(at)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
+	if _, err := x.s.exec(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, newDBTime(at), id); err != nil {
 		return fmt.Errorf("touch api key: %w", err)
 	}
 	return nil
@@ -148,11 +171,11 @@ func (k keyAdmin) Create(ctx context.Context, in model.APIKeyCreate) (*model.API
 	if err != nil {
 		return nil, "", err
 	}
-	err = k.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
-			return fmt.Errorf("insert api key: %w", err)
+	err = k.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if err := row.insert(ctx, t); err != nil {
+			return err
 		}
-		return k.s.audit(ctx, tx, p, model.AuditAPIKeyCreate, "apikey", row.ID, map[string]model.Change{
+		return k.s.audit(ctx, t, p, model.AuditAPIKeyCreate, "apikey", row.ID, map[string]model.Change{
 			"name": {After: row.Name}, "scopes": {After: scopes}, "tier": {After: row.Tier}, "prefix": {After: row.Prefix},
 			"expiresAt": {After: timeOrNil(row.ExpiresAt)},
 		})
@@ -175,9 +198,7 @@ func (k keyAdmin) List(ctx context.Context) ([]*model.APIKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows []apiKeyRow
-	err = k.s.db.NewSelect().Model(&rows).Where("tenant_id = ?", p.TenantID).
-		OrderExpr("created_at DESC, id DESC").Limit(model.MaxAPIKeysListed).Scan(ctx)
+	rows, err := k.s.apiKeyRows(ctx, k.s, `WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, p.TenantID, model.MaxAPIKeysListed)
 	if err != nil {
 		return nil, model.Internal(err, "list api keys")
 	}
@@ -188,19 +209,19 @@ func (k keyAdmin) List(ctx context.Context) ([]*model.APIKey, error) {
 	return out, nil
 }
 
-func (k keyAdmin) load(ctx context.Context, db bun.IDB, tenant, id string, lock bool) (*apiKeyRow, error) {
-	var row apiKeyRow
-	q := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant)
+func (k keyAdmin) load(ctx context.Context, db querier, tenant, id string, lock bool) (*apiKeyRow, error) {
+	q := `WHERE id = $1 AND tenant_id = $2`
 	if lock && k.s.pg {
-		q = q.For("UPDATE")
+		q += " FOR UPDATE"
 	}
-	if err := q.Scan(ctx); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, model.NotFound("API key", id)
-		}
+	rows, err := k.s.apiKeyRows(ctx, db, q, id, tenant)
+	if err != nil {
 		return nil, model.Internal(err, "load api key")
 	}
-	return &row, nil
+	if len(rows) == 0 {
+		return nil, model.NotFound("API key", id)
+	}
+	return rows[0], nil
 }
 
 func (k keyAdmin) Get(ctx context.Context, id string) (*model.APIKey, error) {
@@ -208,7 +229,7 @@ func (k keyAdmin) Get(ctx context.Context, id string) (*model.APIKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	row, err := k.load(ctx, k.s.db, p.TenantID, id, false)
+	row, err := k.load(ctx, k.s, p.TenantID, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -221,21 +242,21 @@ func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) 
 		return nil, err
 	}
 	var out *model.APIKey
-	err = k.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		row, err := k.load(ctx, tx, p.TenantID, id, true)
+	err = k.s.write(ctx, func(ctx context.Context, t *txn) error {
+		row, err := k.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
 		if row.RevokedAt == nil {
 			now := newDBTime(k.s.clock.Now())
 			row.RevokedAt = &now
-			if _, err := tx.NewUpdate().Model(row).Column("revoked_at").WherePK().Exec(ctx); err != nil {
-				return fmt.Errorf("revoke api key: %w", err)
-			}
-			if err := k.s.keyChanged(ctx, tx, KeyRevoked+row.Prefix); err != nil {
+			if err := t.exec(ctx, "revoke api key", `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3`, now, row.ID, row.TenantID); err != nil {
 				return err
 			}
-			if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyRevoke, "apikey", row.ID,
+			if err := k.s.keyChanged(ctx, t, KeyRevoked+row.Prefix); err != nil {
+				return err
+			}
+			if err := k.s.audit(ctx, t, p, model.AuditAPIKeyRevoke, "apikey", row.ID,
 				map[string]model.Change{"revokedAt": {After: timeOrNil(row.RevokedAt)}}); err != nil {
 				return err
 			}
@@ -261,8 +282,8 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 	now := k.s.clock.Now()
 	var created *model.APIKey
 	var secret, oldPrefix string
-	err = k.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		row, err := k.load(ctx, tx, p.TenantID, id, true)
+	err = k.s.write(ctx, func(ctx context.Context, t *txn) error {
+		row, err := k.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
@@ -283,27 +304,27 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.NewInsert().Model(key).Exec(ctx); err != nil {
-			return fmt.Errorf("insert rotated key: %w", err)
+		if err := key.insert(ctx, t); err != nil {
+			return err
 		}
 		until := newDBTime(now.Add(overlap))
 		if row.ExpiresAt == nil || until.Before(row.ExpiresAt.Time) {
 			row.ExpiresAt = &until
-			if _, err := tx.NewUpdate().Model(row).Column("expires_at").WherePK().Exec(ctx); err != nil {
-				return fmt.Errorf("expire rotated key: %w", err)
+			if err := t.exec(ctx, "expire rotated key", `UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND tenant_id = $3`, until, row.ID, row.TenantID); err != nil {
+				return err
 			}
 		}
 		created, secret, oldPrefix = key.toModel(), sec, row.Prefix
-		if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyRotate, "apikey", row.ID, map[string]model.Change{
+		if err := k.s.audit(ctx, t, p, model.AuditAPIKeyRotate, "apikey", row.ID, map[string]model.Change{
 			"expiresAt": {After: timeOrNil(row.ExpiresAt)}, "successor": {After: key.ID}}); err != nil {
 			return err
 		}
-		if err := k.s.audit(ctx, tx, p, model.AuditAPIKeyCreate, "apikey", key.ID, map[string]model.Change{
+		if err := k.s.audit(ctx, t, p, model.AuditAPIKeyCreate, "apikey", key.ID, map[string]model.Change{
 			"name": {After: key.Name}, "scopes": {After: strings.Fields(key.Scopes)}, "tier": {After: key.Tier},
 			"prefix": {After: key.Prefix}, "predecessor": {After: row.ID}}); err != nil {
 			return err
 		}
-		return k.s.keyChanged(ctx, tx, KeyChanged+row.Prefix)
+		return k.s.keyChanged(ctx, t, KeyChanged+row.Prefix)
 	})
 	if err != nil {
 		return nil, "", domainOrInternal(err, "rotate api key")
@@ -314,14 +335,11 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 
 // keyChanged tells every instance, after commit, that a key changed
 // (PostgreSQL NOTIFY; SQLite has one instance, see keyCommitted).
-func (s *Store) keyChanged(ctx context.Context, tx bun.Tx, note string) error {
+func (s *Store) keyChanged(ctx context.Context, t *txn, note string) error {
 	if !s.pg {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, keysChannel, note); err != nil {
-		return fmt.Errorf("notify key change: %w", err)
-	}
-	return nil
+	return t.exec(ctx, "notify key change", `SELECT pg_notify($1, $2)`, keysChannel, note)
 }
 
 func (s *Store) keyCommitted(note string) {

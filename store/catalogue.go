@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/uptrace/bun"
-
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -17,17 +15,15 @@ func (s *Store) Catalogue() model.CatalogueService { return catalogue{s} }
 type catalogue struct{ s *Store }
 
 type impactTypeRow struct {
-	bun.BaseModel `bun:"table:impact_types"`
-
-	ID          string `bun:"id,pk"`
-	TenantID    string `bun:"tenant_id"`
-	DisplayName string `bun:"display_name"`
-	NameKey     string `bun:"name_key"`
-	Description string `bun:"description"`
-	CreatedAt   dbTime `bun:"created_at"`
-	UpdatedAt   dbTime `bun:"updated_at"`
-	CreatedBy   string `bun:"created_by"`
-	UpdatedBy   string `bun:"updated_by"`
+	ID          string
+	TenantID    string
+	DisplayName string
+	NameKey     string
+	Description string
+	CreatedAt   dbTime
+	UpdatedAt   dbTime
+	CreatedBy   string
+	UpdatedBy   string
 }
 
 func (r *impactTypeRow) toModel() *model.ImpactType {
@@ -36,16 +32,14 @@ func (r *impactTypeRow) toModel() *model.ImpactType {
 }
 
 type severityRow struct {
-	bun.BaseModel `bun:"table:severities"`
-
-	TenantID    string `bun:"tenant_id,pk"`
-	NameKey     string `bun:"name_key,pk"`
-	DisplayName string `bun:"display_name"`
-	Value       int    `bun:"value"`
-	CreatedAt   dbTime `bun:"created_at"`
-	UpdatedAt   dbTime `bun:"updated_at"`
-	CreatedBy   string `bun:"created_by"`
-	UpdatedBy   string `bun:"updated_by"`
+	TenantID    string
+	NameKey     string
+	DisplayName string
+	Value       int
+	CreatedAt   dbTime
+	UpdatedAt   dbTime
+	CreatedBy   string
+	UpdatedBy   string
 }
 
 func (r *severityRow) toModel() *model.SeverityLevel {
@@ -56,14 +50,12 @@ func (r *severityRow) toModel() *model.SeverityLevel {
 // locked runs fn in a transaction that holds the tenant's catalogue lock
 // (SQLite's single writer serialises already), so that uniqueness checks
 // and generation numbers hold.
-func (x catalogue) locked(ctx context.Context, p *model.Principal, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if x.s.pg {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "catalogue:"+p.TenantID); err != nil {
-				return fmt.Errorf("lock catalogue: %w", err)
-			}
+func (x catalogue) locked(ctx context.Context, p *model.Principal, fn func(ctx context.Context, t *txn) error) error {
+	return x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if err := t.lock(ctx, "catalogue:"+p.TenantID); err != nil {
+			return err
 		}
-		return fn(ctx, tx)
+		return fn(ctx, t)
 	})
 }
 
@@ -72,8 +64,8 @@ func (x catalogue) ImpactTypes(ctx context.Context) ([]model.ImpactType, error) 
 	if err != nil {
 		return nil, err
 	}
-	var rows []impactTypeRow
-	if err := x.s.db.NewSelect().Model(&rows).Where("tenant_id = ?", p.TenantID).Order("name_key", "id").Scan(ctx); err != nil {
+	rows, err := x.impactTypes(ctx, x.s, `WHERE tenant_id = $1 ORDER BY name_key, id`, p.TenantID)
+	if err != nil {
 		return nil, model.Internal(err, "list impact types")
 	}
 	out := model.BuiltInImpactTypes()
@@ -92,34 +84,53 @@ func (x catalogue) ImpactType(ctx context.Context, id string) (*model.ImpactType
 	if t, ok := model.BuiltInImpactType(id); ok {
 		return &t, nil
 	}
-	return x.loadImpactType(ctx, x.s.db, p.TenantID, id, false)
+	return x.loadImpactType(ctx, x.s, p.TenantID, id, false)
 }
 
-func (x catalogue) loadImpactType(ctx context.Context, db bun.IDB, tenant, id string, lock bool) (*model.ImpactType, error) {
-	var row impactTypeRow
-	q := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant)
-	if lock && x.s.pg {
-		q = q.For("UPDATE")
+// impactTypes reads the tenant's impact types (rest: WHERE ... ORDER/FOR).
+func (x catalogue) impactTypes(ctx context.Context, db querier, rest string, args ...any) ([]impactTypeRow, error) {
+	rows, err := db.query(ctx, `SELECT id, tenant_id, display_name, name_key, description, created_at, updated_at, created_by, updated_by
+		FROM impact_types `+rest, args...)
+	if err != nil {
+		return nil, err
 	}
-	if err := q.Scan(ctx); err != nil {
-		if isNoRows(err) {
-			return nil, model.NotFound("Impact type", id)
+	defer rows.Close()
+	var out []impactTypeRow
+	for rows.Next() {
+		var r impactTypeRow
+		if err := rows.Scan(&r.ID, &r.TenantID, &r.DisplayName, &r.NameKey, &r.Description, &r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy); err != nil {
+			return nil, err
 		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (x catalogue) loadImpactType(ctx context.Context, db querier, tenant, id string, lock bool) (*model.ImpactType, error) {
+	q := `WHERE id = $1 AND tenant_id = $2`
+	if lock && x.s.pg {
+		q += " FOR UPDATE"
+	}
+	rows, err := x.impactTypes(ctx, db, q, id, tenant)
+	if err != nil {
 		return nil, model.Internal(err, "load impact type")
 	}
-	return row.toModel(), nil
+	if len(rows) == 0 {
+		return nil, model.NotFound("Impact type", id)
+	}
+	return rows[0].toModel(), nil
 }
 
 // impactTypeNameTaken reports whether name (folded) belongs to a built-in
 // type or to one of the tenant's other than except.
-func (x catalogue) impactTypeNameTaken(ctx context.Context, tx bun.Tx, tenant, name, except string) error {
+func (x catalogue) impactTypeNameTaken(ctx context.Context, t *txn, tenant, name, except string) error {
 	for _, t := range model.BuiltInImpactTypes() {
 		if model.NameKey(t.DisplayName) == model.NameKey(name) {
 			return model.Conflict(fmt.Sprintf("the built-in impact type %s is named %q", t.ID, t.DisplayName))
 		}
 	}
 	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM impact_types WHERE tenant_id = ? AND name_key = ? AND id <> ?`,
+	err := t.queryRow(ctx, `SELECT id FROM impact_types WHERE tenant_id = $1 AND name_key = $2 AND id <> $3`,
 		tenant, model.NameKey(name), except).Scan(&id)
 	switch {
 	case err == nil:
@@ -142,21 +153,23 @@ func (x catalogue) CreateImpactType(ctx context.Context, in model.ImpactTypeInpu
 	row := &impactTypeRow{ID: model.NewID("imp", 12), TenantID: p.TenantID, DisplayName: in.DisplayName.Value,
 		NameKey: model.NameKey(in.DisplayName.Value), Description: in.Description.Value,
 		CreatedAt: now, UpdatedAt: now, CreatedBy: p.ActorID, UpdatedBy: p.ActorID}
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM impact_types WHERE tenant_id = ?`, p.TenantID).Scan(&n); err != nil {
+		if err := t.queryRow(ctx, `SELECT count(*) FROM impact_types WHERE tenant_id = $1`, p.TenantID).Scan(&n); err != nil {
 			return fmt.Errorf("count impact types: %w", err)
 		}
 		if n >= model.MaxCustomImpactTypes {
 			return model.BusinessRule(fmt.Sprintf("a tenant may define at most %d impact types", model.MaxCustomImpactTypes))
 		}
-		if err := x.impactTypeNameTaken(ctx, tx, p.TenantID, row.DisplayName, ""); err != nil {
+		if err := x.impactTypeNameTaken(ctx, t, p.TenantID, row.DisplayName, ""); err != nil {
 			return err
 		}
-		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
-			return fmt.Errorf("insert impact type: %w", err)
+		if err := t.exec(ctx, "insert impact type", `INSERT INTO impact_types (id, tenant_id, display_name, name_key, description, created_at, updated_at, created_by, updated_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, row.ID, row.TenantID, row.DisplayName, row.NameKey, row.Description,
+			row.CreatedAt, row.UpdatedAt, row.CreatedBy, row.UpdatedBy); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditImpactTypeCreate, "impact_type", row.ID, map[string]model.Change{
+		return x.s.audit(ctx, t, p, model.AuditImpactTypeCreate, "impact_type", row.ID, map[string]model.Change{
 			"displayName": {After: row.DisplayName}, "description": {After: row.Description}})
 	})
 	if err != nil {
@@ -165,8 +178,8 @@ func (x catalogue) CreateImpactType(ctx context.Context, in model.ImpactTypeInpu
 	return row.toModel(), nil
 }
 
-// cleanKey makes a looked-up key valid UTF-8 without NUL (see cleanArgs):
-// these lookups go through bun, which cannot format a NUL.
+// cleanKey makes a key valid UTF-8 without NUL (see cleanArgs), for keys
+// that are compared in Go as well as in SQL.
 func cleanKey(s string) string { return cleanArgs([]any{s})[0].(string) }
 
 func builtInReadOnly(what, id string) error {
@@ -186,8 +199,8 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 		return nil, builtInReadOnly("impact type", id)
 	}
 	var out *model.ImpactType
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := x.loadImpactType(ctx, tx, p.TenantID, id, true)
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
+		cur, err := x.loadImpactType(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
@@ -200,7 +213,7 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 		}
 		changes := map[string]model.Change{}
 		if next.DisplayName != cur.DisplayName {
-			if err := x.impactTypeNameTaken(ctx, tx, p.TenantID, next.DisplayName, id); err != nil {
+			if err := x.impactTypeNameTaken(ctx, t, p.TenantID, next.DisplayName, id); err != nil {
 				return err
 			}
 			changes["displayName"] = model.Change{Before: cur.DisplayName, After: next.DisplayName}
@@ -213,13 +226,13 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 			return nil
 		}
 		next.UpdatedAt, next.UpdatedBy = model.NormalizeTime(x.s.clock.Now()), p.ActorID
-		if _, err := tx.ExecContext(ctx, `UPDATE impact_types SET display_name = ?, name_key = ?, description = ?, updated_at = ?, updated_by = ?
-			WHERE id = ? AND tenant_id = ?`, next.DisplayName, model.NameKey(next.DisplayName), next.Description,
+		if err := t.exec(ctx, "update impact type", `UPDATE impact_types SET display_name = $1, name_key = $2, description = $3, updated_at = $4, updated_by = $5
+			WHERE id = $6 AND tenant_id = $7`, next.DisplayName, model.NameKey(next.DisplayName), next.Description,
 			newDBTime(next.UpdatedAt), p.ActorID, id, p.TenantID); err != nil {
-			return fmt.Errorf("update impact type: %w", err)
+			return err
 		}
 		out = &next
-		return x.s.audit(ctx, tx, p, model.AuditImpactTypeUpdate, "impact_type", id, changes)
+		return x.s.audit(ctx, t, p, model.AuditImpactTypeUpdate, "impact_type", id, changes)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update impact type")
@@ -236,25 +249,25 @@ func (x catalogue) DeleteImpactType(ctx context.Context, id string) error {
 	if _, ok := model.BuiltInImpactType(id); ok {
 		return builtInReadOnly("impact type", id)
 	}
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
 		// The row lock waits for incident writes that hold the type (FOR
 		// SHARE), so the count below sees their affects.
-		cur, err := x.loadImpactType(ctx, tx, p.TenantID, id, true)
+		cur, err := x.loadImpactType(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
 		var used int
-		if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT incident_id) FROM incident_affects WHERE tenant_id = ? AND impact_type_id = ?`,
+		if err := t.queryRow(ctx, `SELECT count(DISTINCT incident_id) FROM incident_affects WHERE tenant_id = $1 AND impact_type_id = $2`,
 			p.TenantID, id).Scan(&used); err != nil {
 			return fmt.Errorf("check impact type use: %w", err)
 		}
 		if used > 0 {
 			return model.Conflict(fmt.Sprintf("the affects of %d incident(s) use this impact type; change them first", used))
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM impact_types WHERE id = ? AND tenant_id = ?`, id, p.TenantID); err != nil {
-			return fmt.Errorf("delete impact type: %w", err)
+		if err := t.exec(ctx, "delete impact type", `DELETE FROM impact_types WHERE id = $1 AND tenant_id = $2`, id, p.TenantID); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditImpactTypeDelete, "impact_type", id, map[string]model.Change{
+		return x.s.audit(ctx, t, p, model.AuditImpactTypeDelete, "impact_type", id, map[string]model.Change{
 			"displayName": {Before: cur.DisplayName}, "description": {Before: cur.Description}})
 	})
 	return domainOrInternal(err, "delete impact type")
@@ -265,13 +278,13 @@ func (x catalogue) Severities(ctx context.Context) ([]model.SeverityLevel, error
 	if err != nil {
 		return nil, err
 	}
-	return x.severities(ctx, x.s.db, p.TenantID)
+	return x.severities(ctx, x.s, p.TenantID)
 }
 
 // severities lists the built-in and the tenant's severities by value.
-func (x catalogue) severities(ctx context.Context, db bun.IDB, tenant string) ([]model.SeverityLevel, error) {
-	var rows []severityRow
-	if err := db.NewSelect().Model(&rows).Where("tenant_id = ?", tenant).Scan(ctx); err != nil {
+func (x catalogue) severities(ctx context.Context, db querier, tenant string) ([]model.SeverityLevel, error) {
+	rows, err := x.severityRows(ctx, db, `WHERE tenant_id = $1`, tenant)
+	if err != nil {
 		return nil, model.Internal(err, "list severities")
 	}
 	out := model.BuiltInSeverities()
@@ -291,24 +304,43 @@ func (x catalogue) Severity(ctx context.Context, name string) (*model.SeverityLe
 	if l, ok := model.BuiltInSeverity(name); ok {
 		return &l, nil
 	}
-	return x.loadSeverity(ctx, x.s.db, p.TenantID, name)
+	return x.loadSeverity(ctx, x.s, p.TenantID, name)
 }
 
-func (x catalogue) loadSeverity(ctx context.Context, db bun.IDB, tenant, name string) (*model.SeverityLevel, error) {
-	var row severityRow
-	if err := db.NewSelect().Model(&row).Where("tenant_id = ?", tenant).Where("name_key = ?", model.NameKey(name)).Scan(ctx); err != nil {
-		if isNoRows(err) {
-			return nil, model.NotFound("Severity", name)
+// severityRows reads the tenant's severities (rest: WHERE ...).
+func (x catalogue) severityRows(ctx context.Context, db querier, rest string, args ...any) ([]severityRow, error) {
+	rows, err := db.query(ctx, `SELECT tenant_id, name_key, display_name, value, created_at, updated_at, created_by, updated_by
+		FROM severities `+rest, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []severityRow
+	for rows.Next() {
+		var r severityRow
+		if err := rows.Scan(&r.TenantID, &r.NameKey, &r.DisplayName, &r.Value, &r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy); err != nil {
+			return nil, err
 		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (x catalogue) loadSeverity(ctx context.Context, db querier, tenant, name string) (*model.SeverityLevel, error) {
+	rows, err := x.severityRows(ctx, db, `WHERE tenant_id = $1 AND name_key = $2`, tenant, model.NameKey(name))
+	if err != nil {
 		return nil, model.Internal(err, "load severity")
 	}
-	return row.toModel(), nil
+	if len(rows) == 0 {
+		return nil, model.NotFound("Severity", name)
+	}
+	return rows[0].toModel(), nil
 }
 
 // severityTaken checks that no other severity (built-in or the tenant's,
 // other than the one keyed except) has this name or value.
-func (x catalogue) severityTaken(ctx context.Context, tx bun.Tx, tenant string, name *string, value *int, except string) error {
-	all, err := x.severities(ctx, tx, tenant)
+func (x catalogue) severityTaken(ctx context.Context, t *txn, tenant string, name *string, value *int, except string) error {
+	all, err := x.severities(ctx, t, tenant)
 	if err != nil {
 		return err
 	}
@@ -337,21 +369,23 @@ func (x catalogue) CreateSeverity(ctx context.Context, in model.SeverityInput) (
 	now := newDBTime(x.s.clock.Now())
 	row := &severityRow{TenantID: p.TenantID, NameKey: model.NameKey(in.DisplayName.Value), DisplayName: in.DisplayName.Value,
 		Value: in.Value.Value, CreatedAt: now, UpdatedAt: now, CreatedBy: p.ActorID, UpdatedBy: p.ActorID}
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM severities WHERE tenant_id = ?`, p.TenantID).Scan(&n); err != nil {
+		if err := t.queryRow(ctx, `SELECT count(*) FROM severities WHERE tenant_id = $1`, p.TenantID).Scan(&n); err != nil {
 			return fmt.Errorf("count severities: %w", err)
 		}
 		if n >= model.MaxCustomSeverities {
 			return model.BusinessRule(fmt.Sprintf("a tenant may define at most %d severities", model.MaxCustomSeverities))
 		}
-		if err := x.severityTaken(ctx, tx, p.TenantID, &row.DisplayName, &row.Value, ""); err != nil {
+		if err := x.severityTaken(ctx, t, p.TenantID, &row.DisplayName, &row.Value, ""); err != nil {
 			return err
 		}
-		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
-			return fmt.Errorf("insert severity: %w", err)
+		if err := t.exec(ctx, "insert severity", `INSERT INTO severities (tenant_id, name_key, display_name, value, created_at, updated_at, created_by, updated_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, row.TenantID, row.NameKey, row.DisplayName, row.Value,
+			row.CreatedAt, row.UpdatedAt, row.CreatedBy, row.UpdatedBy); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditSeverityCreate, "severity", row.DisplayName, map[string]model.Change{
+		return x.s.audit(ctx, t, p, model.AuditSeverityCreate, "severity", row.DisplayName, map[string]model.Change{
 			"displayName": {After: row.DisplayName}, "value": {After: row.Value}})
 	})
 	if err != nil {
@@ -373,8 +407,8 @@ func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.Sev
 		return nil, builtInReadOnly("severity", l.DisplayName)
 	}
 	var out *model.SeverityLevel
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := x.loadSeverity(ctx, tx, p.TenantID, name)
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
+		cur, err := x.loadSeverity(ctx, t, p.TenantID, name)
 		if err != nil {
 			return err
 		}
@@ -401,17 +435,17 @@ func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.Sev
 			return nil
 		}
 		// A rename that only changes case keeps its own key.
-		if err := x.severityTaken(ctx, tx, p.TenantID, newName, newValue, model.NameKey(cur.DisplayName)); err != nil {
+		if err := x.severityTaken(ctx, t, p.TenantID, newName, newValue, model.NameKey(cur.DisplayName)); err != nil {
 			return err
 		}
 		next.UpdatedAt, next.UpdatedBy = model.NormalizeTime(x.s.clock.Now()), p.ActorID
-		if _, err := tx.ExecContext(ctx, `UPDATE severities SET name_key = ?, display_name = ?, value = ?, updated_at = ?, updated_by = ?
-			WHERE tenant_id = ? AND name_key = ?`, model.NameKey(next.DisplayName), next.DisplayName, next.Value,
+		if err := t.exec(ctx, "update severity", `UPDATE severities SET name_key = $1, display_name = $2, value = $3, updated_at = $4, updated_by = $5
+			WHERE tenant_id = $6 AND name_key = $7`, model.NameKey(next.DisplayName), next.DisplayName, next.Value,
 			newDBTime(next.UpdatedAt), p.ActorID, p.TenantID, model.NameKey(cur.DisplayName)); err != nil {
-			return fmt.Errorf("update severity: %w", err)
+			return err
 		}
 		out = &next
-		return x.s.audit(ctx, tx, p, model.AuditSeverityUpdate, "severity", cur.DisplayName, changes)
+		return x.s.audit(ctx, t, p, model.AuditSeverityUpdate, "severity", cur.DisplayName, changes)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update severity")
@@ -428,15 +462,15 @@ func (x catalogue) DeleteSeverity(ctx context.Context, name string) error {
 	if l, ok := model.BuiltInSeverity(name); ok {
 		return builtInReadOnly("severity", l.DisplayName)
 	}
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := x.loadSeverity(ctx, tx, p.TenantID, name)
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
+		cur, err := x.loadSeverity(ctx, t, p.TenantID, name)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM severities WHERE tenant_id = ? AND name_key = ?`, p.TenantID, model.NameKey(name)); err != nil {
-			return fmt.Errorf("delete severity: %w", err)
+		if err := t.exec(ctx, "delete severity", `DELETE FROM severities WHERE tenant_id = $1 AND name_key = $2`, p.TenantID, model.NameKey(name)); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditSeverityDelete, "severity", cur.DisplayName, map[string]model.Change{
+		return x.s.audit(ctx, t, p, model.AuditSeverityDelete, "severity", cur.DisplayName, map[string]model.Change{
 			"displayName": {Before: cur.DisplayName}, "value": {Before: cur.Value}})
 	})
 	return domainOrInternal(err, "delete severity")
@@ -453,7 +487,7 @@ func (x catalogue) Phases(ctx context.Context, generation int) (*model.PhaseList
 	if generation > model.MaxGeneration {
 		return nil, model.NotFound("Phase generation", strconv.Itoa(generation))
 	}
-	l, err := x.s.phases(ctx, x.s.db, p.TenantID, generation)
+	l, err := x.s.phases(ctx, x.s, p.TenantID, generation)
 	if err != nil {
 		return nil, domainOrInternal(err, "load phases")
 	}
@@ -465,17 +499,17 @@ func (x catalogue) Phases(ctx context.Context, generation int) (*model.PhaseList
 
 // phases loads one generation (0: the newest; an empty generation 0 when
 // the tenant has none). It returns nil, nil for a generation that does not exist.
-func (s *Store) phases(ctx context.Context, db bun.IDB, tenant string, generation int) (*model.PhaseList, error) {
-	q := `SELECT generation, phases, created_at, created_by FROM phase_generations WHERE tenant_id = ? AND generation = ?`
+func (s *Store) phases(ctx context.Context, db querier, tenant string, generation int) (*model.PhaseList, error) {
+	q := `SELECT generation, phases, created_at, created_by FROM phase_generations WHERE tenant_id = $1 AND generation = $2`
 	args := []any{tenant, generation}
 	if generation == 0 {
-		q = `SELECT generation, phases, created_at, created_by FROM phase_generations WHERE tenant_id = ? ORDER BY generation DESC LIMIT 1`
+		q = `SELECT generation, phases, created_at, created_by FROM phase_generations WHERE tenant_id = $1 ORDER BY generation DESC LIMIT 1`
 		args = args[:1]
 	}
 	var l model.PhaseList
 	var names stringList
 	var at dbTime
-	err := s.bound(db).QueryRowContext(ctx, q, args...).Scan(&l.Generation, &names, &at, &l.CreatedBy)
+	err := db.queryRow(ctx, q, args...).Scan(&l.Generation, &names, &at, &l.CreatedBy)
 	switch {
 	case isNoRows(err) && generation == 0:
 		return &model.PhaseList{Phases: []string{}}, nil
@@ -501,17 +535,17 @@ func (x catalogue) ReplacePhases(ctx context.Context, names []string) (*model.Ph
 	}
 	now := model.NormalizeTime(x.s.clock.Now())
 	out := &model.PhaseList{Phases: append([]string{}, names...), CreatedAt: now, CreatedBy: p.ActorID}
-	err = x.locked(ctx, p, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := x.s.phases(ctx, tx, p.TenantID, 0)
+	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
+		cur, err := x.s.phases(ctx, t, p.TenantID, 0)
 		if err != nil {
 			return err
 		}
 		out.Generation = cur.Generation + 1
-		if _, err := tx.ExecContext(ctx, `INSERT INTO phase_generations (tenant_id, generation, phases, created_at, created_by) VALUES (?, ?, ?, ?, ?)`,
+		if err := t.exec(ctx, "insert phases", `INSERT INTO phase_generations (tenant_id, generation, phases, created_at, created_by) VALUES ($1, $2, $3, $4, $5)`,
 			p.TenantID, out.Generation, stringList(out.Phases), newDBTime(now), p.ActorID); err != nil {
-			return fmt.Errorf("insert phases: %w", err)
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditPhasesReplace, "phases", strconv.Itoa(out.Generation), map[string]model.Change{
+		return x.s.audit(ctx, t, p, model.AuditPhasesReplace, "phases", strconv.Itoa(out.Generation), map[string]model.Change{
 			"phases": {Before: cur.Phases, After: out.Phases}})
 	})
 	if err != nil {

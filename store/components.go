@@ -5,9 +5,7 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
-	"strconv"
-
-	"github.com/uptrace/bun"
+	"slices"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -33,17 +31,15 @@ func (m *stringMap) Scan(src any) error {
 }
 
 type componentRow struct {
-	bun.BaseModel `bun:"table:components"`
-
-	ID          string    `bun:"id,pk"`
-	TenantID    string    `bun:"tenant_id"`
-	DisplayName string    `bun:"display_name"`
-	NameKey     string    `bun:"name_key"`
-	Labels      stringMap `bun:"labels"`
-	CreatedAt   dbTime    `bun:"created_at"`
-	UpdatedAt   dbTime    `bun:"updated_at"`
-	CreatedBy   string    `bun:"created_by"`
-	UpdatedBy   string    `bun:"updated_by"`
+	ID          string
+	TenantID    string
+	DisplayName string
+	NameKey     string
+	Labels      stringMap
+	CreatedAt   dbTime
+	UpdatedAt   dbTime
+	CreatedBy   string
+	UpdatedBy   string
 }
 
 func (r *componentRow) toModel() *model.Component {
@@ -53,6 +49,31 @@ func (r *componentRow) toModel() *model.Component {
 	}
 	return &model.Component{ID: r.ID, TenantID: r.TenantID, DisplayName: r.DisplayName, Labels: labels,
 		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}
+}
+
+// componentColumns are componentRow's columns, in scan order.
+const componentColumns = "id, tenant_id, display_name, name_key, labels, created_at, updated_at, created_by, updated_by"
+
+func (r *componentRow) columns() []any {
+	return []any{&r.ID, &r.TenantID, &r.DisplayName, &r.NameKey, &r.Labels, &r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy}
+}
+
+// queryComponents reads components (rest: FROM components ...).
+func (s *Store) queryComponents(ctx context.Context, db querier, rest string, args ...any) ([]*model.Component, error) {
+	rows, err := db.query(ctx, `SELECT `+componentColumns+` FROM components `+rest, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*model.Component
+	for rows.Next() {
+		var r componentRow
+		if err := rows.Scan(r.columns()...); err != nil {
+			return nil, err
+		}
+		out = append(out, r.toModel())
+	}
+	return out, rows.Err()
 }
 
 func componentRowOf(c *model.Component) *componentRow {
@@ -80,11 +101,13 @@ func (x components) Create(ctx context.Context, in model.ComponentInput) (*model
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(componentRowOf(c)).Exec(ctx); err != nil {
-			return fmt.Errorf("insert component: %w", err)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		r := componentRowOf(c)
+		if err := t.exec(ctx, "insert component", `INSERT INTO components (`+componentColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			r.ID, r.TenantID, r.DisplayName, r.NameKey, r.Labels, r.CreatedAt, r.UpdatedAt, r.CreatedBy, r.UpdatedBy); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditComponentCreate, "component", c.ID, model.ComponentChanges(nil, c))
+		return x.s.audit(ctx, t, p, model.AuditComponentCreate, "component", c.ID, model.ComponentChanges(nil, c))
 	})
 	if err != nil {
 		return nil, model.Internal(err, "create component")
@@ -92,19 +115,19 @@ func (x components) Create(ctx context.Context, in model.ComponentInput) (*model
 	return c, nil
 }
 
-func (x components) load(ctx context.Context, db bun.IDB, tenant, id string, lock bool) (*model.Component, error) {
-	var row componentRow
-	q := db.NewSelect().Model(&row).Where("id = ?", id).Where("tenant_id = ?", tenant)
+func (x components) load(ctx context.Context, db querier, tenant, id string, lock bool) (*model.Component, error) {
+	q := `WHERE id = $1 AND tenant_id = $2`
 	if lock && x.s.pg {
-		q = q.For("UPDATE")
+		q += " FOR UPDATE"
 	}
-	if err := q.Scan(ctx); err != nil {
-		if isNoRows(err) {
-			return nil, model.NotFound("Component", id)
-		}
+	got, err := x.s.queryComponents(ctx, db, q, id, tenant)
+	if err != nil {
 		return nil, model.Internal(err, "load component")
 	}
-	return row.toModel(), nil
+	if len(got) == 0 {
+		return nil, model.NotFound("Component", id)
+	}
+	return got[0], nil
 }
 
 func (x components) Get(ctx context.Context, id string) (*model.Component, error) {
@@ -112,7 +135,7 @@ func (x components) Get(ctx context.Context, id string) (*model.Component, error
 	if err != nil {
 		return nil, err
 	}
-	return x.load(ctx, x.s.db, p.TenantID, id, false)
+	return x.load(ctx, x.s, p.TenantID, id, false)
 }
 
 func (x components) List(ctx context.Context, q model.ComponentQuery) (*model.ComponentPage, error) {
@@ -124,38 +147,26 @@ func (x components) List(ctx context.Context, q model.ComponentQuery) (*model.Co
 		return nil, err
 	}
 	w := &where{}
-	w.and("tenant_id = ?", p.TenantID)
+	w.and("tenant_id = " + w.arg(p.TenantID))
 	if q.NamePrefix != "" {
-		w.and(`name_key LIKE ? ESCAPE '\'`, escapeLike(model.NameKey(q.NamePrefix))+"%")
+		w.and(`name_key LIKE ` + w.arg(escapeLike(model.NameKey(q.NamePrefix))+"%") + ` ESCAPE '\'`)
 	}
 	if len(q.Labels) > 0 {
 		if x.s.pg {
 			raw, _ := json.Marshal(q.Labels) // a map of strings always marshals
-			w.and("labels @> ?::jsonb", string(raw))
+			w.and("labels @> " + w.arg(string(raw)) + "::jsonb")
 		} else {
 			for k, v := range q.Labels {
-				w.and("json_extract(labels, ?) = ?", `$."`+k+`"`, v)
+				w.and("json_extract(labels, " + w.arg(`$."`+k+`"`) + ") = " + w.arg(v))
 			}
 		}
 	}
-	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT id, tenant_id, display_name, name_key, labels, created_at, updated_at, created_by, updated_by
-		FROM components WHERE `+w.String()+` ORDER BY name_key, id LIMIT `+strconv.Itoa(q.Limit+1)+` OFFSET `+strconv.Itoa(q.Offset)), w.args...)
+	cond, args := w.String(), slices.Clone(w.args)
+	items, err := x.s.queryComponents(ctx, x.s, `WHERE `+cond+` ORDER BY name_key, id LIMIT `+w.arg(q.Limit+1)+` OFFSET `+w.arg(q.Offset), w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "list components")
 	}
-	defer rows.Close()
-	page := &model.ComponentPage{}
-	for rows.Next() {
-		var r componentRow
-		if err := rows.Scan(&r.ID, &r.TenantID, &r.DisplayName, &r.NameKey, &r.Labels, &r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy); err != nil {
-			return nil, model.Internal(err, "scan component")
-		}
-		page.Items = append(page.Items, r.toModel())
-	}
-	if err := rows.Err(); err != nil {
-		return nil, model.Internal(err, "list components")
-	}
+	page := &model.ComponentPage{Items: items}
 	if len(page.Items) > q.Limit {
 		page.Items, page.HasMore = page.Items[:q.Limit], true
 	}
@@ -163,7 +174,7 @@ func (x components) List(ctx context.Context, q model.ComponentQuery) (*model.Co
 		page.TotalCount = len(page.Items)
 		return page, nil
 	}
-	n, err := x.s.scalar(ctx, "SELECT count(*) FROM components WHERE "+w.String(), w.args...)
+	n, err := x.s.scalar(ctx, "SELECT count(*) FROM components WHERE "+cond, args...)
 	if err != nil {
 		return nil, model.Internal(err, "count components")
 	}
@@ -180,8 +191,8 @@ func (x components) Update(ctx context.Context, id string, in model.ComponentInp
 		return nil, model.Invalid("Invalid request body", errs...)
 	}
 	var out *model.Component
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := x.load(ctx, tx, p.TenantID, id, true)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		cur, err := x.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
@@ -201,12 +212,13 @@ func (x components) Update(ctx context.Context, id string, in model.ComponentInp
 			return nil
 		}
 		next.UpdatedAt, next.UpdatedBy = model.NormalizeTime(x.s.clock.Now()), p.ActorID
-		if _, err := tx.NewUpdate().Model(componentRowOf(&next)).WherePK().Where("tenant_id = ?", p.TenantID).
-			ExcludeColumn("id", "tenant_id", "created_at", "created_by").Exec(ctx); err != nil {
-			return fmt.Errorf("update component: %w", err)
+		r := componentRowOf(&next)
+		if err := t.exec(ctx, "update component", `UPDATE components SET display_name = $1, name_key = $2, labels = $3, updated_at = $4, updated_by = $5
+			WHERE id = $6 AND tenant_id = $7`, r.DisplayName, r.NameKey, r.Labels, r.UpdatedAt, r.UpdatedBy, id, p.TenantID); err != nil {
+			return err
 		}
 		out = &next
-		return x.s.audit(ctx, tx, p, model.AuditComponentUpdate, "component", id, changes)
+		return x.s.audit(ctx, t, p, model.AuditComponentUpdate, "component", id, changes)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update component")
@@ -219,31 +231,29 @@ func (x components) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := x.load(ctx, tx, p.TenantID, id, true)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		cur, err := x.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
 		var open int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-			WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')`, p.TenantID, id).Scan(&open); err != nil {
+		if err := t.queryRow(ctx, `SELECT count(*) FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+			WHERE a.tenant_id = $1 AND a.component_id = $2 AND NOT i.is_deleted AND `+openStatus, p.TenantID, id).Scan(&open); err != nil {
 			return fmt.Errorf("check component use: %w", err)
 		}
 		if open > 0 {
 			return model.Conflict("an open incident affects this component; resolve it first")
 		}
 		for _, q := range []string{
-			`DELETE FROM incident_affects WHERE tenant_id = ? AND component_id = ?`,
-			`DELETE FROM maintenance_components WHERE tenant_id = ? AND component_id = ?`,
+			`DELETE FROM incident_affects WHERE tenant_id = $1 AND component_id = $2`,
+			`DELETE FROM maintenance_components WHERE tenant_id = $1 AND component_id = $2`,
+			`DELETE FROM components WHERE tenant_id = $1 AND id = $2`,
 		} {
-			if _, err := tx.ExecContext(ctx, q, p.TenantID, id); err != nil {
-				return fmt.Errorf("unlink component: %w", err)
+			if err := t.exec(ctx, "delete component", q, p.TenantID, id); err != nil {
+				return err
 			}
 		}
-		if _, err := tx.NewDelete().Model((*componentRow)(nil)).Where("id = ?", id).Where("tenant_id = ?", p.TenantID).Exec(ctx); err != nil {
-			return fmt.Errorf("delete component: %w", err)
-		}
-		return x.s.audit(ctx, tx, p, model.AuditComponentDelete, "component", id,
+		return x.s.audit(ctx, t, p, model.AuditComponentDelete, "component", id,
 			map[string]model.Change{"displayName": {Before: cur.DisplayName}, "labels": {Before: cur.Labels}})
 	})
 	return domainOrInternal(err, "delete component")

@@ -1,53 +1,341 @@
 package store
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/incidentd/incidentd/model"
 )
 
-// countCache remembers filtered totals per tenant and filter, each valid for
-// exactly one tenant generation. Every write bumps its tenant's generation in
-// its own transaction, so a count taken at generation G is exact for as long
-// as G is current: no TTL, no staleness.
-type countCache struct {
-	mu      sync.Mutex
-	max     int
-	entries map[countKey]countEntry
-}
+// Exact totalCount without a recount per write and without a row that
+// every write touches. Each count is taken once, in one snapshot whose
+// place in the event stream is known, and then rolled forward by the
+// committed events (each carries the incident before and after the
+// change: -1 where the before matched, +1 where the after does), in
+// stream order, by this process's watcher. A reader uses a cached count
+// only when it can prove the cache has seen every event its own snapshot
+// holds: it asks the database, in one index probe, whether its tenant has
+// events at or past the cache's front; if so it waits (briefly) for the
+// watcher to pass the newest transaction it could see, and otherwise
+// counts afresh. So a count is exact for a moment during the request, on
+// every replica, and includes every write committed before the request
+// began, the caller's own included, wherever it was written.
+
+// countWait bounds how long a reader waits for the watcher before it counts
+// afresh (a long transaction holds the stream's front back).
+const countWait = 100 * time.Millisecond
+
+// historySize is how many applied events the cache keeps, so that a fresh
+// count whose snapshot the watcher has passed meanwhile can catch up.
+const historySize = 8192
+
+// maxSkip bounds the events a fresh count may already hold past its
+// position (see snapshotCount); a count holding more is not cached.
+const maxSkip = 10_000
 
 type countKey struct{ tenant, filter string }
 
+type cell struct {
+	status   model.Status
+	severity model.Severity
+}
+
+// countEntry is one tenant's count for one filter (filter "" is the
+// status x severity tally that answers every status and severity filter).
 type countEntry struct {
-	generation int64
-	n          int
+	filter model.IncidentFilter
+	tally  map[cell]int // filter ""
+	n      int          // other filters
+	// since: events before it are in the count already; skip: events at or
+	// after it that the count's snapshot held anyway.
+	since model.Position
+	skip  map[model.Position]bool
+}
+
+func (e *countEntry) value(f *model.IncidentFilter) int {
+	if e.tally == nil {
+		return e.n
+	}
+	n := 0
+	for c, k := range e.tally {
+		if f.MatchesCounted(c.status, c.severity) {
+			n += k
+		}
+	}
+	return n
+}
+
+func (e *countEntry) add(inc *model.Incident, d int) {
+	switch {
+	case inc == nil || inc.IsDeleted:
+	case e.tally != nil:
+		e.tally[cell{inc.Status, inc.Severity}] += d
+	case e.filter.Matches(inc):
+		e.n += d
+	}
+}
+
+// countCache holds the counts and the stream front they have been rolled
+// forward to.
+type countCache struct {
+	mu       sync.Mutex
+	max      int
+	entries  map[countKey]*countEntry
+	byTenant map[string]map[string]*countEntry
+	// front: every event before it has been applied, none at or after it;
+	// known once the watcher has reported.
+	front model.Position
+	known bool
+	// moved is closed (and replaced) whenever front advances.
+	moved chan struct{}
+	// history holds the latest applied events: every event at or after
+	// histFrom (and before front) is in it, in order.
+	history  []*model.Event
+	histFrom model.Position
 }
 
 func newCountCache(max int) *countCache {
-	return &countCache{max: max, entries: make(map[countKey]countEntry)}
+	return &countCache{max: max, entries: map[countKey]*countEntry{}, byTenant: map[string]map[string]*countEntry{},
+		moved: make(chan struct{})}
 }
 
-func (c *countCache) get(tenant, filter string, generation int64) (int, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[countKey{tenant, filter}]
-	if !ok || e.generation != generation {
-		return 0, false
+// apply rolls entry forward by e when the entry does not hold it yet.
+func (entry *countEntry) apply(e *model.Event) {
+	if e.Pos.Compare(entry.since) < 0 || entry.skip[e.Pos] {
+		return
 	}
-	return e.n, true
+	entry.add(e.Before, -1)
+	entry.add(e.Incident, +1)
 }
 
-func (c *countCache) put(tenant, filter string, generation int64, n int) {
+// advance applies events (in stream order) and moves the front.
+func (c *countCache) advance(evs []*model.Event, front model.Position) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.known {
+		c.histFrom = front
+	}
+	for _, e := range evs {
+		for _, entry := range c.byTenant[e.TenantID] {
+			entry.apply(e)
+		}
+	}
+	c.history = append(c.history, evs...)
+	if len(c.history) > 2*historySize { // trimmed in steps, not on every call
+		drop := len(c.history) - historySize
+		last := c.history[drop-1].Pos
+		c.histFrom = model.Position{Tx: last.Tx, Seq: last.Seq + 1}
+		c.history = append(c.history[:0:0], c.history[drop:]...)
+	}
+	if !c.known || front.Compare(c.front) > 0 {
+		c.front, c.known = front, true
+		close(c.moved)
+		c.moved = make(chan struct{})
+	}
+}
+
+// lookup returns the entry's value for f and the front it is exact at.
+func (c *countCache) lookup(key countKey, f *model.IncidentFilter) (n int, front model.Position, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[key]
+	if e == nil || !c.known {
+		return 0, model.Position{}, false
+	}
+	return e.value(f), c.front, true
+}
+
+// install caches a fresh count, first rolling it forward by the events the
+// watcher applied meanwhile (from history); a count older than the history
+// is not cached.
+func (c *countCache) install(key countKey, e *countEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known || e.since.Compare(c.histFrom) < 0 {
+		return
+	}
+	for _, ev := range c.history {
+		if ev.TenantID == key.tenant {
+			e.apply(ev)
+		}
+	}
 	if len(c.entries) >= c.max {
 		// Evict an arbitrary tenth: map order is random enough for a cache
-		// whose misses only cost one count query.
+		// whose misses cost one count.
 		drop := c.max/10 + 1
 		for k := range c.entries {
-			delete(c.entries, k)
+			c.remove(k)
 			if drop--; drop == 0 {
 				break
 			}
 		}
 	}
-	c.entries[countKey{tenant, filter}] = countEntry{generation, n}
+	c.remove(key)
+	c.entries[key] = e
+	if c.byTenant[key.tenant] == nil {
+		c.byTenant[key.tenant] = map[string]*countEntry{}
+	}
+	c.byTenant[key.tenant][key.filter] = e
+}
+
+func (c *countCache) remove(k countKey) {
+	delete(c.entries, k)
+	if m := c.byTenant[k.tenant]; m != nil {
+		delete(m, k.filter)
+		if len(m) == 0 {
+			delete(c.byTenant, k.tenant)
+		}
+	}
+}
+
+// reached reports whether the front is at or past target, and the channel
+// that closes when it next moves.
+func (c *countCache) reached(target model.Position) (bool, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.known && c.front.Compare(target) >= 0, c.moved
+}
+
+// count returns the exact number of the tenant's live incidents matching f.
+func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilter) (int, error) {
+	key := countKey{tenant: tenant}
+	if !f.OnlyCounted() {
+		key.filter = f.Key()
+	}
+	if n, front, ok := s.counts.lookup(key, f); ok {
+		behind, target, err := s.behind(ctx, tenant, front)
+		if err != nil {
+			return 0, model.Internal(err, "count incidents")
+		}
+		if !behind {
+			return n, nil
+		}
+		if s.waitFront(ctx, target) {
+			if n, _, ok := s.counts.lookup(key, f); ok {
+				return n, nil
+			}
+		}
+	}
+	e, err := s.snapshotCount(ctx, tenant, f, key.filter == "")
+	if err != nil {
+		return 0, model.Internal(err, "count incidents")
+	}
+	n := e.value(f)
+	if e.skip != nil {
+		s.counts.install(key, e)
+	}
+	return n, nil
+}
+
+// behind asks, in one statement, whether the tenant has events at or past
+// front that this moment's snapshot holds; if so, target is the front the
+// watcher must reach for the cache to hold them all.
+func (s *Store) behind(ctx context.Context, tenant string, front model.Position) (bool, model.Position, error) {
+	var behind bool
+	var target model.Position
+	q := `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3)),
+		pg_snapshot_xmax(pg_current_snapshot())::text::bigint, 0`
+	if !s.pg {
+		q = `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3)),
+			0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
+	}
+	err := s.queryRow(ctx, q, tenant, front.Tx, front.Seq).Scan(&behind, &target.Tx, &target.Seq)
+	return behind, target, err
+}
+
+// waitFront waits, at most countWait, until the watcher's front reaches
+// target, asking it to look at the stream meanwhile.
+func (s *Store) waitFront(ctx context.Context, target model.Position) bool {
+	deadline := time.NewTimer(countWait)
+	defer deadline.Stop()
+	for {
+		ok, moved := s.counts.reached(target)
+		if ok {
+			return true
+		}
+		s.wake()
+		retry := time.NewTimer(2 * time.Millisecond)
+		select {
+		case <-moved:
+		case <-retry.C:
+		case <-deadline.C:
+			retry.Stop()
+			return false
+		case <-ctx.Done():
+			retry.Stop()
+			return false
+		}
+		retry.Stop()
+	}
+}
+
+// snapshotCount counts f in one statement, and so in one snapshot, and
+// says where in the stream that snapshot stands: every event before
+// since, and the listed ones after it, are in the count; no other.
+// On PostgreSQL since is the snapshot's oldest running transaction: every
+// older one has ended and its events are in. On SQLite (one writer) it
+// follows the newest event.
+func (s *Store) snapshotCount(ctx context.Context, tenant string, f *model.IncidentFilter, tally bool) (*countEntry, error) {
+	w := incidents{s}.filter(tenant, f)
+	inner := `SELECT '' AS status, '' AS severity, count(*) AS n FROM incidents WHERE ` + w.String()
+	if tally {
+		inner = `SELECT status, severity, count(*) AS n FROM incidents WHERE tenant_id = $1 AND NOT is_deleted GROUP BY status, severity`
+		w.args = w.args[:1]
+	}
+	q := `SELECT x.tx, x.seq, (SELECT string_agg(e.tx::text || ':' || e.id::text, ',') FROM events e WHERE e.tenant_id = $1 AND e.tx >= x.tx),
+			c.status, c.severity, c.n
+		FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS tx, 0 AS seq) x LEFT JOIN (` + inner + `) c ON true`
+	if !s.pg {
+		q = `SELECT x.tx, x.seq, NULL, c.status, c.severity, c.n
+		FROM (SELECT 0 AS tx, COALESCE((SELECT MAX(id) FROM events), 0) + 1 AS seq) x LEFT JOIN (` + inner + `) c ON true`
+	}
+	rows, err := s.query(ctx, q, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	e := &countEntry{filter: *f}
+	if tally {
+		e.tally = map[cell]int{}
+	}
+	var skip *string
+	for rows.Next() {
+		var st, sv *string
+		var n *int
+		if err := rows.Scan(&e.since.Tx, &e.since.Seq, &skip, &st, &sv, &n); err != nil {
+			return nil, err
+		}
+		switch {
+		case n == nil:
+		case tally:
+			e.tally[cell{model.Status(*st), model.Severity(*sv)}] += *n
+		default:
+			e.n = *n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	e.skip = map[model.Position]bool{}
+	if skip != nil {
+		list := strings.Split(*skip, ",")
+		if len(list) > maxSkip {
+			e.skip = nil // fine for this answer, too big to keep
+			return e, nil
+		}
+		for _, item := range list {
+			txs, ids, _ := strings.Cut(item, ":")
+			tx, err1 := strconv.ParseInt(txs, 10, 64)
+			id, err2 := strconv.ParseInt(ids, 10, 64)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("count: bad position %q", item)
+			}
+			e.skip[model.Position{Tx: tx, Seq: id}] = true
+		}
+	}
+	return e, nil
 }

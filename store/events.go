@@ -2,63 +2,46 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/uptrace/bun"
 
 	"github.com/incidentd/incidentd/model"
 )
 
-// notifyChannel carries committed events between instances on PostgreSQL.
+// The event stream. Every committed change writes one row to events in its
+// own transaction (the outbox). No lock orders them: on PostgreSQL each row
+// records the id of the transaction that wrote it (a column default), and
+// rows are read in (transaction id, row id) order, but only below the
+// oldest transaction still running, whose rows could otherwise still
+// appear before ones already read. A position, once read, therefore never
+// gains a predecessor, and every replica reads the same order. A long
+// transaction delays delivery of what commits after it began (by as long
+// as it runs) but never reorders or loses it. On SQLite, with one writer,
+// row ids grow in commit order.
+
+// notifyChannel wakes other instances' watchers on PostgreSQL. It carries
+// no event: the table is the only truth, so a lost notification only
+// delays (every watcher also looks on its own, see watchIdle).
 const notifyChannel = "incidentd_events"
 
-// maxNotifyPayload keeps NOTIFY payloads under PostgreSQL's 8000-byte limit;
-// larger events are sent by reference and fetched.
-const maxNotifyPayload = 7900
-
-// eventPayload is the stored (and notified) form of an event.
+// eventPayload is the stored form of an event.
 type eventPayload struct {
-	ID     int64        `json:"id,omitempty"`
-	Tenant string       `json:"tenant,omitempty"`
-	Type   string       `json:"type,omitempty"`
-	At     *dbTime      `json:"at,omitempty"`
 	After  *incidentRow `json:"after,omitempty"`
 	Before *incidentRow `json:"before,omitempty"`
 	// Components are those whose affect the change added, removed or changed.
 	Components []string `json:"components,omitempty"`
-	// Ref marks a notification that only names the event: fetch it.
-	Ref bool `json:"ref,omitempty"`
 }
 
-// appendEvent writes the outbox row of a change in its transaction. On
-// PostgreSQL a per-tenant advisory lock, held until commit, makes a tenant's
-// event ids grow in commit order (resume relies on it), and NOTIFY, which
-// PostgreSQL delivers only after commit and in commit order, wakes every
-// instance's watcher.
-func (s *Store) appendEvent(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident) error {
-	return s.appendEventTouching(ctx, tx, typ, before, after, nil)
-}
+// eventPrefix starts every event id clients see.
+const eventPrefix = "evt_"
 
-// appendEventTouching is appendEvent for a change that also added, removed
-// or changed the affects of components.
-func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.EventType, before, after *model.Incident, components []string) error {
-	tenant := after.TenantID
-	if st := txStateOf(ctx); s.pg && (st == nil || !st.eventsLocked) {
-		if _, err := s.bound(tx).ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "events:"+tenant); err != nil {
-			return fmt.Errorf("lock events: %w", err)
-		}
-		if st != nil { // held until commit: one transaction writes one tenant's events
-			st.eventsLocked = true
-		}
-	}
-	at := newDBTime(after.UpdatedAt)
+// appendEvent queues the outbox row of a change in t; once t commits, this
+// instance's watcher is woken and the others are notified.
+func (s *Store) appendEvent(ctx context.Context, t *txn, typ model.EventType, before, after *model.Incident, components []string) error {
 	p := eventPayload{After: toRow(after), Components: components}
 	if before != nil {
 		p.Before = toRow(before)
@@ -67,98 +50,93 @@ func (s *Store) appendEventTouching(ctx context.Context, tx bun.Tx, typ model.Ev
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if !s.pg {
-		_, err = s.bound(tx).ExecContext(ctx, `INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
-			VALUES (?, ?, ?, ?, ?)`, tenant, string(typ), after.ID, string(raw), at)
-		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		return nil
-	}
-	// The notification carries the event; its id is known only once the row
-	// is in, so the insert and the NOTIFY go in one statement that splices
-	// the id into the payload's first member.
-	note := eventPayload{Tenant: tenant, Type: string(typ), At: &at, After: p.After, Before: p.Before, Components: components}
-	msg, err := json.Marshal(note)
-	if err != nil {
-		return fmt.Errorf("encode notification: %w", err)
-	}
-	if len(msg)+len(`"id":9223372036854775807,`) > maxNotifyPayload {
-		msg = []byte(`{"ref":true}`) // too large for NOTIFY: watchers fetch it by id
-	}
-	_, err = s.bound(tx).ExecContext(ctx, `WITH e AS (INSERT INTO events (tenant_id, type, resource_id, payload, created_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id)
-		SELECT pg_notify(?, '{"id":' || id || ',' || ?) FROM e`,
-		tenant, string(typ), after.ID, string(raw), at, notifyChannel, string(msg[1:]))
-	if err != nil {
-		return fmt.Errorf("insert and notify event: %w", err)
-	}
-	return nil
+	t.onCommit(s.committed)
+	return t.exec(ctx, "insert event", `INSERT INTO events (tenant_id, type, resource_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		after.TenantID, string(typ), after.ID, string(raw), newDBTime(s.clock.Now()))
 }
 
-// committed wakes the local watcher after a write commits (SQLite has no NOTIFY).
+// committed wakes the local watcher after a write commits, and asks the
+// notifier to wake the other instances.
 func (s *Store) committed() {
-	if s.pg {
-		return
+	s.wake()
+	select {
+	case s.notify <- struct{}{}:
+	default: // a notification is pending already
 	}
+}
+
+// wake asks the local watcher to read the stream now.
+func (s *Store) wake() {
 	select {
 	case s.poke <- struct{}{}:
-	default: // a wake-up is already pending; it will read this event too
+	default: // a wake-up is pending already; it will read this event too
 	}
 }
 
-type eventRow struct {
-	ID       int64
-	TenantID string
-	Type     string
-	Payload  string
-	At       dbTime
+const eventColumns = "tx, id, tenant_id, type, payload, created_at"
+
+// scanEvent reads one row of eventColumns.
+func scanEvent(seal *sealer, r rows) (*model.Event, error) {
+	var pos model.Position
+	var tenant, typ string
+	var payload []byte
+	var at dbTime
+	if err := r.Scan(&pos.Tx, &pos.Seq, &tenant, &typ, &payload, &at); err != nil {
+		return nil, err
+	}
+	return decodeEvent(seal, pos, tenant, typ, payload, at)
 }
 
-func (r *eventRow) toModel() (*model.Event, error) {
+func decodeEvent(seal *sealer, pos model.Position, tenant, typ string, payload []byte, at dbTime) (*model.Event, error) {
+	e := model.Event{Pos: pos, TenantID: tenant}
 	var p eventPayload
-	if err := json.Unmarshal([]byte(r.Payload), &p); err != nil || p.After == nil {
-		return nil, fmt.Errorf("decode event %d: %v", r.ID, err)
+	if err := json.Unmarshal(payload, &p); err != nil || p.After == nil {
+		return nil, fmt.Errorf("decode event %d: %v", e.Pos.Seq, err)
 	}
-	e := &model.Event{ID: r.ID, TenantID: r.TenantID, Type: model.EventType(r.Type), Incident: p.After.toModel(), At: r.At.Time, Components: p.Components}
+	e.Type, e.At, e.Components = model.EventType(typ), at.Time, p.Components
+	e.Incident = p.After.toModel()
 	if p.Before != nil {
 		e.Before = p.Before.toModel()
 	}
-	return e, nil
+	e.Cursor = seal.token(eventPrefix, e.TenantID, e.Pos)
+	return &e, nil
 }
 
-func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]*model.Event, error) {
-	s.stmts.Add(1)
-	rows, err := s.db.DB.QueryContext(ctx, s.rebind(q), args...)
-	if err != nil {
-		return nil, err
+// gate is the SQL for "the oldest transaction still running": positions
+// below it are final. SQLite's committed rows are all final.
+func (s *Store) gate() string {
+	if s.pg {
+		return `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	}
-	defer rows.Close()
-	var out []*model.Event
-	for rows.Next() {
-		var r eventRow
-		var payload []byte
-		if err := rows.Scan(&r.ID, &r.TenantID, &r.Type, &payload, &r.At); err != nil {
-			return nil, err
-		}
-		r.Payload = string(payload)
-		e, err := r.toModel()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return `9223372036854775807`
 }
-
-const eventColumns = "id, tenant_id, type, payload, created_at"
 
 // Events returns the event log service.
 func (s *Store) Events() model.EventLog { return eventLog{s} }
 
 type eventLog struct{ s *Store }
 
-func (l eventLog) IncidentEvents(ctx context.Context, after int64, limit int) ([]*model.Event, error) {
+func (l eventLog) ParsePosition(ctx context.Context, token string) (model.Position, error) {
+	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
+	if err != nil {
+		return model.Position{}, err
+	}
+	if token == model.StreamStart {
+		return model.Position{}, nil
+	}
+	seal, err := l.s.sealer(ctx)
+	if err != nil {
+		return model.Position{}, model.Internal(err, "read event id")
+	}
+	pos, ok := seal.open(eventPrefix, p.TenantID, token)
+	if !ok {
+		return model.Position{}, model.Invalid("invalid resume position",
+			model.FieldError{Field: "after", Message: "after must be the id of an event of this tenant"})
+	}
+	return pos, nil
+}
+
+func (l eventLog) IncidentEvents(ctx context.Context, after model.Position, limit int) ([]*model.Event, error) {
 	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
 	if err != nil {
 		return nil, err
@@ -166,55 +144,66 @@ func (l eventLog) IncidentEvents(ctx context.Context, after int64, limit int) ([
 	if limit < 1 || limit > model.MaxReplay {
 		return nil, model.Invalid("invalid replay", model.FieldError{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d", model.MaxReplay)})
 	}
-	if after < 0 {
-		return nil, model.Invalid("invalid replay", model.FieldError{Field: "after", Message: "after must be an event id"})
-	}
-	evs, err := l.s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT "+strconv.Itoa(limit), p.TenantID, after)
+	seal, err := l.s.sealer(ctx)
 	if err != nil {
+		return nil, model.Internal(err, "replay events")
+	}
+	rows, err := l.s.query(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant_id = $1 AND (tx, id) > ($2, $3) AND tx < `+l.s.gate()+`
+		ORDER BY tx, id LIMIT $4`, p.TenantID, after.Tx, after.Seq, limit)
+	if err != nil {
+		return nil, model.Internal(err, "replay events")
+	}
+	var evs []*model.Event
+	for rows.Next() {
+		e, err := scanEvent(seal, rows)
+		if err != nil {
+			rows.Close()
+			return nil, model.Internal(err, "replay events")
+		}
+		evs = append(evs, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, model.Internal(err, "replay events")
 	}
 	// Read the watermark after the events: a prune between the two would
 	// otherwise make a lossy replay look complete.
-	pruned, err := l.s.scalar(ctx, `SELECT COALESCE(MAX(pruned_below), 0) FROM event_retention WHERE tenant_id = ?`, p.TenantID)
-	if err != nil {
+	var pruned model.Position
+	err = l.s.queryRow(ctx, `SELECT pruned_tx, pruned_seq FROM event_retention WHERE tenant_id = $1`, p.TenantID).Scan(&pruned.Tx, &pruned.Seq)
+	if err != nil && !isNoRows(err) {
 		return nil, model.Internal(err, "read retention")
 	}
-	if after < pruned-1 {
-		return nil, model.Invalid("events after "+strconv.FormatInt(after, 10)+" are no longer retained: reload the current state and subscribe without after",
+	if after != (model.Position{}) && after.Compare(pruned) < 0 {
+		return nil, model.Invalid("events after this position are no longer retained: reload the current state and subscribe without after",
 			model.FieldError{Field: "after", Message: "after is older than the event retention window"})
 	}
 	return evs, nil
 }
 
-// PruneEvents deletes events older than cutoff and records, per tenant, the
-// id below which its events are gone, so that a resume from before it is
+// PruneEvents deletes events written before cutoff and records, per tenant,
+// the newest position it deleted, so that a resume from before it is
 // refused instead of silently lossy.
 func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
 	var n int64
-	keep := "GREATEST(event_retention.pruned_below, excluded.pruned_below)"
-	if !s.pg {
-		keep = "MAX(event_retention.pruned_below, excluded.pruned_below)"
-	}
-	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var maxID sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM events WHERE created_at < ?`, newDBTime(cutoff)).Scan(&maxID); err != nil {
+	err := s.write(ctx, func(ctx context.Context, t *txn) error {
+		var err error
+		if s.pg {
+			// One statement: the rows deleted are exactly those recorded.
+			return t.queryRow(ctx, `WITH gone AS (DELETE FROM events WHERE created_at < $1 RETURNING tenant_id, tx, id),
+				kept AS (INSERT INTO event_retention (tenant_id, pruned_tx, pruned_seq)
+					SELECT DISTINCT ON (tenant_id) tenant_id, tx, id FROM gone ORDER BY tenant_id, tx DESC, id DESC
+					ON CONFLICT (tenant_id) DO UPDATE SET pruned_tx = excluded.pruned_tx, pruned_seq = excluded.pruned_seq
+					WHERE (excluded.pruned_tx, excluded.pruned_seq) > (event_retention.pruned_tx, event_retention.pruned_seq))
+				SELECT count(*) FROM gone`, newDBTime(cutoff)).Scan(&n)
+		}
+		// One writer: the two statements see the same rows.
+		if err := t.exec(ctx, "prune events", `INSERT INTO event_retention (tenant_id, pruned_tx, pruned_seq)
+			SELECT tenant_id, 0, MAX(id) FROM events WHERE created_at < $1 GROUP BY tenant_id
+			ON CONFLICT (tenant_id) DO UPDATE SET pruned_seq = MAX(event_retention.pruned_seq, excluded.pruned_seq)`, newDBTime(cutoff)); err != nil {
 			return err
 		}
-		if !maxID.Valid {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO event_retention (tenant_id, pruned_below)
-			SELECT tenant_id, MAX(id) + 1 FROM events WHERE id <= ? GROUP BY tenant_id
-			ON CONFLICT (tenant_id) DO UPDATE SET pruned_below = `+keep, maxID.Int64)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id <= ?`, maxID.Int64)
-		if err != nil {
-			return err
-		}
-		n, _ = res.RowsAffected()
-		return nil
+		n, err = t.execNow(ctx, "prune events", `DELETE FROM events WHERE created_at < $1`, newDBTime(cutoff))
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
@@ -222,32 +211,29 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 	return n, nil
 }
 
-// Watcher is the system feed of the live hub: every committed event of every
-// tenant, in commit order. It is the one read that spans tenants; the hub
-// routes each event to its own tenant's subscribers only.
+// Watcher reads the stream: every committed event of every tenant, in
+// position order. It is the one read that spans tenants; the hub routes
+// each event to its own tenant's subscribers only. It rolls the store's
+// counts forward before handing events on.
 type Watcher struct {
-	s    *Store
-	last int64
-	conn *pgx.Conn // PostgreSQL: the LISTEN connection
+	s     *Store
+	front model.Position
 }
 
-// NewWatcher starts listening before it reads the current position, so that
-// no event committed from now on can fall between the two.
+// NewWatcher starts at the current end of the stream.
 func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
 	w := &Watcher{s: s}
-	if s.pg {
-		conn, err := s.listen(ctx)
-		if err != nil {
-			return nil, err
-		}
-		w.conn = conn
+	q := `SELECT ` + s.gate() + `, 0`
+	if !s.pg {
+		q = `SELECT 0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
 	}
-	last, err := s.scalar(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`)
-	if err != nil {
-		w.close()
+	if err := s.queryRow(ctx, q).Scan(&w.front.Tx, &w.front.Seq); err != nil {
 		return nil, fmt.Errorf("watch events: %w", err)
 	}
-	w.last = last
+	if _, err := s.sealer(ctx); err != nil {
+		return nil, fmt.Errorf("watch events: %w", err)
+	}
+	s.counts.advance(nil, w.front)
 	return w, nil
 }
 
@@ -255,7 +241,183 @@ func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
 // which makes it visible (and, in tests, killable) in pg_stat_activity.
 func (s *Store) ListenerName() string { return "incidentd-listener-" + s.instance }
 
-func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+const (
+	// watchIdle is how often an idle watcher looks at the stream anyway.
+	watchIdle = time.Second
+	// watchPending bounds the wait between looks while committed events
+	// wait for an older transaction to end.
+	watchPending = 50 * time.Millisecond
+	// notifySpacing spaces this instance's wake-ups of the others.
+	notifySpacing = 5 * time.Millisecond
+	pollPage      = 1000
+)
+
+// Run delivers events, in order, until ctx ends. keys is told of every API
+// key that changed on any instance, as "r:<prefix>" (revoked) or
+// "c:<prefix>" (changed), so that caches forget it at once; "" means
+// every key (notifications may have been missed).
+func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), keys func(prefix string)) {
+	if w.s.pg {
+		go w.s.listen(ctx, keys)
+		go w.s.notifier(ctx)
+	}
+	seal, err := w.s.sealer(ctx)
+	if err != nil {
+		slog.Error("event watcher stopped", "err", err)
+		return
+	}
+	wait := watchIdle
+	for {
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case prefix := <-w.s.keyPoke:
+			timer.Stop()
+			keys(prefix)
+			continue
+		case <-w.s.poke:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if w.s.keyOverflow.CompareAndSwap(true, false) {
+			keys("")
+		}
+		pending, err := w.catchUp(ctx, seal, deliver)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			slog.Warn("watch events", "err", err)
+			wait = watchPending
+		case pending:
+			// Committed events wait for an older transaction: look again
+			// soon, then less often.
+			if wait >= watchIdle {
+				wait = time.Millisecond
+			} else {
+				wait = min(wait*2, watchPending)
+			}
+		default:
+			wait = watchIdle
+		}
+	}
+}
+
+// catchUp reads and delivers every final event after the front; pending
+// says that later events exist but are not final yet.
+func (w *Watcher) catchUp(ctx context.Context, seal *sealer, deliver func([]*model.Event)) (pending bool, err error) {
+	for {
+		evs, front, pending, err := w.poll(ctx, seal)
+		if err != nil {
+			return false, err
+		}
+		w.front = front
+		w.s.counts.advance(evs, front)
+		if len(evs) > 0 {
+			deliver(evs)
+		}
+		if len(evs) < pollPage {
+			return pending, nil
+		}
+	}
+}
+
+// poll reads one page of final events at or after the front, in one
+// statement (one snapshot): the events, the new front, and whether
+// committed events wait beyond it.
+func (w *Watcher) poll(ctx context.Context, seal *sealer) ([]*model.Event, model.Position, bool, error) {
+	q := `SELECT g.gate, EXISTS (SELECT 1 FROM events WHERE tx >= g.gate), e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
+		FROM (SELECT ` + w.s.gate() + ` AS gate) g
+		LEFT JOIN LATERAL (SELECT ` + eventColumns + ` FROM events WHERE (tx, id) >= ($1, $2) AND tx < g.gate ORDER BY tx, id LIMIT $3) e ON true`
+	if !w.s.pg {
+		q = `SELECT 0, false, e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
+			FROM (SELECT 1) g LEFT JOIN (SELECT ` + eventColumns + ` FROM events WHERE (tx, id) >= ($1, $2) ORDER BY tx, id LIMIT $3) e ON true`
+	}
+	rows, err := w.s.query(ctx, q, w.front.Tx, w.front.Seq, pollPage)
+	if err != nil {
+		return nil, w.front, false, err
+	}
+	defer rows.Close()
+	var evs []*model.Event
+	var gate int64
+	var pending bool
+	for rows.Next() {
+		var tx, id *int64
+		var tenant, typ *string
+		var payload []byte
+		var at *dbTime
+		if err := rows.Scan(&gate, &pending, &tx, &id, &tenant, &typ, &payload, &at); err != nil {
+			return nil, w.front, false, err
+		}
+		if tx == nil {
+			continue // no event: the left join's empty row
+		}
+		e, err := decodeEvent(seal, model.Position{Tx: *tx, Seq: *id}, *tenant, *typ, payload, *at)
+		if err != nil {
+			return nil, w.front, false, err
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, w.front, false, err
+	}
+	front := w.front
+	if n := len(evs); n > 0 {
+		last := evs[n-1].Pos
+		front = model.Position{Tx: last.Tx, Seq: last.Seq + 1}
+	}
+	if w.s.pg && len(evs) < pollPage && gate > front.Tx {
+		front = model.Position{Tx: gate}
+	}
+	return evs, front, pending, nil
+}
+
+// listen holds the LISTEN connection (PostgreSQL): notifications of
+// events wake the watcher; key changes go to keys. It reconnects with
+// backoff, and tells keys to forget everything after each (re)connection,
+// since changes may have gone unheard.
+func (s *Store) listen(ctx context.Context, keys func(string)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := s.listenConn(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			slog.Warn("event listener", "err", err, "retry_in", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		keys("")
+		s.wake()
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					slog.Warn("event listener: connection lost; reconnecting", "err", err)
+				}
+				break
+			}
+			if n.Channel == keysChannel {
+				keys(n.Payload)
+			} else {
+				s.wake()
+			}
+		}
+		conn.Close(context.Background())
+	}
+}
+
+func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(s.url)
 	if err != nil {
 		return nil, fmt.Errorf("event listener: %w", err)
@@ -263,7 +425,7 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	cfg.RuntimeParams["application_name"] = s.ListenerName()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("event listener: connect: %w", err)
+		return nil, fmt.Errorf("event listener: connect: %w", redactErr(err, s.url))
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+keysChannel); err != nil {
 		conn.Close(context.Background())
@@ -272,134 +434,23 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (w *Watcher) close() {
-	if w.conn != nil {
-		w.conn.Close(context.Background())
-		w.conn = nil
-	}
-}
-
-// Run delivers events until ctx ends. When the feed may have missed events
-// (the listener lost its connection), it calls gap before delivering again,
-// so that subscribers can resume from the database, which replays exactly.
-// keys is told of every API key that changed on any instance, as "r:<prefix>"
-// (revoked) or "c:<prefix>" (changed), so that caches forget it at once; ""
-// means every key.
-func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), gap func(), keys func(prefix string)) {
-	defer w.close()
-	if w.s.pg {
-		w.runPG(ctx, deliver, func() { keys(""); gap() }, keys)
-		return
-	}
-	w.runLocal(ctx, deliver, keys)
-}
-
-func (w *Watcher) runLocal(ctx context.Context, deliver func([]*model.Event), keys func(string)) {
-	tick := time.NewTicker(time.Second) // a safety net; commits poke at once
-	defer tick.Stop()
+// notifier wakes the other instances after local commits (PostgreSQL),
+// at most once per notifySpacing: outside the writers' transactions, so
+// that they never queue on NOTIFY's commit lock.
+func (s *Store) notifier(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case prefix := <-w.s.keyPoke:
-			keys(prefix)
-			continue
-		case <-w.s.poke:
-		case <-tick.C:
+		case <-s.notify:
 		}
-		if w.s.keyOverflow.CompareAndSwap(true, false) {
-			keys("")
+		if _, err := s.exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil && ctx.Err() == nil {
+			slog.Warn("notify other instances", "err", err)
 		}
-		for {
-			// SQLite has one writer, so ids are assigned in commit order.
-			evs, err := w.s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id > ? ORDER BY id LIMIT 1000", w.last)
-			if err != nil {
-				if ctx.Err() == nil {
-					slog.Warn("watch events", "err", err)
-				}
-				break
-			}
-			if len(evs) > 0 {
-				w.last = evs[len(evs)-1].ID
-				deliver(evs)
-			}
-			if len(evs) < 1000 {
-				break
-			}
-		}
-	}
-}
-
-// listenerIdle is how long the listener waits before checking that its
-// connection is still alive.
-const listenerIdle = 30 * time.Second
-
-func (w *Watcher) runPG(ctx context.Context, deliver func([]*model.Event), gap func(), keys func(string)) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		if w.conn == nil {
-			conn, err := w.s.listen(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				slog.Warn("event listener", "err", err, "retry_in", backoff.String())
-				select {
-				case <-time.After(backoff):
-				case <-ctx.Done():
-					return
-				}
-				backoff = min(backoff*2, 5*time.Second)
-				continue
-			}
-			w.conn, backoff = conn, 100*time.Millisecond
-			gap() // notifications sent while we were away are lost
-		}
-		wctx, cancel := context.WithTimeout(ctx, listenerIdle)
-		n, err := w.conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case err == nil && n.Channel == keysChannel:
-			keys(n.Payload)
-		case err == nil:
-			e, err := w.s.decodeNotification(ctx, n.Payload)
-			if err != nil {
-				slog.Warn("event listener: bad notification", "err", err)
-				continue
-			}
-			deliver([]*model.Event{e})
-		case ctx.Err() != nil:
+		select {
+		case <-ctx.Done():
 			return
-		case wctx.Err() != nil && w.conn.Ping(ctx) == nil:
-			// idle, and the connection still answers
-		default:
-			slog.Warn("event listener: connection lost; subscribers will resume", "err", err)
-			w.close()
+		case <-time.After(notifySpacing):
 		}
 	}
-}
-
-func (s *Store) decodeNotification(ctx context.Context, payload string) (*model.Event, error) {
-	var p eventPayload
-	if err := json.Unmarshal([]byte(payload), &p); err != nil {
-		return nil, err
-	}
-	if p.Ref {
-		evs, err := s.queryEvents(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", p.ID)
-		if err != nil {
-			return nil, err
-		}
-		if len(evs) == 0 {
-			return nil, errors.New("event " + strconv.FormatInt(p.ID, 10) + " not found")
-		}
-		return evs[0], nil
-	}
-	if p.After == nil || p.At == nil {
-		return nil, errors.New("notification without event")
-	}
-	e := &model.Event{ID: p.ID, TenantID: p.Tenant, Type: model.EventType(p.Type), Incident: p.After.toModel(), At: p.At.Time, Components: p.Components}
-	if p.Before != nil {
-		e.Before = p.Before.toModel()
-	}
-	return e, nil
 }

@@ -4,39 +4,35 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
-	"github.com/uptrace/bun"
-
 	"github.com/incidentd/incidentd/model"
 )
 
+// incidentRow is an incident as stored, and as events carry it (JSON).
 type incidentRow struct {
-	bun.BaseModel `bun:"table:incidents"`
-
-	ID           string     `bun:"id,pk" json:"id"`
-	TenantID     string     `bun:"tenant_id" json:"tenantId"`
-	Title        string     `bun:"title" json:"title"`
-	Description  *string    `bun:"description" json:"description"`
-	Severity     string     `bun:"severity" json:"severity"`
-	SeverityRank int        `bun:"severity_rank" json:"-"`
-	Status       string     `bun:"status" json:"status"`
-	StatusRank   int        `bun:"status_rank" json:"-"`
-	Service      *string    `bun:"service" json:"service"`
-	Tags         stringList `bun:"tags" json:"tags"`
-	OccurredAt   dbTime     `bun:"occurred_at" json:"occurredAt"`
-	ResolvedAt   *dbTime    `bun:"resolved_at" json:"resolvedAt"`
-	CreatedAt    dbTime     `bun:"created_at" json:"createdAt"`
-	UpdatedAt    dbTime     `bun:"updated_at" json:"updatedAt"`
-	CreatedBy    string     `bun:"created_by" json:"createdBy"`
-	UpdatedBy    string     `bun:"updated_by" json:"updatedBy"`
-	IsDeleted    bool       `bun:"is_deleted" json:"isDeleted"`
-	PhaseGen     *int       `bun:"phase_generation" json:"phaseGeneration,omitempty"`
-	PhaseOrder   *int       `bun:"phase_order" json:"phaseOrder,omitempty"`
+	ID           string     `json:"id"`
+	TenantID     string     `json:"tenantId"`
+	Title        string     `json:"title"`
+	Description  *string    `json:"description"`
+	Severity     string     `json:"severity"`
+	SeverityRank int        `json:"-"`
+	Status       string     `json:"status"`
+	StatusRank   int        `json:"-"`
+	Service      *string    `json:"service"`
+	Tags         stringList `json:"tags"`
+	OccurredAt   dbTime     `json:"occurredAt"`
+	ResolvedAt   *dbTime    `json:"resolvedAt"`
+	CreatedAt    dbTime     `json:"createdAt"`
+	UpdatedAt    dbTime     `json:"updatedAt"`
+	CreatedBy    string     `json:"createdBy"`
+	UpdatedBy    string     `json:"updatedBy"`
+	IsDeleted    bool       `json:"isDeleted"`
+	PhaseGen     *int       `json:"phaseGeneration,omitempty"`
+	PhaseOrder   *int       `json:"phaseOrder,omitempty"`
 }
 
 // columns are the scan destinations of incidentColumns.
@@ -86,6 +82,26 @@ func (r *incidentRow) toModel() *model.Incident {
 	return inc
 }
 
+// queryIncidents runs a SELECT of incidentColumns on db (the pool or a
+// transaction). Rows are scanned by hand: reflective mapping was a third of
+// a list's CPU.
+func (s *Store) queryIncidents(ctx context.Context, db querier, q string, args ...any) ([]incidentRow, error) {
+	rows, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []incidentRow
+	for rows.Next() {
+		var r incidentRow
+		if err := rows.Scan(r.columns()...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // Incidents returns the incident service.
 func (s *Store) Incidents() model.IncidentService { return incidents{s} }
 
@@ -97,62 +113,51 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 		return nil, err
 	}
 	var inc *model.Incident
-	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
-		inc, err = x.createTx(ctx, tx, p, in)
-		return err
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if inc, err = x.insertTx(ctx, t, p, in); err != nil {
+			return err
+		}
+		return x.s.appendEvent(ctx, t, model.EventIncidentCreated, nil, inc, nil)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "create incident")
 	}
-	x.s.committed()
 	return inc, nil
 }
 
-// createTx stores a new incident with its affects and bookkeeping
-// (counters, generation, audit row, outbox event) in tx; callers run
-// x.s.committed() after commit.
-func (x incidents) createTx(ctx context.Context, tx bun.Tx, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
-	inc, err := x.insertTx(ctx, tx, p, in)
-	if err != nil {
-		return nil, err
-	}
-	return inc, x.s.appendEvent(ctx, tx, model.EventIncidentCreated, nil, inc)
-}
-
-// insertTx is createTx without the event, for callers that write more to
-// the incident in the same transaction and record one event at the end.
-func (x incidents) insertTx(ctx context.Context, tx bun.Tx, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
+// insertTx stores a new incident with its affects and audit row in t;
+// the caller records its event (callers that write more to the incident
+// in the same transaction record one event at the end).
+func (x incidents) insertTx(ctx context.Context, t *txn, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
 	inc, err := model.NewIncident(in, model.NewID("inc", 12), p.TenantID, p.ActorID, x.s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
 	if inc.Phase != nil {
-		if err := x.s.checkPhase(ctx, tx, p.TenantID, *inc.Phase); err != nil {
+		if err := x.s.checkPhase(ctx, t, p.TenantID, *inc.Phase); err != nil {
 			return nil, err
 		}
 	}
-	affects, _, err := x.s.checkAffects(ctx, tx, p.TenantID, in.Affects)
+	affects, _, err := x.s.checkAffects(ctx, t, p.TenantID, in.Affects)
 	if err != nil {
 		return nil, err
 	}
 	r := toRow(inc)
-	if _, err := x.s.bound(tx).ExecContext(ctx, `INSERT INTO incidents (`+incidentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := t.exec(ctx, "insert incident", `INSERT INTO incidents (`+incidentColumns+`, title_fold, description_fold)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		r.ID, r.TenantID, r.Title, r.Description, r.Severity, r.SeverityRank, r.Status, r.StatusRank, r.Service, r.Tags,
-		r.OccurredAt, nullTime(r.ResolvedAt), r.CreatedAt, r.UpdatedAt, r.CreatedBy, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder); err != nil {
-		return nil, fmt.Errorf("insert incident: %w", err)
-	}
-	if err := x.s.insertAffects(ctx, tx, p.TenantID, inc.ID, affects); err != nil {
+		r.OccurredAt, nullTime(r.ResolvedAt), r.CreatedAt, r.UpdatedAt, r.CreatedBy, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder,
+		model.Fold(r.Title), foldPtr(r.Description)); err != nil {
 		return nil, err
 	}
-	if err := x.s.bookkeep(ctx, tx, p.TenantID, nil, inc); err != nil {
+	if err := x.s.insertAffects(ctx, t, p.TenantID, inc.ID, affects); err != nil {
 		return nil, err
 	}
 	changes := model.IncidentChanges(nil, inc)
 	if len(affects) > 0 {
 		changes["affects"] = model.Change{After: model.AffectsChange(affects)}
 	}
-	if err := x.s.audit(ctx, tx, p, model.AuditIncidentCreate, "incident", inc.ID, changes); err != nil {
+	if err := x.s.audit(ctx, t, p, model.AuditIncidentCreate, "incident", inc.ID, changes); err != nil {
 		return nil, err
 	}
 	return inc, nil
@@ -163,7 +168,7 @@ func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := x.s.queryIncidents(ctx, "SELECT "+incidentColumns+" FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted", id, p.TenantID)
+	rows, err := x.s.queryIncidents(ctx, x.s, "SELECT "+incidentColumns+" FROM incidents WHERE id = $1 AND tenant_id = $2 AND NOT is_deleted", id, p.TenantID)
 	if err != nil {
 		return nil, model.Internal(err, "get incident")
 	}
@@ -186,9 +191,9 @@ func (x incidents) GetWithAffects(ctx context.Context, id string) (*model.Incide
 	}
 	var r incidentRow
 	var affects sql.NullString
-	err = x.s.bound(x.s.db).QueryRowContext(ctx, `SELECT `+incidentColumns+`,
+	err = x.s.queryRow(ctx, `SELECT `+incidentColumns+`,
 			(SELECT `+agg+` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)
-		FROM incidents WHERE id = ? AND tenant_id = ? AND NOT is_deleted`, id, p.TenantID).Scan(append(r.columns(), &affects)...)
+		FROM incidents WHERE id = $1 AND tenant_id = $2 AND NOT is_deleted`, id, p.TenantID).Scan(append(r.columns(), &affects)...)
 	if isNoRows(err) {
 		return nil, nil, model.NotFound("Incident", id)
 	}
@@ -231,8 +236,8 @@ func decodeAffects(raw string) ([]model.Affect, error) {
 // lockLive loads a live incident of tenant in a write transaction, locking
 // its row on PostgreSQL (SQLite's IMMEDIATE transaction already holds the
 // database write lock).
-func (x incidents) lockLive(ctx context.Context, tx bun.Tx, tenant, id string) (*incidentRow, error) {
-	rows, err := x.s.lockIncidents(ctx, tx, tenant, id)
+func (x incidents) lockLive(ctx context.Context, t *txn, tenant, id string) (*incidentRow, error) {
+	rows, err := x.s.lockIncidents(ctx, t, tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -244,16 +249,16 @@ func (x incidents) lockLive(ctx context.Context, tx bun.Tx, tenant, id string) (
 
 // lockIncidents loads the live incidents among ids in one statement,
 // locking their rows in id order on PostgreSQL; missing ones are absent.
-func (s *Store) lockIncidents(ctx context.Context, tx bun.Tx, tenant string, ids ...string) ([]incidentRow, error) {
+func (s *Store) lockIncidents(ctx context.Context, t *txn, tenant string, ids ...string) ([]incidentRow, error) {
 	w := &where{}
-	w.and("tenant_id = ?", tenant)
+	w.and("tenant_id = " + w.arg(tenant))
 	w.and("NOT is_deleted")
 	in(w, "id", ids)
 	q := "SELECT " + incidentColumns + " FROM incidents WHERE " + w.String() + " ORDER BY id"
 	if s.pg {
 		q += " FOR UPDATE" // rows are locked as they come, in id order
 	}
-	rows, err := s.queryIncidentsOn(ctx, tx, q, w.args...)
+	rows, err := s.queryIncidents(ctx, t, q, w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "lock incidents")
 	}
@@ -277,36 +282,25 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		return nil, model.Invalid("Invalid request body", errs...)
 	}
 	var out *model.Incident
-	changed := false
-	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
-		out, changed, err = x.updateTx(ctx, tx, p, id, patch)
-		return err
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		row, err := x.lockLive(ctx, t, p.TenantID, id)
+		if err != nil {
+			return err
+		}
+		cur := row.toModel()
+		a, err := x.applyTx(ctx, t, p, cur, patch)
+		if out = a.next; err != nil || !a.changed {
+			return err
+		}
+		if err := x.s.appendUpdates(ctx, t, p, id, false, a.entries); err != nil {
+			return err
+		}
+		return x.s.appendEvent(ctx, t, model.EventIncidentUpdated, cur, a.next, a.components)
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "update incident")
 	}
-	if changed {
-		x.s.committed()
-	}
 	return out, nil
-}
-
-// updateTx applies a patch with its bookkeeping in tx; changed is false for a
-// patch that changes nothing. Callers run x.s.committed() after commit.
-func (x incidents) updateTx(ctx context.Context, tx bun.Tx, p *model.Principal, id string, patch model.IncidentPatch) (*model.Incident, bool, error) {
-	row, err := x.lockLive(ctx, tx, p.TenantID, id)
-	if err != nil {
-		return nil, false, err
-	}
-	cur := row.toModel()
-	w, err := x.applyTx(ctx, tx, p, cur, patch)
-	if err != nil || !w.changed {
-		return w.next, false, err
-	}
-	if err := x.s.appendUpdates(ctx, tx, p, id, false, w.entries); err != nil {
-		return nil, false, err
-	}
-	return w.next, true, x.s.appendEventTouching(ctx, tx, model.EventIncidentUpdated, cur, w.next, w.components)
 }
 
 // applied is what applyTx did: the incident after the patch, the timeline
@@ -319,8 +313,8 @@ type applied struct {
 }
 
 // applyTx writes a patch to cur, an incident the caller has locked, with its
-// bookkeeping and audit row; the caller appends the entries and the event.
-func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, cur *model.Incident, patch model.IncidentPatch) (applied, error) {
+// audit row; the caller appends the entries and the event.
+func (x incidents) applyTx(ctx context.Context, t *txn, p *model.Principal, cur *model.Incident, patch model.IncidentPatch) (applied, error) {
 	id := cur.ID
 	now := x.s.clock.Now()
 	next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, now)
@@ -331,10 +325,10 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 	var names map[string]string
 	var before, after []model.Affect
 	if patch.Affects.Set {
-		if after, names, err = x.s.checkAffects(ctx, tx, p.TenantID, patch.Affects.Value); err != nil {
+		if after, names, err = x.s.checkAffects(ctx, t, p.TenantID, patch.Affects.Value); err != nil {
 			return applied{}, err
 		}
-		if before, err = x.s.affectsOf(ctx, tx, p.TenantID, id); err != nil {
+		if before, err = x.s.affectsOf(ctx, t, p.TenantID, id); err != nil {
 			return applied{}, err
 		}
 		diff = model.DiffAffects(before, after)
@@ -343,7 +337,7 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 		return applied{next: cur}, nil
 	}
 	if next.Phase != nil && (cur.Phase == nil || *cur.Phase != *next.Phase) {
-		if err := x.s.checkPhase(ctx, tx, p.TenantID, *next.Phase); err != nil {
+		if err := x.s.checkPhase(ctx, t, p.TenantID, *next.Phase); err != nil {
 			return applied{}, err
 		}
 	}
@@ -353,34 +347,31 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 		next = &n
 	}
 	r := toRow(next)
-	_, err = x.s.bound(tx).ExecContext(ctx, `UPDATE incidents SET title = ?, description = ?, severity = ?, severity_rank = ?,
-		status = ?, status_rank = ?, service = ?, tags = ?, occurred_at = ?, resolved_at = ?, updated_at = ?, updated_by = ?,
-		is_deleted = ?, phase_generation = ?, phase_order = ? WHERE id = ? AND tenant_id = ?`,
+	err = t.exec(ctx, "update incident", `UPDATE incidents SET title = $1, description = $2, severity = $3, severity_rank = $4,
+		status = $5, status_rank = $6, service = $7, tags = $8, occurred_at = $9, resolved_at = $10, updated_at = $11, updated_by = $12,
+		is_deleted = $13, phase_generation = $14, phase_order = $15, title_fold = $16, description_fold = $17 WHERE id = $18 AND tenant_id = $19`,
 		r.Title, r.Description, r.Severity, r.SeverityRank, r.Status, r.StatusRank, r.Service, r.Tags, r.OccurredAt, nullTime(r.ResolvedAt),
-		r.UpdatedAt, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder, id, p.TenantID)
+		r.UpdatedAt, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder, model.Fold(r.Title), foldPtr(r.Description), id, p.TenantID)
 	if err != nil {
-		return applied{}, fmt.Errorf("update incident: %w", err)
-	}
-	if err := x.s.writeAffects(ctx, tx, p.TenantID, id, diff); err != nil {
 		return applied{}, err
 	}
-	if err := x.s.bookkeep(ctx, tx, p.TenantID, cur, next); err != nil {
+	if err := x.s.writeAffects(ctx, t, p.TenantID, id, diff); err != nil {
 		return applied{}, err
 	}
 	changes := model.IncidentChanges(cur, next)
 	if !diff.Empty() {
 		changes["affects"] = model.Change{Before: model.AffectsChange(before), After: model.AffectsChange(after)}
 	}
-	if err := x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id, changes); err != nil {
+	if err := x.s.audit(ctx, t, p, model.AuditIncidentUpdate, "incident", id, changes); err != nil {
 		return applied{}, err
 	}
 	var failed error
-	entries := model.AutoUpdates(cur, next, x.s.phaseNamer(ctx, tx, p.TenantID, &failed))
+	entries := model.AutoUpdates(cur, next, x.s.phaseNamer(ctx, t, p.TenantID, &failed))
 	if failed != nil {
 		return applied{}, failed
 	}
 	if !diff.Empty() {
-		if err := x.s.nameRemoved(ctx, tx, p.TenantID, diff.Removed, names); err != nil {
+		if err := x.s.nameRemoved(ctx, t, p.TenantID, diff.Removed, names); err != nil {
 			return applied{}, err
 		}
 		entries = append(entries, model.AffectsUpdate(diff, func(id string) string { return names[id] }))
@@ -389,12 +380,12 @@ func (x incidents) applyTx(ctx context.Context, tx bun.Tx, p *model.Principal, c
 }
 
 // nameRemoved adds the display names of removed components to names.
-func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, removed []model.Affect, names map[string]string) error {
+func (s *Store) nameRemoved(ctx context.Context, t *txn, tenant string, removed []model.Affect, names map[string]string) error {
 	var ids []string
 	for _, a := range removed {
 		ids = append(ids, a.ComponentID)
 	}
-	got, err := s.namesOf(ctx, tx, "components", tenant, ids, false)
+	got, err := s.namesOf(ctx, t, "components", tenant, ids, false)
 	if err != nil {
 		return fmt.Errorf("name components: %w", err)
 	}
@@ -404,60 +395,47 @@ func (s *Store) nameRemoved(ctx context.Context, tx bun.Tx, tenant string, remov
 
 // appendUpdates adds entries to an incident's timeline, numbered after the
 // last (fresh: the incident was created in this transaction, so it has none).
-func (s *Store) appendUpdates(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, fresh bool, entries []model.UpdateInput) error {
+func (s *Store) appendUpdates(ctx context.Context, t *txn, p *model.Principal, incident string, fresh bool, entries []model.UpdateInput) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if len(entries) == 1 && !fresh && !s.pg {
-		_, err := s.appendUpdate(ctx, tx, p, incident, entries[0])
-		return err
-	}
 	at := newDBTime(s.clock.Now())
-	q := `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by) VALUES `
-	var args []any
+	w := &where{}
+	var values []string
 	if s.pg && !fresh {
 		// Every row's subquery reads the statement's snapshot, which does not
 		// hold the rows this statement inserts (SQLite's would: it numbers
-		// from a separate read below). No RETURNING, so it can be batched.
+		// from a separate read below). No RETURNING, so it can be queued.
+		inc, tenant := w.arg(incident), w.arg(p.TenantID)
 		for i, u := range entries {
-			if i > 0 {
-				q += ", "
+			values = append(values, "("+tenant+", "+inc+", (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = "+inc+
+				" AND tenant_id = "+tenant+") + "+w.arg(i)+", "+w.arg(u.DisplayName)+", "+w.arg(u.Description)+", "+w.arg(at)+", "+w.arg(p.ActorID)+")")
+		}
+	} else {
+		base := 0
+		if !fresh {
+			if err := t.queryRow(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = $1 AND tenant_id = $2`,
+				incident, p.TenantID).Scan(&base); err != nil {
+				return fmt.Errorf("append updates: %w", err)
 			}
-			q += "(?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ? AND tenant_id = ?) + ?, ?, ?, ?, ?)"
-			args = append(args, p.TenantID, incident, incident, p.TenantID, i, u.DisplayName, u.Description, at, p.ActorID)
 		}
-		if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("append updates: %w", err)
-		}
-		return nil
-	}
-	base := 0
-	if !fresh {
-		if err := s.bound(tx).QueryRowContext(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ? AND tenant_id = ?`, incident, p.TenantID).Scan(&base); err != nil {
-			return fmt.Errorf("append updates: %w", err)
+		for i, u := range entries {
+			values = append(values, "("+w.arg(p.TenantID)+", "+w.arg(incident)+", "+w.arg(base+i)+", "+w.arg(u.DisplayName)+", "+
+				w.arg(u.Description)+", "+w.arg(at)+", "+w.arg(p.ActorID)+")")
 		}
 	}
-	for i, u := range entries {
-		if i > 0 {
-			q += ", "
-		}
-		q += "(?, ?, ?, ?, ?, ?, ?)"
-		args = append(args, p.TenantID, incident, base+i, u.DisplayName, u.Description, at, p.ActorID)
-	}
-	if _, err := s.bound(tx).ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("append updates: %w", err)
-	}
-	return nil
+	return t.exec(ctx, "append updates", `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by) VALUES `+
+		strings.Join(values, ", "), w.args...)
 }
 
 // appendUpdate adds an entry to an incident's timeline, numbered after the last.
-func (s *Store) appendUpdate(ctx context.Context, tx bun.Tx, p *model.Principal, incident string, in model.UpdateInput) (*model.IncidentUpdate, error) {
+func (s *Store) appendUpdate(ctx context.Context, t *txn, p *model.Principal, incident string, in model.UpdateInput) (*model.IncidentUpdate, error) {
 	now := model.NormalizeTime(s.clock.Now())
 	var ord int
 	// VALUES, not INSERT ... SELECT: bind parameters take their types from the columns.
-	err := s.bound(tx).QueryRowContext(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
-		VALUES (?, ?, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = ? AND tenant_id = ?), ?, ?, ?, ?) RETURNING ord`,
-		p.TenantID, incident, incident, p.TenantID, in.DisplayName, in.Description, newDBTime(now), p.ActorID).Scan(&ord)
+	err := t.queryRow(ctx, `INSERT INTO incident_updates (tenant_id, incident_id, ord, display_name, description, created_at, created_by)
+		VALUES ($1, $2, (SELECT COALESCE(MAX(ord) + 1, 0) FROM incident_updates WHERE incident_id = $2 AND tenant_id = $1), $3, $4, $5, $6) RETURNING ord`,
+		p.TenantID, incident, in.DisplayName, in.Description, newDBTime(now), p.ActorID).Scan(&ord)
 	if err != nil {
 		return nil, fmt.Errorf("append update: %w", err)
 	}
@@ -472,25 +450,50 @@ func (x incidents) Updates(ctx context.Context, id string) ([]model.IncidentUpda
 	if _, err := x.Get(ctx, id); err != nil {
 		return nil, err
 	}
-	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT ord, display_name, description, created_at, created_by
-		FROM incident_updates WHERE incident_id = ? AND tenant_id = ? ORDER BY ord`), id, p.TenantID)
+	got, err := x.s.updatesOf(ctx, x.s, p.TenantID, []string{id}, 0)
 	if err != nil {
 		return nil, model.Internal(err, "list updates")
 	}
+	if out := got[id]; out != nil {
+		return out, nil
+	}
+	return []model.IncidentUpdate{}, nil
+}
+
+// updatesOf reads the timelines of incidents (ids of tenant), in order; with
+// latest > 0, only the latest entries of each (one incident at a time).
+func (s *Store) updatesOf(ctx context.Context, db querier, tenant string, ids []string, latest int) (map[string][]model.IncidentUpdate, error) {
+	w := &where{}
+	w.and("tenant_id = " + w.arg(tenant))
+	in(w, "incident_id", ids)
+	q := `SELECT incident_id, ord, display_name, description, created_at, created_by FROM incident_updates WHERE ` + w.String() + ` ORDER BY incident_id, ord`
+	if latest > 0 {
+		q = `SELECT incident_id, ord, display_name, description, created_at, created_by FROM incident_updates WHERE ` + w.String() +
+			` ORDER BY incident_id, ord DESC LIMIT ` + w.arg(latest)
+	}
+	rows, err := db.query(ctx, q, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("load updates: %w", err)
+	}
 	defer rows.Close()
-	out := []model.IncidentUpdate{}
+	out := map[string][]model.IncidentUpdate{}
 	for rows.Next() {
+		var inc string
 		var u model.IncidentUpdate
 		var at dbTime
-		if err := rows.Scan(&u.Order, &u.DisplayName, &u.Description, &at, &u.CreatedBy); err != nil {
-			return nil, model.Internal(err, "list updates")
+		if err := rows.Scan(&inc, &u.Order, &u.DisplayName, &u.Description, &at, &u.CreatedBy); err != nil {
+			return nil, fmt.Errorf("load updates: %w", err)
 		}
 		u.CreatedAt = at.Time
-		out = append(out, u)
+		out[inc] = append(out[inc], u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, model.Internal(err, "list updates")
+		return nil, fmt.Errorf("load updates: %w", err)
+	}
+	if latest > 0 {
+		for _, us := range out {
+			slices.Reverse(us)
+		}
 	}
 	return out, nil
 }
@@ -504,14 +507,14 @@ func (x incidents) AddUpdate(ctx context.Context, id string, in model.UpdateInpu
 		return nil, model.Invalid("Invalid request body", errs...)
 	}
 	var out *model.IncidentUpdate
-	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := x.lockLive(ctx, tx, p.TenantID, id); err != nil {
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if _, err := x.lockLive(ctx, t, p.TenantID, id); err != nil {
 			return err
 		}
-		if out, err = x.s.appendUpdate(ctx, tx, p, id, in); err != nil {
+		if out, err = x.s.appendUpdate(ctx, t, p, id, in); err != nil {
 			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditIncidentUpdate, "incident", id,
+		return x.s.audit(ctx, t, p, model.AuditIncidentUpdate, "incident", id,
 			map[string]model.Change{"updates": {After: in.DisplayName}})
 	})
 	if err != nil {
@@ -525,89 +528,22 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = x.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
-		row, err := x.lockLive(ctx, tx, p.TenantID, id)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		row, err := x.lockLive(ctx, t, p.TenantID, id)
 		if err != nil {
 			return err
 		}
 		cur := row.toModel()
 		gone := *cur
 		gone.IsDeleted, gone.UpdatedAt, gone.UpdatedBy = true, model.NormalizeTime(x.s.clock.Now()), p.ActorID
-		_, err = x.s.bound(tx).ExecContext(ctx, `UPDATE incidents SET is_deleted = ?, updated_at = ?, updated_by = ? WHERE id = ? AND tenant_id = ?`,
-			true, newDBTime(gone.UpdatedAt), p.ActorID, id, p.TenantID)
-		if err != nil {
-			return fmt.Errorf("delete incident: %w", err)
-		}
-		if err := x.s.bookkeep(ctx, tx, p.TenantID, cur, nil); err != nil {
+		if err := t.exec(ctx, "delete incident", `UPDATE incidents SET is_deleted = $1, updated_at = $2, updated_by = $3 WHERE id = $4 AND tenant_id = $5`,
+			true, newDBTime(gone.UpdatedAt), p.ActorID, id, p.TenantID); err != nil {
 			return err
 		}
-		if err := x.s.audit(ctx, tx, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
+		if err := x.s.audit(ctx, t, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
 			return err
 		}
-		return x.s.appendEvent(ctx, tx, model.EventIncidentDeleted, cur, &gone)
+		return x.s.appendEvent(ctx, t, model.EventIncidentDeleted, cur, &gone, nil)
 	})
-	if err != nil {
-		return domainOrInternal(err, "delete incident")
-	}
-	x.s.committed()
-	return nil
-}
-
-// domainOrInternal passes domain errors through and wraps everything else.
-func domainOrInternal(err error, context string) error {
-	if err == nil {
-		return nil
-	}
-	var e *model.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return model.Internal(err, context)
-}
-
-// bookkeep records a write of an incident (before nil: created, after nil:
-// deleted): the shard's generation row first, then its counters, so that
-// every writer takes these rows in one order and none can deadlock.
-func (s *Store) bookkeep(ctx context.Context, tx bun.Tx, tenant string, before, after *model.Incident) error {
-	shard := shardOf(ctx)
-	if err := s.bumpGeneration(ctx, tx, tenant, shard); err != nil {
-		return err
-	}
-	return s.adjustCounts(ctx, tx, tenant, shard, before, after)
-}
-
-// adjustCounts moves an incident between the (status, severity) counters of
-// one shard: before nil is a creation, after nil a deletion. Rows are touched
-// in key order, after the shard's generation row, so that concurrent writers
-// cannot deadlock.
-func (s *Store) adjustCounts(ctx context.Context, db bun.IDB, tenant string, shard int, before, after *model.Incident) error {
-	type delta struct {
-		status, severity string
-		n                int
-	}
-	var ds []delta
-	if before != nil {
-		ds = append(ds, delta{string(before.Status), string(before.Severity), -1})
-	}
-	if after != nil {
-		ds = append(ds, delta{string(after.Status), string(after.Severity), 1})
-	}
-	if len(ds) == 2 && ds[0].status == ds[1].status && ds[0].severity == ds[1].severity {
-		return nil
-	}
-	slices.SortFunc(ds, func(a, b delta) int {
-		return strings.Compare(a.status+"/"+a.severity, b.status+"/"+b.severity)
-	})
-	// One statement; its rows are written (and locked) in the sorted order.
-	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(ds)), ", ")
-	var args []any
-	for _, d := range ds {
-		args = append(args, tenant, d.status, d.severity, shard, d.n)
-	}
-	_, err := s.bound(db).ExecContext(ctx, `INSERT INTO incident_counts (tenant_id, status, severity, shard, n) VALUES `+values+`
-		ON CONFLICT (tenant_id, status, severity, shard) DO UPDATE SET n = incident_counts.n + excluded.n`, args...)
-	if err != nil {
-		return fmt.Errorf("adjust counts: %w", err)
-	}
-	return nil
+	return domainOrInternal(err, "delete incident")
 }

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/uptrace/bun"
-
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -42,21 +40,18 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	}
 	var target string
 	var created bool
-	wrote := false
-	err = g.s.txBatched(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if g.s.pg {
-			if _, err := g.s.bound(tx).ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "ingest:"+p.TenantID); err != nil {
-				return fmt.Errorf("lock ingestion: %w", err)
-			}
+	err = g.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if err := t.lock(ctx, "ingest:"+p.TenantID); err != nil {
+			return err
 		}
 		// The component was found by the fast path; what follows, maintenance
 		// included, is decided again under the lock, from the current state.
-		open, inMaintenance, err := g.openIncidents(ctx, tx, p.TenantID, comp.ID, r.Impact)
+		open, inMaintenance, err := g.openIncidents(ctx, t, p.TenantID, comp.ID, r.Impact)
 		if err != nil {
 			return err
 		}
 		if inMaintenance { // a window began or was created since the fast path looked: change nothing
-			m, err := (maintenance(g)).activeFor(ctx, tx, p.TenantID, comp.ID)
+			m, err := (maintenance(g)).activeFor(ctx, t, p.TenantID, comp.ID)
 			if err != nil || m == nil {
 				return err
 			}
@@ -69,7 +64,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		if d.Action == model.IngestNoChange {
 			return nil
 		}
-		w := newWork(g, tx, p)
+		w := newWork(g, t, p)
 		// Lock the incidents this decision writes, in id order, before any
 		// write: the events lock and the bookkeeping rows come after row locks
 		// in every transaction, so none can wait on another in a cycle.
@@ -106,7 +101,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 			}
 		case model.IngestRaise:
 			raised := model.AffectsDiff{Changed: []model.Affect{model.MonitoringAffect(comp.ID, r.Impact)}}
-			if err := g.s.writeAffects(ctx, tx, p.TenantID, target, raised); err != nil {
+			if err := g.s.writeAffects(ctx, t, p.TenantID, target, raised); err != nil {
 				return fmt.Errorf("raise impact: %w", err)
 			}
 			w.touched(target, comp.ID)
@@ -121,22 +116,18 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		if err := w.finish(ctx); err != nil {
 			return err
 		}
-		wrote = d.Action != model.IngestNoChange
 		created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
 		return nil
 	})
 	if err != nil {
 		return nil, domainOrInternal(err, "ingest component status")
 	}
-	if wrote {
-		g.s.committed()
-	}
 	if res != nil { // a maintenance answered under the lock
 		return res, nil
 	}
 	// Read the answer after commit, outside the lock: it is the state just
 	// after this report (or a moment later), and the lock stays short.
-	res, err = g.result(ctx, g.s.db, p.TenantID, target)
+	res, err = g.result(ctx, g.s, p.TenantID, target)
 	if err != nil {
 		return nil, model.Internal(err, "ingest result")
 	}
@@ -156,16 +147,16 @@ type found struct {
 
 // findComponent returns the one component with the report's name whose
 // labels include every attribute.
-func (g ingest) findComponent(ctx context.Context, db bun.IDB, tenant string, r model.ComponentReport) (*found, error) {
+func (g ingest) findComponent(ctx context.Context, db querier, tenant string, r model.ComponentReport) (*found, error) {
 	now := newDBTime(g.s.clock.Now())
-	const open = `FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE a.tenant_id = c.tenant_id AND a.component_id = c.id AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+	open := `FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+		WHERE a.tenant_id = c.tenant_id AND a.component_id = c.id AND NOT i.is_deleted AND ` + openStatus + `
 		ORDER BY a.impact DESC, a.incident_id LIMIT 1`
-	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT c.id, c.tenant_id, c.display_name, c.name_key, c.labels, c.created_at, c.updated_at, c.created_by, c.updated_by,
+	rows, err := db.query(ctx, `SELECT c.id, c.tenant_id, c.display_name, c.name_key, c.labels, c.created_at, c.updated_at, c.created_by, c.updated_by,
 			EXISTS (SELECT 1 FROM maintenance_components mc JOIN maintenance_windows m ON m.id = mc.window_id AND m.tenant_id = mc.tenant_id
-				WHERE mc.tenant_id = c.tenant_id AND mc.component_id = c.id AND m.starts_at <= ? AND m.ends_at > ?),
+				WHERE mc.tenant_id = c.tenant_id AND mc.component_id = c.id AND m.starts_at <= $1 AND m.ends_at > $1),
 			(SELECT a.incident_id `+open+`), (SELECT a.impact `+open+`)
-		FROM components c WHERE c.tenant_id = ? AND c.name_key = ?`, now, now, tenant, model.NameKey(r.Name))
+		FROM components c WHERE c.tenant_id = $2 AND c.name_key = $3`, now, tenant, model.NameKey(r.Name))
 	if err != nil {
 		return nil, fmt.Errorf("find component: %w", err)
 	}
@@ -223,28 +214,28 @@ func describeLabels(m map[string]string) string {
 // than every open incident's components: the open incident affecting the
 // component (with its size), the newest open incident whose impact is the
 // requested one, and whether a maintenance window covers the component.
-func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component string, impact model.Impact) ([]model.OpenIncident, bool, error) {
+func (g ingest) openIncidents(ctx context.Context, t *txn, tenant, component string, impact model.Impact) ([]model.OpenIncident, bool, error) {
 	// One statement: the current incident ('c', with its size), the two
 	// newest of the requested impact ('t'; one may be the current one), and
 	// any maintenance window covering the component now ('m').
 	now := newDBTime(g.s.clock.Now())
-	rows, err := g.s.bound(tx).QueryContext(ctx, `SELECT kind, id, impact, size, rank FROM (
+	rows, err := t.query(ctx, `SELECT kind, id, impact, size, rank FROM (
 			SELECT 'c' AS kind, a.incident_id AS id, a.impact AS impact,
 				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank
 			FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-			WHERE a.tenant_id = ? AND a.component_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
+			WHERE a.tenant_id = $1 AND a.component_id = $2 AND NOT i.is_deleted AND `+openStatus+`
 			ORDER BY a.impact DESC, a.incident_id LIMIT 1) cur
 		UNION ALL
 		SELECT kind, id, impact, size, rank FROM (
 			SELECT 't' AS kind, i.id AS id, MAX(a.impact) AS impact, 0 AS size,
 				ROW_NUMBER() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rank
 			FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
-			WHERE i.tenant_id = ? AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = ? ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt
+			WHERE i.tenant_id = $1 AND NOT i.is_deleted AND `+openStatus+`
+			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = $3 ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt
 		UNION ALL
 		SELECT 'm', m.id, 0, 0, 0 FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
-		WHERE mc.tenant_id = ? AND mc.component_id = ? AND m.starts_at <= ? AND m.ends_at > ?`,
-		tenant, component, tenant, int(impact), tenant, component, now, now)
+		WHERE mc.tenant_id = $1 AND mc.component_id = $2 AND m.starts_at <= $4 AND m.ends_at > $4`,
+		tenant, component, int(impact), now)
 	if err != nil {
 		return nil, false, fmt.Errorf("open incidents: %w", err)
 	}
@@ -288,9 +279,9 @@ func (g ingest) openIncidents(ctx context.Context, tx bun.Tx, tenant, component 
 // work is one report's writes to incidents: each incident is locked once,
 // gets its timeline entries in one statement and one event at the end.
 type work struct {
-	g  ingest
-	tx bun.Tx
-	p  *model.Principal
+	g ingest
+	t *txn
+	p *model.Principal
 	// before is each incident as locked (nil: created here); cur as it is now.
 	before  map[string]*model.Incident
 	cur     map[string]*model.Incident
@@ -299,8 +290,8 @@ type work struct {
 	comps   map[string][]string
 }
 
-func newWork(g ingest, tx bun.Tx, p *model.Principal) *work {
-	return &work{g: g, tx: tx, p: p, before: map[string]*model.Incident{}, cur: map[string]*model.Incident{},
+func newWork(g ingest, t *txn, p *model.Principal) *work {
+	return &work{g: g, t: t, p: p, before: map[string]*model.Incident{}, cur: map[string]*model.Incident{},
 		fresh: map[string]bool{}, entries: map[string][]model.UpdateInput{}, comps: map[string][]string{}}
 }
 
@@ -312,7 +303,7 @@ func (w *work) lock(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := w.g.s.lockIncidents(ctx, w.tx, w.p.TenantID, ids...)
+	rows, err := w.g.s.lockIncidents(ctx, w.t, w.p.TenantID, ids...)
 	if err != nil {
 		return err
 	}
@@ -338,7 +329,7 @@ func (w *work) note(id, title, text string) {
 func (w *work) touched(id, component string) { w.comps[id] = append(w.comps[id], component) }
 
 func (w *work) create(ctx context.Context, in model.IncidentCreate) (*model.Incident, error) {
-	inc, err := incidents(w.g).insertTx(ctx, w.tx, w.p, in)
+	inc, err := incidents(w.g).insertTx(ctx, w.t, w.p, in)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +339,7 @@ func (w *work) create(ctx context.Context, in model.IncidentCreate) (*model.Inci
 
 // patch applies a patch to a locked incident.
 func (w *work) patch(ctx context.Context, id string, patch model.IncidentPatch) error {
-	a, err := incidents(w.g).applyTx(ctx, w.tx, w.p, w.cur[id], patch)
+	a, err := incidents(w.g).applyTx(ctx, w.t, w.p, w.cur[id], patch)
 	if err != nil {
 		return err
 	}
@@ -358,7 +349,7 @@ func (w *work) patch(ctx context.Context, id string, patch model.IncidentPatch) 
 }
 
 func (w *work) attach(ctx context.Context, incident string, c *model.Component, impact model.Impact, title, label string) error {
-	if err := w.g.s.insertAffects(ctx, w.tx, w.p.TenantID, incident, []model.Affect{model.MonitoringAffect(c.ID, impact)}); err != nil {
+	if err := w.g.s.insertAffects(ctx, w.t, w.p.TenantID, incident, []model.Affect{model.MonitoringAffect(c.ID, impact)}); err != nil {
 		return fmt.Errorf("attach component: %w", err)
 	}
 	w.touched(incident, c.ID)
@@ -367,7 +358,7 @@ func (w *work) attach(ctx context.Context, incident string, c *model.Component, 
 }
 
 func (w *work) detach(ctx context.Context, incident string, c *model.Component, impact model.Impact, closeIt bool) error {
-	if err := w.g.s.writeAffects(ctx, w.tx, w.p.TenantID, incident, model.AffectsDiff{Removed: []model.Affect{{ComponentID: c.ID}}}); err != nil {
+	if err := w.g.s.writeAffects(ctx, w.t, w.p.TenantID, incident, model.AffectsDiff{Removed: []model.Affect{{ComponentID: c.ID}}}); err != nil {
 		return fmt.Errorf("detach component: %w", err)
 	}
 	w.touched(incident, c.ID)
@@ -386,14 +377,14 @@ func (w *work) detach(ctx context.Context, incident string, c *model.Component, 
 // incident, in id order.
 func (w *work) finish(ctx context.Context) error {
 	for _, id := range slices.Sorted(maps.Keys(w.cur)) {
-		if err := w.g.s.appendUpdates(ctx, w.tx, w.p, id, w.fresh[id], w.entries[id]); err != nil {
+		if err := w.g.s.appendUpdates(ctx, w.t, w.p, id, w.fresh[id], w.entries[id]); err != nil {
 			return err
 		}
 		typ := model.EventIncidentUpdated
 		if w.fresh[id] {
 			typ = model.EventIncidentCreated
 		}
-		if err := w.g.s.appendEventTouching(ctx, w.tx, typ, w.before[id], w.cur[id], w.comps[id]); err != nil {
+		if err := w.g.s.appendEvent(ctx, w.t, typ, w.before[id], w.cur[id], w.comps[id]); err != nil {
 			return err
 		}
 	}
@@ -408,19 +399,21 @@ const (
 	reportUpdates    = 20
 )
 
-func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*model.IngestResult, error) {
-	incs, err := g.s.queryIncidentsOn(ctx, db, "SELECT "+incidentColumns+" FROM incidents WHERE id = ? AND tenant_id = ?", id, tenant)
+func (g ingest) result(ctx context.Context, db querier, tenant, id string) (*model.IngestResult, error) {
+	incs, err := g.s.queryIncidents(ctx, db, "SELECT "+incidentColumns+" FROM incidents WHERE id = $1 AND tenant_id = $2", id, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("load incident: %w", err)
 	}
 	if len(incs) == 0 {
-		return nil, fmt.Errorf("load incident: %s not found", id)
+		// Deleted meanwhile (a racing maintenance or API delete): the
+		// report must be sent again.
+		return nil, model.Conflict("incident " + id + " was deleted meanwhile; send the report again")
 	}
 	res := &model.IngestResult{Incident: incs[0].toModel(), Impact: -1}
 	// The first components, with the full count and the worst impact over
 	// all of them (the window runs before the LIMIT).
-	rows, err := g.s.bound(db).QueryContext(ctx, `SELECT component_id, impact, impact_type_id, severity, COUNT(*) OVER (), MAX(impact) OVER ()
-		FROM incident_affects WHERE incident_id = ? AND tenant_id = ? ORDER BY component_id LIMIT ?`, id, tenant, reportComponents)
+	rows, err := db.query(ctx, `SELECT component_id, impact, impact_type_id, severity, COUNT(*) OVER (), MAX(impact) OVER ()
+		FROM incident_affects WHERE incident_id = $1 AND tenant_id = $2 ORDER BY component_id LIMIT $3`, id, tenant, reportComponents)
 	if err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
 	}
@@ -438,26 +431,15 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load affects: %w", err)
 	}
-	urows, err := g.s.bound(db).QueryContext(ctx, `SELECT ord, display_name, description, created_at, created_by FROM incident_updates
-		WHERE incident_id = ? AND tenant_id = ? ORDER BY ord DESC LIMIT ?`, id, tenant, reportUpdates)
+	updates, err := g.s.updatesOf(ctx, db, tenant, []string{id}, reportUpdates)
 	if err != nil {
-		return nil, fmt.Errorf("load updates: %w", err)
+		return nil, err
 	}
-	defer urows.Close()
-	for urows.Next() {
-		var u model.IncidentUpdate
-		var at dbTime
-		if err := urows.Scan(&u.Order, &u.DisplayName, &u.Description, &at, &u.CreatedBy); err != nil {
-			return nil, fmt.Errorf("load updates: %w", err)
-		}
-		u.CreatedAt = at.Time
-		res.Updates = append(res.Updates, u)
-	}
-	slices.Reverse(res.Updates)
+	res.Updates = updates[id]
 	if n := len(res.Updates); n > 0 {
 		res.UpdateCount = res.Updates[n-1].Order + 1 // orders run 0, 1, 2, ...
 	}
-	return res, urows.Err()
+	return res, nil
 }
 
 // fastPath answers the common report, "still down at the same impact", with
@@ -465,12 +447,12 @@ func (g ingest) result(ctx context.Context, db bun.IDB, tenant, id string) (*mod
 // incident already affecting it at the same or a higher impact. Anything else
 // goes to the locked path, which decides again from scratch.
 func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, *model.Component, error) {
-	f, err := g.findComponent(ctx, g.s.db, p.TenantID, r)
+	f, err := g.findComponent(ctx, g.s, p.TenantID, r)
 	if err != nil {
 		return nil, nil, err
 	}
 	if f.inMaintenance {
-		m, err := (maintenance(g)).activeFor(ctx, g.s.db, p.TenantID, f.c.ID)
+		m, err := (maintenance(g)).activeFor(ctx, g.s, p.TenantID, f.c.ID)
 		if err != nil || m == nil { // nil: the window ended meanwhile; decide under the lock
 			return nil, f.c, err
 		}
@@ -480,7 +462,7 @@ func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.Compon
 	if f.incident == "" || f.impact < r.Impact {
 		return nil, f.c, nil
 	}
-	res, err := g.result(ctx, g.s.db, p.TenantID, f.incident)
+	res, err := g.result(ctx, g.s, p.TenantID, f.incident)
 	return res, f.c, err
 }
 
@@ -500,37 +482,17 @@ func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.Com
 	if len(page.Items) == 0 {
 		return out, page.TotalCount, nil
 	}
-	index := map[string]int{}
-	w := &where{}
-	w.and("a.tenant_id = ?", p.TenantID)
 	ids := make([]string, len(page.Items))
 	for i, c := range page.Items {
 		out[i].Component = c
-		index[c.ID] = i
 		ids[i] = c.ID
 	}
-	in(w, "a.component_id", ids)
-	g.s.stmts.Add(1)
-	rows, err := g.s.db.DB.QueryContext(ctx, g.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact, a.impact_type_id, a.severity FROM incident_affects a
-		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE `+w.String()+` AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY a.impact DESC, a.severity DESC, i.created_at DESC`), w.args...)
+	affecting, err := g.s.affectingOf(ctx, p.TenantID, ids)
 	if err != nil {
 		return nil, 0, model.Internal(err, "component status")
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var comp string
-		var a model.AffectingIncident
-		var impact int
-		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact, &a.TypeID, &a.Severity); err != nil {
-			return nil, 0, model.Internal(err, "component status")
-		}
-		a.Impact = model.Impact(impact)
-		out[index[comp]].Incidents = append(out[index[comp]].Incidents, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, model.Internal(err, "component status")
+	for i := range out {
+		out[i].Incidents = affecting[out[i].Component.ID]
 	}
 	return out, page.TotalCount, nil
 }

@@ -46,25 +46,22 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 	order := fmt.Sprintf("%s %s, id %s", col, dir, dir)
 	w := x.filter(p.TenantID, &q.Filter)
 	var query string
-	var args []any
 	if q.Offset >= deferredJoinOffset {
 		// Deferred join: skip the offset rows on the index alone (an
 		// index-only scan of ids), then fetch just the page's rows.
-		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE tenant_id = ? AND id IN
-			(SELECT id FROM incidents WHERE %s ORDER BY %s LIMIT %d OFFSET %d) ORDER BY %s`,
-			incidentColumns, w, order, q.Limit+1, q.Offset, order)
-		args = append([]any{p.TenantID}, w.args...)
+		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE tenant_id = $1 AND id IN
+			(SELECT id FROM incidents WHERE %s ORDER BY %s LIMIT %s OFFSET %s) ORDER BY %s`,
+			incidentColumns, w, order, w.arg(q.Limit+1), w.arg(q.Offset), order)
 	} else {
 		if c := key; c != nil {
-			w.and(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), cursorKey(q.Sort.Field, c), c.ID)
+			w.and(fmt.Sprintf("(%s, id) %s (%s, %s)", col, cmp, w.arg(cursorKey(q.Sort.Field, c)), w.arg(c.ID)))
 		}
-		// LIMIT and OFFSET stay literals (validated integers): as parameters
-		// they would let PostgreSQL's generic plan forget that a page is small.
-		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE %s ORDER BY %s LIMIT %d OFFSET %d`,
-			incidentColumns, w, order, q.Limit+1, q.Offset)
-		args = w.args
+		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE %s ORDER BY %s LIMIT %s OFFSET %s`,
+			incidentColumns, w, order, w.arg(q.Limit+1), w.arg(q.Offset))
 	}
-	rows, err := x.s.queryIncidents(ctx, query, args...)
+	// Planned with its values: a generic plan would not know that a page
+	// is small or how many rows a keyword matches.
+	rows, err := x.s.queryIncidents(ctx, x.s, query, append([]any{planEach{}}, w.args...)...)
 	if err != nil {
 		return nil, model.Internal(err, "list incidents")
 	}
@@ -91,7 +88,7 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 		page.TotalCount = len(rows)
 		return page, nil
 	}
-	if page.TotalCount, err = x.count(ctx, p.TenantID, &q.Filter); err != nil {
+	if page.TotalCount, err = x.s.count(ctx, p.TenantID, &q.Filter); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -107,11 +104,12 @@ func cursorKey(f model.SortField, c *model.Cursor) any {
 	return newDBTime(c.KeyTime)
 }
 
-// filter returns the tenant scope and f's conditions. The NOT is_deleted
-// term must stay literally as in the partial indexes' predicate.
+// filter returns the tenant scope and f's conditions; the tenant is always
+// $1. The NOT is_deleted term must stay literally as in the partial
+// indexes' predicate. model.IncidentFilter.Matches is the same rule in Go.
 func (x incidents) filter(tenant string, f *model.IncidentFilter) *where {
 	w := &where{}
-	w.and("tenant_id = ?", tenant)
+	w.and("tenant_id = " + w.arg(tenant))
 	w.and("NOT is_deleted")
 	if len(f.Statuses) > 0 {
 		in(w, "status", f.Statuses)
@@ -120,67 +118,23 @@ func (x incidents) filter(tenant string, f *model.IncidentFilter) *where {
 		in(w, "severity", f.Severities)
 	}
 	if f.Service != nil {
-		w.and("service = ?", *f.Service)
+		w.and("service = " + w.arg(*f.Service))
 	}
 	if f.Keyword != "" {
-		pattern := "%" + escapeLike(f.Keyword) + "%"
-		if x.s.pg {
-			w.and(`(title ILIKE ? ESCAPE '\' OR description ILIKE ? ESCAPE '\')`, pattern, pattern)
-		} else {
-			// SQLite's LIKE folds ASCII case only.
-			w.and(`(title LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\')`, pattern, pattern)
-		}
+		// Folded columns and a folded keyword: the same comparison on both
+		// stores, whatever their own case rules.
+		pattern := w.arg("%" + escapeLike(model.Fold(f.Keyword)) + "%")
+		w.and(`(title_fold LIKE ` + pattern + ` ESCAPE '\' OR description_fold LIKE ` + pattern + ` ESCAPE '\')`)
 	}
 	if f.From != nil {
-		w.and("occurred_at >= ?", newDBTime(*f.From))
+		w.and("occurred_at >= " + w.arg(newDBTime(*f.From)))
 	}
 	if f.To != nil {
-		w.and("occurred_at <= ?", newDBTime(*f.To))
+		w.and("occurred_at <= " + w.arg(newDBTime(*f.To)))
 	}
 	return w
 }
 
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// count returns the exact number of live incidents matching f. Status and
-// severity filters read the maintained counters; other filters count once
-// per tenant generation and serve later requests from the cache.
-func (x incidents) count(ctx context.Context, tenant string, f *model.IncidentFilter) (int, error) {
-	if f.OnlyCounted() {
-		w := &where{}
-		w.and("tenant_id = ?", tenant)
-		if len(f.Statuses) > 0 {
-			in(w, "status", f.Statuses)
-		}
-		if len(f.Severities) > 0 {
-			in(w, "severity", f.Severities)
-		}
-		n, err := x.s.scalar(ctx, "SELECT COALESCE(SUM(n), 0) FROM incident_counts WHERE "+w.String(), w.args...)
-		if err != nil {
-			return 0, model.Internal(err, "sum counters")
-		}
-		return int(n), nil
-	}
-	key := f.Key()
-	before, err := x.s.generation(ctx, tenant)
-	if err != nil {
-		return 0, model.Internal(err, "count incidents")
-	}
-	if n, ok := x.s.counts.get(tenant, key, before); ok {
-		return n, nil
-	}
-	w := x.filter(tenant, f)
-	n, err := x.s.scalar(ctx, "SELECT count(*) FROM incidents WHERE "+w.String(), w.args...)
-	if err != nil {
-		return 0, model.Internal(err, "count incidents")
-	}
-	// Cache only if no write committed while counting: then the count saw
-	// exactly the data of generation `before`.
-	after, err := x.s.generation(ctx, tenant)
-	if err == nil && after == before {
-		x.s.counts.put(tenant, key, before, int(n))
-	}
-	return int(n), nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/uptrace/bun"
-
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -27,27 +25,27 @@ func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (
 	m := &model.Maintenance{ID: model.NewID("mnt", 12), TenantID: p.TenantID, Description: input.Description,
 		StartsAt: model.NormalizeTime(input.StartsAt), EndsAt: model.NormalizeTime(input.EndsAt), ComponentIDs: ids,
 		CreatedAt: model.NormalizeTime(x.s.clock.Now()), CreatedBy: p.ActorID}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
 		var known int
 		w := &where{}
-		w.and("tenant_id = ?", p.TenantID)
+		w.and("tenant_id = " + w.arg(p.TenantID))
 		in(w, "id", ids)
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM components WHERE "+w.String(), w.args...).Scan(&known); err != nil {
+		if err := t.queryRow(ctx, "SELECT count(*) FROM components WHERE "+w.String(), w.args...).Scan(&known); err != nil {
 			return fmt.Errorf("check components: %w", err)
 		}
 		if known != len(ids) {
 			return model.Invalid("Invalid request body", model.FieldError{Field: "components", Message: "every component id must name a component of this tenant"})
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO maintenance_windows (id, tenant_id, description, starts_at, ends_at, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, m.ID, m.TenantID, m.Description, newDBTime(m.StartsAt), newDBTime(m.EndsAt), newDBTime(m.CreatedAt), m.CreatedBy); err != nil {
-			return fmt.Errorf("insert maintenance: %w", err)
+		if err := t.exec(ctx, "insert maintenance", `INSERT INTO maintenance_windows (id, tenant_id, description, starts_at, ends_at, created_at, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.ID, m.TenantID, m.Description, newDBTime(m.StartsAt), newDBTime(m.EndsAt), newDBTime(m.CreatedAt), m.CreatedBy); err != nil {
+			return err
 		}
 		for _, c := range ids {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO maintenance_components (tenant_id, window_id, component_id) VALUES (?, ?, ?)`, p.TenantID, m.ID, c); err != nil {
-				return fmt.Errorf("insert maintenance component: %w", err)
+			if err := t.exec(ctx, "insert maintenance component", `INSERT INTO maintenance_components (tenant_id, window_id, component_id) VALUES ($1, $2, $3)`, p.TenantID, m.ID, c); err != nil {
+				return err
 			}
 		}
-		return x.s.audit(ctx, tx, p, model.AuditMaintenanceCreate, "maintenance", m.ID, map[string]model.Change{
+		return x.s.audit(ctx, t, p, model.AuditMaintenanceCreate, "maintenance", m.ID, map[string]model.Change{
 			"description": {After: m.Description}, "startsAt": {After: m.StartsAt}, "endsAt": {After: m.EndsAt}, "components": {After: ids}})
 	})
 	if err != nil {
@@ -57,8 +55,8 @@ func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (
 }
 
 // windows loads windows matching the conditions, with their components.
-func (x maintenance) windows(ctx context.Context, db bun.IDB, w *where) ([]*model.Maintenance, error) {
-	rows, err := x.s.bound(db).QueryContext(ctx, `SELECT m.id, m.tenant_id, m.description, m.starts_at, m.ends_at, m.created_at, m.created_by, mc.component_id
+func (x maintenance) windows(ctx context.Context, db querier, w *where) ([]*model.Maintenance, error) {
+	rows, err := db.query(ctx, `SELECT m.id, m.tenant_id, m.description, m.starts_at, m.ends_at, m.created_at, m.created_by, mc.component_id
 		FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
 		WHERE `+w.String()+` ORDER BY m.starts_at, m.id, mc.component_id`, w.args...)
 	if err != nil {
@@ -89,9 +87,9 @@ func (x maintenance) List(ctx context.Context) ([]*model.Maintenance, error) {
 		return nil, err
 	}
 	w := &where{}
-	w.and("m.tenant_id = ?", p.TenantID)
-	w.and("m.ends_at > ?", newDBTime(x.s.clock.Now()))
-	out, err := x.windows(ctx, x.s.db, w)
+	w.and("m.tenant_id = " + w.arg(p.TenantID))
+	w.and("m.ends_at > " + w.arg(newDBTime(x.s.clock.Now())))
+	out, err := x.windows(ctx, x.s, w)
 	if err != nil {
 		return nil, model.Internal(err, "list maintenance")
 	}
@@ -103,30 +101,31 @@ func (x maintenance) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM maintenance_windows WHERE id = ? AND tenant_id = ?`, id, p.TenantID)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		n, err := t.execNow(ctx, "delete maintenance", `DELETE FROM maintenance_windows WHERE id = $1 AND tenant_id = $2`, id, p.TenantID)
 		if err != nil {
-			return fmt.Errorf("delete maintenance: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return model.NotFound("Maintenance", id)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM maintenance_components WHERE window_id = ? AND tenant_id = ?`, id, p.TenantID); err != nil {
-			return fmt.Errorf("delete maintenance components: %w", err)
+		if err := t.exec(ctx, "delete maintenance components", `DELETE FROM maintenance_components WHERE window_id = $1 AND tenant_id = $2`, id, p.TenantID); err != nil {
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditMaintenanceDelete, "maintenance", id, map[string]model.Change{})
+		return x.s.audit(ctx, t, p, model.AuditMaintenanceDelete, "maintenance", id, map[string]model.Change{})
 	})
 	return domainOrInternal(err, "delete maintenance")
 }
 
 // activeFor returns the active window covering component, if any.
-func (x maintenance) activeFor(ctx context.Context, db bun.IDB, tenant, component string) (*model.Maintenance, error) {
+func (x maintenance) activeFor(ctx context.Context, db querier, tenant, component string) (*model.Maintenance, error) {
 	now := newDBTime(x.s.clock.Now())
 	w := &where{}
-	w.and("m.tenant_id = ?", tenant)
-	w.and("m.starts_at <= ?", now)
-	w.and("m.ends_at > ?", now)
-	w.and("m.id IN (SELECT window_id FROM maintenance_components WHERE tenant_id = ? AND component_id = ?)", tenant, component)
+	tn, at := w.arg(tenant), w.arg(now)
+	w.and("m.tenant_id = " + tn)
+	w.and("m.starts_at <= " + at)
+	w.and("m.ends_at > " + at)
+	w.and("m.id IN (SELECT window_id FROM maintenance_components WHERE tenant_id = " + tn + " AND component_id = " + w.arg(component) + ")")
 	ws, err := x.windows(ctx, db, w)
 	if err != nil || len(ws) == 0 {
 		return nil, err

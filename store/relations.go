@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -18,10 +19,9 @@ func (x relations) AffectsOf(ctx context.Context, ids []string) (map[string][]mo
 	}
 	out := map[string][]model.Affect{}
 	w := &where{}
-	w.and("tenant_id = ?", p.TenantID)
+	w.and("tenant_id = " + w.arg(p.TenantID))
 	in(w, "incident_id", ids)
-	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT incident_id, component_id, impact, impact_type_id, severity FROM incident_affects WHERE `+w.String()+` ORDER BY component_id`), w.args...)
+	rows, err := x.s.query(ctx, `SELECT incident_id, component_id, impact, impact_type_id, severity FROM incident_affects WHERE `+w.String()+` ORDER BY component_id`, w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "load affects")
 	}
@@ -45,24 +45,17 @@ func (x relations) ComponentsByID(ctx context.Context, ids []string) (map[string
 		return nil, err
 	}
 	w := &where{}
-	w.and("tenant_id = ?", p.TenantID)
+	w.and("tenant_id = " + w.arg(p.TenantID))
 	in(w, "id", ids)
-	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT id, tenant_id, display_name, name_key, labels, created_at, updated_at, created_by, updated_by
-		FROM components WHERE `+w.String()), w.args...)
+	got, err := x.s.queryComponents(ctx, x.s, `WHERE `+w.String(), w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "load components")
 	}
-	defer rows.Close()
-	out := map[string]*model.Component{}
-	for rows.Next() {
-		var r componentRow
-		if err := rows.Scan(&r.ID, &r.TenantID, &r.DisplayName, &r.NameKey, &r.Labels, &r.CreatedAt, &r.UpdatedAt, &r.CreatedBy, &r.UpdatedBy); err != nil {
-			return nil, model.Internal(err, "load components")
-		}
-		out[r.ID] = r.toModel()
+	out := make(map[string]*model.Component, len(got))
+	for _, c := range got {
+		out[c.ID] = c
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (x relations) AffectingOf(ctx context.Context, ids []string) (map[string][]model.AffectingIncident, error) {
@@ -70,16 +63,25 @@ func (x relations) AffectingOf(ctx context.Context, ids []string) (map[string][]
 	if err != nil {
 		return nil, err
 	}
-	w := &where{}
-	w.and("a.tenant_id = ?", p.TenantID)
-	in(w, "a.component_id", ids)
-	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT a.component_id, i.id, i.title, a.impact, a.impact_type_id, a.severity FROM incident_affects a
-		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE `+w.String()+` AND NOT i.is_deleted AND i.status IN ('open', 'investigating')
-		ORDER BY a.impact DESC, a.severity DESC, i.created_at DESC`), w.args...)
+	out, err := x.s.affectingOf(ctx, p.TenantID, ids)
 	if err != nil {
 		return nil, model.Internal(err, "load affecting incidents")
+	}
+	return out, nil
+}
+
+// affectingOf reads the open incidents affecting each of the tenant's
+// components among ids, worst first.
+func (s *Store) affectingOf(ctx context.Context, tenant string, ids []string) (map[string][]model.AffectingIncident, error) {
+	w := &where{}
+	w.and("a.tenant_id = " + w.arg(tenant))
+	in(w, "a.component_id", ids)
+	rows, err := s.query(ctx, `SELECT a.component_id, i.id, i.title, a.impact, a.impact_type_id, a.severity FROM incident_affects a
+		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
+		WHERE `+w.String()+` AND NOT i.is_deleted AND `+openStatus+`
+		ORDER BY a.impact DESC, a.severity DESC, i.created_at DESC`, w.args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := map[string][]model.AffectingIncident{}
@@ -88,7 +90,7 @@ func (x relations) AffectingOf(ctx context.Context, ids []string) (map[string][]
 		var a model.AffectingIncident
 		var impact int
 		if err := rows.Scan(&comp, &a.ID, &a.Title, &impact, &a.TypeID, &a.Severity); err != nil {
-			return nil, model.Internal(err, "load affecting incidents")
+			return nil, err
 		}
 		a.Impact = model.Impact(impact)
 		out[comp] = append(out[comp], a)
@@ -102,10 +104,10 @@ func (x relations) IncidentsByID(ctx context.Context, ids []string) (map[string]
 		return nil, err
 	}
 	w := &where{}
-	w.and("tenant_id = ?", p.TenantID)
+	w.and("tenant_id = " + w.arg(p.TenantID))
 	w.and("NOT is_deleted")
 	in(w, "id", ids)
-	rows, err := x.s.queryIncidents(ctx, "SELECT "+incidentColumns+" FROM incidents WHERE "+w.String(), w.args...)
+	rows, err := x.s.queryIncidents(ctx, x.s, "SELECT "+incidentColumns+" FROM incidents WHERE "+w.String(), w.args...)
 	if err != nil {
 		return nil, model.Internal(err, "load incidents")
 	}
@@ -121,26 +123,21 @@ func (x relations) UpdatesOf(ctx context.Context, ids []string) (map[string][]mo
 	if err != nil {
 		return nil, err
 	}
-	w := &where{}
-	w.and("tenant_id = ?", p.TenantID)
-	in(w, "incident_id", ids)
-	x.s.stmts.Add(1)
-	rows, err := x.s.db.DB.QueryContext(ctx, x.s.rebind(`SELECT incident_id, ord, display_name, description, created_at, created_by
-		FROM incident_updates WHERE `+w.String()+` ORDER BY incident_id, ord`), w.args...)
+	out, err := x.s.updatesOf(ctx, x.s, p.TenantID, ids, 0)
 	if err != nil {
 		return nil, model.Internal(err, "load updates")
 	}
-	defer rows.Close()
-	out := map[string][]model.IncidentUpdate{}
-	for rows.Next() {
-		var inc string
-		var u model.IncidentUpdate
-		var at dbTime
-		if err := rows.Scan(&inc, &u.Order, &u.DisplayName, &u.Description, &at, &u.CreatedBy); err != nil {
-			return nil, model.Internal(err, "load updates")
-		}
-		u.CreatedAt = at.Time
-		out[inc] = append(out[inc], u)
-	}
-	return out, rows.Err()
+	return out, nil
 }
+
+// openStatus is the SQL condition "incident i has not ended", written once
+// from the model's statuses.
+var openStatus = func() string {
+	var open []string
+	for _, st := range model.Statuses {
+		if !st.Ended() {
+			open = append(open, "'"+string(st)+"'")
+		}
+	}
+	return "i.status IN (" + strings.Join(open, ", ") + ")"
+}()

@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/uptrace/bun"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -50,12 +47,12 @@ func (x status) SetPublic(ctx context.Context, public bool) error {
 	if err != nil {
 		return err
 	}
-	err = x.s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_settings (tenant_id, status_public) VALUES (?, ?)
+	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if err := t.exec(ctx, "set publication", `INSERT INTO tenant_settings (tenant_id, status_public) VALUES ($1, $2)
 			ON CONFLICT (tenant_id) DO UPDATE SET status_public = excluded.status_public`, p.TenantID, public); err != nil {
-			return fmt.Errorf("set publication: %w", err)
+			return err
 		}
-		return x.s.audit(ctx, tx, p, model.AuditStatusPublication, "tenant", p.TenantID,
+		return x.s.audit(ctx, t, p, model.AuditStatusPublication, "tenant", p.TenantID,
 			map[string]model.Change{"statusPublic": {After: public}})
 	})
 	return domainOrInternal(err, "set publication")
@@ -66,7 +63,7 @@ func (x status) SetPublic(ctx context.Context, public bool) error {
 // tenant that does not exist.
 func (x status) PublicSummary(ctx context.Context, tenant string) (*model.StatusSummary, error) {
 	var public bool
-	err := x.s.db.NewSelect().Table("tenant_settings").Column("status_public").Where("tenant_id = ?", tenant).Scan(ctx, &public)
+	err := x.s.queryRow(ctx, `SELECT status_public FROM tenant_settings WHERE tenant_id = $1`, tenant).Scan(&public)
 	if err != nil && !isNoRows(err) {
 		return nil, model.Internal(err, "read publication")
 	}

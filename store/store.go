@@ -1,6 +1,6 @@
-// Package store implements model's services with bun, on PostgreSQL (pgx) and
-// on embedded SQLite. Every query is scoped by the caller's tenant; every
-// write runs in one transaction with its bookkeeping.
+// Package store implements model's services on PostgreSQL (pgx) and on
+// embedded SQLite. Every query is scoped by the caller's tenant; every
+// write runs in one transaction with its audit row and its event.
 package store
 
 import (
@@ -8,18 +8,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
 	"github.com/incidentd/incidentd/migrations"
@@ -36,17 +34,28 @@ type Options struct {
 	MaxOpenConns int
 	// CountCacheSize bounds the cached filtered counts (default 10,000).
 	CountCacheSize int
+	// Trace, when set, sees the text of every statement sent to the
+	// database (on PostgreSQL, as pgx sends it: queries, batches and
+	// prepares), so that tests can check that no value is in the text.
+	Trace func(sql string)
 }
 
-// Store is the bun-backed implementation of the model services.
+// Store implements the model services over one database.
 type Store struct {
-	db     *bun.DB
-	pg     bool
-	url    string
-	clock  model.Clock
+	pg   bool
+	pool *pgxpool.Pool // PostgreSQL
+	lite *sql.DB       // SQLite
+	// sqldb is database/sql over the same connections (migrations, tests).
+	sqldb *sql.DB
+	url   string
+	clock model.Clock
+	trace func(string)
+
 	counts *countCache
-	// poke wakes the SQLite event watcher after a local commit.
-	poke chan struct{}
+	// poke wakes the local event watcher; notify asks the notifier to wake
+	// the other instances' (PostgreSQL).
+	poke   chan struct{}
+	notify chan struct{}
 	// keyPoke carries changed API key prefixes to the SQLite watcher;
 	// keyOverflow asks it to forget every cached key.
 	keyPoke     chan string
@@ -55,15 +64,13 @@ type Store struct {
 	stmts atomic.Int64
 	// instance names this process's store in the database's activity view.
 	instance string
+
+	sealMu sync.Mutex
+	seal   *sealer
 }
 
 // Statements returns how many SQL statements this store has sent.
 func (s *Store) Statements() int64 { return s.stmts.Load() }
-
-type countHook struct{ n *atomic.Int64 }
-
-func (h countHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
-func (h countHook) AfterQuery(context.Context, *bun.QueryEvent)                        { h.n.Add(1) }
 
 // Open connects to url: "postgres://..." / "postgresql://..." or
 // "sqlite://<path>" (everything after the scheme is the file path).
@@ -77,26 +84,28 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.CountCacheSize <= 0 {
 		opt.CountCacheSize = 10_000
 	}
-	s := &Store{clock: opt.Clock, counts: newCountCache(opt.CountCacheSize), url: url, poke: make(chan struct{}, 1), keyPoke: make(chan string, 256),
+	s := &Store{clock: opt.Clock, url: url, trace: opt.Trace, poke: make(chan struct{}, 1), notify: make(chan struct{}, 1), keyPoke: make(chan string, 256),
 		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		cfg, err := pgx.ParseConfig(url)
+		cfg, err := pgxpool.ParseConfig(url)
 		if err != nil {
-			return nil, fmt.Errorf("store: open postgres: %w", err)
+			return nil, fmt.Errorf("store: open postgres: %w", redactErr(err, url))
 		}
-		// Batched writes (txBatched) carry values formatted into the SQL
-		// text, quoted the standard way; with standard_conforming_strings
-		// off a backslash would end a literal. Every connection sets it, at
-		// the highest precedence, whatever the server, role or URL say.
-		sqldb := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, "SET standard_conforming_strings = on")
-			return err
-		}))
-		sqldb.SetMaxOpenConns(opt.MaxOpenConns)
-		sqldb.SetMaxIdleConns(opt.MaxOpenConns)
-		sqldb.SetConnMaxIdleTime(5 * time.Minute)
-		s.db, s.pg = bun.NewDB(sqldb, pgdialect.New()), true
+		cfg.MaxConns = int32(opt.MaxOpenConns)
+		cfg.MaxConnIdleTime = 5 * time.Minute
+		if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+			cfg.ConnConfig.RuntimeParams["application_name"] = "incidentd-" + s.instance
+		}
+		if opt.Trace != nil {
+			cfg.ConnConfig.Tracer = tracer{opt.Trace}
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", redactErr(err, url))
+		}
+		s.pool, s.pg = pool, true
+		s.sqldb = stdlib.OpenDBFromPool(pool)
 	case strings.HasPrefix(url, "sqlite://"):
 		path := strings.TrimPrefix(url, "sqlite://")
 		if path == "" {
@@ -112,40 +121,125 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		// busy_timeout instead of failing on a lock upgrade.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		sqldb, err := sql.Open("sqlite", dsn)
+		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("store: open sqlite: %w", err)
 		}
-		sqldb.SetMaxOpenConns(8)
-		s.db = bun.NewDB(sqldb, sqlitedialect.New())
+		db.SetMaxOpenConns(8)
+		s.lite, s.sqldb = db, db
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q: want postgres:// or sqlite://<path>", redactURL(url))
 	}
-	s.db = s.db.WithQueryHook(countHook{&s.stmts})
-	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("store: connect: %w", err)
+	s.counts = newCountCache(opt.CountCacheSize)
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: connect: %w", redactErr(err, url))
 	}
 	return s, nil
 }
 
-// Migrate applies the embedded migrations.
+// tracer shows pgx's statements to Options.Trace.
+type tracer struct{ f func(string) }
+
+func (t tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	t.f(d.SQL)
+	return ctx
+}
+func (tracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (t tracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	t.f(d.SQL)
+}
+func (tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+func (t tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, d pgx.TracePrepareStartData) context.Context {
+	t.f(d.SQL)
+	return ctx
+}
+func (tracer) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// Migrate applies the embedded migrations, then fills in what SQL cannot
+// compute the way the code does (the folded search columns).
 func (s *Store) Migrate(ctx context.Context) error {
-	dialect := "sqlite"
-	if s.pg {
-		dialect = "pg"
+	if err := migrations.Apply(ctx, s.sqldb, s.Dialect()); err != nil {
+		return err
 	}
-	return migrations.Apply(ctx, s.db.DB, dialect)
+	return s.backfillFolds(ctx)
+}
+
+// backfillFolds computes the folded title and description of incidents
+// written before those columns existed, in batches.
+func (s *Store) backfillFolds(ctx context.Context) error {
+	for {
+		r, err := s.query(ctx, `SELECT id, tenant_id, title, description FROM incidents WHERE title_fold IS NULL LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("store: backfill search columns: %w", err)
+		}
+		type item struct {
+			id, tenant, title string
+			desc              *string
+		}
+		var items []item
+		for r.Next() {
+			var it item
+			if err := r.Scan(&it.id, &it.tenant, &it.title, &it.desc); err != nil {
+				r.Close()
+				return fmt.Errorf("store: backfill search columns: %w", err)
+			}
+			items = append(items, it)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return fmt.Errorf("store: backfill search columns: %w", err)
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		err = s.write(ctx, func(ctx context.Context, t *txn) error {
+			for _, it := range items {
+				if err := t.exec(ctx, "backfill search columns", `UPDATE incidents SET title_fold = $1, description_fold = $2 WHERE id = $3 AND tenant_id = $4`,
+					model.Fold(it.title), foldPtr(it.desc), it.id, it.tenant); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: backfill search columns: %w", err)
+		}
+	}
+}
+
+func foldPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	f := model.Fold(*s)
+	return &f
 }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	if s.pg {
+		return s.pool.Ping(ctx)
+	}
+	return s.lite.PingContext(ctx)
+}
 
 // Close releases the connections.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.pg {
+		s.sqldb.Close()
+		s.pool.Close()
+		return nil
+	}
+	return s.lite.Close()
+}
 
-// DB exposes the bun handle to tests and tools in this module.
-func (s *Store) DB() *bun.DB { return s.db }
+// DB exposes database/sql over the store's connections to tests and tools
+// in this module (SQL written with $1, $2, ... placeholders).
+func (s *Store) DB() *sql.DB { return s.sqldb }
 
 // Dialect names the database kind: "pg" or "sqlite".
 func (s *Store) Dialect() string {
@@ -172,85 +266,27 @@ func redactURL(u string) string {
 	return u
 }
 
-// tx runs fn in one transaction.
-func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	// One bookkeeping shard per transaction, however many incidents it writes.
-	ctx = context.WithValue(ctx, shardKey{}, pickShard())
-	ctx = context.WithValue(ctx, txStateKey{}, &txState{})
-	return s.db.RunInTx(ctx, nil, fn)
-}
-
-type shardKey struct{}
-
-// txState is what one transaction has done that later statements of it may
-// skip, and the writes it has queued.
-type txState struct {
-	// eventsLocked: the tenant's events lock is held until commit.
-	eventsLocked bool
-	// batching: bound writes are queued and sent in one round trip before
-	// the next read and before commit (PostgreSQL; see txBatched).
-	batching bool
-	queued   []string
-}
-
-// txBatched is tx for transactions whose statements all go through bound:
-// on PostgreSQL their writes are queued and sent together, so a transaction
-// that reads, then writes ten rows, costs a few round trips instead of a
-// dozen (under load each round trip waits for a busy CPU, and some of these
-// transactions hold a tenant-wide lock).
-func (s *Store) txBatched(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	if !s.pg {
-		return s.tx(ctx, fn)
+// redactErr keeps a password in url out of err's text.
+func redactErr(err error, url string) error {
+	if err == nil {
+		return nil
 	}
-	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		txStateOf(ctx).batching = true
-		if err := fn(ctx, tx); err != nil {
-			return err
-		}
-		return s.bound(tx).flush(ctx)
-	})
-}
-
-type txStateKey struct{}
-
-func txStateOf(ctx context.Context) *txState {
-	st, _ := ctx.Value(txStateKey{}).(*txState)
-	return st
-}
-
-// shardOf is the transaction's bookkeeping shard.
-func shardOf(ctx context.Context) int {
-	if n, ok := ctx.Value(shardKey{}).(int); ok {
-		return n
+	if msg, red := err.Error(), redactURL(url); red != url && strings.Contains(msg, url) {
+		return errors.New(strings.ReplaceAll(msg, url, red))
 	}
-	return pickShard()
-}
-
-// writeShards spreads each tenant's bookkeeping rows (counters, generation)
-// so that concurrent writers rarely wait for one another's row locks.
-const writeShards = 16
-
-// pickShard chooses the bookkeeping shard of one write transaction.
-func pickShard() int { return rand.IntN(writeShards) }
-
-// bumpGeneration marks a write of tenant. Writers take it before their
-// counter rows (see shardOf), one shard per transaction.
-func (s *Store) bumpGeneration(ctx context.Context, db bun.IDB, tenant string, shard int) error {
-	_, err := s.bound(db).ExecContext(ctx, `INSERT INTO tenant_state (tenant_id, shard, generation) VALUES (?, ?, 1)
-		ON CONFLICT (tenant_id, shard) DO UPDATE SET generation = tenant_state.generation + 1`, tenant, shard)
-	if err != nil {
-		return fmt.Errorf("bump generation: %w", err)
-	}
-	return nil
-}
-
-// generation reads tenant's write generation (0 before its first write).
-func (s *Store) generation(ctx context.Context, tenant string) (int64, error) {
-	g, err := s.scalar(ctx, `SELECT COALESCE(SUM(generation), 0) FROM tenant_state WHERE tenant_id = ?`, tenant)
-	if err != nil {
-		return 0, fmt.Errorf("read generation: %w", err)
-	}
-	return g, nil
+	return err
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// domainOrInternal passes domain errors through and wraps everything else.
+func domainOrInternal(err error, context string) error {
+	if err == nil {
+		return nil
+	}
+	var e *model.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return model.Internal(err, context)
+}

@@ -109,8 +109,8 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		CORSOrigins:             cfg.CORSOrigins,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	// The watcher is listening before New returns, so that no event
-	// committed once the server serves can be missed.
+	// The watcher starts at the stream's current end before New returns;
+	// clients that want earlier events resume with an event id.
 	watcher, err := st.NewWatcher(ctx)
 	if err != nil {
 		cancel()
@@ -120,7 +120,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		watcher.Run(ctx, hub.Publish, func() { hub.Reset(live.ErrFeedGap) }, func(note string) {
+		watcher.Run(ctx, hub.Publish, func(note string) {
 			kind, prefix, _ := strings.Cut(note, ":")
 			authn.Forget(prefix)
 			if kind+":" == store.KeyRevoked {
