@@ -1,7 +1,6 @@
 package graph
 
 import (
-
 	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/model"
 )
