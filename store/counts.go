@@ -200,21 +200,68 @@ func (c *countCache) reached(target model.Position) (bool, <-chan struct{}) {
 	return c.known && c.front.Compare(target) >= 0, c.moved
 }
 
-// count returns the exact number of the tenant's live incidents matching f.
-func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilter) (int, error) {
-	key := countKey{tenant: tenant}
-	if !f.OnlyCounted() {
-		key.filter = f.Key()
+func countKeyOf(tenant string, f *model.IncidentFilter) countKey {
+	if f.OnlyCounted() {
+		return countKey{tenant: tenant}
 	}
-	if n, front, ok := s.counts.lookup(key, f); ok {
-		behind, target, err := s.behind(ctx, tenant, front)
-		if err != nil {
-			return 0, model.Internal(err, "count incidents")
+	return countKey{tenant: tenant, filter: f.Key()}
+}
+
+// countCheck is a cached count and the database's word on it: whether
+// the tenant has events the cache has not applied (behind), and then the
+// front that would include them (target).
+type countCheck struct {
+	n             int
+	front, target model.Position
+	// cached: there is a count; checked: the database answered behind.
+	cached, checked, behind bool
+}
+
+// precheck looks f's count up and, when there is one, returns the
+// statement that checks it, to send with the caller's own (one round trip).
+func (s *Store) precheck(tenant string, f *model.IncidentFilter) (*countCheck, *stmt) {
+	n, front, ok := s.counts.lookup(countKeyOf(tenant, f), f)
+	if !ok {
+		return &countCheck{}, nil
+	}
+	st := s.behindStmt(tenant, front)
+	return &countCheck{n: n, front: front, cached: true}, &st
+}
+
+// scan reads the check's answer (the row of behindStmt).
+func (c *countCheck) scan(r rows) error {
+	if !r.Next() {
+		if err := r.Err(); err != nil {
+			return err
 		}
-		if !behind {
-			return n, nil
+		return fmt.Errorf("count check: no row")
+	}
+	c.checked = true
+	return r.Scan(&c.behind, &c.target.Tx, &c.target.Seq)
+}
+
+// count returns the exact number of the tenant's live incidents matching
+// f; c, when not nil, is a check already made (see precheck).
+func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilter, c *countCheck) (int, error) {
+	key := countKeyOf(tenant, f)
+	if c == nil || (c.cached && !c.checked) {
+		var st *stmt
+		if c, st = s.precheck(tenant, f); st != nil {
+			r, err := s.query(ctx, st.sql, st.args...)
+			if err == nil {
+				err = c.scan(r)
+				r.Close()
+			}
+			if err != nil {
+				return 0, model.Internal(err, "count incidents")
+			}
 		}
-		if s.waitFront(ctx, target) {
+	}
+	if c.cached {
+		if !c.behind {
+			return c.n, nil
+		}
+		if s.waitFront(ctx, c.target) {
 			if n, _, ok := s.counts.lookup(key, f); ok {
 				return n, nil
 			}
@@ -231,20 +278,20 @@ func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilte
 	return n, nil
 }
 
-// behind asks, in one statement, whether the tenant has events at or past
-// front that this moment's snapshot holds; if so, target is the front the
-// watcher must reach for the cache to hold them all.
-func (s *Store) behind(ctx context.Context, tenant string, front model.Position) (bool, model.Position, error) {
-	var behind bool
-	var target model.Position
-	q := `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3)),
-		pg_snapshot_xmax(pg_current_snapshot())::text::bigint, 0`
+// behindStmt asks, in one statement, whether the tenant has events at or
+// past front that this moment's snapshot holds, and the front the watcher
+// must reach for the cache to hold them all (the newest transaction the
+// snapshot could see). It looks for the first such event in index order,
+// not with EXISTS: the planner takes EXISTS for a sequential scan that
+// stops early, which is a scan of the whole table when, as usually, there
+// is none.
+func (s *Store) behindStmt(tenant string, front model.Position) stmt {
+	first := `(SELECT tx FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT 1) IS NOT NULL`
+	q := `SELECT ` + first + `, pg_snapshot_xmax(pg_current_snapshot())::text::bigint, 0`
 	if !s.pg {
-		q = `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3)),
-			0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
+		q = `SELECT ` + first + `, 0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
 	}
-	err := s.queryRow(ctx, q, tenant, front.Tx, front.Seq).Scan(&behind, &target.Tx, &target.Seq)
-	return behind, target, err
+	return stmt{q, []any{tenant, front.Tx, front.Seq}}
 }
 
 // waitFront waits, at most countWait, until the watcher's front reaches

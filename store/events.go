@@ -329,7 +329,7 @@ func (w *Watcher) catchUp(ctx context.Context, seal *sealer, deliver func([]*mod
 // statement (one snapshot): the events, the new front, and whether
 // committed events wait beyond it.
 func (w *Watcher) poll(ctx context.Context, seal *sealer) ([]*model.Event, model.Position, bool, error) {
-	q := `SELECT g.gate, EXISTS (SELECT 1 FROM events WHERE tx >= g.gate), e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
+	q := `SELECT g.gate, (SELECT tx FROM events WHERE tx >= g.gate ORDER BY tx LIMIT 1) IS NOT NULL, e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
 		FROM (SELECT ` + w.s.gate() + ` AS gate) g
 		LEFT JOIN LATERAL (SELECT ` + eventColumns + ` FROM events WHERE (tx, id) >= ($1, $2) AND tx < g.gate ORDER BY tx, id LIMIT $3) e ON true`
 	if !w.s.pg {

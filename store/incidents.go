@@ -91,6 +91,11 @@ func (s *Store) queryIncidents(ctx context.Context, db querier, q string, args .
 		return nil, err
 	}
 	defer rows.Close()
+	return scanIncidents(rows)
+}
+
+// scanIncidents reads rows of incidentColumns.
+func scanIncidents(rows rows) ([]incidentRow, error) {
 	var out []incidentRow
 	for rows.Next() {
 		var r incidentRow

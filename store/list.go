@@ -59,12 +59,36 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE %s ORDER BY %s LIMIT %s OFFSET %s`,
 			incidentColumns, w, order, w.arg(q.Limit+1), w.arg(q.Offset))
 	}
-	// Planned with its values: a generic plan would not know that a page
-	// is small or how many rows a keyword matches.
-	rows, err := x.s.queryIncidents(ctx, x.s, query, append([]any{planEach{}}, w.args...)...)
+	var found []incidentRow
+	var check *countCheck
+	if q.Filter.Keyword != "" {
+		// Planned with its values: a generic plan cannot know how many rows
+		// a keyword matches (a rare one is best found through the trigram
+		// index, a common one by walking the sort order).
+		found, err = x.s.queryIncidents(ctx, x.s, query, append([]any{planEach{}}, w.args...)...)
+	} else {
+		// A cached count is checked in the same round trip as the page.
+		var st *stmt
+		if !q.SkipCount {
+			check, st = x.s.precheck(p.TenantID, &q.Filter)
+		}
+		stmts := []stmt{{query, w.args}}
+		if st != nil {
+			stmts = append(stmts, *st)
+		}
+		err = x.s.pipeline(ctx, func(i int, r rows) error {
+			if i == 1 {
+				return check.scan(r)
+			}
+			var err error
+			found, err = scanIncidents(r)
+			return err
+		}, stmts...)
+	}
 	if err != nil {
 		return nil, model.Internal(err, "list incidents")
 	}
+	rows := found
 	page := &model.IncidentPage{HasMore: len(rows) > q.Limit}
 	if page.HasMore {
 		rows = rows[:q.Limit]
@@ -88,7 +112,7 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 		page.TotalCount = len(rows)
 		return page, nil
 	}
-	if page.TotalCount, err = x.s.count(ctx, p.TenantID, &q.Filter); err != nil {
+	if page.TotalCount, err = x.s.count(ctx, p.TenantID, &q.Filter, check); err != nil {
 		return nil, err
 	}
 	return page, nil

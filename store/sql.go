@@ -134,6 +134,58 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) 
 	return res.RowsAffected()
 }
 
+// stmt is one statement of a pipeline.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// pipeline runs reads in one round trip (PostgreSQL; SQLite runs them in
+// turn) and hands each result to read, in order. planEach cannot be used
+// here: pgx plans a batch's statements one way.
+func (s *Store) pipeline(ctx context.Context, read func(i int, r rows) error, stmts ...stmt) error {
+	if !s.pg {
+		for i, st := range stmts {
+			r, err := s.query(ctx, st.sql, st.args...)
+			if err != nil {
+				return err
+			}
+			err = read(i, r)
+			r.Close()
+			if err == nil {
+				err = r.Err()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		s.sent(st.sql)
+		b.Queue(st.sql, cleanArgs(st.args)...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	for i := range stmts {
+		r, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		err = read(i, r)
+		r.Close()
+		if err == nil {
+			err = r.Err()
+		}
+		if err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
 // scalar runs a read that returns one integer.
 func (s *Store) scalar(ctx context.Context, q string, args ...any) (int64, error) {
 	var n int64

@@ -34,7 +34,11 @@
 //	cursor-deep  GET /v1/incidents?cursor=<cursor ~90% deep in the list>
 //	offset-deep  GET /v1/incidents?limit=20&offset=<90% of totalCount>
 //	post         POST /v1/incidents with a random incident
+//	post-2       POST as post, half the workers with -key2 (a second tenant)
 //	mixed        90% reads spread over get/list/keyword, 10% post
+//	mixed-list   45% list, 45% keyword, 10% post (a dashboard beside a writer)
+//	bare         GET against a bare net/http server that loadgen starts as a
+//	             process of its own: the machine's ceiling, in the same run
 //
 // Each scenario runs -conns workers for -warmup (samples discarded), then for
 // -duration. Workers issue requests back to back over -conns keep-alive
@@ -185,6 +189,9 @@ const (
 // allScenarios is the default run, in order.
 var allScenarios = []string{"get", "gql-get", "list", "gql-list", "keyword", "cursor-deep", "offset-deep", "post", "mixed"}
 
+// extraScenarios run only when named.
+var extraScenarios = []string{"bare", "mixed-list", "post-2"}
+
 // Generated content. The keyword scenario searches for vocabulary words, so
 // every seeded title contains two of them.
 var (
@@ -209,6 +216,13 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil && cfg.serveBare != "" {
+		if err := serveBare(cfg.serveBare, stdout, os.Stdin); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
 		return 0
 	}
 	if err != nil {
@@ -240,6 +254,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 type config struct {
 	baseURL   string
 	key       string
+	key2      string
+	serveBare string
 	seed      int
 	conns     int
 	duration  time.Duration
@@ -269,6 +285,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.baseURL, "url", envOr("LOADGEN_URL", "http://127.0.0.1:8080"), "server base URL (env LOADGEN_URL)")
 	fs.StringVar(&cfg.key, "key", os.Getenv("LOADGEN_KEY"), "API key sent as X-API-Key (env LOADGEN_KEY)")
+	fs.StringVar(&cfg.key2, "key2", os.Getenv("LOADGEN_KEY2"), "post-2: the API key of a second tenant (env LOADGEN_KEY2)")
+	fs.StringVar(&cfg.serveBare, "serve-bare", "", "run only the bare server of the bare scenario on `addr` (used by loadgen itself)")
 	fs.IntVar(&cfg.seed, "seed", 0, "make sure the tenant holds at least `N` incidents before measuring")
 	fs.IntVar(&cfg.conns, "conns", 50, "concurrent workers (-ingest: reporters), and HTTP connections kept alive")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each scenario, of the -fanout creations or of the -ingest reports")
@@ -292,6 +310,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.serveBare != "" {
+		return cfg, nil
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -358,8 +379,8 @@ func parseScenarios(s string) ([]string, error) {
 		switch {
 		case name == "" || slices.Contains(out, name):
 			continue
-		case !slices.Contains(allScenarios, name):
-			return nil, fmt.Errorf("unknown scenario %q (want some of: %s)", name, strings.Join(allScenarios, ","))
+		case !slices.Contains(allScenarios, name) && !slices.Contains(extraScenarios, name):
+			return nil, fmt.Errorf("unknown scenario %q (want some of: %s)", name, strings.Join(append(allScenarios, extraScenarios...), ","))
 		}
 		out = append(out, name)
 	}
@@ -410,6 +431,8 @@ func newClient(cfg config) *client {
 // request describes one API call; building the *http.Request is left to do
 // so generators stay cheap and testable.
 type request struct {
+	base   string // another server than -url (the bare scenario)
+	key    string // another key than -key (post-2)
 	method string
 	path   string
 	query  url.Values
@@ -432,6 +455,9 @@ func (r request) String() string {
 // The body is returned when keep is set, and a prefix of it on non-2xx.
 func (c *client) do(ctx context.Context, r request, keep bool) (status int, body []byte, err error) {
 	u := c.base + r.path
+	if r.base != "" {
+		u = r.base + r.path
+	}
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
@@ -443,7 +469,11 @@ func (c *client) do(ctx context.Context, r request, keep bool) (status int, body
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("X-API-Key", c.key)
+	if r.key != "" {
+		req.Header.Set("X-API-Key", r.key)
+	} else {
+		req.Header.Set("X-API-Key", c.key)
+	}
 	req.Header.Set("Accept", "application/json")
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -803,6 +833,18 @@ func (lg *loadgen) runAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if slices.Contains(lg.cfg.scenarios, "bare") {
+		u, stop, err := startBare(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fx.bareURL = u
+	}
+	if slices.Contains(lg.cfg.scenarios, "post-2") && lg.cfg.key2 == "" {
+		return errors.New("post-2 needs -key2, a key of another tenant")
+	}
+	fx.key2 = lg.cfg.key2
 	results := map[string]result{}
 	for _, name := range lg.cfg.scenarios {
 		gen, why := fx.generator(name)
@@ -868,6 +910,8 @@ func (lg *loadgen) seed(ctx context.Context, from, to int) {
 
 // fixtures are what the read scenarios need, gathered once before them.
 type fixtures struct {
+	bareURL     string
+	key2        string
 	now         time.Time
 	ids         []string
 	deepCursors []string
@@ -986,6 +1030,14 @@ func (fx *fixtures) generator(name string) (generator, string) {
 		return fx.post, ""
 	case "mixed":
 		return fx.mixed, ""
+	case "mixed-list":
+		return fx.mixedList, ""
+	case "post-2":
+		return fx.post2, ""
+	case "bare":
+		return func(*rand.Rand, int) request {
+			return request{base: fx.bareURL, method: http.MethodGet, path: "/v1/incidents/inc_000000000000"}
+		}, ""
 	}
 	return nil, "unknown scenario"
 }
@@ -1033,6 +1085,27 @@ func (fx *fixtures) mixed(rng *rand.Rand, job int) request {
 		reads = append(reads, fx.get)
 	}
 	return reads[rng.IntN(len(reads))](rng, job)
+}
+
+// mixedList is a dashboard beside a writer: 45% default list, 45% keyword
+// list, 10% creates.
+func (fx *fixtures) mixedList(rng *rand.Rand, job int) request {
+	switch n := rng.IntN(100); {
+	case n < mixedPostShare:
+		return fx.post(rng, job)
+	case n < mixedPostShare+(100-mixedPostShare)/2:
+		return fx.list(rng, job)
+	}
+	return fx.keyword(rng, job)
+}
+
+// post2 is post from two tenants at once: half the requests with -key2.
+func (fx *fixtures) post2(rng *rand.Rand, job int) request {
+	r := fx.post(rng, job)
+	if rng.IntN(2) == 1 {
+		r.key = fx.key2
+	}
+	return r
 }
 
 // ---- output ----
