@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/incidentd/incidentd/model"
@@ -96,6 +97,8 @@ type countCache struct {
 	// histFrom (and before front) is in it, in order.
 	history  []*model.Event
 	histFrom model.Position
+	// fresh counts the counts taken afresh (tests tell them from cached ones).
+	fresh atomic.Int64
 }
 
 func newCountCache(max int) *countCache {
@@ -136,6 +139,18 @@ func (c *countCache) advance(evs []*model.Event, front model.Position) {
 		close(c.moved)
 		c.moved = make(chan struct{})
 	}
+}
+
+// restart drops every count: a watcher starts at front, and the events
+// before it that no watcher applied are missing from the cached counts.
+func (c *countCache) restart(front model.Position) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries, c.byTenant = map[countKey]*countEntry{}, map[string]map[string]*countEntry{}
+	c.history, c.histFrom = nil, front
+	c.front, c.known = front, true
+	close(c.moved)
+	c.moved = make(chan struct{})
 }
 
 // lookup returns the entry's value for f and the front it is exact at.
@@ -261,7 +276,7 @@ func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilte
 		if !c.behind {
 			return c.n, nil
 		}
-		if s.waitFront(ctx, c.target) {
+		if s.waitFrontFor(ctx, c.target, s.countWait) {
 			if n, _, ok := s.counts.lookup(key, f); ok {
 				return n, nil
 			}
@@ -294,10 +309,10 @@ func (s *Store) behindStmt(tenant string, front model.Position) stmt {
 	return stmt{q, []any{tenant, front.Tx, front.Seq}}
 }
 
-// waitFront waits, at most countWait, until the watcher's front reaches
+// waitFrontFor waits, at most d, until the watcher's front reaches
 // target, asking it to look at the stream meanwhile.
-func (s *Store) waitFront(ctx context.Context, target model.Position) bool {
-	deadline := time.NewTimer(countWait)
+func (s *Store) waitFrontFor(ctx context.Context, target model.Position, d time.Duration) bool {
+	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
 		ok, moved := s.counts.reached(target)
@@ -327,6 +342,7 @@ func (s *Store) waitFront(ctx context.Context, target model.Position) bool {
 // older one has ended and its events are in. On SQLite (one writer) it
 // follows the newest event.
 func (s *Store) snapshotCount(ctx context.Context, tenant string, f *model.IncidentFilter, tally bool) (*countEntry, error) {
+	s.counts.fresh.Add(1)
 	w := incidents{s}.filter(tenant, f)
 	inner := `SELECT '' AS status, '' AS severity, count(*) AS n FROM incidents WHERE ` + w.String()
 	if tally {

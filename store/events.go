@@ -233,7 +233,7 @@ func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
 	if _, err := s.sealer(ctx); err != nil {
 		return nil, fmt.Errorf("watch events: %w", err)
 	}
-	s.counts.advance(nil, w.front)
+	s.counts.restart(w.front)
 	return w, nil
 }
 

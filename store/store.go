@@ -52,6 +52,9 @@ type Store struct {
 	trace func(string)
 
 	counts *countCache
+	// countWait bounds a count's wait for the watcher (countWait; tests
+	// shorten it).
+	countWait time.Duration
 	// poke wakes the local event watcher; notify asks the notifier to wake
 	// the other instances' (PostgreSQL).
 	poke   chan struct{}
@@ -130,7 +133,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q: want postgres:// or sqlite://<path>", redactURL(url))
 	}
-	s.counts = newCountCache(opt.CountCacheSize)
+	s.counts, s.countWait = newCountCache(opt.CountCacheSize), countWait
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: connect: %w", redactErr(err, url))

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// liveRow is what the oracle of these tests needs of an incident.
+type liveRow struct {
+	title       string
+	description *string
+	status      model.Status
+	severity    model.Severity
+	service     *string
+	occurredAt  time.Time
+}
+
+// liveRows reads the tenant's live incidents straight from the table.
+func liveRows(t *testing.T, s *Store, tenant string) []liveRow {
+	t.Helper()
+	r, err := s.query(context.Background(), `SELECT title, description, status, severity, service, occurred_at FROM incidents
+		WHERE tenant_id = $1 AND NOT is_deleted`, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []liveRow
+	for r.Next() {
+		var l liveRow
+		var at dbTime
+		if err := r.Scan(&l.title, &l.description, &l.status, &l.severity, &l.service, &at); err != nil {
+			t.Fatal(err)
+		}
+		l.occurredAt = at.Time
+		out = append(out, l)
+	}
+	return out
+}
+
+// expected counts rows matching f, written here apart from the store's
+// SQL and from model.Matches, so that it can catch both.
+func expected(rows []liveRow, f model.IncidentFilter) int {
+	n := 0
+	for _, r := range rows {
+		if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.status) {
+			continue
+		}
+		if len(f.Severities) > 0 && !slices.Contains(f.Severities, r.severity) {
+			continue
+		}
+		if f.Service != nil && (r.service == nil || *r.service != *f.Service) {
+			continue
+		}
+		if kw := strings.ToLower(f.Keyword); kw != "" && !strings.Contains(strings.ToLower(r.title), kw) &&
+			(r.description == nil || !strings.Contains(strings.ToLower(*r.description), kw)) {
+			continue
+		}
+		if f.From != nil && r.occurredAt.Before(*f.From) {
+			continue
+		}
+		if f.To != nil && r.occurredAt.After(*f.To) {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+var (
+	countBase   = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	countTitles = []string{"Gateway timeout", "ÉCLAIR outage", "50% packet loss", "disk_full on db", "éclair au café", "DNS flaps", "gateway 502"}
+	countDescs  = []string{"", "upstream GATEWAY slow", "Éclair service", "100% done", "nothing"}
+)
+
+// countFilters are a dozen filters over every member, alone and together.
+func countFilters() []model.IncidentFilter {
+	from, to := countBase.Add(3*24*time.Hour), countBase.Add(6*24*time.Hour)
+	return []model.IncidentFilter{
+		{},
+		{Statuses: []model.Status{model.StatusOpen}},
+		{Severities: []model.Severity{model.SeverityCritical}},
+		{Statuses: []model.Status{model.StatusOpen, model.StatusInvestigating}, Severities: []model.Severity{model.SeverityHigh, model.SeverityLow}},
+		{Service: ptr("svc-a")},
+		{Keyword: "gateway"},
+		{Keyword: "ÉCLAIR"}, // an upper-case keyword: counts fold it as the search does
+		{Keyword: "0% "},
+		{Keyword: "_"},
+		{From: &from},
+		{To: &to},
+		{From: &from, To: &to, Severities: []model.Severity{model.SeverityMedium}},
+		{Keyword: "GATEWAY", Service: ptr("svc-b"), Statuses: []model.Status{model.StatusOpen, model.StatusResolved}},
+	}
+}
+
+func randomCreate(rng *rand.Rand) model.IncidentCreate {
+	in := model.IncidentCreate{Title: countTitles[rng.IntN(len(countTitles))], Severity: model.Severities[rng.IntN(len(model.Severities))],
+		OccurredAt: countBase.Add(time.Duration(rng.IntN(10*24)) * time.Hour)}
+	if d := countDescs[rng.IntN(len(countDescs))]; d != "" {
+		in.Description = &d
+	}
+	if n := rng.IntN(3); n < 2 {
+		in.Service = ptr([]string{"svc-a", "svc-b"}[n])
+	}
+	return in
+}
+
+func randomPatch(rng *rand.Rand) model.IncidentPatch {
+	var p model.IncidentPatch
+	switch rng.IntN(5) {
+	case 0:
+		p.Title = model.Some(countTitles[rng.IntN(len(countTitles))])
+	case 1:
+		p.Status = model.Some(model.Statuses[rng.IntN(len(model.Statuses))])
+	case 2:
+		p.Severity = model.Some(model.Severities[rng.IntN(len(model.Severities))])
+	case 3:
+		p.Service = model.Some([]string{"svc-a", "svc-b"}[rng.IntN(2)])
+	default:
+		p.OccurredAt = model.Some(countBase.Add(time.Duration(rng.IntN(10*24)) * time.Hour))
+		p.Description = model.Some(countDescs[1+rng.IntN(len(countDescs)-1)])
+	}
+	return p
+}
+
+// checkCounts compares every filter's totalCount with the oracle.
+func checkCounts(t *testing.T, s *Store, ctx context.Context, ten, when string) {
+	t.Helper()
+	rows := liveRows(t, s, ten)
+	for _, f := range countFilters() {
+		page, err := s.Incidents().List(ctx, model.IncidentQuery{Filter: f, Sort: model.DefaultSort, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := expected(rows, f); page.TotalCount != want {
+			t.Errorf("%s: filter %s: totalCount %d, %d rows match", when, f.Key(), page.TotalCount, want)
+		}
+	}
+}
+
+// TestCountsExactUnderConcurrentWrites: totalCount equals a count of the
+// table for a dozen filters, right after the caller's own writes and after
+// a concurrent burst of creates, patches and deletes, with the counts
+// cached before the burst rolled forward by its events (not counted again).
+func TestCountsExactUnderConcurrentWrites(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		s := openStore(t, url, Options{})
+		ten := tenant("counts")
+		ctx := as(ten)
+		rng := rand.New(rand.NewPCG(1, 2))
+		var ids []string
+		for range 40 {
+			inc, err := s.Incidents().Create(ctx, randomCreate(rng))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, inc.ID)
+		}
+		stop := watch(t, s, ten).stop
+		checkCounts(t, s, ctx, ten, "after the first creates") // also fills the cache
+
+		// Read your writes: each write, then every count at once. The
+		// watcher is stopped, so the cache cannot have seen these writes:
+		// a count must notice and not answer from it.
+		stop()
+		s.countWait = time.Millisecond
+		for i := range 6 {
+			var err error
+			switch i % 3 {
+			case 0:
+				_, err = s.Incidents().Create(ctx, randomCreate(rng))
+			case 1:
+				_, err = s.Incidents().Update(ctx, ids[i], randomPatch(rng))
+			default:
+				err = s.Incidents().Delete(ctx, ids[i])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCounts(t, s, ctx, ten, fmt.Sprintf("right after write %d", i))
+		}
+		ids = ids[6:]
+
+		// A new watcher starts afresh (the cache it finds is dropped), and the
+		// counts are cached again.
+		s.countWait = countWait
+		watch(t, s, ten)
+		checkCounts(t, s, ctx, ten, "with a new watcher")
+
+		// A concurrent burst.
+		var failed errs
+		var wg sync.WaitGroup
+		for w := range 8 {
+			mine := slices.Clone(ids[w*4 : w*4+4])
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(w), 3))
+				for i := range 15 {
+					var err error
+					switch {
+					case i%5 == 4 && len(mine) > 0:
+						err = s.Incidents().Delete(ctx, mine[0])
+						mine = mine[1:]
+					case i%2 == 0 || len(mine) == 0:
+						var inc *model.Incident
+						if inc, err = s.Incidents().Create(ctx, randomCreate(rng)); err == nil {
+							mine = append(mine, inc.ID)
+						}
+					default:
+						_, err = s.Incidents().Update(ctx, mine[rng.IntN(len(mine))], randomPatch(rng))
+					}
+					failed.add(err)
+				}
+			})
+		}
+		wg.Wait()
+		failed.report(t)
+
+		// Once the watcher has applied the burst, every count comes from the
+		// cache, rolled forward: none is taken afresh.
+		target := currentTarget(t, s)
+		if !s.waitFrontFor(context.Background(), target, 30*time.Second) {
+			t.Fatal("the watcher did not catch up")
+		}
+		before := s.counts.fresh.Load()
+		checkCounts(t, s, ctx, ten, "after the burst")
+		if n := s.counts.fresh.Load() - before; n != 0 {
+			t.Errorf("%d of %d counts were taken afresh instead of rolled forward", n, len(countFilters()))
+		}
+	})
+}
+
+// currentTarget is the front that holds every transaction begun so far.
+func currentTarget(t *testing.T, s *Store) model.Position {
+	t.Helper()
+	st := s.behindStmt("", model.Position{})
+	var c countCheck
+	r, err := s.query(context.Background(), st.sql, st.args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := c.scan(r); err != nil {
+		t.Fatal(err)
+	}
+	return c.target
+}
