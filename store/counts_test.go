@@ -251,3 +251,42 @@ func currentTarget(t *testing.T, s *Store) model.Position {
 	}
 	return c.target
 }
+
+// TestCountCacheCatchUp: a count taken while the watcher moves on is
+// rolled forward by exactly the events its snapshot lacked: those at or
+// after its position that it did not hold already, whether the watcher
+// applied them before the count was installed (history) or after.
+func TestCountCacheCatchUp(t *testing.T) {
+	c := newCountCache(10)
+	pos := func(tx int64) model.Position { return model.Position{Tx: tx, Seq: tx} }
+	ev := func(tx int64, before, after model.Status) *model.Event {
+		e := &model.Event{Pos: pos(tx), TenantID: "t", Incident: &model.Incident{Status: after, Severity: model.SeverityLow}}
+		if before != "" {
+			e.Before = &model.Incident{Status: before, Severity: model.SeverityLow}
+		}
+		return e
+	}
+	c.restart(pos(10))
+	// Applied before the count exists: 11 (held by the snapshot), 12 (not held).
+	c.advance([]*model.Event{ev(11, "", model.StatusOpen), ev(12, "", model.StatusOpen)}, pos(13))
+	// The count: taken at position 11, its snapshot holding 11 and 14.
+	e := &countEntry{tally: map[cell]int{{model.StatusOpen, model.SeverityLow}: 2}, since: pos(11),
+		skip: map[model.Position]bool{pos(11): true, pos(14): true}}
+	c.install(countKey{tenant: "t"}, e)
+	// Applied after: 13 (not held), 14 (held), 15 (not held, a status change).
+	c.advance([]*model.Event{ev(13, "", model.StatusOpen), ev(14, "", model.StatusOpen), ev(15, model.StatusOpen, model.StatusClosed)}, pos(16))
+	open := model.IncidentFilter{Statuses: []model.Status{model.StatusOpen}}
+	// 2 held + 12 + 13 - 15 = 3 open; 15 closed.
+	if n, _, _ := c.lookup(countKey{tenant: "t"}, &open); n != 3 {
+		t.Errorf("open: %d, want 3", n)
+	}
+	closed := model.IncidentFilter{Statuses: []model.Status{model.StatusClosed}}
+	if n, _, _ := c.lookup(countKey{tenant: "t"}, &closed); n != 1 {
+		t.Errorf("closed: %d, want 1", n)
+	}
+	// A count older than the history cannot be rolled forward: not kept.
+	c.install(countKey{tenant: "t", filter: "old"}, &countEntry{since: pos(5), skip: map[model.Position]bool{}})
+	if _, _, ok := c.lookup(countKey{tenant: "t", filter: "old"}, &open); ok {
+		t.Error("a count from before the history was installed")
+	}
+}
