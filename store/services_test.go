@@ -126,6 +126,10 @@ func TestServices(t *testing.T) {
 		if err != nil || kw.TotalCount != 1 || kw.Items[0].ID != inc.ID {
 			t.Errorf("keyword list: %+v %v", kw, err)
 		}
+		if p, err := s.Incidents().List(ctx, model.IncidentQuery{Filter: model.IncidentFilter{Service: ptr(sentinel + "-svc"),
+			Statuses: []model.Status{model.StatusInvestigating}}, Sort: model.DefaultSort, Limit: 10}); err != nil || p.TotalCount != 1 {
+			t.Errorf("service list: %+v %v", p, err)
+		}
 		from := at.Add(-time.Hour)
 		q := model.IncidentQuery{Filter: model.IncidentFilter{Service: nil, From: &from, Severities: []model.Severity{model.SeverityLow}}, Sort: model.Sort{Field: model.SortTitle}, Limit: 3}
 		var walked []string
