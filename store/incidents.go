@@ -466,8 +466,18 @@ func (x incidents) Updates(ctx context.Context, id string) ([]model.IncidentUpda
 }
 
 // updatesOf reads the timelines of incidents (ids of tenant), in order; with
-// latest > 0, only the latest entries of each (one incident at a time).
+// latest > 0, only the latest entries (of one incident).
 func (s *Store) updatesOf(ctx context.Context, db querier, tenant string, ids []string, latest int) (map[string][]model.IncidentUpdate, error) {
+	st := updatesStmt(tenant, ids, latest)
+	rows, err := db.query(ctx, st.sql, st.args...)
+	if err != nil {
+		return nil, fmt.Errorf("load updates: %w", err)
+	}
+	defer rows.Close()
+	return scanUpdates(rows, latest > 0)
+}
+
+func updatesStmt(tenant string, ids []string, latest int) stmt {
 	w := &where{}
 	w.and("tenant_id = " + w.arg(tenant))
 	in(w, "incident_id", ids)
@@ -476,11 +486,12 @@ func (s *Store) updatesOf(ctx context.Context, db querier, tenant string, ids []
 		q = `SELECT incident_id, ord, display_name, description, created_at, created_by FROM incident_updates WHERE ` + w.String() +
 			` ORDER BY incident_id, ord DESC LIMIT ` + w.arg(latest)
 	}
-	rows, err := db.query(ctx, q, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("load updates: %w", err)
-	}
-	defer rows.Close()
+	return stmt{q, w.args}
+}
+
+// scanUpdates reads rows of updatesStmt (newest first when reversed: put
+// back in order).
+func scanUpdates(rows rows, reversed bool) (map[string][]model.IncidentUpdate, error) {
 	out := map[string][]model.IncidentUpdate{}
 	for rows.Next() {
 		var inc string
@@ -495,7 +506,7 @@ func (s *Store) updatesOf(ctx context.Context, db querier, tenant string, ids []
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load updates: %w", err)
 	}
-	if latest > 0 {
+	if reversed {
 		for _, us := range out {
 			slices.Reverse(us)
 		}

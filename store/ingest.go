@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"context"
 	"database/sql"
 	"fmt"
@@ -16,10 +17,16 @@ func (s *Store) Ingest() model.IngestService { return ingest{s} }
 
 type ingest struct{ s *Store }
 
-// Report runs seed 001's rules in one transaction under a per-tenant lock
-// (PostgreSQL advisory lock; SQLite's single writer), so that concurrent
-// reports see each other's effects: twenty reports of one component open one
-// incident, and an escalation never leaves a component in two incidents.
+// Report runs the monitoring protocol's rules. The common report ("still
+// down") is answered by reads alone (fastPath). Any other is decided and
+// carried out in one transaction that holds only what the rules look at
+// (PostgreSQL advisory locks; SQLite's single writer holds everything):
+// the reported component, so that it never ends up in two incidents; the
+// impact level it reports, since the rules join "the newest open incident
+// of that impact" (two reports that both find none would otherwise open
+// two); and the level of the incident it is in now, which a move or a
+// raise changes. Reports of other components at other levels go ahead in
+// parallel, and the outcome is that of some serial order.
 func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.IngestResult, error) {
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
@@ -40,15 +47,77 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	}
 	var target string
 	var created bool
-	err = g.s.write(ctx, func(ctx context.Context, t *txn) error {
-		if err := t.lock(ctx, "ingest:"+p.TenantID); err != nil {
-			return err
+	levels := map[model.Impact]bool{r.Impact: true}
+	if comp.incident != "" {
+		// The incident's level is its highest impact; monitoring groups
+		// components by impact, so the component's own is the best guess
+		// (a wrong one costs a second attempt).
+		levels[comp.impact] = true
+	}
+	for attempt := 0; ; attempt++ {
+		res, target, created, err = g.decide(ctx, p, r, comp.c, levels)
+		var moved levelMoved
+		if !errors.As(err, &moved) {
+			break
 		}
-		// The component was found by the fast path; what follows, maintenance
-		// included, is decided again under the lock, from the current state.
-		open, inMaintenance, err := g.openIncidents(ctx, t, p.TenantID, comp.ID, r.Impact)
+		if attempt == impactLevels { // cannot happen: each attempt holds one more level
+			return nil, model.Conflict("the component's incident kept changing; send the report again")
+		}
+		// The component's incident changed level since it was read: decide
+		// again, holding that level too.
+		levels[moved.level] = true
+	}
+	if err != nil {
+		return nil, domainOrInternal(err, "ingest component status")
+	}
+	if res != nil { // a maintenance answered under the lock
+		return res, nil
+	}
+	// Read the answer after commit, outside the locks: it is the state just
+	// after this report (or a moment later), and the locks stay short.
+	res, err = g.result(ctx, g.s, p.TenantID, target)
+	if err != nil {
+		return nil, domainOrInternal(err, "ingest result")
+	}
+	res.Created = created
+	return res, nil
+}
+
+// impactLevels is the number of impact levels (maintenance to outage).
+const impactLevels = 4
+
+// levelMoved: the incident the component is in is at a level not locked.
+type levelMoved struct{ level model.Impact }
+
+func (l levelMoved) Error() string { return fmt.Sprintf("the component's incident is now at level %s", l.level) }
+
+// ingestLocks are the advisory lock keys of a report, in one order for
+// every transaction (so that none waits on another in a cycle).
+func ingestLocks(tenant, component string, levels map[model.Impact]bool) []string {
+	var keys []string
+	for l := range levels {
+		keys = append(keys, fmt.Sprintf("ingest:%s:level:%d", tenant, l))
+	}
+	keys = append(keys, "ingest:"+tenant+":component:"+component)
+	slices.Sort(keys)
+	return keys
+}
+
+// decide runs one report's decision and writes under the locks of levels
+// and the component: levelMoved when the component's incident turns out
+// to be at a level not held. It returns the maintenance answer, or the
+// incident the component ends in and whether it was created.
+func (g ingest) decide(ctx context.Context, p *model.Principal, r model.ComponentReport, comp *model.Component, levels map[model.Impact]bool) (
+	res *model.IngestResult, target string, created bool, err error) {
+	err = g.s.write(ctx, func(ctx context.Context, t *txn) error {
+		// What follows, maintenance included, is decided again under the
+		// locks, from the current state.
+		open, cur, inMaintenance, err := g.openIncidents(ctx, t, ingestLocks(p.TenantID, comp.ID, levels), p.TenantID, comp.ID, r.Impact)
 		if err != nil {
 			return err
+		}
+		if cur != nil && !levels[cur.level] {
+			return levelMoved{cur.level}
 		}
 		if inMaintenance { // a window began or was created since the fast path looked: change nothing
 			m, err := (maintenance(g)).activeFor(ctx, t, p.TenantID, comp.ID)
@@ -119,25 +188,13 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
 		return nil
 	})
-	if err != nil {
-		return nil, domainOrInternal(err, "ingest component status")
-	}
-	if res != nil { // a maintenance answered under the lock
-		return res, nil
-	}
-	// Read the answer after commit, outside the lock: it is the state just
-	// after this report (or a moment later), and the lock stays short.
-	res, err = g.result(ctx, g.s, p.TenantID, target)
-	if err != nil {
-		return nil, model.Internal(err, "ingest result")
-	}
-	res.Created = created
-	return res, nil
+	return res, target, created, err
 }
 
 // found is the component a report names, with what the fast path needs to
 // know of it, read in the same statement: whether a maintenance window
-// covers it now, and the open incident affecting it at the highest impact.
+// covers it now, and the open incident affecting it at the highest impact,
+// with the component's impact there.
 type found struct {
 	c             *model.Component
 	inMaintenance bool
@@ -214,52 +271,65 @@ func describeLabels(m map[string]string) string {
 // than every open incident's components: the open incident affecting the
 // component (with its size), the newest open incident whose impact is the
 // requested one, and whether a maintenance window covers the component.
-func (g ingest) openIncidents(ctx context.Context, t *txn, tenant, component string, impact model.Impact) ([]model.OpenIncident, bool, error) {
-	// One statement: the current incident ('c', with its size), the two
-	// newest of the requested impact ('t'; one may be the current one), and
-	// any maintenance window covering the component now ('m').
+// curIncident is the open incident a component is in, as the decision
+// and the locks see it.
+type curIncident struct {
+	model.OpenIncident
+	level model.Impact // its highest impact
+}
+
+// openIncidents takes the locks (keys) and gathers what the decision looks
+// at, in one round trip and one statement: the open incident affecting
+// the component ('c', with its size and level), the two newest of the
+// requested impact ('t'; one may be the current one), and any maintenance
+// window covering the component now ('m'); not every open incident's
+// components.
+func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant, component string, impact model.Impact) (
+	[]model.OpenIncident, *curIncident, bool, error) {
 	now := newDBTime(g.s.clock.Now())
-	rows, err := t.query(ctx, `SELECT kind, id, impact, size, rank FROM (
+	rows, err := t.queryUnderLocks(ctx, keys, `SELECT kind, id, impact, size, rank, level FROM (
 			SELECT 'c' AS kind, a.incident_id AS id, a.impact AS impact,
-				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank
+				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank,
+				(SELECT MAX(b.impact) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS level
 			FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
 			WHERE a.tenant_id = $1 AND a.component_id = $2 AND NOT i.is_deleted AND `+openStatus+`
 			ORDER BY a.impact DESC, a.incident_id LIMIT 1) cur
 		UNION ALL
-		SELECT kind, id, impact, size, rank FROM (
+		SELECT kind, id, impact, size, rank, level FROM (
 			SELECT 't' AS kind, i.id AS id, MAX(a.impact) AS impact, 0 AS size,
-				ROW_NUMBER() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rank
+				ROW_NUMBER() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rank, 0 AS level
 			FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
 			WHERE i.tenant_id = $1 AND NOT i.is_deleted AND `+openStatus+`
 			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = $3 ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt
 		UNION ALL
-		SELECT 'm', m.id, 0, 0, 0 FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
+		SELECT 'm', m.id, 0, 0, 0, 0 FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
 		WHERE mc.tenant_id = $1 AND mc.component_id = $2 AND m.starts_at <= $4 AND m.ends_at > $4`,
 		tenant, component, int(impact), now)
 	if err != nil {
-		return nil, false, fmt.Errorf("open incidents: %w", err)
+		return nil, nil, false, fmt.Errorf("open incidents: %w", err)
 	}
 	defer rows.Close()
-	var cur *model.OpenIncident
+	var cur *curIncident
 	inMaintenance := false
 	targets := make([]string, 3) // by rank, newest first (1 and 2)
 	for rows.Next() {
 		var kind, id string
-		var imp, size, rank int
-		if err := rows.Scan(&kind, &id, &imp, &size, &rank); err != nil {
-			return nil, false, fmt.Errorf("open incidents: %w", err)
+		var imp, size, rank, level int
+		if err := rows.Scan(&kind, &id, &imp, &size, &rank, &level); err != nil {
+			return nil, nil, false, fmt.Errorf("open incidents: %w", err)
 		}
 		switch {
 		case kind == "m":
 			inMaintenance = true
 		case kind == "c":
-			cur = &model.OpenIncident{ID: id, Size: size, Components: map[string]model.Impact{component: model.Impact(imp)}}
+			cur = &curIncident{OpenIncident: model.OpenIncident{ID: id, Size: size, Components: map[string]model.Impact{component: model.Impact(imp)}},
+				level: model.Impact(level)}
 		case rank >= 1 && rank <= 2:
 			targets[rank] = id
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("open incidents: %w", err)
+		return nil, nil, false, fmt.Errorf("open incidents: %w", err)
 	}
 	targets = slices.DeleteFunc(targets, func(id string) bool { return id == "" })
 	var open []model.OpenIncident
@@ -271,9 +341,9 @@ func (g ingest) openIncidents(ctx context.Context, t *txn, tenant, component str
 		}
 	}
 	if cur != nil {
-		open = append(open, *cur)
+		open = append(open, cur.OpenIncident)
 	}
-	return open, inMaintenance, nil
+	return open, cur, inMaintenance, nil
 }
 
 // work is one report's writes to incidents: each incident is locked once,
@@ -399,42 +469,55 @@ const (
 	reportUpdates    = 20
 )
 
-func (g ingest) result(ctx context.Context, db querier, tenant, id string) (*model.IngestResult, error) {
-	incs, err := g.s.queryIncidents(ctx, db, "SELECT "+incidentColumns+" FROM incidents WHERE id = $1 AND tenant_id = $2", id, tenant)
+func (g ingest) result(ctx context.Context, db *Store, tenant, id string) (*model.IngestResult, error) {
+	res := &model.IngestResult{Impact: -1}
+	var incs []incidentRow
+	var updates map[string][]model.IncidentUpdate
+	// The incident, its first components (in key order, so the index stops
+	// at the page), their full count and worst impact, and its latest
+	// updates, in one round trip.
+	err := db.pipeline(ctx, func(i int, r rows) error {
+		var err error
+		switch i {
+		case 0:
+			incs, err = scanIncidents(r)
+		case 1:
+			for r.Next() {
+				var a model.Affect
+				var impact int
+				if err := r.Scan(&a.ComponentID, &impact, &a.TypeID, &a.Severity); err != nil {
+					return err
+				}
+				a.Impact = model.Impact(impact)
+				res.Affects = append(res.Affects, a)
+			}
+		case 2:
+			var worst *int
+			if r.Next() {
+				if err := r.Scan(&res.AffectCount, &worst); err != nil {
+					return err
+				}
+			}
+			if worst != nil {
+				res.Impact = model.Impact(*worst)
+			}
+		default:
+			updates, err = scanUpdates(r, true)
+		}
+		return err
+	}, stmt{"SELECT " + incidentColumns + " FROM incidents WHERE id = $1 AND tenant_id = $2 AND NOT is_deleted", []any{id, tenant}},
+		stmt{`SELECT component_id, impact, impact_type_id, severity FROM incident_affects
+			WHERE incident_id = $1 AND tenant_id = $2 ORDER BY incident_id, component_id LIMIT $3`, []any{id, tenant, reportComponents}},
+		stmt{`SELECT count(*), MAX(impact) FROM incident_affects WHERE incident_id = $1 AND tenant_id = $2`, []any{id, tenant}},
+		updatesStmt(tenant, []string{id}, reportUpdates))
 	if err != nil {
-		return nil, fmt.Errorf("load incident: %w", err)
+		return nil, fmt.Errorf("ingest result: %w", err)
 	}
 	if len(incs) == 0 {
-		// Deleted meanwhile (a racing maintenance or API delete): the
-		// report must be sent again.
+		// Deleted meanwhile (a racing maintenance or API delete).
 		return nil, model.Conflict("incident " + id + " was deleted meanwhile; send the report again")
 	}
-	res := &model.IngestResult{Incident: incs[0].toModel(), Impact: -1}
-	// The first components, with the full count and the worst impact over
-	// all of them (the window runs before the LIMIT).
-	rows, err := db.query(ctx, `SELECT component_id, impact, impact_type_id, severity, COUNT(*) OVER (), MAX(impact) OVER ()
-		FROM incident_affects WHERE incident_id = $1 AND tenant_id = $2 ORDER BY component_id LIMIT $3`, id, tenant, reportComponents)
-	if err != nil {
-		return nil, fmt.Errorf("load affects: %w", err)
-	}
-	for rows.Next() {
-		var a model.Affect
-		var impact, worst int
-		if err := rows.Scan(&a.ComponentID, &impact, &a.TypeID, &a.Severity, &res.AffectCount, &worst); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("load affects: %w", err)
-		}
-		a.Impact, res.Impact = model.Impact(impact), model.Impact(worst)
-		res.Affects = append(res.Affects, a)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load affects: %w", err)
-	}
-	updates, err := g.s.updatesOf(ctx, db, tenant, []string{id}, reportUpdates)
-	if err != nil {
-		return nil, err
-	}
+	res.Incident = incs[0].toModel()
 	res.Updates = updates[id]
 	if n := len(res.Updates); n > 0 {
 		res.UpdateCount = res.Updates[n-1].Order + 1 // orders run 0, 1, 2, ...
@@ -446,24 +529,32 @@ func (g ingest) result(ctx context.Context, db querier, tenant, id string) (*mod
 // reads only and no lock: maintenance covering the component, or an open
 // incident already affecting it at the same or a higher impact. Anything else
 // goes to the locked path, which decides again from scratch.
-func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, *model.Component, error) {
+func (g ingest) fastPath(ctx context.Context, p *model.Principal, r model.ComponentReport) (*model.IngestResult, *found, error) {
 	f, err := g.findComponent(ctx, g.s, p.TenantID, r)
 	if err != nil {
 		return nil, nil, err
 	}
 	if f.inMaintenance {
 		m, err := (maintenance(g)).activeFor(ctx, g.s, p.TenantID, f.c.ID)
-		if err != nil || m == nil { // nil: the window ended meanwhile; decide under the lock
-			return nil, f.c, err
+		if err != nil || m == nil { // nil: the window ended meanwhile; decide under the locks
+			return nil, f, err
 		}
 		return &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-			Affects: []model.Affect{model.MonitoringAffect(f.c.ID, model.ImpactMaintenance)}}, f.c, nil
+			Affects: []model.Affect{model.MonitoringAffect(f.c.ID, model.ImpactMaintenance)}}, f, nil
 	}
 	if f.incident == "" || f.impact < r.Impact {
-		return nil, f.c, nil
+		return nil, f, nil
 	}
 	res, err := g.result(ctx, g.s, p.TenantID, f.incident)
-	return res, f.c, err
+	if isConflict(err) { // closed or deleted since it was read: decide under the locks
+		return nil, f, nil
+	}
+	return res, f, err
+}
+
+func isConflict(err error) bool {
+	var e *model.Error
+	return errors.As(err, &e) && e.Code == model.CodeConflict
 }
 
 func (g ingest) Status(ctx context.Context, q model.ComponentQuery) ([]model.ComponentState, int, error) {

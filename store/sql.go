@@ -454,6 +454,18 @@ func (f *firstRow) Scan(dest ...any) error {
 	return f.r.Err()
 }
 
+// queryUnderLocks takes transaction-scoped advisory locks on keys, in the
+// order given, then runs the read: all in one round trip (PostgreSQL; on
+// SQLite the single writer already holds the database).
+func (t *txn) queryUnderLocks(ctx context.Context, keys []string, q string, args ...any) (rows, error) {
+	if t.lite == nil {
+		for _, k := range keys {
+			t.queue = append(t.queue, queued{what: "lock " + k, sql: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, args: []any{k}})
+		}
+	}
+	return t.query(ctx, q, args...)
+}
+
 // lock takes a transaction-scoped advisory lock on key now, where the code
 // reads as taking it (PostgreSQL; SQLite's single writer holds the database).
 func (t *txn) lock(ctx context.Context, key string) error {
