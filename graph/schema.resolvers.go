@@ -15,12 +15,14 @@ import (
 
 // CreateIncident is the resolver for the createIncident field.
 func (r *mutationResolver) CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error) {
-	return r.IncidentService.Create(ctx, createIn(input))
+	inc, _, err := r.IncidentService.Create(ctx, createIn(input))
+	return inc, err
 }
 
 // UpdateIncident is the resolver for the updateIncident field.
 func (r *mutationResolver) UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput) (*model.Incident, error) {
-	return r.IncidentService.Update(ctx, id, patchIn(input))
+	inc, _, err := r.IncidentService.Update(ctx, id, patchIn(input))
+	return inc, err
 }
 
 // DeleteIncident is the resolver for the deleteIncident field.

@@ -162,8 +162,9 @@ type IncidentPatch struct {
 
 // IncidentService manages incidents within the caller's tenant.
 type IncidentService interface {
-	// Create stores a new incident. Codes: unauthorized, forbidden, invalid, business_rule.
-	Create(ctx context.Context, in IncidentCreate) (*Incident, error)
+	// Create stores a new incident and returns it with its affects (by
+	// component id). Codes: unauthorized, forbidden, invalid, business_rule.
+	Create(ctx context.Context, in IncidentCreate) (*Incident, []Affect, error)
 	// Get returns one live incident. Codes: unauthorized, forbidden, not_found.
 	Get(ctx context.Context, id string) (*Incident, error)
 	// GetWithAffects is Get with the incident's affects (by component id),
@@ -171,8 +172,10 @@ type IncidentService interface {
 	GetWithAffects(ctx context.Context, id string) (*Incident, []Affect, error)
 	// List returns a page of live incidents. Codes: unauthorized, forbidden, invalid.
 	List(ctx context.Context, q IncidentQuery) (*IncidentPage, error)
-	// Update applies a patch. Codes: unauthorized, forbidden, invalid, not_found, business_rule.
-	Update(ctx context.Context, id string, p IncidentPatch) (*Incident, error)
+	// Update applies a patch and returns the incident with its affects (by
+	// component id). Codes: unauthorized, forbidden, invalid, not_found,
+	// business_rule.
+	Update(ctx context.Context, id string, p IncidentPatch) (*Incident, []Affect, error)
 	// Delete marks an incident deleted. Codes: unauthorized, forbidden, not_found.
 	Delete(ctx context.Context, id string) error
 	// Updates returns an incident's timeline, oldest first. Codes:

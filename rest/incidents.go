@@ -102,16 +102,6 @@ func (h incidentHandlers) withAffects(r *http.Request, incs ...*model.Incident) 
 	return out, nil
 }
 
-// writeIncident answers one incident with its affects.
-func (h incidentHandlers) writeIncident(w http.ResponseWriter, r *http.Request, status int, inc *model.Incident) {
-	out, err := h.withAffects(r, inc)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, status, out[0])
-}
-
 type paginationJSON struct {
 	TotalCount int     `json:"totalCount"`
 	Limit      int     `json:"limit"`
@@ -240,13 +230,20 @@ func (h incidentHandlers) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	inc, err := h.svc.Create(r.Context(), in)
+	inc, affects, err := h.svc.Create(r.Context(), in)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+inc.ID)
-	h.writeIncident(w, r, http.StatusCreated, inc)
+	writeIncident(w, http.StatusCreated, inc, affects)
+}
+
+// writeIncident answers one incident with its affects.
+func writeIncident(w http.ResponseWriter, status int, inc *model.Incident, affects []model.Affect) {
+	out := toIncidentJSON(inc)
+	out.Affects = toAffectsJSON(affects)
+	writeJSON(w, status, out)
 }
 
 func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
@@ -255,9 +252,7 @@ func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := toIncidentJSON(inc)
-	out.Affects = toAffectsJSON(affects)
-	writeJSON(w, http.StatusOK, out)
+	writeIncident(w, http.StatusOK, inc, affects)
 }
 
 func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
@@ -270,12 +265,12 @@ func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	inc, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), p)
+	inc, affects, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), p)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	h.writeIncident(w, r, http.StatusOK, inc)
+	writeIncident(w, http.StatusOK, inc, affects)
 }
 
 func (h incidentHandlers) delete(w http.ResponseWriter, r *http.Request) {

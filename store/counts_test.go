@@ -157,7 +157,7 @@ func TestCountsExactUnderConcurrentWrites(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		var ids []string
 		for range 40 {
-			inc, err := s.Incidents().Create(ctx, randomCreate(rng))
+			inc, _, err := s.Incidents().Create(ctx, randomCreate(rng))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,9 +175,9 @@ func TestCountsExactUnderConcurrentWrites(t *testing.T) {
 			var err error
 			switch i % 3 {
 			case 0:
-				_, err = s.Incidents().Create(ctx, randomCreate(rng))
+				_, _, err = s.Incidents().Create(ctx, randomCreate(rng))
 			case 1:
-				_, err = s.Incidents().Update(ctx, ids[i], randomPatch(rng))
+				_, _, err = s.Incidents().Update(ctx, ids[i], randomPatch(rng))
 			default:
 				err = s.Incidents().Delete(ctx, ids[i])
 			}
@@ -209,11 +209,11 @@ func TestCountsExactUnderConcurrentWrites(t *testing.T) {
 						mine = mine[1:]
 					case i%2 == 0 || len(mine) == 0:
 						var inc *model.Incident
-						if inc, err = s.Incidents().Create(ctx, randomCreate(rng)); err == nil {
+						if inc, _, err = s.Incidents().Create(ctx, randomCreate(rng)); err == nil {
 							mine = append(mine, inc.ID)
 						}
 					default:
-						_, err = s.Incidents().Update(ctx, mine[rng.IntN(len(mine))], randomPatch(rng))
+						_, _, err = s.Incidents().Update(ctx, mine[rng.IntN(len(mine))], randomPatch(rng))
 					}
 					failed.add(err)
 				}

@@ -112,40 +112,41 @@ func (s *Store) Incidents() model.IncidentService { return incidents{s} }
 
 type incidents struct{ s *Store }
 
-func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.Incident, error) {
+func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.Incident, []model.Affect, error) {
 	p, err := model.Authorize(ctx, model.ScopeIncidentsWrite)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var inc *model.Incident
+	var affects []model.Affect
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
-		if inc, err = x.insertTx(ctx, t, p, in); err != nil {
+		if inc, affects, err = x.insertTx(ctx, t, p, in); err != nil {
 			return err
 		}
 		return x.s.appendEvent(ctx, t, model.EventIncidentCreated, nil, inc, nil)
 	})
 	if err != nil {
-		return nil, domainOrInternal(err, "create incident")
+		return nil, nil, domainOrInternal(err, "create incident")
 	}
-	return inc, nil
+	return inc, affects, nil
 }
 
 // insertTx stores a new incident with its affects and audit row in t;
 // the caller records its event (callers that write more to the incident
 // in the same transaction record one event at the end).
-func (x incidents) insertTx(ctx context.Context, t *txn, p *model.Principal, in model.IncidentCreate) (*model.Incident, error) {
+func (x incidents) insertTx(ctx context.Context, t *txn, p *model.Principal, in model.IncidentCreate) (*model.Incident, []model.Affect, error) {
 	inc, err := model.NewIncident(in, model.NewID("inc", 12), p.TenantID, p.ActorID, x.s.clock.Now())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if inc.Phase != nil {
 		if err := x.s.checkPhase(ctx, t, p.TenantID, *inc.Phase); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	affects, _, err := x.s.checkAffects(ctx, t, p.TenantID, in.Affects)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := toRow(inc)
 	if err := t.exec(ctx, "insert incident", `INSERT INTO incidents (`+incidentColumns+`, title_fold, description_fold)
@@ -153,19 +154,19 @@ func (x incidents) insertTx(ctx context.Context, t *txn, p *model.Principal, in 
 		r.ID, r.TenantID, r.Title, r.Description, r.Severity, r.SeverityRank, r.Status, r.StatusRank, r.Service, r.Tags,
 		r.OccurredAt, nullTime(r.ResolvedAt), r.CreatedAt, r.UpdatedAt, r.CreatedBy, r.UpdatedBy, r.IsDeleted, r.PhaseGen, r.PhaseOrder,
 		model.Fold(r.Title), foldPtr(r.Description)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := x.s.insertAffects(ctx, t, p.TenantID, inc.ID, affects); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	changes := model.IncidentChanges(nil, inc)
 	if len(affects) > 0 {
 		changes["affects"] = model.Change{After: model.AffectsChange(affects)}
 	}
 	if err := x.s.audit(ctx, t, p, model.AuditIncidentCreate, "incident", inc.ID, changes); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return inc, nil
+	return inc, affects, nil
 }
 
 func (x incidents) Get(ctx context.Context, id string) (*model.Incident, error) {
@@ -188,28 +189,41 @@ func (x incidents) GetWithAffects(ctx context.Context, id string) (*model.Incide
 	if err != nil {
 		return nil, nil, err
 	}
-	// The affects ride along as one JSON array column, so that the most
-	// common read stays one round trip.
+	r, affects, err := x.s.incidentWithAffects(ctx, x.s, p.TenantID, id, false)
+	if err != nil {
+		return nil, nil, domainOrInternal(err, "get incident")
+	}
+	return r.toModel(), affects, nil
+}
+
+// incidentWithAffects reads a live incident with its affects in one
+// statement (the affects ride along as one JSON array column), locking its
+// row on PostgreSQL when lock is set (db is then a write transaction).
+func (s *Store) incidentWithAffects(ctx context.Context, db querier, tenant, id string, lock bool) (*incidentRow, []model.Affect, error) {
 	agg := `json_agg(json_build_array(a.component_id, a.impact, a.impact_type_id, a.severity))::text`
-	if !x.s.pg {
+	if !s.pg {
 		agg = `json_group_array(json_array(a.component_id, a.impact, a.impact_type_id, a.severity))`
+	}
+	q := `SELECT ` + incidentColumns + `,
+			(SELECT ` + agg + ` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)
+		FROM incidents WHERE id = $1 AND tenant_id = $2 AND NOT is_deleted`
+	if lock && s.pg {
+		q += " FOR UPDATE"
 	}
 	var r incidentRow
 	var affects sql.NullString
-	err = x.s.queryRow(ctx, `SELECT `+incidentColumns+`,
-			(SELECT `+agg+` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)
-		FROM incidents WHERE id = $1 AND tenant_id = $2 AND NOT is_deleted`, id, p.TenantID).Scan(append(r.columns(), &affects)...)
+	err := db.queryRow(ctx, q, id, tenant).Scan(append(r.columns(), &affects)...)
 	if isNoRows(err) {
 		return nil, nil, model.NotFound("Incident", id)
 	}
 	if err != nil {
-		return nil, nil, model.Internal(err, "get incident")
+		return nil, nil, fmt.Errorf("read incident: %w", err)
 	}
 	out, err := decodeAffects(affects.String)
 	if err != nil {
-		return nil, nil, model.Internal(err, "get incident")
+		return nil, nil, err
 	}
-	return r.toModel(), out, nil
+	return &r, out, nil
 }
 
 // decodeAffects reads a JSON array of [component, level, type, severity]
@@ -278,23 +292,24 @@ func nullTime(t *dbTime) any {
 	return *t
 }
 
-func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPatch) (*model.Incident, error) {
+func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPatch) (*model.Incident, []model.Affect, error) {
 	p, err := model.Authorize(ctx, model.ScopeIncidentsWrite)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if errs := patch.Validate(); len(errs) > 0 {
-		return nil, model.Invalid("Invalid request body", errs...)
+		return nil, nil, model.Invalid("Invalid request body", errs...)
 	}
 	var out *model.Incident
+	var affects []model.Affect
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
-		row, err := x.lockLive(ctx, t, p.TenantID, id)
+		row, before, err := x.s.incidentWithAffects(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
 		}
 		cur := row.toModel()
-		a, err := x.applyTx(ctx, t, p, cur, patch)
-		if out = a.next; err != nil || !a.changed {
+		a, err := x.applyTx(ctx, t, p, cur, before, patch)
+		if out, affects = a.next, a.affects; err != nil || !a.changed {
 			return err
 		}
 		if err := x.s.appendUpdates(ctx, t, p, id, false, a.entries); err != nil {
@@ -303,23 +318,27 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		return x.s.appendEvent(ctx, t, model.EventIncidentUpdated, cur, a.next, a.components)
 	})
 	if err != nil {
-		return nil, domainOrInternal(err, "update incident")
+		return nil, nil, domainOrInternal(err, "update incident")
 	}
-	return out, nil
+	return out, affects, nil
 }
 
-// applied is what applyTx did: the incident after the patch, the timeline
-// entries the change calls for, and the components whose affect it moved.
+// applied is what applyTx did: the incident after the patch (and its
+// affects, when the caller passed them or the patch set them), the
+// timeline entries the change calls for, and the components whose affect
+// it moved.
 type applied struct {
 	next       *model.Incident
+	affects    []model.Affect
 	changed    bool
 	entries    []model.UpdateInput
 	components []string
 }
 
 // applyTx writes a patch to cur, an incident the caller has locked, with its
-// audit row; the caller appends the entries and the event.
-func (x incidents) applyTx(ctx context.Context, t *txn, p *model.Principal, cur *model.Incident, patch model.IncidentPatch) (applied, error) {
+// audit row; the caller appends the entries and the event. before are
+// cur's affects when the caller has read them (nil: read here if needed).
+func (x incidents) applyTx(ctx context.Context, t *txn, p *model.Principal, cur *model.Incident, before []model.Affect, patch model.IncidentPatch) (applied, error) {
 	id := cur.ID
 	now := x.s.clock.Now()
 	next, patched, err := model.ApplyPatch(cur, patch, p.ActorID, now)
@@ -328,18 +347,20 @@ func (x incidents) applyTx(ctx context.Context, t *txn, p *model.Principal, cur 
 	}
 	var diff model.AffectsDiff
 	var names map[string]string
-	var before, after []model.Affect
+	after := before
 	if patch.Affects.Set {
 		if after, names, err = x.s.checkAffects(ctx, t, p.TenantID, patch.Affects.Value); err != nil {
 			return applied{}, err
 		}
-		if before, err = x.s.affectsOf(ctx, t, p.TenantID, id); err != nil {
-			return applied{}, err
+		if before == nil {
+			if before, err = x.s.affectsOf(ctx, t, p.TenantID, id); err != nil {
+				return applied{}, err
+			}
 		}
 		diff = model.DiffAffects(before, after)
 	}
 	if !patched && diff.Empty() {
-		return applied{next: cur}, nil
+		return applied{next: cur, affects: before}, nil
 	}
 	if next.Phase != nil && (cur.Phase == nil || *cur.Phase != *next.Phase) {
 		if err := x.s.checkPhase(ctx, t, p.TenantID, *next.Phase); err != nil {
@@ -381,7 +402,7 @@ func (x incidents) applyTx(ctx context.Context, t *txn, p *model.Principal, cur 
 		}
 		entries = append(entries, model.AffectsUpdate(diff, func(id string) string { return names[id] }))
 	}
-	return applied{next: next, changed: true, entries: entries, components: diff.Components()}, nil
+	return applied{next: next, affects: after, changed: true, entries: entries, components: diff.Components()}, nil
 }
 
 // nameRemoved adds the display names of removed components to names.

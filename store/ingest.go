@@ -399,7 +399,7 @@ func (w *work) note(id, title, text string) {
 func (w *work) touched(id, component string) { w.comps[id] = append(w.comps[id], component) }
 
 func (w *work) create(ctx context.Context, in model.IncidentCreate) (*model.Incident, error) {
-	inc, err := incidents(w.g).insertTx(ctx, w.t, w.p, in)
+	inc, _, err := incidents(w.g).insertTx(ctx, w.t, w.p, in)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +409,7 @@ func (w *work) create(ctx context.Context, in model.IncidentCreate) (*model.Inci
 
 // patch applies a patch to a locked incident.
 func (w *work) patch(ctx context.Context, id string, patch model.IncidentPatch) error {
-	a, err := incidents(w.g).applyTx(ctx, w.t, w.p, w.cur[id], patch)
+	a, err := incidents(w.g).applyTx(ctx, w.t, w.p, w.cur[id], nil, patch)
 	if err != nil {
 		return err
 	}

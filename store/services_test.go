@@ -76,13 +76,16 @@ func TestServices(t *testing.T) {
 
 		// Incidents: create with affects and a phase, read, patch, timeline.
 		desc := sentinel + " described"
-		inc, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: sentinel + " Gateway down", Description: &desc, Severity: model.SeverityHigh,
+		inc, created, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: sentinel + " Gateway down", Description: &desc, Severity: model.SeverityHigh,
 			Service: ptr(sentinel + "-svc"), Tags: []string{sentinel + "-tag"}, OccurredAt: at, Phase: &model.PhaseRef{Generation: 1, Order: 0},
 			Affects: []model.AffectInput{{ComponentID: comp.ID, TypeID: typ.ID, Severity: ptr(60)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, inc.ID)
+		if len(created) != 1 || created[0].ComponentID != comp.ID || created[0].Severity != 60 {
+			t.Errorf("create returned affects %+v", created)
+		}
 		got, affects, err := s.Incidents().GetWithAffects(ctx, inc.ID)
 		if err != nil || !got.OccurredAt.Equal(at.Truncate(time.Microsecond)) || len(affects) != 1 || affects[0].TypeID != typ.ID {
 			t.Fatalf("get: %+v %+v %v", got, affects, err)
@@ -90,13 +93,13 @@ func TestServices(t *testing.T) {
 		if _, err := s.Incidents().Get(otherCtx, inc.ID); err == nil {
 			t.Error("another tenant reads the incident")
 		}
-		_, err = s.Incidents().Create(ctx, model.IncidentCreate{Title: sentinel, Severity: model.SeverityLow, OccurredAt: at,
+		_, _, err = s.Incidents().Create(ctx, model.IncidentCreate{Title: sentinel, Severity: model.SeverityLow, OccurredAt: at,
 			Affects: []model.AffectInput{{ComponentID: "cmp_" + sentinel, TypeID: "imp_minor"}}})
 		wantCode(t, err, model.CodeBusinessRule, "unknown component")
-		upd, err := s.Incidents().Update(ctx, inc.ID, model.IncidentPatch{Status: model.Some(model.StatusInvestigating),
+		upd, kept, err := s.Incidents().Update(ctx, inc.ID, model.IncidentPatch{Status: model.Some(model.StatusInvestigating),
 			Phase: model.Some(model.PhaseRef{Generation: 1, Order: 1}), Title: model.Some(sentinel + " GATEWAY slow")})
-		if err != nil || upd.Status != model.StatusInvestigating || !upd.UpdatedAt.After(inc.UpdatedAt) {
-			t.Fatalf("update: %+v %v", upd, err)
+		if err != nil || upd.Status != model.StatusInvestigating || !upd.UpdatedAt.After(inc.UpdatedAt) || !slices.Equal(kept, affects) {
+			t.Fatalf("update: %+v %+v %v", upd, kept, err)
 		}
 		if _, err := s.Incidents().AddUpdate(ctx, inc.ID, model.UpdateInput{DisplayName: sentinel + " note", Description: sentinel}); err != nil {
 			t.Fatal(err)
@@ -110,12 +113,12 @@ func TestServices(t *testing.T) {
 				t.Errorf("timeline entry %d numbered %d", i, u.Order)
 			}
 		}
-		_, err = s.Incidents().Update(otherCtx, inc.ID, model.IncidentPatch{Title: model.Some("x")})
+		_, _, err = s.Incidents().Update(otherCtx, inc.ID, model.IncidentPatch{Title: model.Some("x")})
 		wantCode(t, err, model.CodeNotFound, "another tenant's update")
 		wantCode(t, s.Incidents().Delete(otherCtx, inc.ID), model.CodeNotFound, "another tenant's delete")
 
 		for i := range 4 {
-			more, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: sentinel + " second " + string(rune('a'+i)), Severity: model.SeverityLow, OccurredAt: at.Add(time.Duration(i) * time.Hour)})
+			more, _, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: sentinel + " second " + string(rune('a'+i)), Severity: model.SeverityLow, OccurredAt: at.Add(time.Duration(i) * time.Hour)})
 			if err != nil {
 				t.Fatal(err)
 			}

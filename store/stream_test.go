@@ -92,7 +92,7 @@ func TestConcurrentWritersOneOrder(t *testing.T) {
 				for i := range perWriter {
 					switch {
 					case len(mine) == 0 || rng.IntN(3) == 0:
-						inc, err := st.Incidents().Create(ctx, model.IncidentCreate{Title: fmt.Sprintf("w%d-%d", w, i), Severity: model.SeverityLow,
+						inc, _, err := st.Incidents().Create(ctx, model.IncidentCreate{Title: fmt.Sprintf("w%d-%d", w, i), Severity: model.SeverityLow,
 							OccurredAt: time.Now()})
 						failed.add(err)
 						if err == nil {
@@ -102,7 +102,7 @@ func TestConcurrentWritersOneOrder(t *testing.T) {
 						failed.add(st.Incidents().Delete(ctx, mine[0]))
 						mine = mine[1:]
 					default:
-						_, err := st.Incidents().Update(ctx, mine[rng.IntN(len(mine))], model.IncidentPatch{Title: model.Some(fmt.Sprintf("w%d-%d'", w, i))})
+						_, _, err := st.Incidents().Update(ctx, mine[rng.IntN(len(mine))], model.IncidentPatch{Title: model.Some(fmt.Sprintf("w%d-%d'", w, i))})
 						failed.add(err)
 					}
 				}
@@ -206,7 +206,7 @@ func TestLongTransactionDelaysDelivery(t *testing.T) {
 			if err := tx.queryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&xid); err != nil {
 				return err
 			}
-			inc, err := incidents{s}.insertTx(ctx, tx, p, model.IncidentCreate{Title: "long", Severity: model.SeverityHigh, OccurredAt: time.Now()})
+			inc, _, err := incidents{s}.insertTx(ctx, tx, p, model.IncidentCreate{Title: "long", Severity: model.SeverityHigh, OccurredAt: time.Now()})
 			if err != nil {
 				return err
 			}
@@ -220,7 +220,7 @@ func TestLongTransactionDelaysDelivery(t *testing.T) {
 	}()
 	longXID := <-started
 	for i := range 10 {
-		if _, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: fmt.Sprint("quick ", i), Severity: model.SeverityLow, OccurredAt: time.Now()}); err != nil {
+		if _, _, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: fmt.Sprint("quick ", i), Severity: model.SeverityLow, OccurredAt: time.Now()}); err != nil {
 			close(release)
 			t.Fatal(err)
 		}
