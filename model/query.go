@@ -199,6 +199,8 @@ type IncidentQuery struct {
 	Before   *Cursor
 	// SkipCount leaves TotalCount at -1, for callers that do not show it.
 	SkipCount bool
+	// WithAffects fills IncidentPage.Affects, read with the page.
+	WithAffects bool
 }
 
 // Validate checks limits and that a cursor belongs to this query.
@@ -239,6 +241,9 @@ type IncidentPage struct {
 	HasMore bool
 	// NextCursor continues after the last item; empty when there is no more.
 	NextCursor string
+	// Affects are the items' affects by incident id (by component id), when
+	// the query asked for them.
+	Affects map[string][]Affect
 }
 
 // Cursor is a position in a keyset walk: the sort key and id of the last row

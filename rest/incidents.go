@@ -82,25 +82,6 @@ func toIncidentJSON(i *model.Incident) incidentJSON {
 	return out
 }
 
-// withAffects renders incidents with their affects, read in one batch.
-func (h incidentHandlers) withAffects(r *http.Request, incs ...*model.Incident) ([]incidentJSON, error) {
-	out := make([]incidentJSON, len(incs))
-	ids := make([]string, len(incs))
-	for i, inc := range incs {
-		out[i], ids[i] = toIncidentJSON(inc), inc.ID
-	}
-	if h.rel == nil || len(incs) == 0 {
-		return out, nil
-	}
-	as, err := h.rel.AffectsOf(r.Context(), ids)
-	if err != nil {
-		return nil, err
-	}
-	for i, id := range ids {
-		out[i].Affects = toAffectsJSON(as[id])
-	}
-	return out, nil
-}
 
 type paginationJSON struct {
 	TotalCount int     `json:"totalCount"`
@@ -201,15 +182,16 @@ func (h incidentHandlers) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	q.WithAffects = true
 	page, err := h.svc.List(r.Context(), q)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	data, err := h.withAffects(r, page.Items...)
-	if err != nil {
-		writeError(w, r, err)
-		return
+	data := make([]incidentJSON, len(page.Items))
+	for i, inc := range page.Items {
+		data[i] = toIncidentJSON(inc)
+		data[i].Affects = toAffectsJSON(page.Affects[inc.ID])
 	}
 	out := incidentListJSON{Data: data, Pagination: paginationJSON{
 		TotalCount: page.TotalCount, Limit: q.Limit, Offset: q.Offset, HasMore: page.HasMore,

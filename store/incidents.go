@@ -96,15 +96,35 @@ func (s *Store) queryIncidents(ctx context.Context, db querier, q string, args .
 
 // scanIncidents reads rows of incidentColumns.
 func scanIncidents(rows rows) ([]incidentRow, error) {
+	out, _, err := scanIncidentsWith(rows, false)
+	return out, err
+}
+
+// scanIncidentsWith reads rows of incidentColumns, followed by
+// affectsColumn when affects is set.
+func scanIncidentsWith(rows rows, affects bool) ([]incidentRow, [][]model.Affect, error) {
 	var out []incidentRow
+	var as [][]model.Affect
 	for rows.Next() {
 		var r incidentRow
-		if err := rows.Scan(r.columns()...); err != nil {
-			return nil, err
+		var raw sql.NullString
+		dest := r.columns()
+		if affects {
+			dest = append(dest, &raw)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, err
 		}
 		out = append(out, r)
+		if affects {
+			a, err := decodeAffects(raw.String)
+			if err != nil {
+				return nil, nil, err
+			}
+			as = append(as, a)
+		}
 	}
-	return out, rows.Err()
+	return out, as, rows.Err()
 }
 
 // Incidents returns the incident service.
@@ -200,12 +220,7 @@ func (x incidents) GetWithAffects(ctx context.Context, id string) (*model.Incide
 // statement (the affects ride along as one JSON array column), locking its
 // row on PostgreSQL when lock is set (db is then a write transaction).
 func (s *Store) incidentWithAffects(ctx context.Context, db querier, tenant, id string, lock bool) (*incidentRow, []model.Affect, error) {
-	agg := `json_agg(json_build_array(a.component_id, a.impact, a.impact_type_id, a.severity))::text`
-	if !s.pg {
-		agg = `json_group_array(json_array(a.component_id, a.impact, a.impact_type_id, a.severity))`
-	}
-	q := `SELECT ` + incidentColumns + `,
-			(SELECT ` + agg + ` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)
+	q := `SELECT ` + incidentColumns + `, ` + s.affectsColumn() + `
 		FROM incidents WHERE id = $1 AND tenant_id = $2 AND NOT is_deleted`
 	if lock && s.pg {
 		q += " FOR UPDATE"
@@ -224,6 +239,16 @@ func (s *Store) incidentWithAffects(ctx context.Context, db querier, tenant, id 
 		return nil, nil, err
 	}
 	return &r, out, nil
+}
+
+// affectsColumn is a column of the incidents row's affects as one JSON
+// array of [component, level, type, severity] (see decodeAffects).
+func (s *Store) affectsColumn() string {
+	agg := `json_agg(json_build_array(a.component_id, a.impact, a.impact_type_id, a.severity))::text`
+	if !s.pg {
+		agg = `json_group_array(json_array(a.component_id, a.impact, a.impact_type_id, a.severity))`
+	}
+	return `(SELECT ` + agg + ` FROM incident_affects a WHERE a.incident_id = incidents.id AND a.tenant_id = incidents.tenant_id)`
 }
 
 // decodeAffects reads a JSON array of [component, level, type, severity]

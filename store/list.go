@@ -45,27 +45,41 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 	}
 	order := fmt.Sprintf("%s %s, id %s", col, dir, dir)
 	w := x.filter(p.TenantID, &q.Filter)
+	columns := incidentColumns
+	if q.WithAffects {
+		columns += ", " + x.s.affectsColumn() // in the page's statement: one round trip
+	}
 	var query string
 	if q.Offset >= deferredJoinOffset {
 		// Deferred join: skip the offset rows on the index alone (an
 		// index-only scan of ids), then fetch just the page's rows.
 		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE tenant_id = $1 AND id IN
 			(SELECT id FROM incidents WHERE %s ORDER BY %s LIMIT %s OFFSET %s) ORDER BY %s`,
-			incidentColumns, w, order, w.arg(q.Limit+1), w.arg(q.Offset), order)
+			columns, w, order, w.arg(q.Limit+1), w.arg(q.Offset), order)
 	} else {
 		if c := key; c != nil {
 			w.and(fmt.Sprintf("(%s, id) %s (%s, %s)", col, cmp, w.arg(cursorKey(q.Sort.Field, c)), w.arg(c.ID)))
 		}
 		query = fmt.Sprintf(`SELECT %s FROM incidents WHERE %s ORDER BY %s LIMIT %s OFFSET %s`,
-			incidentColumns, w, order, w.arg(q.Limit+1), w.arg(q.Offset))
+			columns, w, order, w.arg(q.Limit+1), w.arg(q.Offset))
 	}
 	var found []incidentRow
+	var affects [][]model.Affect
+	scan := func(r rows) error {
+		var err error
+		found, affects, err = scanIncidentsWith(r, q.WithAffects)
+		return err
+	}
 	var check *countCheck
 	if q.Filter.Keyword != "" {
 		// Planned with its values: a generic plan cannot know how many rows
 		// a keyword matches (a rare one is best found through the trigram
 		// index, a common one by walking the sort order).
-		found, err = x.s.queryIncidents(ctx, x.s, query, append([]any{planEach{}}, w.args...)...)
+		var r rows
+		if r, err = x.s.query(ctx, query, append([]any{planEach{}}, w.args...)...); err == nil {
+			err = scan(r)
+			r.Close()
+		}
 	} else {
 		// A cached count is checked in the same round trip as the page.
 		var st *stmt
@@ -80,9 +94,7 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 			if i == 1 {
 				return check.scan(r)
 			}
-			var err error
-			found, err = scanIncidents(r)
-			return err
+			return scan(r)
 		}, stmts...)
 	}
 	if err != nil {
@@ -92,6 +104,12 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 	page := &model.IncidentPage{HasMore: len(rows) > q.Limit}
 	if page.HasMore {
 		rows = rows[:q.Limit]
+	}
+	if q.WithAffects {
+		page.Affects = make(map[string][]model.Affect, len(rows))
+		for i := range rows {
+			page.Affects[rows[i].ID] = affects[i]
+		}
 	}
 	if q.Backward {
 		slices.Reverse(rows)

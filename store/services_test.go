@@ -125,8 +125,9 @@ func TestServices(t *testing.T) {
 			ids = append(ids, more.ID)
 		}
 		// Lists: a keyword in another case, filters, cursors to the end.
-		kw, err := s.Incidents().List(ctx, model.IncidentQuery{Filter: model.IncidentFilter{Keyword: strings.ToUpper(sentinel) + " GATEWAY"}, Sort: model.DefaultSort, Limit: 10})
-		if err != nil || kw.TotalCount != 1 || kw.Items[0].ID != inc.ID {
+		kw, err := s.Incidents().List(ctx, model.IncidentQuery{Filter: model.IncidentFilter{Keyword: strings.ToUpper(sentinel) + " GATEWAY"}, Sort: model.DefaultSort,
+			Limit: 10, WithAffects: true})
+		if err != nil || kw.TotalCount != 1 || kw.Items[0].ID != inc.ID || !slices.Equal(kw.Affects[inc.ID], affects) {
 			t.Errorf("keyword list: %+v %v", kw, err)
 		}
 		if p, err := s.Incidents().List(ctx, model.IncidentQuery{Filter: model.IncidentFilter{Service: ptr(sentinel + "-svc"),
