@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -25,10 +25,6 @@ import (
 // counts afresh. So a count is exact for a moment during the request, on
 // every replica, and includes every write committed before the request
 // began, the caller's own included, wherever it was written.
-
-// countWait bounds how long a reader waits for the watcher before it counts
-// afresh (a long transaction holds the stream's front back).
-const countWait = 100 * time.Millisecond
 
 // historySize is how many applied events the cache keeps, so that a fresh
 // count whose snapshot the watcher has passed meanwhile can catch up.
@@ -222,15 +218,27 @@ func countKeyOf(tenant string, f *model.IncidentFilter) countKey {
 	return countKey{tenant: tenant, filter: f.Key()}
 }
 
-// countCheck is a cached count and the database's word on it: whether
-// the tenant has events the cache has not applied (behind), and then the
-// front that would include them (target).
+// countCheck is a cached count and what the database adds to it: the
+// tenant's events at or after the cache's front that the reader's snapshot
+// holds (the watcher has not applied them yet, or they wait for an older
+// transaction), so that the count is exact for that snapshot without
+// waiting for the watcher.
 type countCheck struct {
-	n             int
-	front, target model.Position
-	// cached: there is a count; checked: the database answered behind.
-	cached, checked, behind bool
+	n     int
+	front model.Position
+	// cached: there is a count; checked: the database answered.
+	cached, checked bool
+	missing         []missedEvent
+	// overflow: more than maxCatchUp events are missing; count afresh.
+	overflow bool
 }
+
+// missedEvent is an event's incident before and after (nil: none).
+type missedEvent struct{ before, after *model.Incident }
+
+// maxCatchUp bounds the events a reader applies itself; beyond it (the
+// stream is held back, say by a long transaction) it counts afresh.
+const maxCatchUp = 200
 
 // precheck looks f's count up and, when there is one, returns the
 // statement that checks it, to send with the caller's own (one round trip).
@@ -239,20 +247,39 @@ func (s *Store) precheck(tenant string, f *model.IncidentFilter) (*countCheck, *
 	if !ok {
 		return &countCheck{}, nil
 	}
-	st := s.behindStmt(tenant, front)
+	st := catchUpStmt(tenant, front)
 	return &countCheck{n: n, front: front, cached: true}, &st
 }
 
-// scan reads the check's answer (the row of behindStmt).
+// catchUpStmt reads the tenant's events at or after front, in order.
+func catchUpStmt(tenant string, front model.Position) stmt {
+	return stmt{`SELECT payload FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT $4`,
+		[]any{tenant, front.Tx, front.Seq, maxCatchUp + 1}}
+}
+
+// scan reads the answer of catchUpStmt.
 func (c *countCheck) scan(r rows) error {
-	if !r.Next() {
-		if err := r.Err(); err != nil {
+	for r.Next() {
+		if len(c.missing) == maxCatchUp {
+			c.overflow = true
+			break
+		}
+		var payload []byte
+		if err := r.Scan(&payload); err != nil {
 			return err
 		}
-		return fmt.Errorf("count check: no row")
+		var p eventPayload
+		if err := json.Unmarshal(payload, &p); err != nil || p.After == nil {
+			return fmt.Errorf("count check: decode event: %v", err)
+		}
+		m := missedEvent{after: p.After.toModel()}
+		if p.Before != nil {
+			m.before = p.Before.toModel()
+		}
+		c.missing = append(c.missing, m)
 	}
 	c.checked = true
-	return r.Scan(&c.behind, &c.target.Tx, &c.target.Seq)
+	return r.Err()
 }
 
 // count returns the exact number of the tenant's live incidents matching
@@ -272,15 +299,12 @@ func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilte
 			}
 		}
 	}
-	if c.cached {
-		if !c.behind {
-			return c.n, nil
+	if c.cached && !c.overflow {
+		n := c.n
+		for _, m := range c.missing {
+			n += matches(f, m.after) - matches(f, m.before)
 		}
-		if s.waitFrontFor(ctx, c.target, s.countWait) {
-			if n, _, ok := s.counts.lookup(key, f); ok {
-				return n, nil
-			}
-		}
+		return n, nil
 	}
 	e, err := s.snapshotCount(ctx, tenant, f, key.filter == "")
 	if err != nil {
@@ -293,46 +317,11 @@ func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilte
 	return n, nil
 }
 
-// behindStmt asks, in one statement, whether the tenant has events at or
-// past front that this moment's snapshot holds, and the front the watcher
-// must reach for the cache to hold them all (the newest transaction the
-// snapshot could see). It looks for the first such event in index order,
-// not with EXISTS: the planner takes EXISTS for a sequential scan that
-// stops early, which is a scan of the whole table when, as usually, there
-// is none.
-func (s *Store) behindStmt(tenant string, front model.Position) stmt {
-	first := `(SELECT tx FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT 1) IS NOT NULL`
-	q := `SELECT ` + first + `, pg_snapshot_xmax(pg_current_snapshot())::text::bigint, 0`
-	if !s.pg {
-		q = `SELECT ` + first + `, 0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
+func matches(f *model.IncidentFilter, inc *model.Incident) int {
+	if f.Matches(inc) {
+		return 1
 	}
-	return stmt{q, []any{tenant, front.Tx, front.Seq}}
-}
-
-// waitFrontFor waits, at most d, until the watcher's front reaches
-// target, asking it to look at the stream meanwhile.
-func (s *Store) waitFrontFor(ctx context.Context, target model.Position, d time.Duration) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		ok, moved := s.counts.reached(target)
-		if ok {
-			return true
-		}
-		s.wake()
-		retry := time.NewTimer(2 * time.Millisecond)
-		select {
-		case <-moved:
-		case <-retry.C:
-		case <-deadline.C:
-			retry.Stop()
-			return false
-		case <-ctx.Done():
-			retry.Stop()
-			return false
-		}
-		retry.Stop()
-	}
+	return 0
 }
 
 // snapshotCount counts f in one statement, and so in one snapshot, and

@@ -170,7 +170,6 @@ func TestCountsExactUnderConcurrentWrites(t *testing.T) {
 		// watcher is stopped, so the cache cannot have seen these writes:
 		// a count must notice and not answer from it.
 		stop()
-		s.countWait = time.Millisecond
 		for i := range 6 {
 			var err error
 			switch i % 3 {
@@ -190,7 +189,6 @@ func TestCountsExactUnderConcurrentWrites(t *testing.T) {
 
 		// A new watcher starts afresh (the cache it finds is dropped), and the
 		// counts are cached again.
-		s.countWait = countWait
 		watch(t, s, ten)
 		checkCounts(t, s, ctx, ten, "with a new watcher")
 
@@ -239,17 +237,41 @@ func TestCountsExactUnderConcurrentWrites(t *testing.T) {
 // currentTarget is the front that holds every transaction begun so far.
 func currentTarget(t *testing.T, s *Store) model.Position {
 	t.Helper()
-	st := s.behindStmt("", model.Position{})
-	var c countCheck
-	r, err := s.query(context.Background(), st.sql, st.args...)
-	if err != nil {
+	q := `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, 0`
+	if !s.pg {
+		q = `SELECT 0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
+	}
+	var p model.Position
+	if err := s.queryRow(context.Background(), q).Scan(&p.Tx, &p.Seq); err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	if err := c.scan(r); err != nil {
-		t.Fatal(err)
+	return p
+}
+
+// waitFrontFor waits, at most d, until the watcher's front reaches
+// target, asking it to look at the stream meanwhile.
+func (s *Store) waitFrontFor(ctx context.Context, target model.Position, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		ok, moved := s.counts.reached(target)
+		if ok {
+			return true
+		}
+		s.wake()
+		retry := time.NewTimer(2 * time.Millisecond)
+		select {
+		case <-moved:
+		case <-retry.C:
+		case <-deadline.C:
+			retry.Stop()
+			return false
+		case <-ctx.Done():
+			retry.Stop()
+			return false
+		}
+		retry.Stop()
 	}
-	return c.target
 }
 
 // TestCountCacheCatchUp: a count taken while the watcher moves on is

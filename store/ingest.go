@@ -1,9 +1,9 @@
 package store
 
 import (
-	"errors"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -89,7 +89,9 @@ const impactLevels = 4
 // levelMoved: the incident the component is in is at a level not locked.
 type levelMoved struct{ level model.Impact }
 
-func (l levelMoved) Error() string { return fmt.Sprintf("the component's incident is now at level %s", l.level) }
+func (l levelMoved) Error() string {
+	return fmt.Sprintf("the component's incident is now at level %s", l.level)
+}
 
 // ingestLocks are the advisory lock keys of a report, in one order for
 // every transaction (so that none waits on another in a cycle).

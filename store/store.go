@@ -52,9 +52,6 @@ type Store struct {
 	trace func(string)
 
 	counts *countCache
-	// countWait bounds a count's wait for the watcher (countWait; tests
-	// shorten it).
-	countWait time.Duration
 	// poke wakes the local event watcher; notify asks the notifier to wake
 	// the other instances' (PostgreSQL).
 	poke   chan struct{}
@@ -133,7 +130,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL %q: want postgres:// or sqlite://<path>", redactURL(url))
 	}
-	s.counts, s.countWait = newCountCache(opt.CountCacheSize), countWait
+	s.counts = newCountCache(opt.CountCacheSize)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: connect: %w", redactErr(err, url))
