@@ -71,10 +71,11 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 		return err
 	}
 	var check *countCheck
-	if q.Filter.Keyword != "" {
+	if q.Filter.Keyword != "" && !x.s.common(p.TenantID, &q.Filter) {
 		// Planned with its values: a generic plan cannot know how many rows
 		// a keyword matches (a rare one is best found through the trigram
-		// index, a common one by walking the sort order).
+		// index, a common one by walking the sort order). A keyword the
+		// cached counts know to be common takes the generic plan below.
 		var r rows
 		if r, err = x.s.query(ctx, query, append([]any{planEach{}}, w.args...)...); err == nil {
 			err = scan(r)
@@ -134,6 +135,18 @@ func (x incidents) List(ctx context.Context, q model.IncidentQuery) (*model.Inci
 		return nil, err
 	}
 	return page, nil
+}
+
+// commonShare: a filter matching at least 1 in this many live incidents
+// is common; walking the sort order finds a page of it quickly.
+const commonShare = 50
+
+// common reports whether the cached counts show that f matches a large
+// share of the tenant's incidents (unknown: not common).
+func (s *Store) common(tenant string, f *model.IncidentFilter) bool {
+	n, _, ok := s.counts.lookup(countKeyOf(tenant, f), f)
+	all, _, okAll := s.counts.lookup(countKey{tenant: tenant}, &model.IncidentFilter{})
+	return ok && okAll && n*commonShare >= all
 }
 
 func cursorKey(f model.SortField, c *model.Cursor) any {
