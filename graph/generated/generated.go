@@ -1987,7 +1987,7 @@ enum IncidentEventType {
 }
 
 type IncidentEvent {
-  "ordered event id; pass the last one seen as ` + "`" + `after` + "`" + ` to resume"
+  "opaque event id (evt_...); pass the last one seen as ` + "`" + `after` + "`" + ` to resume, on any replica"
   id: ID!
   type: IncidentEventType!
   "the incident as it is after the change (isDeleted true for DELETED)"
@@ -2005,7 +2005,8 @@ input IncidentEventFilter {
 type Subscription {
   """
   Created, updated and deleted incidents of the caller's tenant, as they commit. With ` + "`" + `after` + "`" + `,
-  the events after that id are replayed first (retention: see the README), then live ones follow.
+  the events after that id are replayed first (retention: see the README; ` + "`" + `"0"` + "`" + ` replays every
+  retained event), then live ones follow, none twice.
   """
   incidentChanged(filter: IncidentEventFilter, after: ID): IncidentEvent!
 }

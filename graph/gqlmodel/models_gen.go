@@ -189,7 +189,7 @@ type IncidentEdge struct {
 }
 
 type IncidentEvent struct {
-	// ordered event id; pass the last one seen as `after` to resume
+	// opaque event id (evt_...); pass the last one seen as `after` to resume, on any replica
 	ID   string            `json:"id"`
 	Type IncidentEventType `json:"type"`
 	// the incident as it is after the change (isDeleted true for DELETED)
