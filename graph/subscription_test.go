@@ -323,9 +323,20 @@ func TestServerSentEvents(t *testing.T) {
 		// Last-Event-ID replays what came after it (the first incident's event is before it).
 		r2, stop2 := open("/api/v1/incidents/events", "Last-Event-ID", "0")
 		defer stop2()
-		_, typ, d := next(r2)
+		firstID, typ, d := next(r2)
 		if inc, _ := d["incident"].(map[string]any); typ != "incident.created" || inc["id"] != first["id"] {
 			t.Errorf("replay from 0: %s %v", typ, d)
+		}
+		// Resuming from an opaque event id: the next event is the low one.
+		r3, stop3 := open("/v1/incidents/events", "Last-Event-ID", firstID)
+		defer stop3()
+		if _, _, d := next(r3); d["incident"].(map[string]any)["title"] != "low one" {
+			t.Errorf("resume after %s: %v", firstID, d)
+		}
+		// Another tenant's client cannot resume from this tenant's ids.
+		other := s.Key(apitest.Tenant("sse-other"), rw...)
+		if res := s.Do("GET", "/v1/incidents/events?after="+firstID, other, nil); res.Status != 400 {
+			t.Errorf("another tenant's event id: %d", res.Status)
 		}
 		for _, q := range []string{"?after=x", "?severity=urgent", "?bogus=1"} {
 			res := s.Do("GET", "/v1/incidents/events"+q, key, nil)
