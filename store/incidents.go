@@ -42,6 +42,27 @@ func (r *incidentRow) columns() []any {
 		&r.IsDeleted, &r.PhaseGen, &r.PhaseOrder}
 }
 
+// outerIncidentColumns is incidentColumns of alias for a row that an
+// outer join may leave empty: the columns that are never NULL then read
+// as placeholders, so that the row scans (the caller ignores it).
+func outerIncidentColumns(alias string) string {
+	defaults := map[string]string{"id": "''", "tenant_id": "''", "title": "''", "severity": "''", "severity_rank": "0",
+		"status": "''", "status_rank": "0", "tags": "'[]'", "occurred_at": placeholderTime, "created_at": placeholderTime,
+		"updated_at": placeholderTime, "created_by": "''", "updated_by": "''", "is_deleted": "false"}
+	cols := strings.Split(incidentColumns, ", ")
+	for i, c := range cols {
+		if d, ok := defaults[c]; ok {
+			cols[i] = "COALESCE(" + alias + "." + c + ", " + d + ")"
+		} else {
+			cols[i] = alias + "." + c
+		}
+	}
+	return strings.Join(cols, ", ")
+}
+
+// placeholderTime is a constant both stores read as a time.
+const placeholderTime = "'1970-01-01T00:00:00.000000Z'"
+
 // incidentColumns lists incidentRow's columns for hand-written queries.
 const incidentColumns = "id, tenant_id, title, description, severity, severity_rank, status, status_rank, service, tags, " +
 	"occurred_at, resolved_at, created_at, updated_at, created_by, updated_by, is_deleted, phase_generation, phase_order"

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -57,15 +59,20 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	for attempt := 0; ; attempt++ {
 		res, target, created, err = g.decide(ctx, p, r, comp.c, levels)
 		var moved levelMoved
-		if !errors.As(err, &moved) {
-			break
+		switch {
+		case attempt == maxDecisions:
+			if errors.As(err, &moved) || isStale(err) {
+				return nil, model.Conflict("the component's incidents kept changing; send the report again")
+			}
+		case errors.As(err, &moved):
+			// The component's incident changed level since it was read:
+			// decide again, holding that level too.
+			levels[moved.level] = true
+			continue
+		case isStale(err):
+			continue // an incident changed between the decision and the writes
 		}
-		if attempt == impactLevels { // cannot happen: each attempt holds one more level
-			return nil, model.Conflict("the component's incident kept changing; send the report again")
-		}
-		// The component's incident changed level since it was read: decide
-		// again, holding that level too.
-		levels[moved.level] = true
+		break
 	}
 	if err != nil {
 		return nil, domainOrInternal(err, "ingest component status")
@@ -83,8 +90,17 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	return res, nil
 }
 
-// impactLevels is the number of impact levels (maintenance to outage).
-const impactLevels = 4
+// maxDecisions bounds the attempts of one report: one per impact level
+// (each holds one more level lock), and a few for incidents an API write
+// changed meanwhile.
+const maxDecisions = 8
+
+// isStale reports whether err is the write batch finding an incident
+// changed since the decision read it (see work.lock).
+func isStale(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22012" && strings.Contains(err.Error(), staleIncidents)
+}
 
 // levelMoved: the incident the component is in is at a level not locked.
 type levelMoved struct{ level model.Impact }
@@ -114,7 +130,7 @@ func (g ingest) decide(ctx context.Context, p *model.Principal, r model.Componen
 	err = g.s.write(ctx, func(ctx context.Context, t *txn) error {
 		// What follows, maintenance included, is decided again under the
 		// locks, from the current state.
-		open, cur, inMaintenance, err := g.openIncidents(ctx, t, ingestLocks(p.TenantID, comp.ID, levels), p.TenantID, comp.ID, r.Impact)
+		open, cur, inMaintenance, read, err := g.openIncidents(ctx, t, ingestLocks(p.TenantID, comp.ID, levels), p.TenantID, comp.ID, r.Impact)
 		if err != nil {
 			return err
 		}
@@ -130,12 +146,15 @@ func (g ingest) decide(ctx context.Context, p *model.Principal, r model.Componen
 				Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}
 			return nil
 		}
+		if g.s.afterDecisionRead != nil {
+			g.s.afterDecisionRead()
+		}
 		d := model.DecideIngest(open, comp.ID, r.Impact)
 		target = d.Target
 		if d.Action == model.IngestNoChange {
 			return nil
 		}
-		w := newWork(g, t, p)
+		w := newWork(g, t, p, read)
 		// Lock the incidents this decision writes, in id order, before any
 		// write: the events lock and the bookkeeping rows come after row locks
 		// in every transaction, so none can wait on another in a cycle.
@@ -287,9 +306,12 @@ type curIncident struct {
 // window covering the component now ('m'); not every open incident's
 // components.
 func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant, component string, impact model.Impact) (
-	[]model.OpenIncident, *curIncident, bool, error) {
+	[]model.OpenIncident, *curIncident, bool, map[string]*incidentRow, error) {
 	now := newDBTime(g.s.clock.Now())
-	rows, err := t.queryUnderLocks(ctx, keys, `SELECT kind, id, impact, size, rank, level FROM (
+	// The incidents' rows come along ('c' and 't'), so that the writes
+	// need no second read (see work.lock).
+	rows, err := t.queryUnderLocks(ctx, keys, `SELECT d.kind, d.id, d.impact, d.size, d.rank, d.level, `+outerIncidentColumns("r")+` FROM (
+		SELECT kind, id, impact, size, rank, level FROM (
 			SELECT 'c' AS kind, a.incident_id AS id, a.impact AS impact,
 				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank,
 				(SELECT MAX(b.impact) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS level
@@ -305,20 +327,26 @@ func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant
 			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = $3 ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt
 		UNION ALL
 		SELECT 'm', m.id, 0, 0, 0, 0 FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
-		WHERE mc.tenant_id = $1 AND mc.component_id = $2 AND m.starts_at <= $4 AND m.ends_at > $4`,
+		WHERE mc.tenant_id = $1 AND mc.component_id = $2 AND m.starts_at <= $4 AND m.ends_at > $4) d
+		LEFT JOIN incidents r ON r.id = d.id AND r.tenant_id = $1 AND d.kind <> 'm'`,
 		tenant, component, int(impact), now)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("open incidents: %w", err)
+		return nil, nil, false, nil, fmt.Errorf("open incidents: %w", err)
 	}
 	defer rows.Close()
 	var cur *curIncident
 	inMaintenance := false
 	targets := make([]string, 3) // by rank, newest first (1 and 2)
+	read := map[string]*incidentRow{}
 	for rows.Next() {
 		var kind, id string
 		var imp, size, rank, level int
-		if err := rows.Scan(&kind, &id, &imp, &size, &rank, &level); err != nil {
-			return nil, nil, false, fmt.Errorf("open incidents: %w", err)
+		var r incidentRow
+		if err := rows.Scan(append([]any{&kind, &id, &imp, &size, &rank, &level}, r.columns()...)...); err != nil {
+			return nil, nil, false, nil, fmt.Errorf("open incidents: %w", err)
+		}
+		if kind != "m" {
+			read[r.ID] = &r
 		}
 		switch {
 		case kind == "m":
@@ -331,7 +359,7 @@ func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, false, fmt.Errorf("open incidents: %w", err)
+		return nil, nil, false, nil, fmt.Errorf("open incidents: %w", err)
 	}
 	targets = slices.DeleteFunc(targets, func(id string) bool { return id == "" })
 	var open []model.OpenIncident
@@ -345,7 +373,7 @@ func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant
 	if cur != nil {
 		open = append(open, cur.OpenIncident)
 	}
-	return open, cur, inMaintenance, nil
+	return open, cur, inMaintenance, read, nil
 }
 
 // work is one report's writes to incidents: each incident is locked once,
@@ -353,7 +381,9 @@ func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant
 type work struct {
 	g ingest
 	t *txn
-	p *model.Principal
+	// read are the incidents as the decision read them.
+	read map[string]*incidentRow
+	p    *model.Principal
 	// before is each incident as locked (nil: created here); cur as it is now.
 	before  map[string]*model.Incident
 	cur     map[string]*model.Incident
@@ -362,8 +392,8 @@ type work struct {
 	comps   map[string][]string
 }
 
-func newWork(g ingest, t *txn, p *model.Principal) *work {
-	return &work{g: g, t: t, p: p, before: map[string]*model.Incident{}, cur: map[string]*model.Incident{},
+func newWork(g ingest, t *txn, p *model.Principal, read map[string]*incidentRow) *work {
+	return &work{g: g, t: t, read: read, p: p, before: map[string]*model.Incident{}, cur: map[string]*model.Incident{},
 		fresh: map[string]bool{}, entries: map[string][]model.UpdateInput{}, comps: map[string][]string{}}
 }
 
@@ -375,24 +405,38 @@ func (w *work) lock(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := w.g.s.lockIncidents(ctx, w.t, w.p.TenantID, ids...)
-	if err != nil {
-		return err
-	}
-	for _, row := range rows {
-		inc := row.toModel()
-		if inc.Status.Ended() {
-			return model.Conflict("incident " + inc.ID + " was closed meanwhile; send the report again")
-		}
-		w.before[inc.ID], w.cur[inc.ID] = inc, inc
-	}
+	// The rows were read with the decision, under the report's locks, which
+	// keep other reports off them; only an API write could have changed
+	// one since. The first statement of the write batch locks them and
+	// fails the batch if one did (then the report is decided again): the
+	// rows stay locked for one round trip, not two.
+	lw := &where{}
+	lw.and("tenant_id = " + lw.arg(w.p.TenantID))
+	lw.and("NOT is_deleted")
+	lw.and(openStatusOf(""))
+	var pairs []string
 	for _, id := range ids {
-		if w.cur[id] == nil {
-			return model.Conflict("incident " + id + " was deleted meanwhile; send the report again")
+		row := w.read[id]
+		if row == nil {
+			return model.Conflict("incident " + id + " was closed or deleted meanwhile; send the report again")
 		}
+		inc := row.toModel()
+		w.before[inc.ID], w.cur[inc.ID] = inc, inc
+		pairs = append(pairs, "("+lw.arg(id)+", "+lw.arg(row.UpdatedAt)+")")
 	}
-	return nil
+	if !w.g.s.pg {
+		return nil // one writer: the rows cannot have changed within this transaction
+	}
+	lw.and("(id, updated_at) IN (" + strings.Join(pairs, ", ") + ")")
+	// 1/0 when a row is missing or changed: the batch fails with SQLSTATE
+	// 22012, which Report turns into a second decision.
+	return w.t.exec(ctx, staleIncidents, `SELECT 1 / (CASE WHEN count(*) = `+lw.arg(len(ids))+` THEN 1 ELSE 0 END)
+		FROM (SELECT id FROM incidents WHERE `+lw.String()+` ORDER BY id FOR UPDATE) locked`, lw.args...)
 }
+
+// staleIncidents labels the statement that locks a report's incidents
+// and checks that they are as read.
+const staleIncidents = "lock incidents as read"
 
 func (w *work) note(id, title, text string) {
 	w.entries[id] = append(w.entries[id], model.UpdateInput{DisplayName: title, Description: text})

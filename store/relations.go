@@ -130,14 +130,17 @@ func (x relations) UpdatesOf(ctx context.Context, ids []string) (map[string][]mo
 	return out, nil
 }
 
-// openStatus is the SQL condition "incident i has not ended", written once
-// from the model's statuses.
-var openStatus = func() string {
+// openStatus is the SQL condition "incident i has not ended".
+var openStatus = openStatusOf("i.")
+
+// openStatusOf is the condition "the incident has not ended", written once
+// from the model's statuses, for a column prefix ("i.", or "").
+func openStatusOf(prefix string) string {
 	var open []string
 	for _, st := range model.Statuses {
 		if !st.Ended() {
 			open = append(open, "'"+string(st)+"'")
 		}
 	}
-	return "i.status IN (" + strings.Join(open, ", ") + ")"
-}()
+	return prefix + "status IN (" + strings.Join(open, ", ") + ")"
+}

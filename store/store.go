@@ -67,6 +67,10 @@ type Store struct {
 
 	sealMu sync.Mutex
 	seal   *sealer
+
+	// afterDecisionRead, set by tests, runs between a report's decision
+	// read and its writes.
+	afterDecisionRead func()
 }
 
 // Statements returns how many SQL statements this store has sent.
