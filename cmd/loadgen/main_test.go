@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -110,6 +111,7 @@ type fakeServer struct {
 	mu        sync.Mutex
 	incidents []incident
 	ids       []string
+	byKey     map[string]int // creations per API key
 
 	gqlErrors bool // POST /graphql answers 200 with an errors array
 
@@ -131,7 +133,7 @@ func (f *fakeServer) handler() http.Handler {
 			f.websocket(w, r) // authenticates with connection_init instead
 			return
 		}
-		if r.Header.Get("X-API-Key") != "secret" {
+		if k := r.Header.Get("X-API-Key"); k != "secret" && k != "secret2" {
 			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
 			return
 		}
@@ -152,6 +154,10 @@ func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	id := fmt.Sprintf("inc_%012d", len(f.ids))
+	if f.byKey == nil {
+		f.byKey = map[string]int{}
+	}
+	f.byKey[r.Header.Get("X-API-Key")]++
 	f.incidents = append(f.incidents, inc)
 	f.ids = append(f.ids, id)
 	f.mu.Unlock()
@@ -383,5 +389,51 @@ func TestRunFailsFast(t *testing.T) {
 	}
 	if code := run([]string{"-url", srv.URL, "-key", "secret", "-conns", "0"}, &bytes.Buffer{}, &stderr); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+}
+
+// TestMain lets the test binary stand in for loadgen when the bare
+// scenario starts it as its bare server.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-serve-bare" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestExtraScenarios: bare measures a server of its own (started and
+// stopped by loadgen), mixed-list mixes lists, keyword lists and creates,
+// post-2 creates with both keys.
+func TestExtraScenarios(t *testing.T) {
+	f := &fakeServer{}
+	srv := startFake(t, f)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-url", srv.URL, "-key", "secret", "-key2", "secret2", "-conns", "2", "-duration", "150ms", "-warmup", "0s",
+		"-json", "-scenarios", "bare,mixed-list,post-2"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	rows := map[string]result{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err == nil && r.Scenario != "" {
+			rows[r.Scenario] = r
+		}
+	}
+	for _, sc := range []string{"bare", "mixed-list", "post-2"} {
+		if r := rows[sc]; r.Requests == 0 || r.Errors != 0 {
+			t.Errorf("%s: %+v", sc, r)
+		}
+	}
+	f.mu.Lock()
+	byKey := fmt.Sprint(f.byKey)
+	bothKeys := f.byKey["secret"] > 0 && f.byKey["secret2"] > 0
+	f.mu.Unlock()
+	if !bothKeys {
+		t.Errorf("creations by key: %s (post-2 uses both)", byKey)
+	}
+	if code := run([]string{"-url", srv.URL, "-key", "secret", "-scenarios", "post-2", "-duration", "50ms"}, &bytes.Buffer{}, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "-key2") {
+		t.Errorf("post-2 without -key2: exit %d, %s", code, stderr.String())
 	}
 }
