@@ -82,7 +82,6 @@ func toIncidentJSON(i *model.Incident) incidentJSON {
 	return out
 }
 
-
 type paginationJSON struct {
 	TotalCount int     `json:"totalCount"`
 	Limit      int     `json:"limit"`
