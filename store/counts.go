@@ -102,9 +102,15 @@ func newCountCache(max int) *countCache {
 		moved: make(chan struct{})}
 }
 
+// holds reports whether the count was taken with the event at p in it:
+// those before since, and the later ones its snapshot held.
+func (entry *countEntry) holds(p model.Position) bool {
+	return p.Compare(entry.since) < 0 || entry.skip[p]
+}
+
 // apply rolls entry forward by e when the entry does not hold it yet.
 func (entry *countEntry) apply(e *model.Event) {
-	if e.Pos.Compare(entry.since) < 0 || entry.skip[e.Pos] {
+	if entry.holds(e.Pos) {
 		return
 	}
 	entry.add(e.Before, -1)
@@ -150,14 +156,17 @@ func (c *countCache) restart(front model.Position) {
 }
 
 // lookup returns the entry's value for f and the front it is exact at.
-func (c *countCache) lookup(key countKey, f *model.IncidentFilter) (n int, front model.Position, ok bool) {
+// lookup returns f's cached count as it stands: every event before the
+// front that the count did not hold is in n; the entry (read only from
+// here on: since and skip never change) says which later ones it holds.
+func (c *countCache) lookup(key countKey, f *model.IncidentFilter) (n int, front model.Position, entry *countEntry, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[key]
 	if e == nil || !c.known {
-		return 0, model.Position{}, false
+		return 0, model.Position{}, nil, false
 	}
-	return e.value(f), c.front, true
+	return e.value(f), c.front, e, true
 }
 
 // install caches a fresh count, first rolling it forward by the events the
@@ -226,6 +235,7 @@ func countKeyOf(tenant string, f *model.IncidentFilter) countKey {
 type countCheck struct {
 	n     int
 	front model.Position
+	entry *countEntry // for holds: the events after front it has already
 	// cached: there is a count; checked: the database answered.
 	cached, checked bool
 	missing         []missedEvent
@@ -233,8 +243,11 @@ type countCheck struct {
 	overflow bool
 }
 
-// missedEvent is an event's incident before and after (nil: none).
-type missedEvent struct{ before, after *model.Incident }
+// missedEvent is an event's position and incident before and after (nil: none).
+type missedEvent struct {
+	pos           model.Position
+	before, after *model.Incident
+}
 
 // maxCatchUp bounds the events a reader applies itself; beyond it (the
 // stream is held back, say by a long transaction) it counts afresh.
@@ -243,17 +256,17 @@ const maxCatchUp = 200
 // precheck looks f's count up and, when there is one, returns the
 // statement that checks it, to send with the caller's own (one round trip).
 func (s *Store) precheck(tenant string, f *model.IncidentFilter) (*countCheck, *stmt) {
-	n, front, ok := s.counts.lookup(countKeyOf(tenant, f), f)
+	n, front, entry, ok := s.counts.lookup(countKeyOf(tenant, f), f)
 	if !ok {
 		return &countCheck{}, nil
 	}
 	st := catchUpStmt(tenant, front)
-	return &countCheck{n: n, front: front, cached: true}, &st
+	return &countCheck{n: n, front: front, entry: entry, cached: true}, &st
 }
 
 // catchUpStmt reads the tenant's events at or after front, in order.
 func catchUpStmt(tenant string, front model.Position) stmt {
-	return stmt{`SELECT payload FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT $4`,
+	return stmt{`SELECT tx, id, payload FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT $4`,
 		[]any{tenant, front.Tx, front.Seq, maxCatchUp + 1}}
 }
 
@@ -264,15 +277,16 @@ func (c *countCheck) scan(r rows) error {
 			c.overflow = true
 			break
 		}
+		var m missedEvent
 		var payload []byte
-		if err := r.Scan(&payload); err != nil {
+		if err := r.Scan(&m.pos.Tx, &m.pos.Seq, &payload); err != nil {
 			return err
 		}
 		var p eventPayload
 		if err := json.Unmarshal(payload, &p); err != nil || p.After == nil {
 			return fmt.Errorf("count check: decode event: %v", err)
 		}
-		m := missedEvent{after: p.After.toModel()}
+		m.after = p.After.toModel()
 		if p.Before != nil {
 			m.before = p.Before.toModel()
 		}
@@ -300,11 +314,7 @@ func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilte
 		}
 	}
 	if c.cached && !c.overflow {
-		n := c.n
-		for _, m := range c.missing {
-			n += matches(f, m.after) - matches(f, m.before)
-		}
-		return n, nil
+		return c.value(f), nil
 	}
 	e, err := s.snapshotCount(ctx, tenant, f, key.filter == "")
 	if err != nil {
@@ -315,6 +325,18 @@ func (s *Store) count(ctx context.Context, tenant string, f *model.IncidentFilte
 		s.counts.install(key, e)
 	}
 	return n, nil
+}
+
+// value is the cached count with the missing events its entry does not
+// hold applied (a count installed ahead of the watcher holds some of them).
+func (c *countCheck) value(f *model.IncidentFilter) int {
+	n := c.n
+	for _, m := range c.missing {
+		if !c.entry.holds(m.pos) {
+			n += matches(f, m.after) - matches(f, m.before)
+		}
+	}
+	return n
 }
 
 func matches(f *model.IncidentFilter, inc *model.Incident) int {

@@ -299,16 +299,41 @@ func TestCountCacheCatchUp(t *testing.T) {
 	c.advance([]*model.Event{ev(13, "", model.StatusOpen), ev(14, "", model.StatusOpen), ev(15, model.StatusOpen, model.StatusClosed)}, pos(16))
 	open := model.IncidentFilter{Statuses: []model.Status{model.StatusOpen}}
 	// 2 held + 12 + 13 - 15 = 3 open; 15 closed.
-	if n, _, _ := c.lookup(countKey{tenant: "t"}, &open); n != 3 {
+	if n, _, _, _ := c.lookup(countKey{tenant: "t"}, &open); n != 3 {
 		t.Errorf("open: %d, want 3", n)
 	}
 	closed := model.IncidentFilter{Statuses: []model.Status{model.StatusClosed}}
-	if n, _, _ := c.lookup(countKey{tenant: "t"}, &closed); n != 1 {
+	if n, _, _, _ := c.lookup(countKey{tenant: "t"}, &closed); n != 1 {
 		t.Errorf("closed: %d, want 1", n)
 	}
 	// A count older than the history cannot be rolled forward: not kept.
 	c.install(countKey{tenant: "t", filter: "old"}, &countEntry{since: pos(5), skip: map[model.Position]bool{}})
-	if _, _, ok := c.lookup(countKey{tenant: "t", filter: "old"}, &open); ok {
+	if _, _, _, ok := c.lookup(countKey{tenant: "t", filter: "old"}, &open); ok {
 		t.Error("a count from before the history was installed")
+	}
+}
+
+// TestReaderCatchUpSkipsWhatTheCountHolds: a count cached ahead of the
+// watcher (taken after events it has not applied yet) already holds some
+// of the events a reader finds missing; the reader applies only the rest.
+func TestReaderCatchUpSkipsWhatTheCountHolds(t *testing.T) {
+	c := newCountCache(10)
+	pos := func(tx int64) model.Position { return model.Position{Tx: tx, Seq: tx} }
+	open := func() *model.Incident { return &model.Incident{Status: model.StatusOpen, Severity: model.SeverityLow} }
+	c.restart(pos(10))
+	// Counted at 20, holding 20 and 25 beyond it; the watcher is still at 10.
+	c.install(countKey{tenant: "t"}, &countEntry{tally: map[cell]int{{model.StatusOpen, model.SeverityLow}: 5}, since: pos(20),
+		skip: map[model.Position]bool{pos(20): true, pos(25): true}})
+	n, front, entry, ok := c.lookup(countKey{tenant: "t"}, &model.IncidentFilter{})
+	if !ok || front != pos(10) {
+		t.Fatalf("lookup: %v %v", front, ok)
+	}
+	// The reader finds 12 and 15 (before the count), 20 and 25 (held), 30 (new).
+	check := &countCheck{n: n, front: front, entry: entry, cached: true, checked: true}
+	for _, tx := range []int64{12, 15, 20, 25, 30} {
+		check.missing = append(check.missing, missedEvent{pos: pos(tx), after: open()})
+	}
+	if got := check.value(&model.IncidentFilter{}); got != 6 {
+		t.Errorf("count %d, want 6 (5 counted + the one at 30)", got)
 	}
 }
