@@ -12,16 +12,20 @@ import (
 )
 
 // TestAuthMatrix asserts every credential case on every door: REST, GraphQL
-// over HTTP, and GraphQL subscriptions over WebSocket.
+// over HTTP, and GraphQL subscriptions over WebSocket, on both stores.
 func TestAuthMatrix(t *testing.T) {
+	apitest.Each(t, testAuthMatrix)
+}
+
+func testAuthMatrix(t *testing.T, b apitest.Backend) {
 	is := apitest.NewIssuer(t)
 	o, err := auth.NewOIDC(t.Context(), auth.OIDCConfig{Issuer: is.URL, Audience: "incidentd"}, model.SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{OIDC: o})
+	s := apitest.Start(t, b, apitest.Config{OIDC: o})
 	tenantA, tenantB := apitest.Tenant("a"), apitest.Tenant("b")
-	ownerKey := s.Key(tenantA, rw...)
+	ownerKey, ownerB := s.Key(tenantA, rw...), s.Key(tenantB, rw...)
 	inc := rest(t, s, ownerKey, "POST", "/v1/incidents", map[string]any{"title": "a's", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
 	id := inc["id"].(string)
 	past := time.Now().Add(-time.Minute)
@@ -31,11 +35,17 @@ func TestAuthMatrix(t *testing.T) {
 	}
 	revoked := s.Key(tenantA, rw...)
 	var revokedID string
-	keys, _ := s.Store.KeyAdmin().List(model.WithPrincipal(t.Context(), &model.Principal{TenantID: tenantA, ActorID: "t", Scopes: []model.Scope{model.ScopeAPIKeysAdmin}}))
+	keys, err := s.Store.KeyAdmin().List(model.WithPrincipal(t.Context(), &model.Principal{TenantID: tenantA, ActorID: "t", Scopes: []model.Scope{model.ScopeAPIKeysAdmin}}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range keys {
 		if strings.HasPrefix(revoked, k.Prefix+"_") {
 			revokedID = k.ID
 		}
+	}
+	if revokedID == "" {
+		t.Fatal("the key to revoke is not listed")
 	}
 	if _, err := s.Store.KeyAdmin().Revoke(model.WithPrincipal(t.Context(), &model.Principal{TenantID: tenantA, ActorID: "t", Scopes: []model.Scope{model.ScopeAPIKeysAdmin}}), revokedID); err != nil {
 		t.Fatal(err)
@@ -67,6 +77,7 @@ func TestAuthMatrix(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			s := s.With(t)
 			// REST
 			res := s.Do("GET", "/v1/incidents/"+id, "", nil, "Authorization", bearer(c.cred))
 			wantStatus := map[want]int{ok: 200, unauthorized: 401, forbidden: 403, hidden: 404}[c.want]
@@ -101,17 +112,22 @@ func TestAuthMatrix(t *testing.T) {
 			if c.cred != "" {
 				payload["Authorization"] = bearer(c.cred)
 			}
-			ws, ack, err := s.DialWS(apitest.TransportWS, payload)
 			if c.want == unauthorized {
-				if err == nil && ack.Type != "connection_error" {
-					t.Errorf("WebSocket: %s %s", ack.Type, ack.Payload)
+				// graphql-transport-ws refuses with the close code alone.
+				if code, first := s.Refused(apitest.TransportWS, payload); code != 4403 || first.Type != "" {
+					t.Errorf("WebSocket: closed %d after %q, want 4403", code, first.Type)
+				}
+				if code, first := s.Refused(apitest.LegacyWS, payload); code != 4403 || first.Type != "connection_error" {
+					t.Errorf("legacy WebSocket: closed %d after %q, want connection_error and 4403", code, first.Type)
 				}
 				return
 			}
+			ws, ack, err := s.DialWS(apitest.TransportWS, payload)
 			if err != nil || ack.Type != "connection_ack" {
 				t.Fatalf("WebSocket init: %v %+v", err, ack)
 			}
-			defer ws.Close()
+			ws.Use(t)
+			defer func() { ws.Close(); s.WaitSubscriptions(0) }()
 			ws.Subscribe("1", subQuery, nil)
 			if c.want == forbidden {
 				if _, code := opError(t, ws); code != "Forbidden" {
@@ -119,10 +135,15 @@ func TestAuthMatrix(t *testing.T) {
 				}
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			s.WaitSubscriptions(1)
 			rest(t, s, ownerKey, "PATCH", "/v1/incidents/"+id, map[string]any{"description": c.name})
 			if c.want == hidden {
-				ws.Quiet(300 * time.Millisecond)
+				// Nothing of tenant A reaches B: the next event B receives is
+				// B's own, written after A's.
+				mine := rest(t, s, ownerB, "POST", "/v1/incidents", map[string]any{"title": "b's " + c.name, "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+				if e := decodeEvent(t, ws.NextData("1", 5*time.Second)).IncidentChanged; e.Incident.ID != mine["id"] {
+					t.Errorf("another tenant's event reached the subscriber: %+v", e)
+				}
 				return
 			}
 			if e := decodeEvent(t, ws.NextData("1", 5*time.Second)).IncidentChanged; e.Incident.ID != id {
@@ -140,9 +161,14 @@ func bearer(cred string) string {
 }
 
 // TestRevokedKeyOnOpenSocket: a key revoked after the handshake cannot start
-// operations on its open WebSocket.
+// operations on its open WebSocket, and its open subscriptions end, on both
+// stores (on PostgreSQL the revocation travels through NOTIFY).
 func TestRevokedKeyOnOpenSocket(t *testing.T) {
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{KeyCacheTTL: time.Hour})
+	apitest.Each(t, testRevokedKeyOnOpenSocket)
+}
+
+func testRevokedKeyOnOpenSocket(t *testing.T, b apitest.Backend) {
+	s := apitest.Start(t, b, apitest.Config{KeyCacheTTL: time.Hour})
 	tenant := apitest.Tenant("sock")
 	admin := &model.Principal{TenantID: tenant, ActorID: "admin", Scopes: []model.Scope{model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead}}
 	key, secret, err := s.Store.KeyAdmin().Create(model.WithPrincipal(t.Context(), admin), model.APIKeyCreate{Name: "w", Scopes: []model.Scope{model.ScopeIncidentsRead}})
@@ -155,7 +181,7 @@ func TestRevokedKeyOnOpenSocket(t *testing.T) {
 	}
 	defer c.Close()
 	c.Subscribe("open", subQuery, nil)
-	time.Sleep(100 * time.Millisecond)
+	s.WaitSubscriptions(1) // open before the revocation, or the test proves nothing
 	if _, err := s.Store.KeyAdmin().Revoke(model.WithPrincipal(t.Context(), admin), key.ID); err != nil {
 		t.Fatal(err)
 	}

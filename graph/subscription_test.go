@@ -100,7 +100,7 @@ func TestSubscriptionsOverWebSocket(t *testing.T) {
 				defer c.Close()
 				c.Subscribe("all", subQuery, nil)
 				c.Subscribe("crit", subQuery, map[string]any{"f": map[string]any{"severities": []string{"CRITICAL"}}})
-				time.Sleep(100 * time.Millisecond) // let both subscriptions register
+				s.WaitSubscriptions(2)
 
 				inc := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "a", "severity": "critical", "occurredAt": "2024-01-01T00:00:00Z"})
 				id := inc["id"].(string)
@@ -135,8 +135,28 @@ func TestSubscriptionsOverWebSocket(t *testing.T) {
 				if strings.Join(got["all"], ",") != wantAll || strings.Join(got["crit"], ",") != wantCrit {
 					t.Errorf("got %v", got)
 				}
-				c.Quiet(300 * time.Millisecond) // nothing from the other tenant
+				// Nothing from the other tenant: the next event is this tenant's
+				// own, written after the other tenant's.
+				rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "mine", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+				if e := decodeEvent(t, c.NextData("all", 5*time.Second)).IncidentChanged; e.Incident.Title != "mine" {
+					t.Errorf("after the other tenant's write: %+v", e)
+				}
+				// A stopped subscription gets nothing more; the other goes on.
 				c.Stop("crit")
+				s.WaitSubscriptions(1)
+				rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "after stop", "severity": "critical", "occurredAt": "2024-01-01T00:00:00Z"})
+				for {
+					m, err := c.Next(5 * time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m.ID == "crit" && (m.Type == "next" || m.Type == "data") {
+						t.Fatalf("a stopped subscription received %s", m.Payload)
+					}
+					if m.ID == "all" {
+						break
+					}
+				}
 			})
 		}
 	})
@@ -183,7 +203,17 @@ func TestSubscriptionResume(t *testing.T) {
 		if seen["1"] != 1 || seen["2"] != 1 {
 			t.Errorf("live deliveries %v", seen)
 		}
-		c.Quiet(200 * time.Millisecond)
+		// Nothing twice: the next event each subscription gets is the next one.
+		rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "next", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+		for range 2 {
+			m, err := c.Next(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := decodeEvent(t, m.Payload).IncidentChanged; e.Incident.Title != "next" {
+				t.Errorf("%s: %+v delivered again", m.ID, e)
+			}
+		}
 		// A resume point older than the retention window is refused.
 		if _, err := s.Store.PruneEvents(t.Context(), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)

@@ -218,6 +218,10 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 type Watcher struct {
 	s     *Store
 	front model.Position
+	// listener is the LISTEN connection (PostgreSQL), open before
+	// NewWatcher returns so that no key change made once the server serves
+	// goes unheard.
+	listener *pgx.Conn
 }
 
 // NewWatcher starts at the current end of the stream.
@@ -232,6 +236,13 @@ func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
 	}
 	if _, err := s.sealer(ctx); err != nil {
 		return nil, fmt.Errorf("watch events: %w", err)
+	}
+	if s.pg {
+		conn, err := s.listenConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.listener = conn
 	}
 	s.counts.restart(w.front)
 	return w, nil
@@ -258,7 +269,7 @@ const (
 // every key (notifications may have been missed).
 func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), keys func(prefix string)) {
 	if w.s.pg {
-		go w.s.listen(ctx, keys)
+		go w.s.listen(ctx, w.listener, keys)
 		go w.s.notifier(ctx)
 	}
 	seal, err := w.s.sealer(ctx)
@@ -379,10 +390,13 @@ func (w *Watcher) poll(ctx context.Context, seal *sealer) ([]*model.Event, model
 // events wake the watcher; key changes go to keys. It reconnects with
 // backoff, and tells keys to forget everything after each (re)connection,
 // since changes may have gone unheard.
-func (s *Store) listen(ctx context.Context, keys func(string)) {
+func (s *Store) listen(ctx context.Context, conn *pgx.Conn, keys func(string)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		conn, err := s.listenConn(ctx)
+		var err error
+		if conn == nil {
+			conn, err = s.listenConn(ctx)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -397,7 +411,7 @@ func (s *Store) listen(ctx context.Context, keys func(string)) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		keys("")
+		keys("") // changes made while no connection listened went unheard
 		s.wake()
 		for {
 			n, err := conn.WaitForNotification(ctx)
@@ -413,6 +427,10 @@ func (s *Store) listen(ctx context.Context, keys func(string)) {
 				s.wake()
 			}
 		}
+		conn.Close(context.Background())
+		conn = nil
+	}
+	if conn != nil {
 		conn.Close(context.Background())
 	}
 }

@@ -196,6 +196,7 @@ func TestLongTransactionDelaysDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer w.listener.Close(context.Background()) // this watcher only polls; it never runs
 	p := model.PrincipalFrom(ctx)
 
 	started, release := make(chan int64), make(chan struct{})

@@ -21,11 +21,12 @@ const (
 
 // WSClient is a real WebSocket client speaking one of the two protocols.
 type WSClient struct {
-	t     testing.TB
-	conn  *websocket.Conn
-	proto string
-	msgs  chan WSMessage
-	done  chan struct{}
+	t      testing.TB
+	conn   *websocket.Conn
+	proto  string
+	msgs   chan WSMessage
+	done   chan struct{}
+	noPong bool
 	// CloseCode is set when the server closed the connection.
 	CloseCode websocket.StatusCode
 }
@@ -39,24 +40,74 @@ type WSMessage struct {
 
 // DialWS connects to /graphql with proto and sends connection_init with
 // payload. It returns the client and the first server message (connection_ack
-// on success).
+// on success). When the server refuses the connection, the client is still
+// returned, with its CloseCode (graphql-transport-ws refuses with a close
+// code and no message; the legacy protocol sends connection_error first):
+// see Refused.
 func (s *Server) DialWS(proto string, payload map[string]any) (*WSClient, WSMessage, error) {
+	return s.DialWSHeader(proto, payload, nil)
+}
+
+// WSOptions tune DialWSHeader.
+type WSOptions struct {
+	// Header is sent with the handshake (an Origin, say).
+	Header http.Header
+	// NoPong leaves the server's pings unanswered (a dead client).
+	NoPong bool
+}
+
+// DialWSHeader is DialWS with options.
+func (s *Server) DialWSHeader(proto string, payload map[string]any, opt *WSOptions) (*WSClient, WSMessage, error) {
+	if opt == nil {
+		opt = &WSOptions{}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	url := "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql"
-	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{proto}, HTTPHeader: http.Header{}})
+	h := opt.Header
+	if h == nil {
+		h = http.Header{}
+	}
+	conn, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{proto}, HTTPHeader: h})
 	if err != nil {
+		if res != nil {
+			return nil, WSMessage{}, fmt.Errorf("handshake refused with HTTP %d: %w", res.StatusCode, err)
+		}
 		return nil, WSMessage{}, err
 	}
 	conn.SetReadLimit(1 << 22)
-	c := &WSClient{t: s.t, conn: conn, proto: proto, msgs: make(chan WSMessage, 1024), done: make(chan struct{})}
+	c := &WSClient{t: s.t, conn: conn, proto: proto, msgs: make(chan WSMessage, 1024), done: make(chan struct{}), noPong: opt.NoPong}
 	go c.read()
-	raw, _ := json.Marshal(payload)
-	if err := c.Send(WSMessage{Type: "connection_init", Payload: raw}); err != nil {
+	raw, err := json.Marshal(payload)
+	if err != nil {
 		return nil, WSMessage{}, err
+	}
+	if err := c.Send(WSMessage{Type: "connection_init", Payload: raw}); err != nil {
+		return c, WSMessage{}, err
 	}
 	m, err := c.Next(5 * time.Second)
 	return c, m, err
+}
+
+// Refused dials, expects the server to refuse the connection_init, and
+// returns the close code and the message sent before it (connection_error
+// on the legacy protocol; none on graphql-transport-ws). It fails the test
+// if the connection is acknowledged or stays open.
+func (s *Server) Refused(proto string, payload map[string]any) (websocket.StatusCode, WSMessage) {
+	s.t.Helper()
+	c, first, err := s.DialWS(proto, payload)
+	if c == nil {
+		s.t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	if first.Type == "connection_ack" {
+		s.t.Fatalf("connection acknowledged, want it refused")
+	}
+	code, closed := c.Closed(5 * time.Second)
+	if !closed {
+		s.t.Fatalf("connection not closed (first message %s %s)", first.Type, first.Payload)
+	}
+	return code, first
 }
 
 func (c *WSClient) read() {
@@ -70,7 +121,9 @@ func (c *WSClient) read() {
 		}
 		switch m.Type {
 		case "ping":
-			_ = c.Send(WSMessage{Type: "pong"})
+			if !c.noPong {
+				_ = c.Send(WSMessage{Type: "pong"})
+			}
 			continue
 		case "ka", "pong":
 			continue
@@ -89,7 +142,10 @@ func (c *WSClient) Send(m WSMessage) error {
 // Subscribe starts an operation with id.
 func (c *WSClient) Subscribe(id, query string, vars map[string]any) {
 	c.t.Helper()
-	raw, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	raw, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	typ := "subscribe"
 	if c.proto == LegacyWS {
 		typ = "start"
@@ -135,12 +191,10 @@ func (c *WSClient) NextData(id string, timeout time.Duration) json.RawMessage {
 	return m.Payload
 }
 
-// Quiet asserts that nothing arrives within d.
-func (c *WSClient) Quiet(d time.Duration) {
-	c.t.Helper()
-	if m, err := c.Next(d); err == nil {
-		c.t.Fatalf("unexpected message %s %s %s", m.Type, m.ID, m.Payload)
-	}
+// Use binds the client to t (a subtest) and returns it.
+func (c *WSClient) Use(t testing.TB) *WSClient {
+	c.t = t
+	return c
 }
 
 // Close closes the connection normally and waits for the reader.
