@@ -176,7 +176,7 @@ func TestComponentStatusOnAffectsChange(t *testing.T) {
 		db := rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "DB"})["id"].(string)
 		r, stop := sseOpen(t, s, key, "/v1/components/events")
 		defer stop()
-		time.Sleep(100 * time.Millisecond)
+		s.WaitSubscriptions(1)
 		next := func() string {
 			_, typ, d := sseNext(t, r)
 			if typ != "component.status" {
@@ -211,7 +211,7 @@ func TestSubscriptionSeesNewImpactTypes(t *testing.T) {
 		}
 		defer c.Close()
 		c.Subscribe("1", `subscription { incidentChanged { incident { affects { type { id displayName } } } } }`, nil)
-		time.Sleep(100 * time.Millisecond)
+		s.WaitSubscriptions(1)
 		next := func() string {
 			var p struct {
 				Data struct {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/internal/apitest"
 	"github.com/incidentd/incidentd/live"
@@ -263,7 +265,7 @@ func TestWebSocketAuthAndCaps(t *testing.T) {
 			break
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	s.WaitSubscriptions(1)
 	c.Subscribe("5", `subscription { incidentChanged(filter: {services: [""]}) { id } }`, nil)
 	if id, code := opError(t, c); id != "5" || code != "ValidationError" {
 		t.Errorf("bad filter: %s %s", id, code)
@@ -271,9 +273,13 @@ func TestWebSocketAuthAndCaps(t *testing.T) {
 }
 
 func TestShutdownEndsSubscriptionsAndLeavesNoGoroutines(t *testing.T) {
-	b := apitest.Backends(t)[0]
-	base := runtime.NumGoroutine()
-	t.Run("serve", func(t *testing.T) { // its cleanups stop the server before we count
+	apitest.Each(t, testShutdown)
+}
+
+func testShutdown(t *testing.T, b apitest.Backend) {
+	// Goroutines that exist now (other tests', the runtime's) are not leaks.
+	ignore := goleak.IgnoreCurrent()
+	t.Run("serve", func(t *testing.T) { // its cleanups stop the server before we look
 		s := apitest.Start(t, b, apitest.Config{})
 		key := s.Key(apitest.Tenant("sd"), rw...)
 		var clients []*apitest.WSClient
@@ -283,45 +289,40 @@ func TestShutdownEndsSubscriptionsAndLeavesNoGoroutines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.Subscribe("1", subQuery, nil)
+			c.Use(t).Subscribe("1", subQuery, nil)
 			clients = append(clients, c)
 		}
-		time.Sleep(200 * time.Millisecond)
-		if n := s.App.Hub.Count(); n != 20 {
-			t.Fatalf("%d subscriptions, want 20", n)
-		}
+		s.WaitSubscriptions(20)
 		// Half the clients leave on their own.
 		for _, c := range clients[:10] {
 			c.Close()
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for s.App.Hub.Count() != 10 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := s.App.Hub.Count(); n != 10 {
-			t.Errorf("%d subscriptions after 10 disconnects, want 10", n)
-		}
-		// Shutdown tells the rest why their subscription ends.
-		s.App.Close()
+		s.WaitSubscriptions(10)
+		// Shutdown tells the rest why their subscription ends, then closes
+		// their sockets.
+		s.Shutdown()
 		for _, c := range clients[10:] {
 			m, err := c.Next(5 * time.Second)
 			if err != nil || m.Type != "error" || !strings.Contains(string(m.Payload), "ServiceUnavailable") {
 				t.Errorf("shutdown: %v %s %s", err, m.Type, m.Payload)
 			}
+			if _, closed := c.Closed(5 * time.Second); !closed {
+				t.Errorf("%s: the socket stayed open after shutdown", c.Proto())
+			}
 			c.Close()
 		}
 	})
 	// Every server, connection and subscription goroutine is gone. (The rate
-	// limiter's memory store stops its cleaner from a finalizer, hence the GC.)
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+	// limiter's memory store stops its cleaner from a finalizer: collect
+	// until it has run.)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		runtime.GC()
-		time.Sleep(50 * time.Millisecond)
+		if goleak.Find(ignore) == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if n := runtime.NumGoroutine(); n > base {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines left, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
-	}
+	goleak.VerifyNone(t, ignore)
 }
 
 func TestServerSentEvents(t *testing.T) {
@@ -334,7 +335,7 @@ func TestServerSentEvents(t *testing.T) {
 		next := func(r *bufio.Reader) (string, string, map[string]any) { return sseNext(t, r) }
 		r, stop := open("/v1/incidents/events?severity=high")
 		defer stop()
-		time.Sleep(100 * time.Millisecond)
+		s.WaitSubscriptions(1)
 		rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "low one", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
 		created := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "high one", "severity": "high", "occurredAt": "2024-01-01T00:00:00Z"})
 		// The stream may also carry the "before" event if its delivery was
@@ -395,7 +396,7 @@ func TestGraphQLOverSSE(t *testing.T) {
 		t.Fatalf("%v %v", err, res)
 	}
 	defer res.Body.Close()
-	time.Sleep(100 * time.Millisecond)
+	s.WaitSubscriptions(1)
 	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "over sse", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
 	rd := bufio.NewReader(res.Body)
 	got := make(chan string, 1)
@@ -432,7 +433,7 @@ func TestTwoInstances(t *testing.T) {
 	}
 	defer c.Close()
 	c.Subscribe("1", subQuery, nil)
-	time.Sleep(200 * time.Millisecond)
+	a.WaitSubscriptions(1)
 	for i := range 3 {
 		rest(t, b, key, "POST", "/v1/incidents", map[string]any{"title": fmt.Sprint("from b ", i), "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
 	}
@@ -474,7 +475,7 @@ func TestListenerLoss(t *testing.T) {
 	}
 	defer c.Close()
 	c.Subscribe("1", subQuery, nil)
-	time.Sleep(100 * time.Millisecond)
+	s.WaitSubscriptions(1)
 	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "before", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
 	lastID := decodeEvent(t, c.NextData("1", 5*time.Second)).IncidentChanged.ID
 
@@ -565,7 +566,7 @@ func TestComponentStatusChanged(t *testing.T) {
 		}
 		defer c.Close()
 		c.Subscribe("1", `subscription { componentStatusChanged(filter: {labels: [{key: "tier", value: "core"}]}) { status component { displayName } } }`, nil)
-		time.Sleep(100 * time.Millisecond)
+		s.WaitSubscriptions(1)
 		next := func() string {
 			var p struct {
 				Data struct {
@@ -661,7 +662,7 @@ func TestComponentEventsSSE(t *testing.T) {
 		rest(t, s, key, "POST", "/v1/components", map[string]any{"displayName": "Docs", "labels": map[string]string{"tier": "edge"}})
 		r, stop := sseOpen(t, s, key, "/v1/components/events?label=tier:core&component=&label=")
 		defer stop()
-		time.Sleep(100 * time.Millisecond)
+		s.WaitSubscriptions(1)
 		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "Docs", "impact": "major"}) // filtered out
 		rest(t, s, key, "POST", "/v1/component_status", map[string]any{"name": "API", "impact": "major"})
 		_, typ, d := sseNext(t, r)

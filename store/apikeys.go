@@ -267,7 +267,6 @@ func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) 
 	if err != nil {
 		return nil, domainOrInternal(err, "revoke api key")
 	}
-	k.s.keyCommitted(KeyRevoked + out.Prefix)
 	return out, nil
 }
 
@@ -281,7 +280,7 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 	}
 	now := k.s.clock.Now()
 	var created *model.APIKey
-	var secret, oldPrefix string
+	var secret string
 	err = k.s.write(ctx, func(ctx context.Context, t *txn) error {
 		row, err := k.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
@@ -314,7 +313,7 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 				return err
 			}
 		}
-		created, secret, oldPrefix = key.toModel(), sec, row.Prefix
+		created, secret = key.toModel(), sec
 		if err := k.s.audit(ctx, t, p, model.AuditAPIKeyRotate, "apikey", row.ID, map[string]model.Change{
 			"expiresAt": {After: timeOrNil(row.ExpiresAt)}, "successor": {After: key.ID}}); err != nil {
 			return err
@@ -329,27 +328,26 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 	if err != nil {
 		return nil, "", domainOrInternal(err, "rotate api key")
 	}
-	k.s.keyCommitted(KeyChanged + oldPrefix)
 	return created, secret, nil
 }
 
-// keyChanged tells every instance, after commit, that a key changed
-// (PostgreSQL NOTIFY; SQLite has one instance, see keyCommitted).
+// keyChanged tells, once t commits, this instance at once (before the
+// revoking request is answered) and every other through NOTIFY
+// (PostgreSQL; SQLite serves one instance) that a key changed.
 func (s *Store) keyChanged(ctx context.Context, t *txn, note string) error {
+	t.onCommit(func() {
+		if f := s.onKeyChange.Load(); f != nil {
+			(*f)(note)
+		}
+	})
 	if !s.pg {
 		return nil
 	}
 	return t.exec(ctx, "notify key change", `SELECT pg_notify($1, $2)`, keysChannel, note)
 }
 
-func (s *Store) keyCommitted(note string) {
-	if s.pg {
-		return
-	}
-	select {
-	case s.keyPoke <- note:
-	default:
-		// The watcher is busy or absent; its next pass clears the whole cache.
-		s.keyOverflow.Store(true)
-	}
-}
+// OnKeyChange registers what this instance does when one of its own writes
+// changes a key ("r:<prefix>" revoked, "c:<prefix>" changed): called after
+// commit, before the write returns. Other instances' changes arrive
+// through the watcher's keys callback.
+func (s *Store) OnKeyChange(f func(note string)) { s.onKeyChange.Store(&f) }

@@ -284,17 +284,10 @@ func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), keys fu
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case prefix := <-w.s.keyPoke:
-			timer.Stop()
-			keys(prefix)
-			continue
 		case <-w.s.poke:
 		case <-timer.C:
 		}
 		timer.Stop()
-		if w.s.keyOverflow.CompareAndSwap(true, false) {
-			keys("")
-		}
 		pending, err := w.catchUp(ctx, seal, deliver)
 		switch {
 		case err != nil:

@@ -56,10 +56,8 @@ type Store struct {
 	// the other instances' (PostgreSQL).
 	poke   chan struct{}
 	notify chan struct{}
-	// keyPoke carries changed API key prefixes to the SQLite watcher;
-	// keyOverflow asks it to forget every cached key.
-	keyPoke     chan string
-	keyOverflow atomic.Bool
+	// onKeyChange is told of this instance's own key changes.
+	onKeyChange atomic.Pointer[func(note string)]
 	// stmts counts statements sent, so tests can bound a request's cost.
 	stmts atomic.Int64
 	// instance names this process's store in the database's activity view.
@@ -88,7 +86,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.CountCacheSize <= 0 {
 		opt.CountCacheSize = 10_000
 	}
-	s := &Store{clock: opt.Clock, url: url, trace: opt.Trace, poke: make(chan struct{}, 1), notify: make(chan struct{}, 1), keyPoke: make(chan string, 256),
+	s := &Store{clock: opt.Clock, url: url, trace: opt.Trace, poke: make(chan struct{}, 1), notify: make(chan struct{}, 1),
 		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):

@@ -98,7 +98,13 @@ type Server struct {
 	Store *store.Store
 	App   *server.Server
 	t     testing.TB
+	// shutdown stops the server as incidentd serve does (once).
+	shutdown func()
 }
+
+// Shutdown stops the server the way incidentd serve does: subscribers are
+// told, then the base context ends, which closes hijacked WebSockets.
+func (s *Server) Shutdown() { s.shutdown() }
 
 // Config tunes a test server.
 type Config struct {
@@ -147,6 +153,13 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	srv.Start()
+	var once sync.Once
+	shutdown := func() {
+		once.Do(func() {
+			app.Close()
+			cancel()
+		})
+	}
 	t.Cleanup(func() {
 		// Let subscriptions whose clients already left end on their own first:
 		// a hub shutdown racing a client's close makes gqlgen read a
@@ -155,11 +168,10 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 		for deadline := time.Now().Add(2 * time.Second); app.Hub.Count() > 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		app.Close()
-		cancel()
+		shutdown()
 		srv.Close()
 	})
-	return &Server{Server: srv, Store: st, App: app, t: t}
+	return &Server{Server: srv, Store: st, App: app, t: t, shutdown: shutdown}
 }
 
 // Tenant returns a tenant id unique to this test run, so that tests sharing

@@ -191,6 +191,9 @@ func (c *WSClient) NextData(id string, timeout time.Duration) json.RawMessage {
 	return m.Payload
 }
 
+// Proto is the client's subprotocol.
+func (c *WSClient) Proto() string { return c.proto }
+
 // Use binds the client to t (a subtest) and returns it.
 func (c *WSClient) Use(t testing.TB) *WSClient {
 	c.t = t

@@ -116,17 +116,22 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	// A changed key is forgotten by the key cache, and a revoked one's
+	// streams end: at once on the instance that changed it, through the
+	// watcher on the others.
+	keyChanged := func(note string) {
+		kind, prefix, _ := strings.Cut(note, ":")
+		authn.Forget(prefix)
+		if kind+":" == store.KeyRevoked {
+			hub.EndCredential(prefix)
+		}
+	}
+	st.OnKeyChange(keyChanged)
 	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel, authn: authn}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		watcher.Run(ctx, hub.Publish, func(note string) {
-			kind, prefix, _ := strings.Cut(note, ":")
-			authn.Forget(prefix)
-			if kind+":" == store.KeyRevoked {
-				hub.EndCredential(prefix)
-			}
-		})
+		watcher.Run(ctx, hub.Publish, keyChanged)
 	}()
 	go func() {
 		defer s.wg.Done()
