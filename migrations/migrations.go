@@ -31,7 +31,7 @@ func Apply(ctx context.Context, db *sql.DB, dialect string) error {
 		return fmt.Errorf("migrations: list: %w", err)
 	}
 	slices.Sort(names)
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+	if err := createVersionTable(ctx, db, dialect); err != nil {
 		return fmt.Errorf("migrations: create table: %w", err)
 	}
 	for _, name := range names {
@@ -41,6 +41,26 @@ func Apply(ctx context.Context, db *sql.DB, dialect string) error {
 		}
 	}
 	return nil
+}
+
+// createVersionTable creates schema_migrations, under the migrators' lock on
+// PostgreSQL: two replicas creating it at once would otherwise collide
+// (IF NOT EXISTS does not make concurrent creation safe).
+func createVersionTable(ctx context.Context, db *sql.DB, dialect string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if dialect == "pg" {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockID); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func applyOne(ctx context.Context, db *sql.DB, dialect, name, version string) error {

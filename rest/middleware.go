@@ -94,6 +94,9 @@ func logRequests(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			// At debug level, the start too: a request that hangs is seen
+			// before it ends.
+			log.DebugContext(r.Context(), "request started", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path)
 			sw := &statusWriter{ResponseWriter: w}
 			note := &logNote{}
 			r = r.WithContext(context.WithValue(r.Context(), logNoteKey{}, note))
