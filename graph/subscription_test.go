@@ -228,48 +228,50 @@ func TestSubscriptionResume(t *testing.T) {
 }
 
 func TestWebSocketAuthAndCaps(t *testing.T) {
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{GraphQL: graph.Config{MaxSubscriptionsPerConn: 2}})
-	tenant := apitest.Tenant("caps")
-	key := s.Key(tenant, rw...)
-	for name, payload := range map[string]map[string]any{
-		"none": {}, "malformed": {"X-API-Key": "nope"}, "unknown": {"X-API-Key": "ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
-	} {
-		for _, proto := range []string{apitest.TransportWS, apitest.LegacyWS} {
-			c, m, err := s.DialWS(proto, payload)
-			if err == nil {
-				if m.Type != "connection_error" {
-					t.Errorf("%s/%s: %s %s", name, proto, m.Type, m.Payload)
-				}
-				if code, ok := c.Closed(5 * time.Second); !ok || code != 4403 {
-					t.Errorf("%s/%s: close code %d", name, proto, code)
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{GraphQL: graph.Config{MaxSubscriptionsPerConn: 2}})
+		tenant := apitest.Tenant("caps")
+		key := s.Key(tenant, rw...)
+		for name, payload := range map[string]map[string]any{
+			"none": {}, "malformed": {"X-API-Key": "nope"}, "unknown": {"X-API-Key": "ik_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+		} {
+			for _, proto := range []string{apitest.TransportWS, apitest.LegacyWS} {
+				c, m, err := s.DialWS(proto, payload)
+				if err == nil {
+					if m.Type != "connection_error" {
+						t.Errorf("%s/%s: %s %s", name, proto, m.Type, m.Payload)
+					}
+					if code, ok := c.Closed(5 * time.Second); !ok || code != 4403 {
+						t.Errorf("%s/%s: close code %d", name, proto, code)
+					}
 				}
 			}
 		}
-	}
-	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Subscribe("1", subQuery, nil)
-	c.Subscribe("2", subQuery, nil)
-	c.Subscribe("3", subQuery, nil)
-	rejected, code := opError(t, c)
-	if code != "RateLimitExceeded" {
-		t.Errorf("third subscription: %s %s", rejected, code)
-	}
-	// Free a slot, then a bad filter is a validation error.
-	for _, id := range []string{"1", "2", "3"} {
-		if id != rejected {
-			c.Stop(id)
-			break
+		c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	s.WaitSubscriptions(1)
-	c.Subscribe("5", `subscription { incidentChanged(filter: {services: [""]}) { id } }`, nil)
-	if id, code := opError(t, c); id != "5" || code != "ValidationError" {
-		t.Errorf("bad filter: %s %s", id, code)
-	}
+		defer c.Close()
+		c.Subscribe("1", subQuery, nil)
+		c.Subscribe("2", subQuery, nil)
+		c.Subscribe("3", subQuery, nil)
+		rejected, code := opError(t, c)
+		if code != "RateLimitExceeded" {
+			t.Errorf("third subscription: %s %s", rejected, code)
+		}
+		// Free a slot, then a bad filter is a validation error.
+		for _, id := range []string{"1", "2", "3"} {
+			if id != rejected {
+				c.Stop(id)
+				break
+			}
+		}
+		s.WaitSubscriptions(1)
+		c.Subscribe("5", `subscription { incidentChanged(filter: {services: [""]}) { id } }`, nil)
+		if id, code := opError(t, c); id != "5" || code != "ValidationError" {
+			t.Errorf("bad filter: %s %s", id, code)
+		}
+	})
 }
 
 func TestShutdownEndsSubscriptionsAndLeavesNoGoroutines(t *testing.T) {
@@ -382,41 +384,43 @@ func TestServerSentEvents(t *testing.T) {
 }
 
 func TestGraphQLOverSSE(t *testing.T) {
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
-	key := s.Key(apitest.Tenant("gsse"), rw...)
-	body, _ := json.Marshal(map[string]any{"query": subQuery})
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/graphql", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("X-API-Key", key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("%v %v", err, res)
-	}
-	defer res.Body.Close()
-	s.WaitSubscriptions(1)
-	rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "over sse", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
-	rd := bufio.NewReader(res.Body)
-	got := make(chan string, 1)
-	go func() {
-		for {
-			line, err := rd.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if strings.HasPrefix(line, "data: ") && strings.Contains(line, "over sse") {
-				got <- line
-				return
-			}
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("gsse"), rw...)
+		body, _ := json.Marshal(map[string]any{"query": subQuery})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/graphql", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("X-API-Key", key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("%v %v", err, res)
 		}
-	}()
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event over GraphQL SSE")
-	}
+		defer res.Body.Close()
+		s.WaitSubscriptions(1)
+		rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "over sse", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"})
+		rd := bufio.NewReader(res.Body)
+		got := make(chan string, 1)
+		go func() {
+			for {
+				line, err := rd.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(line, "data: ") && strings.Contains(line, "over sse") {
+					got <- line
+					return
+				}
+			}
+		}()
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event over GraphQL SSE")
+		}
+	})
 }
 
 // TestTwoInstances: a mutation on one server reaches a subscriber of another
@@ -525,30 +529,32 @@ func TestListenerLoss(t *testing.T) {
 }
 
 func TestWebSocketOperationsAreRateLimited(t *testing.T) {
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{RateLimit: "4-M", GraphQL: graph.Config{MaxSubscriptionsPerConn: 100}})
-	key := s.Key(apitest.Tenant("wsrl"), rw...)
-	c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key}) // 1 of 4
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for i := range 4 { // 3 more fit, the 4th does not
-		c.Subscribe(fmt.Sprint(i), subQuery, nil)
-	}
-	// Operations run concurrently, so any one of the four may be the one refused.
-	if id, code := opError(t, c); code != "RateLimitExceeded" {
-		t.Errorf("operation past the budget: %s %s", id, code)
-	}
-	// Failed handshakes spend the IP's budget.
-	for range 4 {
-		s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": "nope"})
-	}
-	bad, m, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": "nope"})
-	if err == nil {
-		if code, _ := bad.Closed(5 * time.Second); code != 4429 || !strings.Contains(string(m.Payload), "rate limit") {
-			t.Errorf("guessing keys over WebSocket: close %d, %s", code, m.Payload)
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{RateLimit: "4-M", GraphQL: graph.Config{MaxSubscriptionsPerConn: 100}})
+		key := s.Key(apitest.Tenant("wsrl"), rw...)
+		c, _, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": key}) // 1 of 4
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		defer c.Close()
+		for i := range 4 { // 3 more fit, the 4th does not
+			c.Subscribe(fmt.Sprint(i), subQuery, nil)
+		}
+		// Operations run concurrently, so any one of the four may be the one refused.
+		if id, code := opError(t, c); code != "RateLimitExceeded" {
+			t.Errorf("operation past the budget: %s %s", id, code)
+		}
+		// Failed handshakes spend the IP's budget.
+		for range 4 {
+			s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": "nope"})
+		}
+		bad, m, err := s.DialWS(apitest.TransportWS, map[string]any{"X-API-Key": "nope"})
+		if err == nil {
+			if code, _ := bad.Closed(5 * time.Second); code != 4429 || !strings.Contains(string(m.Payload), "rate limit") {
+				t.Errorf("guessing keys over WebSocket: close %d, %s", code, m.Payload)
+			}
+		}
+	})
 }
 
 // TestComponentStatusChanged: monitoring reports and incident changes reach

@@ -480,18 +480,20 @@ func TestConcurrentWrites(t *testing.T) {
 }
 
 func TestOperational(t *testing.T) {
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{})
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/openapi.json": `"openapi"`, "/openapi.yaml": "openapi: 3", "/api/docs/": "swagger"} {
-		res := s.Do("GET", path, "", nil)
-		if res.Status != 200 || !strings.Contains(strings.ToLower(string(res.Body)), strings.ToLower(want)) {
-			t.Errorf("%s: %d %.80s", path, res.Status, res.Body)
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/openapi.json": `"openapi"`, "/openapi.yaml": "openapi: 3", "/api/docs/": "swagger"} {
+			res := s.Do("GET", path, "", nil)
+			if res.Status != 200 || !strings.Contains(strings.ToLower(string(res.Body)), strings.ToLower(want)) {
+				t.Errorf("%s: %d %.80s", path, res.Status, res.Body)
+			}
 		}
-	}
-	s.Store.Close()
-	wantProblem(t, s.Do("GET", "/readyz", "", nil), 503, "ServiceUnavailable")
-	if res := s.Do("GET", "/healthz", "", nil); res.Status != 200 {
-		t.Errorf("healthz with the database down: %d", res.Status)
-	}
+		s.Store.Close()
+		wantProblem(t, s.Do("GET", "/readyz", "", nil), 503, "ServiceUnavailable")
+		if res := s.Do("GET", "/healthz", "", nil); res.Status != 200 {
+			t.Errorf("healthz with the database down: %d", res.Status)
+		}
+	})
 }
 
 func TestQueryParameterErrors(t *testing.T) {

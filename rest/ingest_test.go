@@ -181,42 +181,44 @@ func hs256(t *testing.T, secret string, claims map[string]any) string {
 // TestMonitoringToken: seed 001's shared-secret token posts component
 // statuses in the configured tenant, and nothing else.
 func TestMonitoringToken(t *testing.T) {
-	tenant := apitest.Tenant("mon")
-	s := apitest.Start(t, apitest.Backends(t)[0], apitest.Config{Monitoring: &auth.MonitoringConfig{Secret: "dev", PayloadKey: "status_dashboard", Tenant: tenant}})
-	key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsRead)
-	s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Component 1", "labels": map[string]string{"region": "Reg1"}})
-	body := map[string]any{"name": "Component 1", "impact": "minor", "attributes": []map[string]string{{"name": "region", "value": "Reg1"}}}
-	good := hs256(t, "dev", map[string]any{"status_dashboard": "dummy"})
-	res := s.Do("POST", "/api/v1/component_status", "", body, "Authorization", "Bearer "+good)
-	if res.Status != 201 {
-		t.Fatalf("monitoring token: %d %s", res.Status, res.Body)
-	}
-	var r report
-	res.JSON(t, &r)
-	if got := s.Do("GET", "/v1/incidents/"+r.ID, key, nil); got.Status != 200 {
-		t.Errorf("the incident is not in the monitoring tenant: %d", got.Status)
-	}
-	for name, tok := range map[string]string{
-		"wrong secret":   hs256(t, "other", map[string]any{"status_dashboard": "dummy"}),
-		"missing claim":  hs256(t, "dev", map[string]any{"something": "else"}),
-		"expired":        hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": 1}),
-		"exp not a time": hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": "never"}),
-		"not yet valid":  hs256(t, "dev", map[string]any{"status_dashboard": "x", "nbf": 4102444800}),
-		"alg none":       "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"status_dashboard":"x"}`)) + ".",
-	} {
-		wantProblem(t, s.Do("POST", "/v1/component_status", "", body, "Authorization", "Bearer "+tok), 401, "Unauthorized")
-		_ = name
-	}
-	// Only seed 001's endpoints accept it: component_status, and GET /api/v1/incidents.
-	if r := s.Do("GET", "/api/v1/incidents", "", nil, "Authorization", "Bearer "+good); r.Status != 200 {
-		t.Errorf("GET incidents with the monitoring token: %d", r.Status)
-	}
-	wantProblem(t, s.Do("POST", "/v1/incidents", "", map[string]any{"title": "x", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"}, "Authorization", "Bearer "+good), 401, "Unauthorized")
-	wantProblem(t, s.Do("GET", "/v1/components", "", nil, "Authorization", "Bearer "+good), 401, "Unauthorized")
-	// API keys keep working there.
-	if r := s.Do("POST", "/v1/component_status", s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite), body); r.Status != 201 {
-		t.Errorf("API key on the monitoring endpoint: %d", r.Status)
-	}
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		tenant := apitest.Tenant("mon")
+		s := apitest.Start(t, b, apitest.Config{Monitoring: &auth.MonitoringConfig{Secret: "dev", PayloadKey: "status_dashboard", Tenant: tenant}})
+		key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsRead)
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Component 1", "labels": map[string]string{"region": "Reg1"}})
+		body := map[string]any{"name": "Component 1", "impact": "minor", "attributes": []map[string]string{{"name": "region", "value": "Reg1"}}}
+		good := hs256(t, "dev", map[string]any{"status_dashboard": "dummy"})
+		res := s.Do("POST", "/api/v1/component_status", "", body, "Authorization", "Bearer "+good)
+		if res.Status != 201 {
+			t.Fatalf("monitoring token: %d %s", res.Status, res.Body)
+		}
+		var r report
+		res.JSON(t, &r)
+		if got := s.Do("GET", "/v1/incidents/"+r.ID, key, nil); got.Status != 200 {
+			t.Errorf("the incident is not in the monitoring tenant: %d", got.Status)
+		}
+		for name, tok := range map[string]string{
+			"wrong secret":   hs256(t, "other", map[string]any{"status_dashboard": "dummy"}),
+			"missing claim":  hs256(t, "dev", map[string]any{"something": "else"}),
+			"expired":        hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": 1}),
+			"exp not a time": hs256(t, "dev", map[string]any{"status_dashboard": "x", "exp": "never"}),
+			"not yet valid":  hs256(t, "dev", map[string]any{"status_dashboard": "x", "nbf": 4102444800}),
+			"alg none":       "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"status_dashboard":"x"}`)) + ".",
+		} {
+			wantProblem(t, s.Do("POST", "/v1/component_status", "", body, "Authorization", "Bearer "+tok), 401, "Unauthorized")
+			_ = name
+		}
+		// Only seed 001's endpoints accept it: component_status, and GET /api/v1/incidents.
+		if r := s.Do("GET", "/api/v1/incidents", "", nil, "Authorization", "Bearer "+good); r.Status != 200 {
+			t.Errorf("GET incidents with the monitoring token: %d", r.Status)
+		}
+		wantProblem(t, s.Do("POST", "/v1/incidents", "", map[string]any{"title": "x", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"}, "Authorization", "Bearer "+good), 401, "Unauthorized")
+		wantProblem(t, s.Do("GET", "/v1/components", "", nil, "Authorization", "Bearer "+good), 401, "Unauthorized")
+		// API keys keep working there.
+		if r := s.Do("POST", "/v1/component_status", s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite), body); r.Status != 201 {
+			t.Errorf("API key on the monitoring endpoint: %d", r.Status)
+		}
+	})
 }
 
 func TestComponentStatusListing(t *testing.T) {
