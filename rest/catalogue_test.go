@@ -193,16 +193,24 @@ func TestSeverityRace(t *testing.T) {
 		key := s.Key(apitest.Tenant("sevrace"), model.ScopeComponentsWrite)
 		var mu sync.Mutex
 		codes := map[int]int{}
+		var failed []error
 		var wg sync.WaitGroup
 		for i := range 12 {
 			wg.Go(func() {
-				r := s.Do("POST", "/v1/severities", key, map[string]any{"displayName": "Same", "value": 10 + i})
+				r, err := s.Try("POST", "/v1/severities", key, map[string]any{"displayName": "Same", "value": 10 + i})
 				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed = append(failed, err)
+					return
+				}
 				codes[r.Status]++
-				mu.Unlock()
 			})
 		}
 		wg.Wait()
+		for _, err := range failed {
+			t.Error(err)
+		}
 		if codes[201] != 1 || codes[409] != 11 {
 			t.Errorf("statuses %v", codes)
 		}
@@ -476,13 +484,17 @@ func TestImpactTypeDeleteRace(t *testing.T) {
 		for i := range 8 {
 			typ := s.Do("POST", "/v1/impact-types", key, map[string]any{"displayName": fmt.Sprintf("T%d", i)}).Map(t)["id"].(string)
 			var create, del *apitest.Response
+			var errCreate, errDel error
 			var wg sync.WaitGroup
 			wg.Go(func() {
-				create = s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z",
+				create, errCreate = s.Try("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z",
 					"affects": []map[string]any{{"reference": comp, "type": typ, "severity": 10}}})
 			})
-			wg.Go(func() { del = s.Do("DELETE", "/v1/impact-types/"+typ, key, nil) })
+			wg.Go(func() { del, errDel = s.Try("DELETE", "/v1/impact-types/"+typ, key, nil) })
 			wg.Wait()
+			if errCreate != nil || errDel != nil {
+				t.Fatalf("round %d: %v, %v", i, errCreate, errDel)
+			}
 			switch {
 			case create.Status == 201 && del.Status == 409:
 			case create.Status == 422 && del.Status == 204:
@@ -551,4 +563,44 @@ func TestBatchedWritesWithNonStandardStrings(t *testing.T) {
 	if got.Title != title || got.Description != desc {
 		t.Errorf("stored %q / %q", got.Title, got.Description)
 	}
+}
+
+// TestComponentDeleteRace: a component deleted while an incident write
+// references it: either the write wins (the delete is a 409, an open
+// incident affects the component) or the delete does (the write is a 422);
+// never an affect of a component that is gone.
+func TestComponentDeleteRace(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("comprace"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
+		for i := range 8 {
+			comp := s.Do("POST", "/v1/components", key, map[string]any{"displayName": fmt.Sprintf("C%d", i)}).Expect(t, 201).Map(t)["id"].(string)
+			var create, del *apitest.Response
+			var errCreate, errDel error
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				create, errCreate = s.Try("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z",
+					"affects": []map[string]any{{"reference": comp, "type": "imp_minor"}}})
+			})
+			wg.Go(func() { del, errDel = s.Try("DELETE", "/v1/components/"+comp, key, nil) })
+			wg.Wait()
+			if errCreate != nil || errDel != nil {
+				t.Fatalf("round %d: %v, %v", i, errCreate, errDel)
+			}
+			switch {
+			case create.Status == 201 && del.Status == 409:
+				inc := create.Map(t)
+				affects, _ := inc["affects"].([]any)
+				if len(affects) != 1 || s.Do("GET", "/v1/components/"+comp, key, nil).Status != 200 {
+					t.Fatalf("round %d: the write won, but %v / component gone", i, affects)
+				}
+			case create.Status == 422 && del.Status == 204:
+				if r := s.Do("GET", "/v1/components/"+comp, key, nil); r.Status != 404 {
+					t.Fatalf("round %d: deleted component still answers %d", i, r.Status)
+				}
+			default:
+				t.Fatalf("round %d: create %d %s, delete %d %s", i, create.Status, create.Body, del.Status, del.Body)
+			}
+		}
+	})
 }

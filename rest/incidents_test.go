@@ -1,6 +1,7 @@
 package rest_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -445,18 +446,21 @@ func TestConcurrentWrites(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan string, n*2)
 		for i := range n {
-			wg.Go(func() {
-				res := s.Do("POST", "/v1/incidents", key, map[string]any{
+			wg.Go(func() { // no t.Fatal here: failures are sent to the test goroutine
+				res, err := s.Try("POST", "/v1/incidents", key, map[string]any{
 					"title": fmt.Sprintf("concurrent %d", i), "severity": model.Severities[i%4], "occurredAt": "2024-01-15T14:30:00Z"})
-				if res.Status != 201 {
-					errs <- fmt.Sprintf("create %d: %d %s", i, res.Status, res.Body)
+				if err != nil || res.Status != 201 {
+					errs <- fmt.Sprintf("create %d: %v %+v", i, err, res)
 					return
 				}
 				var inc incident
-				res.JSON(t, &inc)
-				res = s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "resolved", "description": fmt.Sprint(i)})
-				if res.Status != 200 {
-					errs <- fmt.Sprintf("patch %d: %d %s", i, res.Status, res.Body)
+				if err := json.Unmarshal(res.Body, &inc); err != nil {
+					errs <- fmt.Sprintf("create %d: %v", i, err)
+					return
+				}
+				res, err = s.Try("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "resolved", "description": fmt.Sprint(i)})
+				if err != nil || res.Status != 200 {
+					errs <- fmt.Sprintf("patch %d: %v %+v", i, err, res)
 				}
 			})
 		}

@@ -38,14 +38,25 @@ func ingestSetup(t *testing.T, b apitest.Backend) (*apitest.Server, string, func
 
 func send(t *testing.T, s *apitest.Server, key, name, region string, impact any) report {
 	t.Helper()
-	res := s.Do("POST", "/api/v1/component_status", key, map[string]any{"name": name, "impact": impact,
-		"attributes": []map[string]string{{"name": "region", "value": region}}})
-	if res.Status != 201 {
-		t.Fatalf("report %s/%s %v: %d %s", name, region, impact, res.Status, res.Body)
+	r, err := trySend(s, key, name, region, impact)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var r report
-	res.JSON(t, &r)
 	return r
+}
+
+// trySend is send for goroutines other than the test's (no t.Fatal there).
+func trySend(s *apitest.Server, key, name, region string, impact any) (report, error) {
+	var r report
+	res, err := s.Try("POST", "/api/v1/component_status", key, map[string]any{"name": name, "impact": impact,
+		"attributes": []map[string]string{{"name": "region", "value": region}}})
+	if err != nil {
+		return r, err
+	}
+	if res.Status != 201 {
+		return r, fmt.Errorf("report %s/%s %v: %d %s", name, region, impact, res.Status, res.Body)
+	}
+	return r, json.Unmarshal(res.Body, &r)
 }
 
 func TestComponentStatusRules(t *testing.T) {
@@ -117,8 +128,13 @@ func TestComponentStatusConcurrency(t *testing.T) {
 		mk("API", "eu")
 		var wg sync.WaitGroup
 		ids := make(chan string, 20)
+		errs := make(chan error, 32)
 		for range 20 {
-			wg.Go(func() { ids <- send(t, s, key, "API", "eu", "major").ID })
+			wg.Go(func() {
+				r, err := trySend(s, key, "API", "eu", "major")
+				errs <- err
+				ids <- r.ID
+			})
 		}
 		wg.Wait()
 		close(ids)
@@ -137,10 +153,19 @@ func TestComponentStatusConcurrency(t *testing.T) {
 		}
 		for _, imp := range []string{"major", "outage"} {
 			for i := range 6 {
-				wg.Go(func() { send(t, s, key, fmt.Sprint("svc", i), "eu", imp) })
+				wg.Go(func() {
+					_, err := trySend(s, key, fmt.Sprint("svc", i), "eu", imp)
+					errs <- err
+				})
 			}
 		}
 		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
 		// No component of this test is in two open incidents (the database
 		// is shared: other tests' people may put a component in several).
 		var twice int
