@@ -169,6 +169,7 @@ func TestCreateValidation(t *testing.T) {
 		key := s.Key(apitest.Tenant("v"), rw...)
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
+				s := s.With(t)
 				p := wantProblem(t, s.Do("POST", "/v1/incidents", key, c.body), 400, "ValidationError")
 				found := false
 				for _, d := range p.Details {
@@ -180,6 +181,7 @@ func TestCreateValidation(t *testing.T) {
 			})
 		}
 		t.Run("every violation listed", func(t *testing.T) {
+			s := s.With(t)
 			p := wantProblem(t, s.Do("POST", "/v1/incidents", key, map[string]any{"title": "", "severity": "x", "status": "y", "extra": 1}), 400, "ValidationError")
 			var fields []string
 			for _, d := range p.Details {
@@ -212,6 +214,7 @@ func TestBadBodies(t *testing.T) {
 		for name, body := range bodies {
 			for _, target := range []struct{ method, path string }{{"POST", "/v1/incidents"}, {"PATCH", "/v1/incidents/" + inc.ID}} {
 				t.Run(name+" "+target.method, func(t *testing.T) {
+					s := s.With(t)
 					wantProblem(t, s.Do(target.method, target.path, key, body), 400, "ValidationError")
 				})
 			}
@@ -361,6 +364,7 @@ func TestAuthAndTenants(t *testing.T) {
 			"bearer malformed": {"Authorization", "Bearer x.y.z"},
 		} {
 			t.Run(name, func(t *testing.T) {
+				s := s.With(t)
 				if name == "wrong secret" && strings.HasSuffix(keyA, "Z") {
 					hdr[1] = keyA[:len(keyA)-1] + "Y"
 				}

@@ -113,6 +113,7 @@ func TestListSortsAndCursors(t *testing.T) {
 		for _, field := range []string{"occurredAt", "createdAt", "updatedAt", "severity", "status", "title"} {
 			for _, dir := range []string{"asc", "desc"} {
 				t.Run(field+":"+dir, func(t *testing.T) {
+					s := s.With(t)
 					want := slices.Clone(all)
 					slices.SortFunc(want, func(a, b incident) int {
 						if dir == "desc" {
@@ -136,6 +137,7 @@ func TestListSortsAndCursors(t *testing.T) {
 			}
 		}
 		t.Run("default sort is occurredAt:desc", func(t *testing.T) {
+			s := s.With(t)
 			var l list
 			s.Do("GET", "/v1/incidents", key, nil).JSON(t, &l)
 			want := slices.Clone(all)
@@ -145,6 +147,7 @@ func TestListSortsAndCursors(t *testing.T) {
 			}
 		})
 		t.Run("cursor stable under inserts", func(t *testing.T) {
+			s := s.With(t)
 			res := s.Do("GET", "/v1/incidents?sort=createdAt:asc&limit=10", key, nil)
 			var first list
 			res.JSON(t, &first)
@@ -158,6 +161,7 @@ func TestListSortsAndCursors(t *testing.T) {
 			}
 		})
 		t.Run("cursor misuse", func(t *testing.T) {
+			s := s.With(t)
 			var l list
 			s.Do("GET", "/v1/incidents?severity=low&limit=2", key, nil).JSON(t, &l)
 			c := url.QueryEscape(*l.Pagination.NextCursor)
@@ -233,6 +237,7 @@ func TestListFilters(t *testing.T) {
 		}
 		for q, pred := range cases {
 			t.Run(q, func(t *testing.T) {
+				s := s.With(t)
 				want := match(pred)
 				for _, limit := range []int{3, 100} {
 					got, total := listAll(t, s, key, q, limit)
@@ -249,6 +254,7 @@ func TestListFilters(t *testing.T) {
 			})
 		}
 		t.Run("cached counts follow writes", func(t *testing.T) {
+			s := s.With(t)
 			count := func() int {
 				var l list
 				s.Do("GET", "/v1/incidents?keyword=database&limit=1&offset=1", key, nil).JSON(t, &l)
