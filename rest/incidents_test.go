@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -109,10 +110,13 @@ func TestCreateGet(t *testing.T) {
 		if res.Status != 200 || got.ID != inc.ID || *got.Service != "user-service" || got.CreatedAt != inc.CreatedAt {
 			t.Errorf("get: %d %+v", res.Status, got)
 		}
-		for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-Id"} {
-			if res.Header.Get(h) == "" {
-				t.Errorf("missing header %s", h)
+		for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+			if _, err := strconv.ParseInt(res.Header.Get(h), 10, 64); err != nil {
+				t.Errorf("header %s %q: not an integer", h, res.Header.Get(h))
 			}
+		}
+		if !strings.HasPrefix(res.Header.Get("X-Request-Id"), "req_") {
+			t.Errorf("X-Request-Id %q", res.Header.Get("X-Request-Id"))
 		}
 		wantProblem(t, s.Do("GET", "/v1/incidents/inc_000000000000", key, nil), 404, "NotFound")
 		// the same routes under /api/v1
@@ -419,22 +423,46 @@ func TestAuthAndTenants(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
 		s := apitest.Start(t, b, apitest.Config{RateLimit: "3-M"})
-		key := s.Key(apitest.Tenant("r"), rw...)
+		tenant := apitest.Tenant("r")
+		// Two keys of one actor share one budget: minting keys does not
+		// multiply it.
+		key, sibling := s.Key(tenant, rw...), s.Key(tenant, rw...)
+		var reset int64
 		for i := 2; i >= 0; i-- {
-			res := s.Do("GET", "/v1/incidents", key, nil)
+			k := key
+			if i == 1 {
+				k = sibling
+			}
+			start := time.Now().Unix()
+			res := s.Do("GET", "/v1/incidents", k, nil)
 			if res.Status != 200 || res.Header.Get("X-RateLimit-Limit") != "3" || res.Header.Get("X-RateLimit-Remaining") != fmt.Sprint(i) {
 				t.Fatalf("request %d: %d %v", 3-i, res.Status, res.Header)
 			}
+			// Reset: the Unix second the window ends, within the minute to
+			// come, the same for the whole window.
+			r, err := strconv.ParseInt(res.Header.Get("X-RateLimit-Reset"), 10, 64)
+			if err != nil || r < start || r > start+61 || (reset != 0 && r != reset) {
+				t.Errorf("X-RateLimit-Reset %q (now %d, before %d)", res.Header.Get("X-RateLimit-Reset"), start, reset)
+			}
+			reset = r
 		}
-		res := s.Do("GET", "/v1/incidents", key, nil)
-		p := wantProblem(t, res, 429, "RateLimitExceeded")
-		if p.Message != "Rate limit of 3 requests per minute exceeded" || res.Header.Get("Retry-After") == "" {
-			t.Errorf("429: %+v %v", p, res.Header)
+		for _, k := range []string{key, sibling} {
+			now := time.Now().Unix()
+			res := s.Do("GET", "/v1/incidents", k, nil)
+			p := wantProblem(t, res, 429, "RateLimitExceeded")
+			retry, err := strconv.ParseInt(res.Header.Get("Retry-After"), 10, 64)
+			if p.Message != "Rate limit of 3 requests per minute exceeded" || err != nil || retry < 1 || retry > 61 || retry < reset-now-1 || retry > reset-now+1 {
+				t.Errorf("429: %+v Retry-After %q, reset in %d s", p, res.Header.Get("Retry-After"), reset-now)
+			}
 		}
-		// Another key has its own budget; failed authentications share the client IP's.
+		// Another actor of the tenant, and another tenant, have budgets of their own.
+		if res := s.Do("GET", "/v1/incidents", s.KeyFor(tenant, "someone-else", rw...), nil); res.Status != 200 {
+			t.Errorf("another actor: %d", res.Status)
+		}
 		if res := s.Do("GET", "/v1/incidents", s.Key(apitest.Tenant("r2"), rw...), nil); res.Status != 200 {
-			t.Errorf("second key: %d", res.Status)
+			t.Errorf("another tenant: %d", res.Status)
 		}
+		// Failed authentications share the client IP's budget.
 		for range 3 {
 			wantProblem(t, s.Do("GET", "/v1/incidents", "bad", nil), 401, "Unauthorized")
 		}
