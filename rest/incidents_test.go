@@ -259,8 +259,10 @@ func TestLifecycleAndPatch(t *testing.T) {
 		if got.Title != "new" || *got.Description != "d" || *got.Service != "svc" || got.Severity != "low" || len(got.Tags) != 1 {
 			t.Errorf("partial: %+v", got)
 		}
-		if got.UpdatedAt == inc.UpdatedAt && got.UpdatedAt < inc.UpdatedAt {
-			t.Errorf("updatedAt did not move: %s", got.UpdatedAt)
+		if before, err1 := time.Parse(time.RFC3339Nano, inc.UpdatedAt); err1 != nil {
+			t.Errorf("updatedAt %q: %v", inc.UpdatedAt, err1)
+		} else if after, err2 := time.Parse(time.RFC3339Nano, got.UpdatedAt); err2 != nil || !after.After(before) {
+			t.Errorf("updatedAt did not move: %s -> %s (%v)", inc.UpdatedAt, got.UpdatedAt, err2)
 		}
 		// Resolving stamps resolvedAt.
 		got = get(patch(map[string]any{"status": "resolved"}))
