@@ -88,7 +88,7 @@ func testAuthMatrix(t *testing.T, b apitest.Backend) {
 			res = s.Do("POST", "/graphql", "", map[string]any{"query": `query($id: ID!) { incident(id: $id) { id } }`, "variables": map[string]any{"id": id}},
 				"Authorization", bearer(c.cred))
 			var r apitest.GQLResponse
-			res.JSON(t, &r)
+			res.Decode(t, &r)
 			switch c.want {
 			case unauthorized:
 				if res.Status != http.StatusUnauthorized || r.Code() != "Unauthorized" {

@@ -365,7 +365,7 @@ func TestOperationCost(t *testing.T) {
 		s.Do("POST", "/graphql", key, map[string]any{"query": q}) // 3 left
 		heavy := s.Do("POST", "/graphql", key, map[string]any{"query": `{ incidents(first: 100) { nodes { id title severity status } } }`})
 		var hr apitest.GQLResponse
-		heavy.JSON(t, &hr)
+		heavy.Refusal(t, &hr)
 		if heavy.Status != 429 || hr.Code() != "RateLimitExceeded" {
 			t.Errorf("heavy operation: %d %+v", heavy.Status, hr.Errors)
 		}

@@ -36,6 +36,11 @@ type Hub struct {
 	mu       sync.RWMutex
 	byTenant map[string]map[*Sub]struct{}
 	closed   bool
+
+	// streams counts the streams opened by Open whose callers have not yet
+	// finished: a stream ended by Close is still telling its client why
+	// until its caller's context ends (see Wait).
+	streams sync.WaitGroup
 }
 
 // New returns an empty hub.
@@ -65,10 +70,12 @@ type Sub struct {
 // Subscribe registers a subscriber of tenant's events that pass f. Codes:
 // rate_limited (the tenant's cap is reached), unavailable (shutting down).
 func (h *Hub) Subscribe(tenant string, f model.EventFilter) (*Sub, error) {
-	return h.subscribe(tenant, "", f)
+	return h.subscribe(context.Background(), tenant, "", f)
 }
 
-func (h *Hub) subscribe(tenant, cred string, f model.EventFilter) (*Sub, error) {
+// subscribe registers the subscription; the hub's Wait waits for hold to end
+// too (unless it never can).
+func (h *Hub) subscribe(hold context.Context, tenant, cred string, f model.EventFilter) (*Sub, error) {
 	s := &Sub{hub: h, tenant: tenant, cred: cred, filter: f, ch: make(chan *model.Event, h.opt.Buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -85,6 +92,12 @@ func (h *Hub) subscribe(tenant, cred string, f model.EventFilter) (*Sub, error) 
 		h.byTenant[tenant] = subs
 	}
 	subs[s] = struct{}{}
+	if hold.Done() != nil {
+		// Counted under mu while open, so every Add happens before the
+		// Wait that follows Close.
+		h.streams.Add(1)
+		context.AfterFunc(hold, h.streams.Done)
+	}
 	return s, nil
 }
 
@@ -178,6 +191,25 @@ func (h *Hub) Close() {
 	}
 }
 
+// Wait, after Close, waits until every stream Open started has been finished
+// by its caller (whose context has ended: a WebSocket operation once its
+// client was told why it ended, an SSE request once its handler returned),
+// or until ctx ends. Closing connections before then would cut that message
+// off.
+func (h *Hub) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.streams.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for live streams to finish: %w", ctx.Err())
+	}
+}
+
 // Count returns the number of live subscriptions.
 func (h *Hub) Count() int {
 	h.mu.RLock()
@@ -216,7 +248,7 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 		from = &pos
 	}
 	// Subscribe before replaying, so that what commits during the replay waits in the buffer.
-	sub, err := h.subscribe(p.TenantID, p.KeyPrefix, f)
+	sub, err := h.subscribe(ctx, p.TenantID, p.KeyPrefix, f)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,13 @@
 package live
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -14,12 +18,22 @@ func ev(id int64, tenant string, sev model.Severity) *model.Event {
 		Incident: &model.Incident{TenantID: tenant, Severity: sev, Status: model.StatusOpen, Service: &svc}}
 }
 
+// sub subscribes or fails the test.
+func sub(t *testing.T, h *Hub, tenant string, f model.EventFilter) *Sub {
+	t.Helper()
+	s, err := h.Subscribe(tenant, f)
+	if err != nil {
+		t.Fatalf("subscribe %s: %v", tenant, err)
+	}
+	return s
+}
+
 func TestPublishFiltersByTenantAndFilter(t *testing.T) {
 	h := New(Options{})
-	all, _ := h.Subscribe("a", model.EventFilter{})
-	crit, _ := h.Subscribe("a", model.EventFilter{Severities: []model.Severity{model.SeverityCritical}})
-	other, _ := h.Subscribe("b", model.EventFilter{})
-	svc, _ := h.Subscribe("a", model.EventFilter{Services: []string{"web"}})
+	all := sub(t, h, "a", model.EventFilter{})
+	crit := sub(t, h, "a", model.EventFilter{Severities: []model.Severity{model.SeverityCritical}})
+	other := sub(t, h, "b", model.EventFilter{})
+	svc := sub(t, h, "a", model.EventFilter{Services: []string{"web"}})
 	h.Publish([]*model.Event{ev(1, "a", model.SeverityLow), ev(2, "a", model.SeverityCritical), ev(3, "b", model.SeverityLow)})
 	want := map[*Sub][]int64{all: {1, 2}, crit: {2}, other: {3}, svc: nil}
 	for s, ids := range want {
@@ -27,7 +41,7 @@ func TestPublishFiltersByTenantAndFilter(t *testing.T) {
 		for len(s.C()) > 0 {
 			got = append(got, (<-s.C()).Pos.Seq)
 		}
-		if len(got) != len(ids) || (len(ids) > 0 && got[len(got)-1] != ids[len(ids)-1]) {
+		if !slices.Equal(got, ids) {
 			t.Errorf("%s got %v want %v", s.tenant, got, ids)
 		}
 	}
@@ -35,8 +49,8 @@ func TestPublishFiltersByTenantAndFilter(t *testing.T) {
 
 func TestSlowConsumerIsDropped(t *testing.T) {
 	h := New(Options{Buffer: 2})
-	slow, _ := h.Subscribe("a", model.EventFilter{})
-	fast, _ := h.Subscribe("a", model.EventFilter{})
+	slow := sub(t, h, "a", model.EventFilter{})
+	fast := sub(t, h, "a", model.EventFilter{})
 	for i := range int64(5) {
 		h.Publish([]*model.Event{ev(i, "a", model.SeverityLow)})
 		for len(fast.C()) > 0 {
@@ -57,8 +71,8 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 
 func TestCapsAndClose(t *testing.T) {
 	h := New(Options{MaxPerTenant: 2})
-	a1, _ := h.Subscribe("a", model.EventFilter{})
-	h.Subscribe("a", model.EventFilter{})
+	a1 := sub(t, h, "a", model.EventFilter{})
+	sub(t, h, "a", model.EventFilter{})
 	if _, err := h.Subscribe("a", model.EventFilter{}); model.ErrorCode(err) != model.CodeRateLimited {
 		t.Errorf("cap: %v", err)
 	}
@@ -82,13 +96,16 @@ func TestCapsAndClose(t *testing.T) {
 func TestConcurrentPublishAndChurn(t *testing.T) {
 	h := New(Options{Buffer: 1024})
 	var wg sync.WaitGroup
+	var failed atomic.Int64
 	for range 8 {
 		wg.Go(func() {
 			for range 200 {
 				s, err := h.Subscribe("a", model.EventFilter{})
-				if err == nil {
-					s.Close()
+				if err != nil {
+					failed.Add(1)
+					continue
 				}
+				s.Close()
 			}
 		})
 	}
@@ -98,14 +115,14 @@ func TestConcurrentPublishAndChurn(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	if h.Count() != 0 {
-		t.Errorf("%d subscriptions leaked", h.Count())
+	if h.Count() != 0 || failed.Load() != 0 {
+		t.Errorf("%d subscriptions leaked, %d refused", h.Count(), failed.Load())
 	}
 }
 
 func TestSlowConsumerGetsNothingAfterTheLostEvent(t *testing.T) {
 	h := New(Options{Buffer: 1})
-	s, _ := h.Subscribe("a", model.EventFilter{})
+	s := sub(t, h, "a", model.EventFilter{})
 	h.Publish([]*model.Event{ev(1, "a", model.SeverityLow), ev(2, "a", model.SeverityLow), ev(3, "a", model.SeverityLow)})
 	var got []int64
 	for e := range s.C() {
@@ -118,7 +135,7 @@ func TestSlowConsumerGetsNothingAfterTheLostEvent(t *testing.T) {
 
 func TestFilterSeesIncidentsLeaveTheFilter(t *testing.T) {
 	h := New(Options{})
-	s, _ := h.Subscribe("a", model.EventFilter{Statuses: []model.Status{model.StatusInvestigating}})
+	s := sub(t, h, "a", model.EventFilter{Statuses: []model.Status{model.StatusInvestigating}})
 	before := ev(1, "a", model.SeverityLow).Incident
 	before.Status = model.StatusInvestigating
 	e := ev(1, "a", model.SeverityLow)
@@ -127,5 +144,42 @@ func TestFilterSeesIncidentsLeaveTheFilter(t *testing.T) {
 	h.Publish([]*model.Event{e})
 	if len(s.C()) != 1 {
 		t.Error("an incident leaving the filtered status was not delivered")
+	}
+}
+
+// replayless is an event log for streams that never resume.
+type replayless struct{ model.EventLog }
+
+func TestWaitHoldsCloseUntilCallersFinish(t *testing.T) {
+	h := New(Options{})
+	ctx, finish := context.WithCancel(model.WithPrincipal(context.Background(),
+		&model.Principal{TenantID: "a", Scopes: []model.Scope{model.ScopeIncidentsRead}}))
+	defer finish()
+	ended := make(chan error, 1)
+	if err := h.Open(ctx, replayless{}, model.EventFilter{}, "", func(*model.Event) bool { return true },
+		func(why error) { ended <- why }); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if why := <-ended; !errors.Is(why, ErrShutdown) {
+		t.Fatalf("ended with %v, want the shutdown", why)
+	}
+	// The stream has ended but its caller is still telling its client:
+	// Wait must not return yet.
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h.Wait(short); err == nil {
+		t.Fatal("Wait returned while a caller was still finishing")
+	}
+	finish()
+	if err := h.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Plain subscriptions have no caller to wait for.
+	h2 := New(Options{})
+	sub(t, h2, "a", model.EventFilter{})
+	h2.Close()
+	if err := h2.Wait(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -81,7 +81,7 @@ func wantProblem(t *testing.T, res *apitest.Response, status int, name string) p
 		t.Errorf("content type %q", ct)
 	}
 	var p problem
-	res.JSON(t, &p)
+	res.Refusal(t, &p)
 	if p.Error != name || p.Status != status || p.Message == "" || p.RequestID == "" || p.RequestID != res.Header.Get("X-Request-Id") {
 		t.Errorf("problem %+v, want error %s", p, name)
 	}

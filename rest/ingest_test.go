@@ -249,8 +249,9 @@ func TestMonitoringToken(t *testing.T) {
 func TestComponentStatusListing(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
 		s, key, mk := ingestSetup(t, b)
-		reader := s.Key(apitest.Tenant("x"), model.ScopeComponentsRead)
-		_ = reader
+		// Another tenant, with a component of its own.
+		reader := s.Key(apitest.Tenant("x"), model.ScopeComponentsRead, model.ScopeComponentsWrite, model.ScopeIncidentsRead)
+		s.Do("POST", "/v1/components", reader, map[string]any{"displayName": "Theirs"}).Expect(t, 201)
 		mk("Alpha", "Reg1")
 		mk("Beta", "Reg1")
 		mk("Beta", "Reg2")
@@ -284,8 +285,8 @@ func TestComponentStatusListing(t *testing.T) {
 		wantProblem(t, s.Do("GET", "/v1/component_status?attribute_name=region", key, nil), 400, "ValidationError")
 		var other struct{ Data []state }
 		s.Do("GET", "/v1/component_status", reader, nil).JSON(t, &other)
-		if len(other.Data) != 0 {
-			t.Errorf("another tenant sees %d components", len(other.Data))
+		if len(other.Data) != 1 || other.Data[0].DisplayName != "Theirs" {
+			t.Errorf("another tenant sees %+v", other.Data)
 		}
 	})
 }

@@ -237,18 +237,40 @@ func (r *Response) Expect(t testing.TB, want int) *Response {
 	return r
 }
 
-// JSON decodes the body into v.
+// JSON decodes a successful response's body into v. It fails on a 4xx or
+// 5xx so that a refused request can never decode into the zero value a
+// "nothing there" assertion then accepts; read a refusal with Refusal.
 func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if r.Status >= 400 {
+		t.Fatalf("status %d where a success was expected: %.300s", r.Status, r.Body)
+	}
+	r.Decode(t, v)
+}
+
+// Refusal decodes a 4xx or 5xx response's body into v, failing on a success.
+func (r *Response) Refusal(t testing.TB, v any) {
+	t.Helper()
+	if r.Status < 400 {
+		t.Fatalf("status %d where a refusal was expected: %.300s", r.Status, r.Body)
+	}
+	r.Decode(t, v)
+}
+
+// Decode decodes the body whatever the status: for GraphQL responses, whose
+// errors travel in the body, with the status checked beside it.
+func (r *Response) Decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.Body, err)
 	}
 }
 
-// Map decodes the body as a JSON object.
+// Map decodes the body, success or refusal, as a JSON object.
 func (r *Response) Map(t testing.TB) map[string]any {
+	t.Helper()
 	var m map[string]any
-	r.JSON(t, &m)
+	r.Decode(t, &m)
 	return m
 }
 

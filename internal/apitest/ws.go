@@ -221,9 +221,12 @@ func (s *Server) GQL(key, query string, vars map[string]any) (int, GQLResponse) 
 	s.t.Helper()
 	res := s.Do("POST", "/graphql", key, map[string]any{"query": query, "variables": vars})
 	var out GQLResponse
-	if len(res.Body) > 0 {
-		res.JSON(s.t, &out)
+	if len(res.Body) == 0 {
+		// An empty body would read as "no errors"; a GraphQL response
+		// always has one.
+		s.t.Fatalf("GraphQL response %d with no body", res.Status)
 	}
+	res.Decode(s.t, &out)
 	return res.Status, out
 }
 

@@ -162,6 +162,13 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 // so that streaming requests finish and Shutdown does not wait for them.
 func (s *Server) Close() {
 	s.Hub.Close()
+	// Let every live client be told why its stream ended before the
+	// connections close; a client that will not read is not waited for long.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Hub.Wait(ctx); err != nil {
+		slog.Warn("closing", "err", err)
+	}
 	s.cancel()
 	s.wg.Wait()
 	s.authn.Close()
