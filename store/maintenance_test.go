@@ -1,0 +1,112 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// stepClock is a clock the test moves.
+type stepClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *stepClock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+
+// TestMaintenanceOverTime: windows that have ended leave the list, the
+// summary and the public page; windows to come are in all three, soonest
+// first; a report is held by the window that covers it at that moment, and
+// opens an incident once none does.
+func TestMaintenanceOverTime(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		clock := &stepClock{now: t0}
+		s := openStore(t, url, Options{Clock: clock})
+		ten := tenant("mw")
+		ctx := as(ten)
+		comp, err := s.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some("DB")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		window := func(desc string, from, to time.Duration) string {
+			t.Helper()
+			m, err := s.Maintenance().Create(ctx, model.MaintenanceInput{Description: desc, StartsAt: t0.Add(from), EndsAt: t0.Add(to), ComponentIDs: []string{comp.ID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.ID
+		}
+		soon := window("soon", 2*time.Hour, 3*time.Hour)
+		window("ended", -2*time.Hour, -time.Hour)
+		now := window("now", -time.Minute, time.Hour)
+		next := window("next", 30*time.Minute, 2*time.Hour)
+		if err := s.Status().SetPublic(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(ms []*model.Maintenance) []string {
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.ID)
+			}
+			return out
+		}
+		// check compares the windows listed, summarised and published.
+		check := func(when string, want ...string) {
+			t.Helper()
+			list, err := s.Maintenance().List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := s.Status().Summary(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := s.Status().PublicSummary(ctx, ten)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string][]string{"list": ids(list), "summary": ids(sum.Maintenance), "public page": ids(pub.Maintenance)} {
+				if !slices.Equal(got, want) {
+					t.Errorf("%s, %s: %v, want %v", when, what, got, want)
+				}
+			}
+		}
+		reportHeldBy := func(when, want string) {
+			t.Helper()
+			res, err := s.Ingest().Report(ctx, model.ComponentReport{Name: "DB", Impact: model.ImpactMajor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case want == "" && (res.Maintenance != nil || res.Incident == nil):
+				t.Errorf("%s: a report with no window over it was held: %+v", when, res.Maintenance)
+			case want != "" && (res.Maintenance == nil || res.Maintenance.ID != want || res.Incident != nil):
+				t.Errorf("%s: report held by %+v, want %s", when, res.Maintenance, want)
+			}
+		}
+
+		check("at the start", now, next, soon)
+		reportHeldBy("at the start", now)
+		clock.set(t0.Add(90 * time.Minute)) // "now" has ended, "next" runs
+		check("after the first window", next, soon)
+		reportHeldBy("after the first window", next)
+		clock.set(t0.Add(2*time.Hour + 30*time.Minute)) // "next" has ended, "soon" runs
+		check("in the last window", soon)
+		reportHeldBy("in the last window", soon)
+		clock.set(t0.Add(4 * time.Hour))
+		check("after every window")
+		reportHeldBy("after every window", "")
+		// A window's end is exclusive: at its very end it is over.
+		clock.set(t0)
+		last := window("edge", 5*time.Hour, 6*time.Hour)
+		clock.set(t0.Add(6 * time.Hour))
+		check("at the end of a window")
+		clock.set(t0.Add(6*time.Hour - time.Second))
+		check("a second before the end", last)
+	})
+}
