@@ -140,19 +140,22 @@ func TestLimiterExactUnderContention(t *testing.T) {
 			}
 			l := auth.NewLimiter(st, tiers)
 			key := "k" + model.RandomString(8, "abcdefgh")
-			var ok atomic.Int64
+			var ok, failed atomic.Int64
 			var wg sync.WaitGroup
 			for range 100 {
 				wg.Go(func() {
 					u, err := l.Charge(t.Context(), key, "default", 1)
-					if err == nil && !u.Reached {
+					switch {
+					case err != nil:
+						failed.Add(1)
+					case !u.Reached:
 						ok.Add(1)
 					}
 				})
 			}
 			wg.Wait()
-			if ok.Load() != 50 {
-				t.Errorf("%d let through, want 50", ok.Load())
+			if ok.Load() != 50 || failed.Load() != 0 {
+				t.Errorf("%d let through, want 50 (%d charges failed)", ok.Load(), failed.Load())
 			}
 		})
 	}
@@ -164,7 +167,10 @@ func TestSharedBudget(t *testing.T) {
 	if u == "" {
 		t.Skip("TEST_REDIS_URL is not set: skipped")
 	}
-	tiers, _ := auth.ParseTiers("default=10-M", nil)
+	tiers, err := auth.ParseTiers("default=10-M", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ls []*auth.Limiter
 	for range 2 {
 		st, closeFn, err := auth.NewRedisStore(t.Context(), u)
@@ -177,7 +183,11 @@ func TestSharedBudget(t *testing.T) {
 	key := "shared" + model.RandomString(8, "abcdefgh")
 	passed := 0
 	for i := range 20 {
-		if u, err := ls[i%2].Charge(t.Context(), key, "default", 1); err == nil && !u.Reached {
+		u, err := ls[i%2].Charge(t.Context(), key, "default", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !u.Reached {
 			passed++
 		}
 	}
@@ -196,22 +206,30 @@ func TestTiersAndBurst(t *testing.T) {
 	}
 	l := auth.NewLimiter(auth.NewMemoryStore(), tiers)
 	// The burst window refuses the third request within a second, without spending the minute.
+	charge := func(key, tier string, cost int64) auth.Usage {
+		t.Helper()
+		u, err := l.Charge(t.Context(), key, tier, cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
 	var last auth.Usage
 	for range 3 {
-		last, _ = l.Charge(t.Context(), "b", "standard", 1)
+		last = charge("b", "standard", 1)
 	}
 	if !last.Reached || last.Remaining != 98 || last.Describe != "2 requests per second (burst)" {
 		t.Errorf("burst: %+v", last)
 	}
 	// Cost counts: a charge of 3 spends a tiny budget at once.
-	if u, _ := l.Charge(t.Context(), "c", "tiny", 3); u.Reached || u.Remaining != 0 {
+	if u := charge("c", "tiny", 3); u.Reached || u.Remaining != 0 || u.Limit != 3 {
 		t.Errorf("cost: %+v", u)
 	}
-	if u, _ := l.Charge(t.Context(), "c", "tiny", 1); !u.Reached {
+	if u := charge("c", "tiny", 1); !u.Reached {
 		t.Errorf("past the budget: %+v", u)
 	}
 	// An unknown tier falls back to the default.
-	if u, _ := l.Charge(t.Context(), "d", "nonexistent", 1); u.Limit != 200 {
+	if u := charge("d", "nonexistent", 1); u.Limit != 200 {
 		t.Errorf("unknown tier: %+v", u)
 	}
 	for _, bad := range []string{"x", "=5-M", "x=lots", "x=5-M:10-H", "x=5-M:y"} {

@@ -25,7 +25,10 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Fatal(err)
 	}
 	token := is.Token(map[string]any{"exp": time.Now().Add(24 * time.Hour).Unix()})
-	tiers, _ := auth.ParseTiers(auth.BuiltinTiers+",default=1000000000-M", nil)
+	tiers, err := auth.ParseTiers(auth.BuiltinTiers+",default=1000000000-M", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	cases := []struct {
 		name, header, value string

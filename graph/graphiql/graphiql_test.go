@@ -185,7 +185,11 @@ func TestAssets(t *testing.T) {
 		".js":  "text/javascript; charset=utf-8",
 		".css": "text/css; charset=utf-8",
 	}
-	for _, ref := range assetRefs(page) {
+	refs := assetRefs(page)
+	if len(refs) == 0 {
+		t.Fatalf("the page references no assets: %.300s", page)
+	}
+	for _, ref := range refs {
 		t.Run(ref, func(t *testing.T) {
 			rec := get(t, mux, ref, nil)
 			if rec.Code != http.StatusOK {
