@@ -5,7 +5,7 @@ PKGS    := ./...
 RACE    := $(shell [ "$$($(GO) env CGO_ENABLED)" = "1" ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 FUZZTIME ?= 20000x
 
-.PHONY: run test lint fuzz bench load generate graphiql-assets check-generated build clean
+.PHONY: run test lint fuzz bench load mutate mutate-fast generate graphiql-assets check-generated build clean
 
 ## run: start the server on 127.0.0.1:8080 with the embedded SQLite store under ./data
 run:
@@ -37,6 +37,23 @@ fuzz:
 ## bench: Go benchmarks of the hot paths (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## mutate: mutation testing (gremlins, pinned, outside go.mod) of model, auth and the store's rules; slow (about an hour on 2 cores), not part of `make test`
+GREMLINS ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+MUTATE   := $(GO) run $(GREMLINS) unleash --workers 1 --timeout-coefficient 20 --output-statuses lt
+# The store's rules: the files deciding counts, resume positions, maintenance
+# and monitoring decisions (the rest is SQL plumbing its tests reach anyway).
+MUTATE_STORE_RULES ?= counts|position|maintenance|ingest
+MUTATE_STORE_SKIP  := $(shell ls store/*.go | grep -v _test.go | grep -vE '/($(MUTATE_STORE_RULES))\.go$$' | sed 's|^store/||; s|\.go$$|\\.go|' | paste -sd'|')
+mutate:
+	$(MUTATE) ./model
+	$(MUTATE) ./auth
+	$(MUTATE) -E '(^|/)($(MUTATE_STORE_SKIP))$$' ./store
+
+## mutate-fast: the model package alone (a few minutes)
+mutate-fast:
+	$(MUTATE) --threshold-efficacy $(MUTATE_MIN_EFFICACY) ./model
+MUTATE_MIN_EFFICACY ?= 90
 
 ## load: drive a running server with cmd/loadgen (LOADGEN_URL, LOADGEN_KEY; see README)
 load:
