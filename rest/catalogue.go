@@ -13,8 +13,8 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// impactTypeJSON is seed 003's impact type; built-in types also carry the
-// monitoring name and level (seed 001) and the severity they line up with.
+// impactTypeJSON is the status-page model's impact type; built-in types also carry the
+// monitoring name and level (the monitoring contract) and the severity they line up with.
 type impactTypeJSON struct {
 	ID          string  `json:"id"`
 	DisplayName string  `json:"displayName"`
@@ -41,7 +41,7 @@ func toImpactTypeJSON(t *model.ImpactType) impactTypeJSON {
 	return out
 }
 
-// severityJSON is seed 003's severity; built-in ones also carry seed 000's name.
+// severityJSON is the status-page model's severity; built-in ones also carry the incidents contract's name.
 type severityJSON struct {
 	DisplayName string  `json:"displayName"`
 	Value       int     `json:"value"`
@@ -62,7 +62,7 @@ func toSeverityJSON(l *model.SeverityLevel) severityJSON {
 	return out
 }
 
-// phasesJSON is seed 003's phase list with its generation.
+// phasesJSON is the status-page model's phase list with its generation.
 type phasesJSON struct {
 	Generation int      `json:"generation"`
 	Phases     []string `json:"phases"`

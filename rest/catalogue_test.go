@@ -392,7 +392,7 @@ func TestIncidentAffects(t *testing.T) {
 			state.Data[0].Incidents[0].Reference != inc.ID || state.Data[0].Incidents[0].Type != custom || state.Data[0].Incidents[0].Severity != 30 {
 			t.Errorf("component status %+v", state.Data)
 		}
-		// The impact is seed 003's activelyAffectedBy of the component.
+		// The impact is the status-page model's activelyAffectedBy of the component.
 		var cmp struct {
 			ActivelyAffectedBy []struct {
 				Reference, Type, Impact string

@@ -18,12 +18,12 @@ type componentJSON struct {
 	UpdatedAt   string            `json:"updatedAt"`
 	CreatedBy   string            `json:"createdBy"`
 	UpdatedBy   string            `json:"updatedBy"`
-	// ActivelyAffectedBy is seed 003's derived list of open impacts; left
+	// ActivelyAffectedBy is the status-page model's derived list of open impacts; left
 	// out where it is not loaded (events, the status summary).
 	ActivelyAffectedBy *[]impactJSON `json:"activelyAffectedBy,omitempty"`
 }
 
-// impactJSON is an open incident's impact on a component (seed 003).
+// impactJSON is an open incident's impact on a component (the status-page model).
 type impactJSON struct {
 	Reference string `json:"reference"`
 	Type      string `json:"type"`

@@ -197,7 +197,7 @@ func parseInt(raw json.RawMessage) (int, bool) {
 	return int(n), true
 }
 
-// phase reads seed 003's {"generation", "order"} member.
+// phase reads the status-page model's {"generation", "order"} member.
 func (f *fields) phase(name string) model.Optional[model.PhaseRef] {
 	raw, ok := f.raw[name]
 	if !ok {
@@ -235,7 +235,7 @@ func (f *fields) phase(name string) model.Optional[model.PhaseRef] {
 	return model.Some(ref)
 }
 
-// affects reads seed 003's [{"reference", "type", "severity"}] member.
+// affects reads the status-page model's [{"reference", "type", "severity"}] member.
 func (f *fields) affects(name string) model.Optional[[]model.AffectInput] {
 	raw, ok := f.raw[name]
 	if !ok {

@@ -11,7 +11,7 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// incidentJSON is seed 000's Incident.
+// incidentJSON is the incidents contract's Incident.
 type incidentJSON struct {
 	ID          string   `json:"id"`
 	Title       string   `json:"title"`
@@ -27,7 +27,7 @@ type incidentJSON struct {
 	CreatedBy   string   `json:"createdBy"`
 	UpdatedBy   string   `json:"updatedBy"`
 	IsDeleted   bool     `json:"isDeleted"`
-	// Phase is seed 003's {generation, order}, null when none.
+	// Phase is the status-page model's {generation, order}, null when none.
 	Phase *phaseRefJSON `json:"phase"`
 	// Affects is left out where it is not loaded (events, monitoring answers).
 	Affects *[]affectJSON `json:"affects,omitempty"`
@@ -38,8 +38,8 @@ type phaseRefJSON struct {
 	Order      int `json:"order"`
 }
 
-// affectJSON is seed 003's affect (reference, type, severity) with its
-// monitoring level; id repeats reference, as seed 001's answers name it.
+// affectJSON is the status-page model's affect (reference, type, severity) with its
+// monitoring level; id repeats reference, as the monitoring contract's answers name it.
 type affectJSON struct {
 	ID        string `json:"id"`
 	Reference string `json:"reference"`

@@ -18,7 +18,7 @@ type updateJSON struct {
 	CreatedBy   string `json:"createdBy"`
 }
 
-// reportJSON is seed 001's IncidentSchema answer: the incident the report
+// reportJSON is the monitoring contract's IncidentSchema answer: the incident the report
 // led to, its impact, components and timeline.
 type reportJSON struct {
 	ID         string       `json:"id"`
@@ -39,7 +39,7 @@ type reportJSON struct {
 	Maintenance *maintenanceJSON `json:"maintenance,omitempty"`
 }
 
-// report serves POST /v1/component_status (seed 001): body {"name",
+// report serves POST /v1/component_status (the monitoring contract): body {"name",
 // "impact" (name or 0..3), "attributes": [{"name","value"}], "text"}.
 func (h ingestHandlers) report(w http.ResponseWriter, r *http.Request) {
 	raw, err := readObject(r)
@@ -96,7 +96,7 @@ type affectingIncidentJSON struct {
 	Impact    string `json:"impact"`
 }
 
-// status serves GET /v1/component_status (seed 001): components with their
+// status serves GET /v1/component_status (the monitoring contract): components with their
 // open incidents; name (prefix), attribute_name + attribute_value (that one
 // component: 404 when it does not exist), limit, offset.
 func (h ingestHandlers) status(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +159,7 @@ func toComponentStateJSON(st model.ComponentState) componentStateJSON {
 	return js
 }
 
-// decodeReport reads seed 001's report body, listing every problem.
+// decodeReport reads the monitoring contract's report body, listing every problem.
 func decodeReport(raw map[string]json.RawMessage) (model.ComponentReport, error) {
 	f := newFields(raw, "name", "impact", "attributes", "text")
 	rep := model.ComponentReport{Name: f.str("name").Value, Text: f.str("text").Value, Impact: -1}

@@ -203,7 +203,7 @@ func hs256(t *testing.T, secret string, claims map[string]any) string {
 	return signing + "." + enc(mac.Sum(nil))
 }
 
-// TestMonitoringToken: seed 001's shared-secret token posts component
+// TestMonitoringToken: the monitoring contract's shared-secret token posts component
 // statuses in the configured tenant, and nothing else.
 func TestMonitoringToken(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
@@ -233,7 +233,7 @@ func TestMonitoringToken(t *testing.T) {
 			wantProblem(t, s.Do("POST", "/v1/component_status", "", body, "Authorization", "Bearer "+tok), 401, "Unauthorized")
 			_ = name
 		}
-		// Only seed 001's endpoints accept it: component_status, and GET /api/v1/incidents.
+		// Only the monitoring contract's endpoints accept it: component_status, and GET /api/v1/incidents.
 		if r := s.Do("GET", "/api/v1/incidents", "", nil, "Authorization", "Bearer "+good); r.Status != 200 {
 			t.Errorf("GET incidents with the monitoring token: %d", r.Status)
 		}

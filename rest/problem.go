@@ -8,10 +8,10 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// problem is one kind of error on the wire: RFC 7807 plus seed 000's names.
+// problem is one kind of error on the wire: RFC 7807 plus the incidents contract's names.
 type problem struct {
 	status int
-	name   string // seed 000's `error`
+	name   string // the incidents contract's `error`
 	title  string
 	slug   string // /problems/<slug>
 }

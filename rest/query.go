@@ -12,7 +12,7 @@ import (
 
 var listParams = []string{"status", "severity", "service", "keyword", "fromOccurredAt", "toOccurredAt", "limit", "offset", "sort", "cursor"}
 
-// parseIncidentQuery reads seed 000's list parameters plus cursor. Unknown
+// parseIncidentQuery reads the incidents contract's list parameters plus cursor. Unknown
 // parameters and bad values are 400s listing every problem; an empty value
 // counts as absent.
 func parseIncidentQuery(values url.Values) (model.IncidentQuery, error) {

@@ -1,4 +1,4 @@
-// Package rest serves the REST door: seed 000's /v1 contract (also under
+// Package rest serves the REST door: the incidents contract at /v1 (also under
 // /api/v1), problem+json errors, the OpenAPI document and Swagger UI.
 package rest
 
@@ -89,7 +89,7 @@ func NewRouter(d Deps) http.Handler {
 	api := func(r chi.Router) {
 		// Every /v1 request is authenticated and charged (unknown paths too,
 		// so that every answer carries the rate-limit headers); the monitoring
-		// endpoint also accepts seed 001's shared-secret token.
+		// endpoint also accepts the monitoring contract's shared-secret token.
 		r.Use(func(next http.Handler) http.Handler {
 			g, m := general(next), monitoring(next)
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	oidcTenant := fs.String("oidc-tenant-claim", env("OIDC_TENANT_CLAIM", "tenant_id"), "the claim that names the tenant (env OIDC_TENANT_CLAIM)")
 	oidcTier := fs.String("oidc-default-tier", env("OIDC_DEFAULT_TIER", auth.DefaultTier), "rate tier of tokens without a tier claim (env OIDC_DEFAULT_TIER)")
 	monSecret := fs.String("monitoring-secret-key", env("MONITORING_SECRET_KEY", ""),
-		"seed 001's shared secret (HS256) for monitoring tokens on /component_status (env MONITORING_SECRET_KEY)")
+		"the monitoring contract's shared secret (HS256) for monitoring tokens on /component_status (env MONITORING_SECRET_KEY)")
 	monPayload := fs.String("monitoring-payload-key", env("MONITORING_PAYLOAD_KEY", ""),
 		"the claim a monitoring token must carry (env MONITORING_PAYLOAD_KEY)")
 	monTenant := fs.String("monitoring-tenant", env("MONITORING_TENANT", ""), "the tenant monitoring tokens act in (env MONITORING_TENANT)")

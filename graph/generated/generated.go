@@ -1765,7 +1765,7 @@ extend type Query {
   auditEvents(filter: AuditFilter, first: Int, after: String): AuditEventConnection!
 }
 `, BuiltIn: false},
-	{Name: "../components.graphqls", Input: `"A part of a service whose status is tracked (seed 003)."
+	{Name: "../components.graphqls", Input: `"A part of a service whose status is tracked (the status-page model)."
 type Component {
   id: ID!
   displayName: String!
@@ -1776,7 +1776,7 @@ type Component {
   updatedBy: String!
 }
 
-"A key/value label (seed 001 calls them attributes)."
+"A key/value label (the monitoring contract calls them attributes)."
 type Label {
   key: String!
   value: String!
@@ -1829,7 +1829,7 @@ scalar Time
 
 directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
 
-"Seed 000's severities, most severe first."
+"The incidents contract's severities, most severe first."
 enum Severity {
   CRITICAL
   HIGH
@@ -1949,7 +1949,7 @@ input CreateIncidentInput {
   tags: [String!]
   occurredAt: Time!
   phase: PhaseInput
-  "the components it affects (seed 003); each creates an impact visible from its component"
+  "the components it affects (the status-page model); each creates an impact visible from its component"
   affects: [AffectInput!]
 }
 
@@ -2011,7 +2011,7 @@ type Subscription {
   incidentChanged(filter: IncidentEventFilter, after: ID): IncidentEvent!
 }
 `, BuiltIn: false},
-	{Name: "../status.graphqls", Input: `"A component an incident affects (seed 003): an impact type and a severity value."
+	{Name: "../status.graphqls", Input: `"A component an incident affects (the status-page model): an impact type and a severity value."
 type Affect {
   component: Component!
   "the monitoring level the affect stands at: maintenance, minor, major or outage"
@@ -2031,7 +2031,7 @@ type AffectingIncident {
   severity: Int!
 }
 
-"Where an incident stands in the tenant's phase list (seed 003)."
+"Where an incident stands in the tenant's phase list (the status-page model)."
 type Phase {
   generation: Int!
   "counts from 0"
@@ -2154,8 +2154,8 @@ extend type Query {
 }
 
 """
-An impact type (seed 003): the kind of impact an affect has. The four built-in ones are the levels
-monitoring reports (seed 001) and are read-only; tenants add their own.
+An impact type (the status-page model): the kind of impact an affect has. The four built-in ones are the levels
+monitoring reports (the monitoring contract) and are read-only; tenants add their own.
 """
 type ImpactType {
   "imp_maintenance, imp_minor, imp_major, imp_outage, or imp_ and 12 characters"
@@ -2176,15 +2176,15 @@ type ImpactType {
 }
 
 """
-A named severity (seed 003): it names the values above the next lower severity's value up to its
-own (0..100, higher is worse). The four built-in ones are seed 000's severities.
+A named severity (the status-page model): it names the values above the next lower severity's value up to its
+own (0..100, higher is worse). The four built-in ones are the incidents contract's severities.
 """
 type SeverityLevel {
   "unique per tenant, case-insensitively"
   displayName: String!
   value: Int!
   builtIn: Boolean!
-  "built-in severities: seed 000's name"
+  "built-in severities: the incidents contract's name"
   name: Severity
   createdAt: Time
   updatedAt: Time
@@ -2215,7 +2215,7 @@ input UpdateSeverityInput {
 }
 
 extend type Mutation {
-  "Seed 001's monitoring report, with the same rules as POST /v1/component_status."
+  "The monitoring report, with the same rules as POST /v1/component_status."
   reportComponentStatus(input: ReportComponentStatusInput!): ComponentReport!
   createMaintenance(input: CreateMaintenanceInput!): Maintenance!
   deleteMaintenance(id: ID!): ID!

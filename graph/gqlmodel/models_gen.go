@@ -129,7 +129,7 @@ type CreateIncidentInput struct {
 	Tags       []string      `json:"tags,omitempty"`
 	OccurredAt time.Time     `json:"occurredAt"`
 	Phase      *PhaseInput   `json:"phase,omitempty"`
-	// the components it affects (seed 003); each creates an impact visible from its component
+	// the components it affects (the status-page model); each creates an impact visible from its component
 	Affects []AffectInput `json:"affects,omitempty"`
 }
 
@@ -155,8 +155,8 @@ type FieldChange struct {
 	After  any    `json:"after,omitempty"`
 }
 
-// An impact type (seed 003): the kind of impact an affect has. The four built-in ones are the levels
-// monitoring reports (seed 001) and are read-only; tenants add their own.
+// An impact type (the status-page model): the kind of impact an affect has. The four built-in ones are the levels
+// monitoring reports (the monitoring contract) and are read-only; tenants add their own.
 type ImpactType struct {
 	// imp_maintenance, imp_minor, imp_major, imp_outage, or imp_ and 12 characters
 	ID          string `json:"id"`
@@ -224,7 +224,7 @@ type IncidentOrder struct {
 	Direction SortDirection     `json:"direction"`
 }
 
-// A key/value label (seed 001 calls them attributes).
+// A key/value label (the monitoring contract calls them attributes).
 type Label struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
@@ -245,7 +245,7 @@ type PageInfo struct {
 	EndCursor       *string `json:"endCursor,omitempty"`
 }
 
-// Where an incident stands in the tenant's phase list (seed 003).
+// Where an incident stands in the tenant's phase list (the status-page model).
 type Phase struct {
 	Generation int `json:"generation"`
 	// counts from 0
@@ -280,14 +280,14 @@ type ReportComponentStatusInput struct {
 	Text *string `json:"text,omitempty"`
 }
 
-// A named severity (seed 003): it names the values above the next lower severity's value up to its
-// own (0..100, higher is worse). The four built-in ones are seed 000's severities.
+// A named severity (the status-page model): it names the values above the next lower severity's value up to its
+// own (0..100, higher is worse). The four built-in ones are the incidents contract's severities.
 type SeverityLevel struct {
 	// unique per tenant, case-insensitively
 	DisplayName string `json:"displayName"`
 	Value       int    `json:"value"`
 	BuiltIn     bool   `json:"builtIn"`
-	// built-in severities: seed 000's name
+	// built-in severities: the incidents contract's name
 	Name      *model.Severity `json:"name,omitempty"`
 	CreatedAt *time.Time      `json:"createdAt,omitempty"`
 	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`

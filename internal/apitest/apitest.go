@@ -122,7 +122,7 @@ type Config struct {
 	KeyCacheTTL time.Duration
 	// CORSOrigins are passed through.
 	CORSOrigins []string
-	// Monitoring enables seed 001's token.
+	// Monitoring enables the monitoring contract's token.
 	Monitoring *auth.MonitoringConfig
 }
 

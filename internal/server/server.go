@@ -26,7 +26,7 @@ type Config struct {
 	RateStore   auth.Store             // default: in memory
 	KeyCacheTTL time.Duration          // 0: no cache
 	OIDC        *auth.OIDC             // bearer JWTs, if configured
-	Monitoring  *auth.MonitoringConfig // seed 001's shared-secret token, if configured
+	Monitoring  *auth.MonitoringConfig // the monitoring contract's shared-secret token, if configured
 	Clock       model.Clock
 	Logger      *slog.Logger
 
