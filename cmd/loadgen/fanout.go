@@ -257,6 +257,9 @@ func newFanout(lg *loadgen) (*fanout, error) {
 		TLSHandshakeTimeout: 5 * time.Second,
 	}
 	expected := lg.cfg.mutationRate * lg.cfg.duration.Seconds()
+	if lg.cfg.requests > 0 {
+		expected = float64(lg.cfg.requests)
+	}
 	return &fanout{
 		lg:    lg,
 		wsURL: wsURL,
@@ -535,7 +538,8 @@ type mutations struct {
 	window    time.Duration   // from the first tick to the last
 }
 
-// mutate creates -mutation-rate incidents per second for -duration. A ticker
+// mutate creates -mutation-rate incidents per second for -duration (or
+// -requests of them at that pace). A ticker
 // paces the creations and workers send them, enough to keep the pace with
 // POSTs of up to a second; when every worker is busy the ticker drops ticks
 // rather than bursting later, and the achieved rate shows it.
@@ -585,16 +589,21 @@ func (f *fanout) mutate(ctx context.Context, live []*subscriber) mutations {
 	defer tick.Stop()
 	progress := time.NewTicker(fanoutProgress)
 	defer progress.Stop()
-	end := time.NewTimer(lg.cfg.duration)
-	defer end.Stop()
+	// With -requests the run ends on the count, never on the clock.
+	var endC <-chan time.Time
+	if lg.cfg.requests == 0 {
+		end := time.NewTimer(lg.cfg.duration)
+		defer end.Stop()
+		endC = end.C
+	}
 	start, sent := time.Now(), 1
 	jobs <- struct{}{} // the first creation at once: rate x duration of them fit the window
 loop:
-	for {
+	for lg.cfg.requests == 0 || sent < lg.cfg.requests {
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-end.C:
+		case <-endC:
 			break loop
 		case <-progress.C:
 			var got int64
@@ -608,7 +617,7 @@ loop:
 				sent++
 			case <-ctx.Done():
 				break loop
-			case <-end.C:
+			case <-endC:
 				break loop
 			}
 		}

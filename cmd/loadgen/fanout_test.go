@@ -183,7 +183,9 @@ func slicesEqual[T comparable](a, b []T) bool {
 // shortFanout shortens the fixed pauses of the fanout mode for a test.
 func shortFanout(t *testing.T) {
 	settle, drain := fanoutSettle, fanoutDrain
-	fanoutSettle, fanoutDrain = 50*time.Millisecond, 500*time.Millisecond
+	// The drain only waits its full length for a subscriber that hears
+	// nothing (the deaf one); the others end it as soon as they have all.
+	fanoutSettle, fanoutDrain = 50*time.Millisecond, 3*time.Second
 	t.Cleanup(func() { fanoutSettle, fanoutDrain = settle, drain })
 }
 
@@ -195,7 +197,7 @@ func TestFanoutEndToEnd(t *testing.T) {
 	srv := startFake(t, fs)
 
 	args := []string{"-url", srv.URL, "-key", "secret", "-fanout", "-subscribers", "12", "-sub-batch", "5",
-		"-mutation-rate", "50", "-duration", "300ms", "-json"}
+		"-mutation-rate", "200", "-requests", "15", "-json"}
 	if _, err := os.Stat("/proc/self/status"); err == nil {
 		args = append(args, "-server-pid", strconv.Itoa(os.Getpid())) // the fake runs in this process
 	}
@@ -215,8 +217,8 @@ func TestFanoutEndToEnd(t *testing.T) {
 		t.Errorf("subscribers: %+v", r)
 	case len(r.Failures) == 0 || !strings.Contains(r.Failures[0], "4403"):
 		t.Errorf("failures %q, want the 4403 close", r.Failures)
-	case m < 5 || m > 16 || r.MutationErrors != 0 || len(fs.ids) != r.Mutations:
-		t.Errorf("mutations %d (errors %d), server holds %d; want about 15", m, r.MutationErrors, len(fs.ids))
+	case m != 15 || r.MutationErrors != 0 || len(fs.ids) != r.Mutations:
+		t.Errorf("mutations %d (errors %d), server holds %d; want 15", m, r.MutationErrors, len(fs.ids))
 	case r.Expected != 10*m || r.Delivered != 9*m || r.Missing != m || r.SubscribersShort != 1:
 		t.Errorf("deliveries: expected %d delivered %d missing %d short %d, with %d mutations",
 			r.Expected, r.Delivered, r.Missing, r.SubscribersShort, m)
@@ -224,7 +226,7 @@ func TestFanoutEndToEnd(t *testing.T) {
 		t.Errorf("anomalies: %+v", r)
 	case r.PingsAnswered != 20:
 		t.Errorf("pings answered %d, want 2 per subscriber", r.PingsAnswered)
-	case r.LatencyP50 <= 0 || r.LatencyP50 > r.LatencyP99 || r.LatencyP99 > r.LatencyMax || r.LatencyMax > 1000:
+	case r.LatencyP50 <= 0 || r.LatencyP50 > r.LatencyP99 || r.LatencyP99 > r.LatencyMax:
 		t.Errorf("latencies p50 %v p99 %v max %v", r.LatencyP50, r.LatencyP99, r.LatencyMax)
 	case r.PostP50 <= 0 || r.PostP50 > r.PostP99:
 		t.Errorf("POST latencies p50 %v p99 %v", r.PostP50, r.PostP99)
@@ -258,7 +260,7 @@ func TestFanoutTable(t *testing.T) {
 	srv := startFake(t, &fakeServer{})
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-url", srv.URL, "-key", "secret", "-fanout", "-subscribers", "3",
-		"-mutation-rate", "40", "-duration", "200ms"}, &stdout, &stderr)
+		"-mutation-rate", "100", "-requests", "8"}, &stdout, &stderr)
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	out := stdout.String()
 	if code != 0 || !strings.Contains(out, "3 of 3 subscribed, 0 failed") || !strings.Contains(out, " 0 missing (0 subscribers short)") ||
@@ -274,7 +276,7 @@ func TestFanoutFailures(t *testing.T) {
 	srv := startFake(t, fs)
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-url", srv.URL, "-key", "secret", "-fanout", "-subscribers", "4",
-		"-duration", "100ms"}, &stdout, &stderr)
+		"-requests", "5"}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "none of the 4 subscriptions succeeded") ||
 		!strings.Contains(stdout.String(), "0 of 4 subscribed, 4 failed") || len(fs.ids) != 0 {
 		t.Errorf("all rejected: exit %d, %d created\nstdout:\n%s\nstderr:\n%s", code, len(fs.ids), stdout.String(), stderr.String())
@@ -305,10 +307,19 @@ func TestFanoutRampUpCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if d := f.rampUp(ctx); d > 5*time.Second {
-		t.Errorf("ramp-up took %s after cancellation", d)
+	// The fake never acknowledges: ramp-up can only end through the
+	// cancellation.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.rampUp(ctx)
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("ramp-up did not return after cancellation")
 	}
 	f.closeAll()
 	for i, s := range f.subs {

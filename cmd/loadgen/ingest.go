@@ -362,9 +362,9 @@ func (lg *loadgen) runIngest(ctx context.Context) error {
 	}
 
 	// 3. The measured reports.
-	lg.logf("ingest: reporting for %s with %d connections, %g of the reports escalating",
-		cfg.duration, cfg.conns, cfg.escalate)
-	st, created, elapsed := in.phase(ctx, untilDeadline(cfg.duration), func(rng *rand.Rand, _ int) (int, int, int) {
+	lg.logf("ingest: reporting %s with %d connections, %g of the reports escalating",
+		cfg.describe(), cfg.conns, cfg.escalate)
+	st, created, elapsed := in.phase(ctx, cfg.measured(), func(rng *rand.Rand, _ int) (int, int, int) {
 		comp := rng.IntN(in.n)
 		impact, escalated := chooseImpact(rng, in.track.get(comp), cfg.escalate)
 		if escalated {

@@ -373,7 +373,7 @@ func TestIngestEndToEnd(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-url", srv.URL, "-key", "secret", "-ingest", "-components", "250", "-conns", "8",
-		"-duration", "300ms", "-escalate", "0.2", "-json"}, &stdout, &stderr)
+		"-requests", "300", "-escalate", "0.2", "-json"}, &stdout, &stderr)
 	t.Logf("stderr:\n%s", stderr.String())
 	if code != 0 {
 		t.Fatalf("exit %d", code)
@@ -389,7 +389,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	if want := []string{rowCreate, "warm-up", "report (repeat)", "report (escalate)", rowAll}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("rows %v, want %v", names, want)
 	}
-	if rows[0].Requests != 250 || rows[1].Requests != 250 || rows[4].Requests != rows[2].Requests+rows[3].Requests {
+	if rows[0].Requests != 250 || rows[1].Requests != 250 || rows[4].Requests != 300 || rows[4].Requests != rows[2].Requests+rows[3].Requests {
 		t.Errorf("row counts %+v", rows)
 	}
 	if s := float64(rows[3].Requests) / float64(rows[4].Requests); s > 0.4 {
@@ -412,7 +412,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	code = run([]string{"-url", srv.URL, "-key", "secret", "-ingest", "-components", "250", "-conns", "8",
-		"-duration", "200ms"}, &stdout, &stderr)
+		"-requests", "200"}, &stdout, &stderr)
 	out := stdout.String()
 	t.Logf("table:\n%s", out)
 	if code != 0 || len(fi.comps) != 250 {
@@ -439,7 +439,7 @@ func TestIngestDetectsDuplicates(t *testing.T) {
 	defer srv.Close()
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-url", srv.URL, "-key", "secret", "-ingest", "-components", "20", "-conns", "2",
-		"-duration", "100ms", "-escalate", "1", "-json"}, &stdout, &stderr)
+		"-requests", "100", "-escalate", "1", "-json"}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "in more than one open incident") ||
 		!strings.Contains(stderr.String(), "in several open incidents: cmp_") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
@@ -471,7 +471,7 @@ func TestIngestReportErrors(t *testing.T) {
 	defer srv.Close()
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-url", srv.URL, "-key", "secret", "-ingest", "-components", "5", "-conns", "2",
-		"-duration", "100ms", "-json"}, &stdout, &stderr)
+		"-requests", "50", "-json"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}

@@ -259,6 +259,7 @@ type config struct {
 	seed      int
 	conns     int
 	duration  time.Duration
+	requests  int // when > 0, each measured phase is this many requests instead of -duration
 	warmup    time.Duration
 	timeout   time.Duration
 	scenarios []string
@@ -290,6 +291,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.seed, "seed", 0, "make sure the tenant holds at least `N` incidents before measuring")
 	fs.IntVar(&cfg.conns, "conns", 50, "concurrent workers (-ingest: reporters), and HTTP connections kept alive")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each scenario, of the -fanout creations or of the -ingest reports")
+	fs.IntVar(&cfg.requests, "requests", 0, "when `N` > 0, measure N requests per scenario (-ingest: N reports; -fanout: N creations, paced by -mutation-rate) instead of -duration: a run whose amount of work does not depend on the machine's speed")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured warm-up before each scenario")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "timeout of a single request, or of setting up one -fanout subscription")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, in order")
@@ -339,6 +341,8 @@ func (c *config) validate() error {
 		return errors.New("-conns must be >= 1")
 	case c.duration <= 0:
 		return errors.New("-duration must be > 0")
+	case c.requests < 0:
+		return errors.New("-requests must be >= 0")
 	case c.warmup < 0:
 		return errors.New("-warmup must be >= 0")
 	case c.timeout <= 0:
@@ -617,6 +621,23 @@ type generator func(rng *rand.Rand, job int) request
 // scheduler hands out job numbers until the phase is over.
 type scheduler func() (job int, ok bool)
 
+// measured is the scheduler of a measured phase: -requests jobs, or
+// -duration.
+func (c *config) measured() scheduler {
+	if c.requests > 0 {
+		return jobRange(0, c.requests)
+	}
+	return untilDeadline(c.duration)
+}
+
+// describe says how long a measured phase is.
+func (c *config) describe() string {
+	if c.requests > 0 {
+		return fmt.Sprintf("%d requests", c.requests)
+	}
+	return "for " + c.duration.String()
+}
+
 // untilDeadline runs a phase for a duration.
 func untilDeadline(d time.Duration) scheduler {
 	deadline := time.Now().Add(d)
@@ -762,8 +783,8 @@ func (lg *loadgen) measure(ctx context.Context, name string, gen generator) resu
 		lg.logf("%s: warming up for %s", name, lg.cfg.warmup)
 		lg.runPhase(ctx, name, gen, untilDeadline(lg.cfg.warmup))
 	}
-	lg.logf("%s: measuring for %s with %d connections", name, lg.cfg.duration, lg.cfg.conns)
-	st, elapsed := lg.runPhase(ctx, name, gen, untilDeadline(lg.cfg.duration))
+	lg.logf("%s: measuring %s with %d connections", name, lg.cfg.describe(), lg.cfg.conns)
+	st, elapsed := lg.runPhase(ctx, name, gen, lg.cfg.measured())
 	return summarize(name, lg.cfg.conns, st, elapsed)
 }
 
