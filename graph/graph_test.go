@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,13 +102,14 @@ func TestQueriesAndMutations(t *testing.T) {
 		if r.Code() != "BusinessRuleViolation" {
 			t.Errorf("want BusinessRuleViolation, got %+v", r.Errors)
 		}
+		// A value the schema refuses is a validation error that points at it.
 		_, r = s.GQL(key, `mutation { createIncident(input: {title: "x", severity: URGENT, occurredAt: "2024-01-15T14:30:00Z"}) { id } }`, nil)
-		if len(r.Errors) == 0 {
-			t.Error("bad enum accepted")
+		if r.Code() != "GRAPHQL_VALIDATION_FAILED" || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, `"URGENT"`) {
+			t.Errorf("bad enum: %+v", r.Errors)
 		}
 		_, r = s.GQL(key, `mutation { createIncident(input: {title: "x", severity: LOW, occurredAt: "yesterday"}) { id } }`, nil)
-		if len(r.Errors) == 0 {
-			t.Error("bad time accepted")
+		if r.Code() != "ValidationError" || len(r.Errors) != 1 || fmt.Sprint(r.Errors[0].Path) != "[createIncident input occurredAt]" {
+			t.Errorf("bad time: %+v", r.Errors)
 		}
 		// Delete, then the incident is null and updates are NotFound.
 		_, r = s.GQL(key, `mutation($id: ID!) { deleteIncident(id: $id) { id } }`, map[string]any{"id": inc.ID})
@@ -352,17 +354,22 @@ func TestOperationCost(t *testing.T) {
 		res := s.Do("POST", "/graphql", key, map[string]any{"query": q})
 		var r struct {
 			Extensions struct {
-				Cost struct{ Requested, Complexity, Remaining int64 }
+				Cost struct{ Requested, Complexity, Remaining, ResetAt int64 }
 			}
 		}
 		res.JSON(t, &r)
 		if r.Extensions.Cost.Requested != 3 || r.Extensions.Cost.Complexity != 201 || r.Extensions.Cost.Remaining != 7 || res.Header.Get("X-RateLimit-Remaining") != "7" {
 			t.Errorf("cost %+v, header %s", r.Extensions.Cost, res.Header.Get("X-RateLimit-Remaining"))
 		}
+		// resetAt is the same window end as the header, within the minute.
+		if reset := res.Header.Get("X-RateLimit-Reset"); strconv.FormatInt(r.Extensions.Cost.ResetAt, 10) != reset ||
+			r.Extensions.Cost.ResetAt < time.Now().Unix() || r.Extensions.Cost.ResetAt > time.Now().Add(time.Minute).Unix()+1 {
+			t.Errorf("resetAt %d, X-RateLimit-Reset %s", r.Extensions.Cost.ResetAt, reset)
+		}
 		if rest := s.Do("GET", "/v1/incidents", key, nil); rest.Header.Get("X-RateLimit-Remaining") != "6" {
 			t.Errorf("REST shares the budget: remaining %s", rest.Header.Get("X-RateLimit-Remaining"))
 		}
-		s.Do("POST", "/graphql", key, map[string]any{"query": q}) // 3 left
+		s.Do("POST", "/graphql", key, map[string]any{"query": q}).Expect(t, 200) // 3 left
 		heavy := s.Do("POST", "/graphql", key, map[string]any{"query": `{ incidents(first: 100) { nodes { id title severity status } } }`})
 		var hr apitest.GQLResponse
 		heavy.Refusal(t, &hr)

@@ -66,7 +66,27 @@ func build(t *testing.T, s *apitest.Server, name string) world {
 	r, stop := sseOpen(t, s, w.key, "/v1/incidents/events", "Last-Event-ID", model.StreamStart)
 	defer stop()
 	w.event, _, _ = sseNext(t, r)
+	if w.event == "" {
+		t.Fatal("the tenant's stream gave no event id")
+	}
 	return w
+}
+
+// refusal is a problem+json body.
+type refusal struct {
+	Error   string
+	Details []struct{ Field, Message string }
+}
+
+// wantRefusal checks a refusal's status and name.
+func wantRefusal(t *testing.T, res *apitest.Response, status int, name string) refusal {
+	t.Helper()
+	var p refusal
+	res.Refusal(t, &p)
+	if res.Status != status || p.Error != name {
+		t.Errorf("%d %s, want %d %s: %s", res.Status, p.Error, status, name, res.Body)
+	}
+	return p
 }
 
 // report sends a monitoring report and returns what it led to.
@@ -133,21 +153,34 @@ func TestTenantIsolation(t *testing.T) {
 				}
 			}
 			// References to A's resources from B's writes are refused as unknown.
+			// References to A's resources from B's writes are refused as
+			// unknown, naming the field; the same body with B's own resource
+			// is accepted (and undone), so the refusal is the tenant check.
 			now := time.Now().UTC()
+			incident := func(comp, typ string) map[string]any {
+				return map[string]any{"title": "x", "severity": "low", "occurredAt": now.Format(time.RFC3339),
+					"affects": []map[string]any{{"reference": comp, "type": typ, "severity": 10}}}
+			}
+			window := func(comp string) map[string]any {
+				return map[string]any{"description": "x", "components": []string{comp},
+					"startsAt": now.Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339)}
+			}
 			for _, c := range []struct {
-				path string
-				body any
+				path        string
+				theirs, own any
+				status      int
+				name, field string
 			}{
-				{"/v1/incidents", map[string]any{"title": "x", "severity": "low", "occurredAt": now.Format(time.RFC3339),
-					"affects": []map[string]any{{"reference": a.component, "type": "major"}}}},
-				{"/v1/incidents", map[string]any{"title": "x", "severity": "low", "occurredAt": now.Format(time.RFC3339),
-					"affects": []map[string]any{{"reference": o.component, "type": a.impactType, "severity": 10}}}},
-				{"/v1/maintenance", map[string]any{"description": "x", "components": []string{a.component},
-					"startsAt": now.Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339)}},
+				{"/v1/incidents", incident(a.component, "imp_major"), incident(o.component, "imp_major"), 422, "BusinessRuleViolation", "affects[0].reference"},
+				{"/v1/incidents", incident(o.component, a.impactType), incident(o.component, o.impactType), 422, "BusinessRuleViolation", "affects[0].type"},
+				{"/v1/maintenance", window(a.component), window(o.component), 400, "ValidationError", "components"},
 			} {
-				if res := s.Do("POST", c.path, o.key, c.body); res.Status != 422 && res.Status != 400 {
-					t.Errorf("POST %s naming another tenant's resource: %d %s", c.path, res.Status, res.Body)
+				p := wantRefusal(t, s.Do("POST", c.path, o.key, c.theirs), c.status, c.name)
+				if len(p.Details) != 1 || p.Details[0].Field != c.field {
+					t.Errorf("POST %s naming another tenant's resource: details %+v, want %s", c.path, p.Details, c.field)
 				}
+				id := s.Do("POST", c.path, o.key, c.own).Expect(t, 201).Map(t)["id"].(string)
+				s.Do("DELETE", c.path+"/"+id, o.key, nil).Expect(t, 204)
 			}
 			// A monitoring report names a component: B's "Edge" is B's own
 			// (under B's maintenance window, so the report lands there).
@@ -254,13 +287,19 @@ func TestTenantIsolation(t *testing.T) {
 					t.Errorf("%s as another tenant: %s %s", q, code, data)
 				}
 			}
-			// References to A's resources are refused.
-			for _, q := range []string{
-				fmt.Sprintf(`mutation { createIncident(input: {title: "x", severity: LOW, occurredAt: "2024-01-01T00:00:00Z", affects: [{reference: %q, type: "major"}]}) { id } }`, a.component),
-				fmt.Sprintf(`mutation { createMaintenance(input: {description: "x", startsAt: "2030-01-01T00:00:00Z", endsAt: "2030-01-02T00:00:00Z", components: [%q]}) { id } }`, a.component),
+			// References to A's resources are refused, naming the field.
+			for _, c := range []struct{ q, code, field string }{
+				{fmt.Sprintf(`mutation { createIncident(input: {title: "x", severity: LOW, occurredAt: "2024-01-01T00:00:00Z", affects: [{reference: %q, type: "imp_major"}]}) { id } }`, a.component),
+					"BusinessRuleViolation", "affects[0].reference"},
+				{fmt.Sprintf(`mutation { createIncident(input: {title: "x", severity: LOW, occurredAt: "2024-01-01T00:00:00Z", affects: [{reference: %q, type: %q, severity: 10}]}) { id } }`, o.component, a.impactType),
+					"BusinessRuleViolation", "affects[0].type"},
+				{fmt.Sprintf(`mutation { createMaintenance(input: {description: "x", startsAt: "2030-01-01T00:00:00Z", endsAt: "2030-01-02T00:00:00Z", components: [%q]}) { id } }`, a.component),
+					"ValidationError", "components"},
 			} {
-				if data, code := gql(q, nil); code != "BusinessRuleViolation" && code != "ValidationError" {
-					t.Errorf("%s as another tenant: %s %s", q, code, data)
+				_, r := s.GQL(o.key, c.q, nil)
+				details, _ := json.Marshal(r.Errors)
+				if r.Code() != c.code || !strings.Contains(string(details), `"field":"`+c.field+`"`) {
+					t.Errorf("%s as another tenant: %s, want %s on %s", c.q, details, c.code, c.field)
 				}
 			}
 			// Lists, counts and summaries hold only B's.
@@ -312,6 +351,7 @@ func TestTenantIsolation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer c.Close()
 			c.Use(t).Subscribe("resume", subQuery, map[string]any{"after": a.event})
 			if m, err := c.Next(5 * time.Second); err != nil || !strings.Contains(string(m.Payload), "ValidationError") {
 				t.Errorf("WebSocket from another tenant's event id: %v %s %s", err, m.Type, m.Payload)
@@ -326,6 +366,7 @@ func TestTenantIsolation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer c2.Close()
 			c2.Use(t).Subscribe("cmp", `subscription { componentStatusChanged { component { id } status } }`, nil)
 			sse, stop := sseOpen(t, s, o.key, "/v1/incidents/events")
 			defer stop()

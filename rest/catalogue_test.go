@@ -450,8 +450,12 @@ func TestIncidentAffects(t *testing.T) {
 			}
 		}
 		s.Do("GET", "/v1/components", key, nil).JSON(t, &comps)
+		if len(comps.Data) != 3 {
+			t.Fatalf("components %+v", comps.Data)
+		}
 		for _, c := range comps.Data {
-			if want := map[string]int{"API": 1, "DB": 0, "Web": 1}[c.DisplayName]; len(c.ActivelyAffectedBy) != want {
+			want, ok := map[string]int{"API": 1, "DB": 0, "Web": 1}[c.DisplayName]
+			if !ok || len(c.ActivelyAffectedBy) != want {
 				t.Errorf("%s in the list: %+v", c.DisplayName, c.ActivelyAffectedBy)
 			}
 		}

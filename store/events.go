@@ -222,6 +222,9 @@ type Watcher struct {
 	// NewWatcher returns so that no key change made once the server serves
 	// goes unheard.
 	listener *pgx.Conn
+	// afterPass, if set (tests), is told after each pass whether committed
+	// events were left waiting, so that a test can know the watcher looked.
+	afterPass func(pending bool)
 }
 
 // NewWatcher starts at the current end of the stream.
@@ -289,6 +292,9 @@ func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), keys fu
 		}
 		timer.Stop()
 		pending, err := w.catchUp(ctx, seal, deliver)
+		if w.afterPass != nil && err == nil {
+			w.afterPass(pending)
+		}
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {

@@ -76,16 +76,48 @@ type collected struct {
 	mu     sync.Mutex
 	events []*model.Event
 	more   chan struct{}
+	// passes receives, after each watcher pass, whether committed events
+	// were left waiting (dropped when full: drain it before relying on it).
+	passes chan bool
 	// stop ends the watcher (also done when the test ends).
 	stop func()
 }
 
+// lookedWithPending waits until the watcher has made a whole pass that
+// began after this call and found committed events waiting.
+func (c *collected) lookedWithPending(t *testing.T, s *Store) {
+	t.Helper()
+	for len(c.passes) > 0 {
+		<-c.passes
+	}
+	deadline := time.After(30 * time.Second)
+	// A pass under way when the queue was drained may still report; the
+	// wake makes sure another one starts after it.
+	for seen := 0; ; {
+		s.wake()
+		select {
+		case pending := <-c.passes:
+			if seen++; seen >= 2 && pending {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the watcher made no pass that saw the waiting events")
+		}
+	}
+}
+
 func watch(t *testing.T, s *Store, tenant string) *collected {
 	t.Helper()
-	c := &collected{more: make(chan struct{}, 1)}
+	c := &collected{more: make(chan struct{}, 1), passes: make(chan bool, 64)}
 	w, err := s.NewWatcher(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	w.afterPass = func(pending bool) {
+		select {
+		case c.passes <- pending:
+		default: // nobody is counting passes now
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -244,6 +244,9 @@ func TestLongTransactionDelaysDelivery(t *testing.T) {
 	if !pending {
 		t.Error("the poll does not report committed events waiting")
 	}
+	// The running watcher too has looked since and saw them waiting, yet
+	// delivered none.
+	seen.lookedWithPending(t, s)
 	if got := seen.snapshot(); len(got) > 0 {
 		t.Errorf("the watcher delivered %d events while an older transaction was open", len(got))
 	}

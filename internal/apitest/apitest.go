@@ -168,6 +168,11 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 		for deadline := time.Now().Add(2 * time.Second); app.Hub.Count() > 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
+		if n := app.Hub.Count(); n > 0 && !t.Failed() {
+			// A client left open ends here, with the server: say so, since
+			// what the test meant to end did not.
+			t.Errorf("%d subscriptions outlived the test (close their clients)", n)
+		}
 		shutdown()
 		srv.Close()
 	})
