@@ -9,6 +9,7 @@ import (
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/internal/apitest"
 	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/store"
 )
 
 // TestAuthMatrix asserts every credential case on every door: REST, GraphQL
@@ -161,13 +162,23 @@ func bearer(cred string) string {
 }
 
 // TestRevokedKeyOnOpenSocket: a key revoked after the handshake cannot start
-// operations on its open WebSocket, and its open subscriptions end, on both
-// stores (on PostgreSQL the revocation travels through NOTIFY).
+// operations on its open WebSocket, and its open subscriptions end: revoked
+// on the socket's own instance (both stores), and on another instance of the
+// same PostgreSQL database, from which only NOTIFY and the watcher carry it.
 func TestRevokedKeyOnOpenSocket(t *testing.T) {
-	apitest.Each(t, testRevokedKeyOnOpenSocket)
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		t.Run("same instance", func(t *testing.T) {
+			testRevokedKeyOnOpenSocket(t, b, func(s *apitest.Server) *store.Store { return s.Store })
+		})
+		if b.Name == "postgres" {
+			t.Run("another instance", func(t *testing.T) {
+				testRevokedKeyOnOpenSocket(t, b, func(*apitest.Server) *store.Store { return apitest.OpenStore(t, b, store.Options{}) })
+			})
+		}
+	})
 }
 
-func testRevokedKeyOnOpenSocket(t *testing.T, b apitest.Backend) {
+func testRevokedKeyOnOpenSocket(t *testing.T, b apitest.Backend, revoker func(*apitest.Server) *store.Store) {
 	s := apitest.Start(t, b, apitest.Config{KeyCacheTTL: time.Hour})
 	tenant := apitest.Tenant("sock")
 	admin := &model.Principal{TenantID: tenant, ActorID: "admin", Scopes: []model.Scope{model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead}}
@@ -180,9 +191,9 @@ func testRevokedKeyOnOpenSocket(t *testing.T, b apitest.Backend) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Subscribe("open", subQuery, nil)
+	c.Use(t).Subscribe("open", subQuery, nil)
 	s.WaitSubscriptions(1) // open before the revocation, or the test proves nothing
-	if _, err := s.Store.KeyAdmin().Revoke(model.WithPrincipal(t.Context(), admin), key.ID); err != nil {
+	if _, err := revoker(s).KeyAdmin().Revoke(model.WithPrincipal(t.Context(), admin), key.ID); err != nil {
 		t.Fatal(err)
 	}
 	// The subscription opened before the revocation ends, with the reason.
