@@ -144,7 +144,9 @@ func TestCatalogueGraphQL(t *testing.T) {
 			Severities  []struct{ DisplayName string }
 			Phases      struct{ Generation int }
 		}
-		_ = json.Unmarshal(r.Data, &theirs)
+		if err := json.Unmarshal(r.Data, &theirs); err != nil {
+			t.Fatalf("%s: %v", r.Data, err)
+		}
 		if len(r.Errors) > 0 || len(theirs.ImpactTypes) != 4 || len(theirs.Severities) != 4 || theirs.Phases.Generation != 0 {
 			t.Errorf("another tenant: %+v %+v", theirs, r.Errors)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -322,9 +321,6 @@ func TestLimitsAndAuth(t *testing.T) {
 		res = s.Do("GET", "/graphql?query="+strings.ReplaceAll("{ incidents { totalCount } }", " ", "+"), key, nil)
 		if res.Status != 200 || !strings.Contains(string(res.Body), `"totalCount":1`) {
 			t.Errorf("GET query: %d %s", res.Status, res.Body)
-		}
-		if !slices.Contains([]int{200}, res.Status) {
-			t.Fail()
 		}
 	})
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/internal/apitest"
-	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/store"
 )
@@ -459,8 +458,6 @@ func TestTwoInstances(t *testing.T) {
 		t.Errorf("the log holds %d events (%v); the large one delivered as %s", len(evs), err, e.ID)
 	}
 }
-
-var _ = live.ErrShutdown
 
 // TestListenerLoss: when the database listener dies, subscriptions go on:
 // the stream is read from the table, so nothing written meanwhile is lost,

@@ -29,12 +29,12 @@ func TestAuditTrail(t *testing.T) {
 		key := s.Key(tenant, rw...)
 		auditor := s.Key(tenant, model.ScopeAuditRead, model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead)
 		res := s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"}, "X-Request-Id", "req-create-1")
-		id := res.Map(t)["id"].(string)
-		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"severity": "high", "title": "t"})
-		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{}) // a no-op leaves no trace
+		id := res.Expect(t, 201).Map(t)["id"].(string)
+		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"severity": "high", "title": "t"}).Expect(t, 200)
+		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{}).Expect(t, 200) // a no-op leaves no trace
 		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"resolvedAt": "2000-01-01T00:00:00Z"}), 422, "BusinessRuleViolation")
-		s.Do("DELETE", "/v1/incidents/"+id, key, nil)
-		s.Do("POST", "/v1/api-keys", auditor, map[string]any{"name": "k", "scopes": []string{"incidents:read"}})
+		s.Do("DELETE", "/v1/incidents/"+id, key, nil).Expect(t, 204)
+		s.Do("POST", "/v1/api-keys", auditor, map[string]any{"name": "k", "scopes": []string{"incidents:read"}}).Expect(t, 201)
 
 		var page auditPage
 		s.Do("GET", "/v1/audit-events", auditor, nil).JSON(t, &page)

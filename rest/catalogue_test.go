@@ -42,7 +42,7 @@ func TestImpactTypes(t *testing.T) {
 		}
 		perf := res.Map(t)
 		id := perf["id"].(string)
-		if perf["builtIn"] != false || perf["createdBy"] == "" || perf["name"] != nil {
+		if by, _ := perf["createdBy"].(string); perf["builtIn"] != false || by == "" || perf["name"] != nil {
 			t.Errorf("custom type: %v", perf)
 		}
 		// Names are unique per tenant, case-insensitively, built-in ones included.

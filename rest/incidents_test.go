@@ -567,10 +567,10 @@ func TestIncidentTimeline(t *testing.T) {
 		s := apitest.Start(t, b, apitest.Config{})
 		key := s.Key(apitest.Tenant("tl"), rw...)
 		inc := create(t, s, key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"})
-		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "investigating", "severity": "high"})
-		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"title": "renamed"}) // not a timeline change
+		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "investigating", "severity": "high"}).Expect(t, 200)
+		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"title": "renamed"}).Expect(t, 200) // not a timeline change
 		// Two entries again, numbered after the first two.
-		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "open", "severity": "medium"})
+		s.Do("PATCH", "/v1/incidents/"+inc.ID, key, map[string]any{"status": "open", "severity": "medium"}).Expect(t, 200)
 		res := s.Do("POST", "/v1/incidents/"+inc.ID+"/updates", key, map[string]any{"displayName": "Mitigated", "description": "rolled back"})
 		if res.Status != 201 {
 			t.Fatalf("add: %d %s", res.Status, res.Body)

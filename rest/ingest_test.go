@@ -31,7 +31,7 @@ func ingestSetup(t *testing.T, b apitest.Backend) (*apitest.Server, string, func
 	key := s.Key(apitest.Tenant("mon"), model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
 	mk := func(name, region string) string {
 		res := s.Do("POST", "/v1/components", key, map[string]any{"displayName": name, "labels": map[string]string{"region": region}})
-		return res.Map(t)["id"].(string)
+		return res.Expect(t, 201).Map(t)["id"].(string)
 	}
 	return s, key, mk
 }
@@ -210,7 +210,7 @@ func TestMonitoringToken(t *testing.T) {
 		tenant := apitest.Tenant("mon")
 		s := apitest.Start(t, b, apitest.Config{Monitoring: &auth.MonitoringConfig{Secret: "dev", PayloadKey: "status_dashboard", Tenant: tenant}})
 		key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsRead)
-		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Component 1", "labels": map[string]string{"region": "Reg1"}})
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Component 1", "labels": map[string]string{"region": "Reg1"}}).Expect(t, 201)
 		body := map[string]any{"name": "Component 1", "impact": "minor", "attributes": []map[string]string{{"name": "region", "value": "Reg1"}}}
 		good := hs256(t, "dev", map[string]any{"status_dashboard": "dummy"})
 		res := s.Do("POST", "/api/v1/component_status", "", body, "Authorization", "Bearer "+good)
@@ -230,8 +230,9 @@ func TestMonitoringToken(t *testing.T) {
 			"not yet valid":  hs256(t, "dev", map[string]any{"status_dashboard": "x", "nbf": 4102444800}),
 			"alg none":       "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"status_dashboard":"x"}`)) + ".",
 		} {
-			wantProblem(t, s.Do("POST", "/v1/component_status", "", body, "Authorization", "Bearer "+tok), 401, "Unauthorized")
-			_ = name
+			t.Run(name, func(t *testing.T) {
+				wantProblem(t, s.With(t).Do("POST", "/v1/component_status", "", body, "Authorization", "Bearer "+tok), 401, "Unauthorized")
+			})
 		}
 		// Only the monitoring contract's endpoints accept it: component_status, and GET /api/v1/incidents.
 		if r := s.Do("GET", "/api/v1/incidents", "", nil, "Authorization", "Bearer "+good); r.Status != 200 {
@@ -338,8 +339,8 @@ func TestStatusSummaryAndPublicPage(t *testing.T) {
 		s := apitest.Start(t, b, apitest.Config{RateLimit: "8-M"})
 		tenant := apitest.Tenant("page")
 		key := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
-		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "API", "labels": map[string]string{"region": "eu"}})
-		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Web"})
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "API", "labels": map[string]string{"region": "eu"}}).Expect(t, 201)
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Web"}).Expect(t, 201)
 		send(t, s, key, "API", "eu", "outage")
 		type summary struct {
 			Components []struct {

@@ -299,12 +299,12 @@ func TestCountCacheCatchUp(t *testing.T) {
 	c.advance([]*model.Event{ev(13, "", model.StatusOpen), ev(14, "", model.StatusOpen), ev(15, model.StatusOpen, model.StatusClosed)}, pos(16))
 	open := model.IncidentFilter{Statuses: []model.Status{model.StatusOpen}}
 	// 2 held + 12 + 13 - 15 = 3 open; 15 closed.
-	if n, _, _, _ := c.lookup(countKey{tenant: "t"}, &open); n != 3 {
-		t.Errorf("open: %d, want 3", n)
+	if n, _, _, ok := c.lookup(countKey{tenant: "t"}, &open); !ok || n != 3 {
+		t.Errorf("open: %d (cached %v), want 3", n, ok)
 	}
 	closed := model.IncidentFilter{Statuses: []model.Status{model.StatusClosed}}
-	if n, _, _, _ := c.lookup(countKey{tenant: "t"}, &closed); n != 1 {
-		t.Errorf("closed: %d, want 1", n)
+	if n, _, _, ok := c.lookup(countKey{tenant: "t"}, &closed); !ok || n != 1 {
+		t.Errorf("closed: %d (cached %v), want 1", n, ok)
 	}
 	// A count older than the history cannot be rolled forward: not kept.
 	c.install(countKey{tenant: "t", filter: "old"}, &countEntry{since: pos(5), skip: map[model.Position]bool{}})

@@ -160,7 +160,7 @@ func testServeGracefulShutdown(t *testing.T, db string) {
 	}
 	logged := false
 	for _, l := range logs.lines() {
-		if l["msg"] == "request" && l["method"] == "POST" && l["route"] == "/v1/incidents" && l["status"] == float64(201) && l["request_id"] != "" {
+		if l["msg"] == "request" && l["method"] == "POST" && l["route"] == "/v1/incidents" && l["status"] == float64(201) && strings.HasPrefix(fmt.Sprint(l["request_id"]), "req_") {
 			logged = true
 		}
 	}

@@ -130,10 +130,12 @@ func directive(csp, name string) string {
 func TestPageHeadAndMethods(t *testing.T) {
 	h := Handler("t", "/graphql", testAssetsBase)
 
+	get := httptest.NewRecorder()
+	h.ServeHTTP(get, httptest.NewRequest(http.MethodGet, "/", nil))
 	req := httptest.NewRequest(http.MethodHead, "/", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("Content-Security-Policy") == "" {
+	if csp := get.Header().Get("Content-Security-Policy"); rec.Code != http.StatusOK || rec.Body.Len() != 0 || csp == "" || rec.Header().Get("Content-Security-Policy") != csp {
 		t.Errorf("HEAD: status %d, %d body bytes, CSP %q", rec.Code, rec.Body.Len(), rec.Header().Get("Content-Security-Policy"))
 	}
 
@@ -170,7 +172,11 @@ func TestCSPHostAndOrigins(t *testing.T) {
 	if !strings.Contains(directive(csp, "script-src"), "https://static.example.com") {
 		t.Errorf("script-src lacks the asset origin: %q", csp)
 	}
-	for _, ref := range assetRefs(rec.Body.String()) {
+	refs := assetRefs(rec.Body.String())
+	if len(refs) == 0 || rec.Code != http.StatusOK {
+		t.Fatalf("page %d with %d assets", rec.Code, len(refs))
+	}
+	for _, ref := range refs {
 		if !strings.HasPrefix(ref, "https://static.example.com/gi/") {
 			t.Errorf("asset %q not under the (slash-completed) base", ref)
 		}

@@ -47,6 +47,9 @@ func (is *Issuer) Token(claims map[string]any) string {
 			base[k] = v
 		}
 	}
-	raw, _ := json.Marshal(base)
+	raw, err := json.Marshal(base)
+	if err != nil {
+		panic(err) // claims built by tests are always JSON
+	}
 	return oidctest.SignIDToken(is.Key, is.KID, "RS256", string(raw))
 }

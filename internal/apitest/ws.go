@@ -122,6 +122,8 @@ func (c *WSClient) read() {
 		switch m.Type {
 		case "ping":
 			if !c.noPong {
+				// A pong that cannot be written means the connection is
+				// going; the next read reports it (CloseCode).
 				_ = c.Send(WSMessage{Type: "pong"})
 			}
 			continue
@@ -161,7 +163,9 @@ func (c *WSClient) Stop(id string) {
 	if c.proto == LegacyWS {
 		typ = "stop"
 	}
-	_ = c.Send(WSMessage{ID: id, Type: typ})
+	if err := c.Send(WSMessage{ID: id, Type: typ}); err != nil {
+		c.t.Fatalf("stop %s: %v", id, err)
+	}
 }
 
 // Next returns the next server message, or an error after timeout or close.
