@@ -57,8 +57,8 @@ func TestApplyPatchLifecycle(t *testing.T) {
 			}
 		})
 	}
-	if _, changed, _ := ApplyPatch(base(), IncidentPatch{Title: Some("t")}, "b", now); changed {
-		t.Error("a patch to the same value counts as a change")
+	if _, changed, err := ApplyPatch(base(), IncidentPatch{Title: Some("t")}, "b", now); err != nil || changed {
+		t.Errorf("a patch to the same value: changed %v, err %v", changed, err)
 	}
 }
 
