@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -316,6 +317,22 @@ func TestLimitsAndAuth(t *testing.T) {
 		res := s.Do("POST", "/graphql", key, `{"query": "`+strings.Repeat("x", graph.MaxBodyBytes+10)+`"}`)
 		if res.Status != http.StatusRequestEntityTooLarge {
 			t.Errorf("huge body: %d, want 413", res.Status)
+		}
+		// Also when the body comes chunked, with no length to judge it by.
+		body := io.MultiReader(strings.NewReader(`{"query": "`), strings.NewReader(strings.Repeat("x", graph.MaxBodyBytes+10)), strings.NewReader(`"}`))
+		req, err := http.NewRequestWithContext(t.Context(), "POST", s.URL+"/graphql", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-API-Key", key)
+		chunked, err := s.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunked.Body.Close()
+		if req.ContentLength != 0 || chunked.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("huge chunked body (length %d): %d, want 413", req.ContentLength, chunked.StatusCode)
 		}
 		// GET queries work too.
 		res = s.Do("GET", "/graphql?query="+strings.ReplaceAll("{ incidents { totalCount } }", " ", "+"), key, nil)

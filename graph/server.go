@@ -1,10 +1,12 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -208,10 +210,24 @@ func NewHandler(cfg Config) http.Handler {
 	authed := auth.Middleware(cfg.Authenticator, cfg.Limiter, writeHTTPError)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > MaxBodyBytes {
-				writeHTTPError(w, r, errBodyTooLarge)
+				writeStatus(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			if r.Body != nil && r.Body != http.NoBody {
+				// Read here, not by gqlgen, so that a body with no length
+				// (chunked) that runs past the bound is a 413 too: gqlgen
+				// answers a failed read with 200.
+				body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+				switch {
+				case err != nil:
+					writeStatus(w, r, http.StatusBadRequest, model.Invalid("could not read the request body"))
+					return
+				case len(body) > MaxBodyBytes:
+					writeStatus(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			limited := &atomic.Bool{}
 			ctx := context.WithValue(r.Context(), limitedKey{}, limited)
 			srv.ServeHTTP(&limitedWriter{ResponseWriter: w, limited: limited}, r.WithContext(ctx))
@@ -237,11 +253,16 @@ var errBodyTooLarge = model.Invalid("request body exceeds 1 MiB")
 func writeHTTPError(w http.ResponseWriter, r *http.Request, err error) {
 	status := map[model.Code]int{
 		model.CodeUnauthorized: http.StatusUnauthorized, model.CodeForbidden: http.StatusForbidden,
-		model.CodeRateLimited: http.StatusTooManyRequests, model.CodeInvalid: http.StatusRequestEntityTooLarge,
+		model.CodeRateLimited: http.StatusTooManyRequests,
 	}[model.ErrorCode(err)]
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
+	writeStatus(w, r, status, err)
+}
+
+// writeStatus answers err with status, in GraphQL's response shape.
+func writeStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{toGQLError(r.Context(), err)}})

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/internal/apitest"
 	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/rest"
 )
 
 var rw = []model.Scope{model.ScopeIncidentsRead, model.ScopeIncidentsWrite}
@@ -227,6 +229,32 @@ func TestBadBodies(t *testing.T) {
 		wantProblem(t, s.Do("POST", "/v1/incidents", key, big), 413, "PayloadTooLarge")
 		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+inc.ID, key, big), 413, "PayloadTooLarge")
 		wantProblem(t, s.Do("POST", "/v1/incidents", key, `title=x`, "Content-Type", "application/x-www-form-urlencoded"), 415, "UnsupportedMediaType")
+		// The limit is exact: 1 MiB is read (and refused for what it says),
+		// one byte more is not read at all.
+		exact := func(n int) string {
+			head := `{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z","description":"`
+			return head + strings.Repeat("x", n-len(head)-2) + `"}`
+		}
+		if body := exact(rest.MaxBodyBytes); len(body) != rest.MaxBodyBytes {
+			t.Fatalf("built %d bytes", len(body))
+		}
+		wantProblem(t, s.Do("POST", "/v1/incidents", key, exact(rest.MaxBodyBytes)), 400, "ValidationError")
+		wantProblem(t, s.Do("POST", "/v1/incidents", key, exact(rest.MaxBodyBytes+1)), 413, "PayloadTooLarge")
+		// Every JSON-reading route takes JSON and JSON-suffixed types only.
+		all := s.KeyFor(apitest.Tenant("ct"), "ct", model.ScopeIncidentsWrite, model.ScopeComponentsWrite, model.ScopeAPIKeysAdmin)
+		for _, target := range []struct{ method, path string }{{"POST", "/v1/incidents"}, {"PATCH", "/v1/incidents/" + inc.ID},
+			{"POST", "/v1/components"}, {"POST", "/v1/component_status"}, {"POST", "/v1/api-keys"}, {"POST", "/v1/maintenance"}} {
+			for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", "application/json-seq; x", "not a type"} {
+				k := all
+				if target.method == "PATCH" {
+					k = key
+				}
+				wantProblem(t, s.Do(target.method, target.path, k, `{}`, "Content-Type", ct), 415, "UnsupportedMediaType")
+			}
+		}
+		for _, ct := range []string{"application/json; charset=utf-8", "application/merge-patch+json", "APPLICATION/JSON"} {
+			s.Do("PATCH", "/v1/incidents/"+inc.ID, key, `{"title":"typed"}`, "Content-Type", ct).Expect(t, 200)
+		}
 		// No Content-Type at all is read as JSON.
 		res := s.Do("POST", "/v1/incidents", key, `{"title":"t","severity":"low","occurredAt":"2024-01-15T14:30:00Z"}`, "Content-Type", "")
 		if res.Status != 201 {
@@ -635,6 +663,41 @@ func TestHostileTextRoundTrips(t *testing.T) {
 			"attributes": []map[string]string{{"name": "r", "value": texts[1]}}})
 		if rep.Status != 201 || rep.Map(t)["title"] != texts[2] {
 			t.Errorf("report: %d %s", rep.Status, rep.Body)
+		}
+	})
+}
+
+// TestTokenBudget: an OIDC token's budget is its principal's, keyed by
+// tenant and subject: two tokens of one subject share it (re-issuing a token
+// does not renew it), another subject or tenant has its own.
+func TestTokenBudget(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		is := apitest.NewIssuer(t)
+		o, err := auth.NewOIDC(t.Context(), auth.OIDCConfig{Issuer: is.URL, Audience: "incidentd"}, model.SystemClock{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := apitest.Start(t, b, apitest.Config{RateLimit: "2-M", OIDC: o})
+		tenant := apitest.Tenant("tok")
+		token := func(sub, tenant string, iat int64) string {
+			return "Bearer " + is.Token(map[string]any{"sub": sub, "tenant_id": tenant, "iat": iat})
+		}
+		now := time.Now().Unix()
+		first, second := token("ana", tenant, now), token("ana", tenant, now-1)
+		if first == second {
+			t.Fatal("the two tokens are the same")
+		}
+		for i, tok := range []string{first, second} {
+			if res := s.Do("GET", "/v1/incidents", "", nil, "Authorization", tok); res.Status != 200 || res.Header.Get("X-RateLimit-Remaining") != fmt.Sprint(1-i) {
+				t.Fatalf("request %d: %d remaining %s", i, res.Status, res.Header.Get("X-RateLimit-Remaining"))
+			}
+		}
+		wantProblem(t, s.Do("GET", "/v1/incidents", "", nil, "Authorization", first), 429, "RateLimitExceeded")
+		wantProblem(t, s.Do("GET", "/v1/incidents", "", nil, "Authorization", token("ana", tenant, now-2)), 429, "RateLimitExceeded")
+		for name, tok := range map[string]string{"another subject": token("bo", tenant, now), "another tenant": token("ana", apitest.Tenant("tok2"), now)} {
+			if res := s.Do("GET", "/v1/incidents", "", nil, "Authorization", tok); res.Status != 200 || res.Header.Get("X-RateLimit-Remaining") != "1" {
+				t.Errorf("%s: %d remaining %s", name, res.Status, res.Header.Get("X-RateLimit-Remaining"))
+			}
 		}
 	})
 }
