@@ -73,14 +73,18 @@ func (f *fakeServer) websocket(w http.ResponseWriter, r *http.Request) {
 		m.ID, m.Type, m.Payload = "", "", nil
 		return json.Unmarshal(data, &m) == nil
 	}
-	write := func(v any) { c.Write(ctx, websocket.MessageText, mustJSON(v)) }
+	// A failed write means the client has gone; the next read ends the loop.
+	write := func(v any) { _ = c.Write(ctx, websocket.MessageText, mustJSON(v)) }
 
 	if !read() || m.Type != "connection_init" {
 		c.Close(4400, "connection_init expected")
 		return
 	}
 	var auth map[string]string
-	json.Unmarshal(m.Payload, &auth)
+	if err := json.Unmarshal(m.Payload, &auth); err != nil {
+		c.Close(4400, "connection_init payload: "+err.Error())
+		return
+	}
 	ws.mu.Lock()
 	ws.inits++
 	reject := ws.inits <= ws.rejectFirst
@@ -158,7 +162,7 @@ func (f *fakeServer) publish(incidentID string) {
 			"incidentChanged": map[string]any{"id": strconv.Itoa(evID), "type": "CREATED", "at": at,
 				"incident": map[string]string{"id": incidentID}}}}}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s.c.Write(ctx, websocket.MessageText, mustJSON(msg))
+		_ = s.c.Write(ctx, websocket.MessageText, mustJSON(msg)) // a deaf or gone subscriber misses it: that is what is counted
 		cancel()
 	}
 }

@@ -459,7 +459,10 @@ func TestIngestReportErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/v1/component_status" && r.Header.Get("X-API-Key") == "secret" {
 			var rep componentReport
-			json.NewDecoder(r.Body).Decode(&rep)
+			if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest) // loadgen sent a report that is not JSON
+				return
+			}
 			if rep.Name == "ingest-1" {
 				http.Error(w, `{"error":"slow down"}`, http.StatusTooManyRequests)
 				return

@@ -420,9 +420,10 @@ func TestExtraScenarios(t *testing.T) {
 	rows := map[string]result{}
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
 		var r result
-		if err := json.Unmarshal([]byte(line), &r); err == nil && r.Scenario != "" {
-			rows[r.Scenario] = r
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Scenario == "" {
+			t.Fatalf("output line %q is not a result: %v", line, err)
 		}
+		rows[r.Scenario] = r
 	}
 	for _, sc := range []string{"bare", "mixed-list", "post-2"} {
 		if r := rows[sc]; r.Requests == 0 || r.Errors != 0 {
