@@ -3,8 +3,8 @@ package graph_test
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
