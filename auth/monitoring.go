@@ -12,7 +12,7 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// MonitoringConfig enables seed 001's shared-secret token for the monitoring
+// MonitoringConfig enables the monitoring contract's shared-secret token for the monitoring
 // endpoints: an HS256 JWT signed with Secret whose payload holds a claim named
 // PayloadKey acts in Tenant with component and incident write scopes, so
 // that an existing monitoring setup can post unchanged.
@@ -73,7 +73,7 @@ func (a *Authenticator) ForMonitoring(m *MonitoringConfig) *Authenticator {
 }
 
 // verifyHS256 checks a compact JWS signed with HMAC-SHA256 and returns its
-// payload. It is hand-rolled because seed 001's secrets are short ("dev"),
+// payload. It is hand-rolled because the monitoring contract's secrets are short ("dev"),
 // which JOSE libraries rightly refuse; the header must say HS256 and nothing
 // else, so that no other algorithm (none included) can slip through.
 func verifyHS256(token string, secret []byte) ([]byte, bool) {

@@ -12,7 +12,7 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// monitoringToken signs claims as seed 001's monitoring does: HS256 with the shared secret.
+// monitoringToken signs claims as monitoring does under the monitoring contract: HS256 with the shared secret.
 func monitoringToken(alg, secret string, claims map[string]any) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	h := enc([]byte(`{"alg":"` + alg + `","typ":"JWT"}`))

@@ -15,7 +15,7 @@ import (
 type OIDCConfig struct {
 	Issuer   string // OIDC_ISSUER; must match the token's iss exactly
 	Audience string // OIDC_AUDIENCE; must be in the token's aud
-	// TenantClaim names the claim that carries the tenant (default tenant_id, as in seed 002).
+	// TenantClaim names the claim that carries the tenant (default tenant_id, as in the platform conventions).
 	TenantClaim string
 	// DefaultTier applies to tokens without a tier claim (default: the default tier).
 	DefaultTier string

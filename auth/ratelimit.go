@@ -18,22 +18,22 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// DefaultRate is seed 000's budget: 200 requests per minute per client.
+// DefaultRate is the incidents contract's budget: 200 requests per minute per client.
 const DefaultRate = "200-M"
 
 // DefaultTier is the tier of credentials that name none.
 const DefaultTier = "default"
 
 // Tier is a named budget: a rate, and optionally a burst enforced as a short
-// second window (seed 002: standard 1000/minute with bursts of 100).
+// second window (the platform conventions: standard 1000/minute with bursts of 100).
 type Tier struct {
 	Name  string
 	Rate  limiter.Rate
 	Burst *limiter.Rate
 }
 
-// BuiltinTiers are the seeds' tiers: default (seed 000), free/pro/enterprise
-// (seed 004), standard/premium with bursts (seed 002).
+// BuiltinTiers are the contracts' tiers: default (the incidents contract), free/pro/enterprise
+// (the public API conventions), standard/premium with bursts (the platform conventions).
 const BuiltinTiers = "default=200-M,free=100-H,pro=1000-H,enterprise=10000-H,standard=1000-M:100-S,premium=5000-M:500-S"
 
 // ParseTiers reads comma-separated name=RATE[:BURST] in ulule's notation,
@@ -217,7 +217,7 @@ func (l *Limiter) Charge(ctx context.Context, key, tier string, cost int64) (Usa
 		RetryAfter: max(1, m.Reset-now), Describe: describe(tl.tier.Rate)}, nil
 }
 
-// describe says a rate in words, as seed 000 does ("200 requests per minute").
+// describe says a rate in words, as the incidents contract does ("200 requests per minute").
 func describe(r limiter.Rate) string {
 	unit := map[time.Duration]string{time.Second: "second", time.Minute: "minute", time.Hour: "hour", 24 * time.Hour: "day"}[r.Period]
 	if unit == "" {

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// ImpactType is a kind of impact an incident has on a component (seed 003).
-// Four are built in and read-only: the levels monitoring reports (seed 001),
-// each lined up with one of seed 000's severities. Tenants add their own.
+// ImpactType is a kind of impact an incident has on a component (the status-page model).
+// Four are built in and read-only: the levels monitoring reports (the monitoring contract),
+// each lined up with one of the incidents contract's severities. Tenants add their own.
 type ImpactType struct {
 	ID          string
 	DisplayName string
@@ -22,15 +22,15 @@ type ImpactType struct {
 	UpdatedBy string
 }
 
-// SeverityLevel is a named severity (seed 003): it names the severity
+// SeverityLevel is a named severity (the status-page model): it names the severity
 // values above the next lower severity's value, up to its own Value
-// (0..100, higher is worse). The four built-in ones are seed 000's
+// (0..100, higher is worse). The four built-in ones are the incidents contract's
 // severities and cover 0..100 on their own; tenants add finer ones.
 type SeverityLevel struct {
 	DisplayName string
 	Value       int
 	BuiltIn     bool
-	// Severity is the seed 000 severity of a built-in level.
+	// Severity is the incidents-contract severity of a built-in level.
 	Severity  Severity
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -38,7 +38,7 @@ type SeverityLevel struct {
 	UpdatedBy string
 }
 
-// PhaseList is one generation of a tenant's incident phases (seed 003):
+// PhaseList is one generation of a tenant's incident phases (the status-page model):
 // replacing the list makes a new generation, and old ones stay readable so
 // that incidents pointing into them keep their meaning. Generation 0 is the
 // empty list a tenant has before it defines any.
@@ -75,7 +75,7 @@ func (i Impact) TypeID() string { return "imp_" + i.String() }
 // built-in severity's value (maintenance and low 25 .. outage and critical 100).
 func (i Impact) Value() int { return [...]int{25, 50, 75, 100}[i] }
 
-// LevelOf is the monitoring level of an affect: what seed 001's rules
+// LevelOf is the monitoring level of an affect: what the monitoring contract's rules
 // compare and the status summary shows. Maintenance is a kind of impact,
 // not a gravity, so only the maintenance type is at that level; any other
 // type is minor up to 50, major up to 75, outage above.
@@ -125,7 +125,7 @@ func BuiltInImpactType(id string) (ImpactType, bool) {
 	return ImpactType{}, false
 }
 
-// BuiltInSeverities lists seed 000's severities with their values, mildest first.
+// BuiltInSeverities lists the incidents contract's severities with their values, mildest first.
 func BuiltInSeverities() []SeverityLevel {
 	out := make([]SeverityLevel, len(builtInSeverities))
 	for i, s := range builtInSeverities {

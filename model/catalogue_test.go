@@ -7,7 +7,7 @@ import (
 )
 
 // Rule: each monitoring level has its built-in type id, its value (25, 50,
-// 75, 100) and its seed 000 severity; out-of-range levels print as numbers.
+// 75, 100) and its incidents-contract severity; out-of-range levels print as numbers.
 func TestImpactLevels(t *testing.T) {
 	cases := []struct {
 		i        Impact

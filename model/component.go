@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Component is a part of a service whose status the platform tracks (seed
-// 003). Labels (seed 001 calls them attributes, e.g. region) tell apart
-// components that share a display name.
+// Component is a part of a service whose status the platform tracks (the
+// status-page model). Labels (the monitoring contract calls them
+// attributes, e.g. region) tell apart components that share a display name.
 type Component struct {
 	ID          string
 	TenantID    string

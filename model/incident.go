@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Severity is seed 000's incident severity.
+// Severity is the incidents contract's incident severity.
 type Severity string
 
 const (
@@ -40,7 +40,7 @@ func (s Severity) Rank() int {
 // Valid reports whether s is one of the known severities.
 func (s Severity) Valid() bool { return s.Rank() > 0 }
 
-// Status is seed 000's incident status.
+// Status is the incidents contract's incident status.
 type Status string
 
 const (
@@ -74,7 +74,7 @@ func (s Status) Valid() bool { return s.Rank() > 0 }
 // Ended reports whether an incident in status s is over.
 func (s Status) Ended() bool { return s == StatusResolved || s == StatusClosed }
 
-// Limits of seed 000, plus the ones the seed left open (tags).
+// Limits of the incidents contract, plus the ones it left open (tags).
 const (
 	MaxTitleLen       = 200
 	MaxDescriptionLen = 5000
@@ -100,7 +100,7 @@ type Incident struct {
 	CreatedBy   string
 	UpdatedBy   string
 	IsDeleted   bool
-	// Phase is the incident's phase (seed 003), nil when it has none.
+	// Phase is the incident's phase (the status-page model), nil when it has none.
 	Phase *PhaseRef
 }
 
@@ -114,7 +114,7 @@ type IncidentCreate struct {
 	Tags        []string
 	OccurredAt  time.Time
 	Phase       *PhaseRef
-	// Affects are the components the incident affects (seed 003); each
+	// Affects are the components the incident affects (the status-page model); each
 	// creates an impact visible from its component.
 	Affects []AffectInput
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Impact is a monitoring impact level (seed 001): how badly a component is
-// affected. Each lines up with one of seed 000's severities.
+// Impact is a monitoring impact level (the monitoring contract): how badly a component is
+// affected. Each lines up with one of the incidents contract's severities.
 type Impact int
 
 const (
@@ -28,7 +28,7 @@ func (i Impact) String() string {
 	return impactNames[i]
 }
 
-// Severity is the seed 000 severity of an incident at this impact:
+// Severity is the incidents-contract severity of an incident at this impact:
 // maintenance→low, minor→medium, major→high, outage→critical.
 func (i Impact) Severity() Severity {
 	return [...]Severity{SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}[i]
@@ -97,7 +97,7 @@ type IngestDecision struct {
 	CloseSource bool
 }
 
-// DecideIngest applies seed 001's rules to a report of component at impact,
+// DecideIngest applies the monitoring contract's rules to a report of component at impact,
 // given the tenant's open incidents (newest first). It is pure: the store
 // runs it under a per-tenant lock and carries out the decision.
 func DecideIngest(open []OpenIncident, component string, impact Impact) IngestDecision {
@@ -133,7 +133,7 @@ func DecideIngest(open []OpenIncident, component string, impact Impact) IngestDe
 	return IngestDecision{Action: IngestCreate}
 }
 
-// ComponentReport is one monitoring report (seed 001's POST /component_status).
+// ComponentReport is one monitoring report (the monitoring contract's POST /component_status).
 type ComponentReport struct {
 	Name       string
 	Attributes map[string]string
@@ -141,7 +141,7 @@ type ComponentReport struct {
 	Text       string // the new incident's title; default "Incident"
 }
 
-// IncidentUpdate is one entry of an incident's timeline (seed 003).
+// IncidentUpdate is one entry of an incident's timeline (the status-page model).
 type IncidentUpdate struct {
 	Order       int
 	DisplayName string
@@ -150,7 +150,7 @@ type IncidentUpdate struct {
 	CreatedBy   string
 }
 
-// Affect is a component an incident affects (seed 003): an impact type and
+// Affect is a component an incident affects (the status-page model): an impact type and
 // a severity value, and the monitoring level they stand at (LevelOf).
 type Affect struct {
 	ComponentID string

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Rule (seed 001, beyond TestDecideIngest): the incident's size may come
+// Rule (the monitoring contract, beyond TestDecideIngest): the incident's size may come
 // from Size; the component's own incident is never its target; an incident
 // without components is never a target, whatever its Size.
 func TestDecideIngestEdges(t *testing.T) {

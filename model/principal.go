@@ -16,7 +16,7 @@ const (
 	ScopeComponentsWrite Scope = "components:write"
 	ScopeAPIKeysAdmin    Scope = "apikeys:admin"
 	ScopeAuditRead       Scope = "audit:read"
-	// ScopeRead and ScopeWrite are seed 000's OAuth2 scopes; they stand for
+	// ScopeRead and ScopeWrite are the incidents contract's OAuth2 scopes; they stand for
 	// read or write access to the domain's resources (incidents, components),
 	// not for administration (API keys, the audit trail).
 	ScopeRead  Scope = "read"

@@ -42,7 +42,7 @@ type Sort struct {
 	Desc  bool
 }
 
-// DefaultSort is seed 000's occurredAt:desc.
+// DefaultSort is the incidents contract's occurredAt:desc.
 var DefaultSort = Sort{Field: SortOccurredAt, Desc: true}
 
 func (s Sort) String() string {

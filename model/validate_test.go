@@ -119,10 +119,10 @@ func validCreate() IncidentCreate {
 	}
 }
 
-// Rule: seed 000's incident fields (title 1..200 not blank, description
+// Rule: the incidents contract's incident fields (title 1..200 not blank, description
 // <= 5000, severity required and known, status optional and known, service
 // not blank and <= 100, <= 32 tags of 1..64, occurredAt required in range),
-// seed 003's phase ref and affects.
+// the status-page model's phase ref and affects.
 func TestIncidentCreateValidate(t *testing.T) {
 	cases := []struct {
 		name   string
