@@ -31,17 +31,22 @@ func TestOIDC(t *testing.T) {
 	if p.TenantID != "acme" || p.ActorID != "user_1" || p.Tier != "pro" || !p.Has(model.ScopeIncidentsWrite) || len(p.Scopes) != 3 {
 		t.Errorf("principal %+v", p)
 	}
-	p, _ = a.Authenticate(t.Context(), is.Token(map[string]any{"sub": nil, "user_id": "u9", "tier": "premium", "scope": nil}))
-	if p == nil || p.ActorID != "u9" || p.Tier != "premium" || len(p.Scopes) != 0 {
+	p, err = a.Authenticate(t.Context(), is.Token(map[string]any{"sub": nil, "user_id": "u9", "tier": "premium", "scope": nil}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ActorID != "u9" || p.Tier != "premium" || len(p.Scopes) != 0 {
 		t.Errorf("user_id and tier claims: %+v", p)
 	}
 
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	none := func() string {
 		h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
-		b, _ := json.Marshal(map[string]any{"iss": is.URL, "aud": "incidentd", "sub": "x", "tenant_id": "acme", "exp": now.Add(time.Hour).Unix()})
-		return h + "." + base64.RawURLEncoding.EncodeToString(b) + "."
+		return h + "." + base64.RawURLEncoding.EncodeToString([]byte(mustJSON(map[string]any{"iss": is.URL, "aud": "incidentd", "sub": "x", "tenant_id": "acme", "exp": now.Add(time.Hour).Unix()}))) + "."
 	}()
 	cases := map[string]string{
 		"expired":         is.Token(map[string]any{"exp": now.Add(-time.Minute).Unix()}),
@@ -53,7 +58,7 @@ func TestOIDC(t *testing.T) {
 		"hs256":           oidctest.SignIDToken([]byte("a-shared-secret-of-32-bytes-long!"), is.KID, "HS256", mustJSON(map[string]any{"iss": is.URL, "aud": "incidentd", "sub": "x", "tenant_id": "acme", "exp": now.Add(time.Hour).Unix()})),
 		"missing tenant":  is.Token(map[string]any{"tenant_id": nil}),
 		"garbage":         "a.b.c",
-		"tampered claims": tamper(is.Token(nil)),
+		"tampered claims": tamper(t, is.Token(nil)),
 	}
 	for name, tok := range cases {
 		if _, err := a.Authenticate(t.Context(), tok); model.ErrorCode(err) != model.CodeUnauthorized {
@@ -62,7 +67,10 @@ func TestOIDC(t *testing.T) {
 	}
 
 	// Key rotation: the issuer starts signing with a new key; the verifier fetches the new JWKS.
-	newKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	newKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
 	is.Server.PublicKeys = append(is.Server.PublicKeys, oidctest.PublicKey{PublicKey: newKey.Public(), KeyID: "k2", Algorithm: "RS256"})
 	is.Key, is.KID = newKey, "k2"
 	if _, err := a.Authenticate(t.Context(), is.Token(nil)); err != nil {
@@ -77,18 +85,29 @@ func TestOIDC(t *testing.T) {
 }
 
 func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only maps of plain values are passed
+	}
 	return string(b)
 }
 
 // tamper changes the payload of a signed token without re-signing it.
-func tamper(tok string) string {
+func tamper(t *testing.T, tok string) string {
+	t.Helper()
 	parts := strings.Split(tok, ".")
-	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not a JWS", tok)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
 	var m map[string]any
-	json.Unmarshal(raw, &m)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
 	m["tenant_id"] = "victim"
-	b, _ := json.Marshal(m)
-	parts[1] = base64.RawURLEncoding.EncodeToString(b)
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(mustJSON(m)))
 	return strings.Join(parts, ".")
 }

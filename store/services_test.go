@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -220,8 +221,32 @@ func TestServices(t *testing.T) {
 		if _, err := s.KeyAdmin().Get(otherCtx, key.ID); err == nil {
 			t.Error("another tenant reads the key")
 		}
+		// The authenticator's side: issue with an expiry, record a use, and
+		// see both (to the microsecond) through the lookup it does per request.
+		exp := at.Add(24 * time.Hour)
+		issued, issuedSecret, err := s.APIKeys().IssueAPIKey(context.Background(), model.APIKeyIssue{TenantID: ten, Name: sentinel + " issued",
+			Scopes: []model.Scope{model.ScopeIncidentsWrite}, Tier: "pro", ActorID: "actor-" + ten, ExpiresAt: &exp})
+		if err != nil || !strings.HasPrefix(issuedSecret, issued.Prefix) || !bytes.Equal(issued.Hash, model.HashAPIKey(issuedSecret)) {
+			t.Fatalf("issue: %+v %v", issued, err)
+		}
+		if err := s.APIKeys().TouchAPIKey(context.Background(), issued.ID, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		read, err := s.APIKeys().APIKeyByPrefix(context.Background(), issued.Prefix)
+		if got := read; err != nil || got.ID != issued.ID || got.TenantID != ten || got.Tier != "pro" || got.ActorID != "actor-"+ten ||
+			!slices.Equal(got.Scopes, issued.Scopes) || !bytes.Equal(got.Hash, issued.Hash) || got.RevokedAt != nil ||
+			got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp.Truncate(time.Microsecond)) ||
+			got.LastUsedAt == nil || !got.LastUsedAt.Equal(at.Add(time.Hour).Truncate(time.Microsecond)) {
+			t.Errorf("issued key read back: %+v %v", read, err)
+		}
+		if _, err := s.APIKeys().APIKeyByPrefix(context.Background(), "nokey0000000"); model.ErrorCode(err) != model.CodeNotFound {
+			t.Errorf("unknown prefix: %v", err)
+		}
 		if revoked, err := s.KeyAdmin().Revoke(ctx, key.ID); err != nil || revoked.RevokedAt == nil {
 			t.Errorf("revoke: %+v %v", revoked, err)
+		}
+		if got, err := s.APIKeys().APIKeyByPrefix(context.Background(), key.Prefix); err != nil || got.RevokedAt == nil {
+			t.Errorf("a revoked key reads back unrevoked: %+v %v", got, err)
 		}
 
 		// Audit: opaque ids, walked with its cursor, refused elsewhere.
