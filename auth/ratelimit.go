@@ -85,12 +85,20 @@ type Store = limiter.Store
 func NewMemoryStore() Store { return memory.NewStore() }
 
 // NewRedisStore keeps counters in the Redis at url (redis://host:port/db).
-// The returned close function releases the client.
+// It must answer at start (so that a wrong URL fails fast); once running,
+// while it does not answer, counters are kept in this instance (fail open
+// to per-instance budgets, see fallbackStore) and Redis is tried again every
+// second. The returned close function releases the client.
 func NewRedisStore(ctx context.Context, url string) (Store, func() error, error) {
 	opt, err := libredis.ParseURL(url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis url: %w", err)
 	}
+	// A request waits on Redis at most this long before it is counted
+	// locally (the defaults, 5 s to dial and 3 s to read, three retries,
+	// would hold every request for seconds while Redis is away).
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	opt.MaxRetries = -1
 	client := libredis.NewClient(opt)
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
@@ -101,7 +109,7 @@ func NewRedisStore(ctx context.Context, url string) (Store, func() error, error)
 		client.Close()
 		return nil, nil, fmt.Errorf("redis limiter store: %w", err)
 	}
-	return st, client.Close, nil
+	return newFallbackStore(st), client.Close, nil
 }
 
 // Limiter charges budgets keyed by principal (or by client IP for requests
