@@ -24,8 +24,8 @@ const (
 	CodeInternal     Code = "internal"
 )
 
-// WireName is the error's name on both doors: REST's `error` member (seed
-// 000's names) and GraphQL's extensions.code.
+// WireName is the error's name on both doors: REST's `error` member (the
+// incidents contract's names) and GraphQL's extensions.code.
 func (c Code) WireName() string {
 	switch c {
 	case CodeInvalid:
@@ -97,7 +97,12 @@ func Unauthorized(message string) *Error { return &Error{Code: CodeUnauthorized,
 func Forbidden(message string) *Error { return &Error{Code: CodeForbidden, Message: message} }
 
 // Internal wraps an unexpected failure; its cause is never shown to clients.
+// A cause that is a dependency being away (see Unavailable) is reported as
+// unavailable instead, so that clients retry rather than give up.
 func Internal(err error, context string) *Error {
+	if Unavailable(err) {
+		return unavailable(fmt.Errorf("%s: %w", context, err))
+	}
 	return &Error{Code: CodeInternal, Message: "internal error", Err: fmt.Errorf("%s: %w", context, err)}
 }
 
@@ -105,7 +110,13 @@ func Internal(err error, context string) *Error {
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Code == CodeInternal && Unavailable(e.Err) {
+			return unavailable(e.Err)
+		}
 		return e
+	}
+	if Unavailable(err) {
+		return unavailable(err)
 	}
 	return &Error{Code: CodeInternal, Message: "internal error", Err: err}
 }

@@ -65,6 +65,10 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.ErrorContext(r.Context(), "internal error", "request_id", RequestID(r.Context()), "err", err)
 		msg = "An internal error occurred; quote the request id when reporting it"
 	}
+	if e.Code == model.CodeUnavailable {
+		slog.WarnContext(r.Context(), "unavailable", "request_id", RequestID(r.Context()), "err", err)
+		w.Header().Set("Retry-After", "1")
+	}
 	writeProblem(w, r, p, msg, e.Details)
 }
 

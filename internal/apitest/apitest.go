@@ -329,7 +329,7 @@ func (s *Server) Try(method, path, key string, body any, header ...string) (*Res
 			req.Header.Set(header[i], header[i+1])
 		}
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -344,6 +344,10 @@ func (s *Server) Try(method, path, key string, body any, header ...string) (*Res
 	}
 	return out, nil
 }
+
+// client gives every request a deadline: a server that never answers fails
+// the test instead of holding it until the suite's timeout.
+var client = &http.Client{Timeout: time.Minute}
 
 var (
 	docOnce   sync.Once
