@@ -85,6 +85,26 @@ func TestAPIKeyManagement(t *testing.T) {
 			}
 		}
 		wantProblem(t, s.Do("POST", "/v1/api-keys/"+strongID+"/rotate", admin, nil), 403, "Forbidden")
+		// Nor another tier (tiers are names, not ranks: "default", 200 a
+		// minute, outranks "free", 100 an hour), nor another actor's identity.
+		issue := func(tier, actor string, scopes ...model.Scope) (id, secret string) {
+			key, secret, err := s.Store.APIKeys().IssueAPIKey(t.Context(), model.APIKeyIssue{TenantID: tenant, Name: "tiered", Scopes: scopes, Tier: tier, ActorID: actor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return key.ID, secret
+		}
+		_, freeAdmin := issue("free", "user_"+tenant, model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead)
+		defaultKey, _ := issue("default", "user_"+tenant, model.ScopeIncidentsRead)
+		wantProblem(t, s.Do("POST", "/v1/api-keys/"+defaultKey+"/rotate", freeAdmin, nil), 403, "Forbidden")
+		othersKey, _ := issue("default", "someone-else", model.ScopeIncidentsRead)
+		wantProblem(t, s.Do("POST", "/v1/api-keys/"+othersKey+"/rotate", admin, nil), 403, "Forbidden")
+		freeKey, _ := issue("free", "user_"+tenant, model.ScopeIncidentsRead)
+		var freeNext apiKey
+		s.Do("POST", "/v1/api-keys/"+freeKey+"/rotate", freeAdmin, nil).Expect(t, 201).JSON(t, &freeNext)
+		if freeNext.Tier != "free" || freeNext.CreatedBy != "user_"+tenant {
+			t.Errorf("rotation within the tier and actor: %+v", freeNext)
+		}
 		// Rotation: the successor works, the old key too during the overlap.
 		res = s.Do("POST", "/v1/api-keys/"+k.ID+"/rotate", admin, map[string]any{"overlapSeconds": 3600})
 		var next apiKey

@@ -240,6 +240,32 @@ func TestMonitoringToken(t *testing.T) {
 		}
 		wantProblem(t, s.Do("POST", "/v1/incidents", "", map[string]any{"title": "x", "severity": "low", "occurredAt": "2024-01-01T00:00:00Z"}, "Authorization", "Bearer "+good), 401, "Unauthorized")
 		wantProblem(t, s.Do("GET", "/v1/components", "", nil, "Authorization", "Bearer "+good), 401, "Unauthorized")
+		// Every other route is refused whatever its path ends with, encoded or
+		// not, under both prefixes (the token used to be let in by a suffix
+		// test on the decoded path). The severity named "component_status"
+		// exists, so a token that got through would delete it (204).
+		admin := s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsRead)
+		s.Do("POST", "/v1/severities", admin, map[string]any{"displayName": "component_status", "value": 60}).Expect(t, 201)
+		for _, probe := range []struct{ method, path string }{
+			{"DELETE", "/v1/severities/component_status"},
+			{"DELETE", "/api/v1/severities/component_status"},
+			{"DELETE", "/v1/severities/x%2Fcomponent_status"},
+			{"PATCH", "/v1/incidents/a%2Fcomponent_status"},
+			{"GET", "/v1/incidents/" + r.ID},
+			{"GET", "/v1/components/x%2Fv1%2Fincidents"},
+			{"GET", "/v1/severities/v1%2Fincidents"},
+			{"GET", "/v1/phases/component_status"},
+			{"DELETE", "/v1/maintenance/a%2Fcomponent_status"},
+			{"PUT", "/v1/component_status"},
+			{"DELETE", "/v1/incidents"},
+			{"GET", "/v1/component_status/"},
+		} {
+			wantProblem(t, s.Do(probe.method, probe.path, "", nil, "Authorization", "Bearer "+good), 401, "Unauthorized")
+		}
+		s.Do("GET", "/v1/severities/component_status", admin, nil).Expect(t, 200)
+		if r := s.Do("GET", "/v1/component_status", "", nil, "Authorization", "Bearer "+good); r.Status != 200 {
+			t.Errorf("GET component_status with the monitoring token: %d", r.Status)
+		}
 		// API keys keep working there.
 		if r := s.Do("POST", "/v1/component_status", s.Key(tenant, model.ScopeComponentsWrite, model.ScopeIncidentsWrite), body); r.Status != 201 {
 			t.Errorf("API key on the monitoring endpoint: %d", r.Status)

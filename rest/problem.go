@@ -78,7 +78,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem, msg string,
 		Title:     p.title,
 		Status:    p.status,
 		Detail:    msg,
-		Instance:  r.URL.Path,
+		Instance:  r.URL.EscapedPath(), // as sent: a decoded %2F would name another path
 		Error:     p.name,
 		Message:   msg,
 		Details:   details,

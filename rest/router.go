@@ -6,7 +6,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -93,8 +92,7 @@ func NewRouter(d Deps) http.Handler {
 		r.Use(func(next http.Handler) http.Handler {
 			g, m := general(next), monitoring(next)
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				p := strings.TrimSuffix(r.URL.Path, "/")
-				if strings.HasSuffix(p, "/component_status") || (r.Method == http.MethodGet && strings.HasSuffix(p, "v1/incidents")) {
+				if monitoringRoute(r) {
 					m.ServeHTTP(w, r)
 					return
 				}
@@ -155,4 +153,24 @@ func NewRouter(d Deps) http.Handler {
 		r.Handle(pattern, h)
 	}
 	return r
+}
+
+// monitoringRoute reports whether r is for one of the routes the monitoring
+// token may call: POST and GET /component_status and GET /incidents. It
+// compares the path chi is about to route within /v1 (RoutePath, in the
+// same representation chi routes on, escapes kept) with the whole route, so
+// that no other route is reached with the token however its path ends or is
+// encoded.
+func monitoringRoute(r *http.Request) bool {
+	rctx := chi.RouteContext(r.Context())
+	if rctx == nil {
+		return false
+	}
+	switch rctx.RoutePath {
+	case "/component_status":
+		return r.Method == http.MethodPost || r.Method == http.MethodGet
+	case "/incidents":
+		return r.Method == http.MethodGet
+	}
+	return false
 }

@@ -295,8 +295,15 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 				return model.Forbidden("rotating this key would grant " + sc + ", which this credential lacks")
 			}
 		}
-		if row.Tier != p.Tier && row.Tier != "default" {
+		// Tiers are compared by name, not ranked: tiers are configurable and
+		// "default" (200/minute) outranks free, pro and enterprise (per hour).
+		if row.Tier != p.Tier {
 			return model.Forbidden("rotating this key would grant the " + row.Tier + " tier, which this credential lacks")
+		}
+		// The successor acts as the key's actor (its audit trail and budget):
+		// only that actor may hand it out, as Create makes keys for the caller.
+		if row.ActorID != p.ActorID {
+			return model.Forbidden("rotating this key would let this credential act as another actor; its own actor (or the command line) must rotate it")
 		}
 		key, sec, _, err := newKeyRow(model.APIKeyIssue{TenantID: row.TenantID, Name: row.Name, Tier: row.Tier, ActorID: row.ActorID,
 			ExpiresAt: row.ExpiresAt.ptr()}, strings.Fields(row.Scopes), now)
