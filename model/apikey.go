@@ -85,6 +85,9 @@ func (in *APIKeyIssue) Validate() []FieldError {
 	if in.ActorID != "" {
 		errs = append(errs, checkText("actor", in.ActorID, 100, true)...)
 	}
+	if in.ExpiresAt != nil {
+		errs = append(errs, checkTime("expiresAt", *in.ExpiresAt)...)
+	}
 	return errs
 }
 
@@ -155,8 +158,29 @@ func (in *APIKeyCreate) Validate(creator *Principal, now time.Time) []FieldError
 	if in.Tier != "" {
 		errs = append(errs, checkText("tier", in.Tier, 64, true)...)
 	}
-	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
-		errs = append(errs, FieldError{"expiresAt", "expiresAt must be in the future"})
+	if in.ExpiresAt != nil {
+		if e := checkTime("expiresAt", *in.ExpiresAt); e != nil {
+			errs = append(errs, e...)
+		} else if !in.ExpiresAt.After(now) {
+			errs = append(errs, FieldError{"expiresAt", "expiresAt must be in the future"})
+		}
 	}
 	return errs
+}
+
+// MaxRotationOverlap bounds how long a rotated key keeps working beside its successor.
+const MaxRotationOverlap = 30 * 24 * time.Hour
+
+// RotationOverlap turns a client's overlap in seconds into the duration
+// APIKeyService.Rotate takes. Both doors use it: the range is checked on
+// the seconds, before they are multiplied, because a product that overflows
+// int64 wraps and can land inside the range (18446744074 s wraps to 0.29 s).
+// Codes: invalid.
+func RotationOverlap(seconds int64) (time.Duration, error) {
+	limit := int64(MaxRotationOverlap / time.Second)
+	if seconds < 0 || seconds > limit {
+		return 0, Invalid("Invalid request body", FieldError{"overlapSeconds",
+			fmt.Sprintf("overlapSeconds must be between 0 and %d (30 days)", limit)})
+	}
+	return time.Duration(seconds) * time.Second, nil
 }

@@ -84,6 +84,12 @@ func (q *AuditQuery) Validate() error {
 	if len(q.After) > 64 {
 		errs = append(errs, BadAuditCursor)
 	}
+	if q.From != nil {
+		errs = append(errs, checkTime("from", *q.From)...)
+	}
+	if q.To != nil {
+		errs = append(errs, checkTime("to", *q.To)...)
+	}
 	if len(errs) > 0 {
 		return Invalid("Invalid query parameters", errs...)
 	}

@@ -221,20 +221,6 @@ func AutoUpdates(cur, next *Incident, phaseName func(PhaseRef) string) []UpdateI
 // microseconds (PostgreSQL's resolution), UTC.
 func NormalizeTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// Year bounds keep every stored time representable in RFC 3339 and in both stores.
-var (
-	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
-)
-
-func checkTime(field string, t time.Time) []FieldError {
-	u := t.UTC()
-	if u.Before(minTime) || u.After(maxTime) {
-		return []FieldError{{field, field + " must be between years 0001 and 9999"}}
-	}
-	return nil
-}
-
 func checkText(field string, s string, maxLen int, required bool) []FieldError {
 	if strings.ContainsRune(s, 0) {
 		return []FieldError{{field, field + " must not contain NUL characters"}}

@@ -335,8 +335,10 @@ func DecodeCursor(s string) (*Cursor, error) {
 	case SortTitle:
 		c.KeyString = w.K
 	default:
+		// A time no store holds was never written by NewCursor: the cursor
+		// is damaged, and must not reach a query.
 		c.KeyTime, err = time.Parse(time.RFC3339Nano, w.K)
-		if err != nil {
+		if err != nil || !TimeInRange(c.KeyTime) {
 			return nil, bad
 		}
 	}
