@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Component is a part of a service whose status the platform tracks (the
@@ -107,12 +108,8 @@ type ComponentService interface {
 func (q *ComponentQuery) Validate() error {
 	var errs []FieldError
 	errs = append(errs, checkText("name", q.NamePrefix, MaxComponentNameLen, false)...)
-	if q.Limit < 1 || q.Limit > MaxLimit {
-		errs = append(errs, FieldError{"limit", "limit must be between 1 and 100"})
-	}
-	if q.Offset < 0 || q.Offset > MaxOffset {
-		errs = append(errs, FieldError{"offset", fmt.Sprintf("offset must be between 0 and %d", MaxOffset)})
-	}
+	errs = append(errs, CheckLimit("limit", q.Limit)...)
+	errs = append(errs, CheckOffset(q.Offset)...)
 	in := ComponentInput{Labels: Some(q.Labels)}
 	errs = append(errs, in.Validate(false)...)
 	if len(errs) > 0 {
@@ -146,4 +143,11 @@ const (
 )
 
 // NameKey is the folded form of a display name that prefix search matches.
-func NameKey(s string) string { return strings.ToLower(s) }
+// A string that is not valid UTF-8 is no display name and is left as it is
+// (ToLower would turn its bad bytes into U+FFFD, naming a stored "a\uFFFDb").
+func NameKey(s string) string {
+	if !utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToLower(s)
+}

@@ -539,6 +539,30 @@ func TestCatalogueOddKeys(t *testing.T) {
 				t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, r.Status, c.want, r.Body)
 			}
 		}
+
+		// Such keys name nothing, not even a stored name holding U+FFFD
+		// (which is what invalid UTF-8 decodes to elsewhere).
+		s.Do("POST", "/v1/severities", key, map[string]any{"displayName": "a\uFFFDb", "value": 30}).Expect(t, 201)
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/v1/severities/a%00b"}, {"GET", "/v1/severities/a%FFb"}, {"PATCH", "/v1/severities/a%FFb"},
+			{"DELETE", "/v1/severities/a%FFb"}, {"DELETE", "/v1/severities/a%00b"},
+		} {
+			var body any
+			if c.method == "PATCH" {
+				body = map[string]any{"value": 31}
+			}
+			wantProblem(t, s.Do(c.method, c.path, key, body), 404, "NotFound")
+		}
+		var sev struct{ Value int }
+		s.Do("GET", "/v1/severities/a%EF%BF%BDb", key, nil).JSON(t, &sev)
+		if sev.Value != 30 {
+			t.Errorf("the stored severity changed: %+v", sev)
+		}
+		var list struct{ Data []struct{ ID string } }
+		s.Do("GET", "/v1/incidents?service=a%FFb&keyword=%FF", key, nil).JSON(t, &list)
+		if len(list.Data) != 0 {
+			t.Errorf("an unstorable filter matched %+v", list.Data)
+		}
 	})
 }
 

@@ -76,7 +76,6 @@ func (x catalogue) ImpactTypes(ctx context.Context) ([]model.ImpactType, error) 
 }
 
 func (x catalogue) ImpactType(ctx context.Context, id string) (*model.ImpactType, error) {
-	id = cleanKey(id)
 	p, err := model.AuthorizeCatalogueRead(ctx)
 	if err != nil {
 		return nil, err
@@ -178,16 +177,11 @@ func (x catalogue) CreateImpactType(ctx context.Context, in model.ImpactTypeInpu
 	return row.toModel(), nil
 }
 
-// cleanKey makes a key valid UTF-8 without NUL (see cleanArgs), for keys
-// that are compared in Go as well as in SQL.
-func cleanKey(s string) string { return cleanArgs([]any{s})[0].(string) }
-
 func builtInReadOnly(what, id string) error {
 	return model.BusinessRule(fmt.Sprintf("%s %s is built in and read-only", what, id))
 }
 
 func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.ImpactTypeInput) (*model.ImpactType, error) {
-	id = cleanKey(id)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return nil, err
@@ -241,7 +235,6 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 }
 
 func (x catalogue) DeleteImpactType(ctx context.Context, id string) error {
-	id = cleanKey(id)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return err
@@ -296,7 +289,6 @@ func (x catalogue) severities(ctx context.Context, db querier, tenant string) ([
 }
 
 func (x catalogue) Severity(ctx context.Context, name string) (*model.SeverityLevel, error) {
-	name = cleanKey(name)
 	p, err := model.AuthorizeCatalogueRead(ctx)
 	if err != nil {
 		return nil, err
@@ -395,7 +387,6 @@ func (x catalogue) CreateSeverity(ctx context.Context, in model.SeverityInput) (
 }
 
 func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.SeverityInput) (*model.SeverityLevel, error) {
-	name = cleanKey(name)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return nil, err
@@ -454,7 +445,6 @@ func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.Sev
 }
 
 func (x catalogue) DeleteSeverity(ctx context.Context, name string) error {
-	name = cleanKey(name)
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -44,17 +45,26 @@ type querier interface {
 // time instead of reusing a generic plan. Pass it as the first argument.
 type planEach struct{}
 
-// cleanArgs makes string arguments valid UTF-8 without NUL (PostgreSQL
-// refuses both with an error): stored text never holds them, so a key that
-// does (a path segment, a GraphQL id) simply matches nothing.
+// cleanArgs replaces string arguments that are not valid UTF-8 or hold NUL
+// (PostgreSQL refuses both with an error; SQLite would compare them byte
+// by byte) with unmatchable: stored text never holds such strings (JSON and
+// GraphQL decode to valid UTF-8, validation refuses NUL), so a key that
+// does (a path segment, a GraphQL id, a filter) must match nothing. Mapping
+// them to U+FFFD instead made "a%00b" and "a%FFb" name the stored "a\uFFFDb".
 func cleanArgs(args []any) []any {
 	for i, a := range args {
-		if s, ok := a.(string); ok && (!utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0) {
-			args[i] = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+		if s, ok := a.(string); ok && !storable(s) {
+			args[i] = unmatchable
 		}
 	}
 	return args
 }
+
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// unmatchable stands for a string no row holds: a random value drawn at
+// start, which no client can know and so cannot have stored.
+var unmatchable = "\uFFFD" + rand.Text()
 
 // pgArgs prepares arguments for pgx: a leading planEach becomes pgx's
 // per-execution planning mode.
@@ -460,7 +470,7 @@ func (f *firstRow) Scan(dest ...any) error {
 func (t *txn) queryUnderLocks(ctx context.Context, keys []string, q string, args ...any) (rows, error) {
 	if t.lite == nil {
 		for _, k := range keys {
-			t.queue = append(t.queue, queued{what: "lock " + k, sql: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, args: []any{k}})
+			t.queue = append(t.queue, queued{what: "lock " + k, sql: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, args: pgArgs([]any{k})})
 		}
 	}
 	return t.query(ctx, q, args...)
