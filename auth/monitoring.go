@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 
@@ -43,13 +44,19 @@ func (m *MonitoringConfig) authenticate(_ context.Context, raw string, now time.
 	if _, ok := claims[m.PayloadKey]; !ok {
 		return nil, errBadMonitoringToken
 	}
+	// The claims are compared as floats, in whole seconds of now: a claim
+	// converted to int64 wraps beyond its range (nbf 1e19 became the minimum
+	// int64, valid at once; exp 1e19 likewise, expired at once). now.Unix()
+	// is exact as a float64 for any clock this runs under (< 2^53 s).
+	sec := float64(now.Unix())
 	for name, past := range map[string]bool{"exp": true, "nbf": false} {
 		v, present := claims[name]
 		if !present {
 			continue
 		}
 		t, ok := v.(float64)
-		if !ok || (past && now.Unix() >= int64(t)) || (!past && now.Unix() < int64(t)) {
+		// JSON has no NaN or infinity, but a NaN would pass both comparisons.
+		if !ok || math.IsNaN(t) || math.IsInf(t, 0) || (past && sec >= t) || (!past && sec < t) {
 			return nil, errBadMonitoringToken
 		}
 	}
