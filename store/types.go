@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/incidentd/incidentd/model"
 )
 
 // timeLayout is fixed-width so that SQLite's text order is time order.
@@ -23,7 +25,16 @@ func newDBTimePtr(t *time.Time) *dbTime {
 	return &v
 }
 
-func (t dbTime) Value() (driver.Value, error) { return t.UTC().Format(timeLayout), nil }
+// Value refuses a time outside model.TimeInRange: the model refuses such
+// input first, so one here is a bug, and writing it would break every later
+// read of the row (SQLite's text would not parse back; PostgreSQL's would not
+// be RFC 3339 on output).
+func (t dbTime) Value() (driver.Value, error) {
+	if !model.TimeInRange(t.Time) {
+		return nil, fmt.Errorf("dbTime: %s is outside the years 0001..9999 every store holds", t.UTC().Format(time.RFC3339Nano))
+	}
+	return t.UTC().Format(timeLayout), nil
+}
 
 func (t *dbTime) Scan(src any) error {
 	switch v := src.(type) {
