@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -55,8 +54,7 @@ func (h apiKeyHandlers) routes(r chi.Router) {
 }
 
 func (h apiKeyHandlers) list(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", model.FieldError{Field: "query", Message: "this list takes no parameters"}))
+	if !noQuery(w, r) {
 		return
 	}
 	keys, err := h.svc.List(r.Context())
@@ -129,15 +127,18 @@ func (h apiKeyHandlers) rotate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f := newFields(raw, "overlapSeconds")
-		if v, ok := raw["overlapSeconds"]; ok {
-			var n int64
-			if err := json.Unmarshal(v, &n); err != nil {
-				f.fail("overlapSeconds", "overlapSeconds must be an integer")
+		// null is no integer: the contract does not let it stand for 0 or the default.
+		if n := f.wideInteger("overlapSeconds"); n.Null {
+			f.fail("overlapSeconds", "overlapSeconds must be an integer")
+		} else if n.Set {
+			d, err := model.RotationOverlap(n.Value)
+			if err != nil {
+				f.errs = append(f.errs, model.AsError(err).Details...)
 			}
-			overlap = time.Duration(n) * time.Second
+			overlap = d
 		}
 		if len(f.errs) > 0 {
-			writeError(w, r, model.Invalid("Invalid request body", f.errs...))
+			writeError(w, r, model.Invalid("Invalid request body", sortDetails(f.errs)...))
 			return
 		}
 	}

@@ -177,9 +177,39 @@ func (f *fields) integer(name string) model.Optional[int] {
 	return model.Some(n)
 }
 
+// wideInteger reads an integral JSON number member for a field whose model
+// rule states its own range: a number beyond int64 is held as the nearest
+// int64, which that rule then refuses with its range message, where a
+// conversion would wrap into range.
+func (f *fields) wideInteger(name string) model.Optional[int64] {
+	raw, ok := f.raw[name]
+	if !ok {
+		return model.Optional[int64]{}
+	}
+	if isNull(raw) {
+		return model.Null[int64]()
+	}
+	n, ok := parseInt64(raw)
+	if !ok {
+		f.fail(name, name+" must be an integer")
+		return model.Optional[int64]{}
+	}
+	return model.Some(n)
+}
+
 // parseInt reads an integral JSON number within ±1e9 (no fractions, no
 // strings), which every integer field here fits.
 func parseInt(raw json.RawMessage) (int, bool) {
+	n, ok := parseInt64(raw)
+	if !ok || n < -1e9 || n > 1e9 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// parseInt64 reads an integral JSON number (no fractions, no exponents, no
+// strings), saturating at the int64 bounds.
+func parseInt64(raw json.RawMessage) (int64, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] == '"' { // json.Number would take a quoted number
 		return 0, false
@@ -191,10 +221,10 @@ func parseInt(raw json.RawMessage) (int, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(num.String(), 10, 64)
-	if err != nil || n < -1e9 || n > 1e9 {
+	if err != nil && !errors.Is(err, strconv.ErrRange) { // on ErrRange, n is the nearest bound
 		return 0, false
 	}
-	return int(n), true
+	return n, true
 }
 
 // phase reads the status-page model's {"generation", "order"} member.
