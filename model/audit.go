@@ -76,9 +76,7 @@ func (q *AuditQuery) Validate() error {
 	if q.Action != "" && !slices.Contains(AuditActions, q.Action) {
 		errs = append(errs, FieldError{"action", "action must be one of: " + strings.Join(AuditActions, ", ")})
 	}
-	if q.Limit < 1 || q.Limit > MaxLimit {
-		errs = append(errs, FieldError{"limit", "limit must be between 1 and 100"})
-	}
+	errs = append(errs, CheckLimit("limit", q.Limit)...)
 	errs = append(errs, checkText("resourceId", q.ResourceID, 100, false)...)
 	errs = append(errs, checkText("actor", q.ActorID, 100, false)...)
 	if len(q.After) > 64 {

@@ -21,6 +21,33 @@ const (
 	MaxKeywordLen = 200
 )
 
+// PageLimit is a list's page size: n, or DefaultLimit when the caller gave
+// none. Both doors take the default from here, so that it cannot drift.
+func PageLimit(n *int) int {
+	if n == nil {
+		return DefaultLimit
+	}
+	return *n
+}
+
+// CheckLimit is the one page-size rule of every list, whichever door and
+// argument carry it (REST's limit; GraphQL's first, last and limit), with
+// the one message, named after that argument.
+func CheckLimit(field string, n int) []FieldError {
+	if n < 1 || n > MaxLimit {
+		return []FieldError{{field, fmt.Sprintf("%s must be between 1 and %d", field, MaxLimit)}}
+	}
+	return nil
+}
+
+// CheckOffset is the offset rule of every offset-paged list.
+func CheckOffset(n int) []FieldError {
+	if n < 0 || n > MaxOffset {
+		return []FieldError{{"offset", fmt.Sprintf("offset must be between 0 and %d", MaxOffset)}}
+	}
+	return nil
+}
+
 // SortField is a field incidents can be ordered by.
 type SortField string
 
@@ -206,12 +233,8 @@ type IncidentQuery struct {
 // Validate checks limits and that a cursor belongs to this query.
 func (q *IncidentQuery) Validate() error {
 	errs := q.Filter.Validate()
-	if q.Limit < 1 || q.Limit > MaxLimit {
-		errs = append(errs, FieldError{"limit", fmt.Sprintf("limit must be between 1 and %d", MaxLimit)})
-	}
-	if q.Offset < 0 || q.Offset > MaxOffset {
-		errs = append(errs, FieldError{"offset", fmt.Sprintf("offset must be between 0 and %d", MaxOffset)})
-	}
+	errs = append(errs, CheckLimit("limit", q.Limit)...)
+	errs = append(errs, CheckOffset(q.Offset)...)
 	for _, c := range []*Cursor{q.After, q.Before} {
 		if c == nil {
 			continue
