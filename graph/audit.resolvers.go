@@ -16,10 +16,13 @@ import (
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, filter *gqlmodel.AuditFilter, first *int, after *string) (*gqlmodel.AuditEventConnection, error) {
-	q := model.AuditQuery{Limit: model.DefaultLimit}
 	if first != nil {
-		q.Limit = *first
+		// The page size is GraphQL's first here: name it so, not the model's limit.
+		if errs := model.CheckLimit("first", *first); errs != nil {
+			return nil, model.Invalid("Invalid arguments", errs...)
+		}
 	}
+	q := model.AuditQuery{Limit: model.PageLimit(first)}
 	if after != nil {
 		q.After = *after
 	}

@@ -65,10 +65,7 @@ func (r *queryResolver) Component(ctx context.Context, id string) (*model.Compon
 
 // Components is the resolver for the components field.
 func (r *queryResolver) Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error) {
-	q := model.ComponentQuery{Limit: model.DefaultLimit}
-	if limit != nil {
-		q.Limit = *limit
-	}
+	q := model.ComponentQuery{Limit: model.PageLimit(limit)}
 	if offset != nil {
 		q.Offset = *offset
 	}

@@ -14,7 +14,7 @@ import (
 // (limit/offset) arguments into the domain's list query.
 func connectionQuery(filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string,
 	last *int, before *string, limit *int, offset *int) (model.IncidentQuery, error) {
-	q := model.IncidentQuery{Filter: filterIn(filter), Sort: model.DefaultSort, Limit: model.DefaultLimit}
+	q := model.IncidentQuery{Filter: filterIn(filter), Sort: model.DefaultSort, Limit: model.PageLimit(nil)}
 	if orderBy != nil {
 		q.Sort = model.Sort{Field: sortFields[orderBy.Field], Desc: orderBy.Direction == gqlmodel.SortDirectionDesc}
 	}
@@ -36,10 +36,8 @@ func connectionQuery(filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.Incident
 		v    *int
 	}{{"first", first}, {"last", last}, {"limit", limit}} {
 		if n.v != nil {
-			q.Limit = *n.v
-			if *n.v < 1 || *n.v > model.MaxLimit {
-				bad(n.name, n.name+" must be between 1 and 100")
-			}
+			q.Limit = model.PageLimit(n.v)
+			errs = append(errs, model.CheckLimit(n.name, *n.v)...)
 		}
 	}
 	if offset != nil {
