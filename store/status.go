@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -10,6 +11,11 @@ import (
 func (s *Store) Status() model.StatusService { return status{s} }
 
 type status struct{ s *Store }
+
+// openStatuses are the statuses of incidents that have not ended, derived
+// from the model's one rule (Status.Ended) as openStatusOf's SQL is, so that
+// a new status cannot be open in one and missing from the other.
+var openStatuses = slices.DeleteFunc(slices.Clone(model.Statuses), model.Status.Ended)
 
 func (x status) Summary(ctx context.Context) (*model.StatusSummary, error) {
 	p, err := model.Authorize(ctx, model.ScopeComponentsRead)
@@ -31,7 +37,7 @@ func (x status) Summary(ctx context.Context) (*model.StatusSummary, error) {
 		}
 	}
 	open, err := incidents(x).List(ctx, model.IncidentQuery{Sort: model.DefaultSort, Limit: model.MaxLimit, SkipCount: true,
-		Filter: model.IncidentFilter{Statuses: []model.Status{model.StatusOpen, model.StatusInvestigating}}})
+		Filter: model.IncidentFilter{Statuses: openStatuses}})
 	if err != nil {
 		return nil, err
 	}
