@@ -2,8 +2,6 @@ package rest
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/incidentd/incidentd/model"
@@ -25,43 +23,12 @@ type auditHandlers struct{ log model.AuditLog }
 
 // list serves GET /v1/audit-events, newest first, with cursor pages.
 func (h auditHandlers) list(w http.ResponseWriter, r *http.Request) {
-	q := model.AuditQuery{Limit: model.DefaultLimit}
-	var errs []model.FieldError
-	for name, vs := range r.URL.Query() {
-		v := strings.Join(vs, ",")
-		if v == "" {
-			continue
-		}
-		switch name {
-		case "action":
-			q.Action = v
-		case "resourceId":
-			q.ResourceID = v
-		case "actor":
-			q.ActorID = v
-		case "cursor":
-			q.After = v
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				n = 0
-			}
-			q.Limit = n
-		case "from", "to":
-			t, ok := parseQueryTime(v)
-			if !ok {
-				errs = append(errs, model.FieldError{Field: name, Message: name + " must be an RFC 3339 date-time, e.g. 2024-01-15T14:30:00Z"})
-			} else if name == "from" {
-				q.From = &t
-			} else {
-				q.To = &t
-			}
-		default:
-			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
-		}
-	}
-	if len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+	p := readQuery(r.URL.Query(), params{"action": scalar, "resourceId": scalar, "actor": scalar, "cursor": scalar,
+		"limit": scalar, "from": scalar, "to": scalar})
+	q := model.AuditQuery{Action: p.str("action"), ResourceID: p.str("resourceId"), ActorID: p.str("actor"), After: p.str("cursor"),
+		Limit: p.limit(), From: p.dateTime("from"), To: p.dateTime("to")}
+	if err := p.err(); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	page, err := h.log.List(r.Context(), q)

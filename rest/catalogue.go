@@ -83,20 +83,6 @@ func timePtr(t time.Time) *string {
 	return &s
 }
 
-// noQuery refuses query parameters on endpoints that take none, so that a
-// misspelt filter is not silently ignored.
-func noQuery(w http.ResponseWriter, r *http.Request) bool {
-	var errs []model.FieldError
-	for name := range r.URL.Query() {
-		errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
-	}
-	if len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
-		return false
-	}
-	return true
-}
-
 type catalogueHandlers struct{ svc model.CatalogueService }
 
 func (h catalogueHandlers) impactTypeRoutes(r chi.Router) {

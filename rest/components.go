@@ -164,24 +164,11 @@ func (h componentHandlers) delete(w http.ResponseWriter, r *http.Request) {
 // list serves GET /v1/components: name (prefix), label=key:value (repeatable,
 // all must match), limit, offset.
 func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
-	q := model.ComponentQuery{Limit: model.DefaultLimit}
-	var errs []model.FieldError
-	for name, vs := range r.URL.Query() {
-		switch name {
-		case "name":
-			q.NamePrefix = strings.Join(vs, "")
-		case "label":
-			errs = append(errs, parseLabels(vs, &q.Labels)...)
-		case "limit":
-			q.Limit = intParam(strings.Join(vs, ""))
-		case "offset":
-			q.Offset = intParam(strings.Join(vs, ""))
-		default:
-			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
-		}
-	}
-	if len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+	p := readQuery(r.URL.Query(), params{"name": scalar, "label": list, "limit": scalar, "offset": scalar})
+	q := model.ComponentQuery{NamePrefix: p.str("name"), Limit: p.limit(), Offset: p.offset()}
+	p.add(parseLabels(p.list("label"), &q.Labels)...)
+	if err := p.err(); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	page, err := h.svc.List(r.Context(), q)
@@ -201,14 +188,11 @@ func (h componentHandlers) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// parseLabels reads label=key:value parameters into *into (all must match);
-// empty values count as absent, as for every other parameter.
+// parseLabels reads the label list's key:value values into *into (all
+// must match).
 func parseLabels(vs []string, into *map[string]string) []model.FieldError {
 	var errs []model.FieldError
 	for _, v := range vs {
-		if v == "" {
-			continue
-		}
 		k, val, ok := strings.Cut(v, ":")
 		if !ok {
 			errs = append(errs, model.FieldError{Field: "label", Message: "label must be key:value"})

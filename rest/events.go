@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/incidentd/incidentd/live"
@@ -126,24 +125,11 @@ func (h eventHandlers) stream(w http.ResponseWriter, r *http.Request) {
 // componentStream serves GET /v1/components/events: component status
 // changes as server-sent events (each component once, then on every change).
 func (h eventHandlers) componentStream(w http.ResponseWriter, r *http.Request) {
-	var f live.ComponentFilter
-	var errs []model.FieldError
-	for name, vs := range r.URL.Query() {
-		switch name {
-		case "component":
-			for _, v := range vs {
-				if v != "" { // empty values count as absent, as on every list
-					f.ComponentIDs = append(f.ComponentIDs, v)
-				}
-			}
-		case "label":
-			errs = append(errs, parseLabels(vs, &f.Labels)...)
-		default:
-			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
-		}
-	}
-	if len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+	p := readQuery(r.URL.Query(), params{"component": list, "label": list})
+	f := live.ComponentFilter{ComponentIDs: p.list("component")}
+	p.add(parseLabels(p.list("label"), &f.Labels)...)
+	if err := p.err(); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	serveSSE(w, r, func(emit func(sseFrame) bool, end func(error)) error {
@@ -162,37 +148,21 @@ type componentStatusJSON struct {
 }
 
 func parseEventQuery(r *http.Request) (model.EventFilter, string, error) {
-	var f model.EventFilter
-	var errs []model.FieldError
-	after := ""
-	for name, vs := range r.URL.Query() {
-		v := strings.Join(vs, ",")
-		if v == "" {
-			continue
-		}
-		switch name {
-		case "status":
-			for s := range strings.SplitSeq(v, ",") {
-				f.Statuses = append(f.Statuses, model.Status(strings.TrimSpace(s)))
-			}
-		case "severity":
-			for s := range strings.SplitSeq(v, ",") {
-				f.Severities = append(f.Severities, model.Severity(strings.TrimSpace(s)))
-			}
-		case "service":
-			f.Services = append(f.Services, strings.Split(v, ",")...)
-		case "after":
-			after = v
-		default:
-			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
-		}
+	p := readQuery(r.URL.Query(), params{"status": list, "severity": list, "service": list, "after": scalar})
+	f := model.EventFilter{Services: p.list("service")}
+	for _, s := range p.list("status") {
+		f.Statuses = append(f.Statuses, model.Status(s))
 	}
+	for _, s := range p.list("severity") {
+		f.Severities = append(f.Severities, model.Severity(s))
+	}
+	after := p.str("after")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		after = id // the hub reads it; a bad one is refused there
 	}
-	errs = append(errs, f.Validate()...)
-	if len(errs) > 0 {
-		return f, "", model.Invalid("Invalid query parameters", sortDetails(errs)...)
+	p.add(f.Validate()...)
+	if err := p.err(); err != nil {
+		return f, "", err
 	}
 	return f, after, nil
 }

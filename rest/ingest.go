@@ -100,28 +100,14 @@ type affectingIncidentJSON struct {
 // open incidents; name (prefix), attribute_name + attribute_value (that one
 // component: 404 when it does not exist), limit, offset.
 func (h ingestHandlers) status(w http.ResponseWriter, r *http.Request) {
-	q := model.ComponentQuery{Limit: model.DefaultLimit}
-	var errs []model.FieldError
-	v := r.URL.Query()
-	attrName, attrValue := v.Get("attribute_name"), v.Get("attribute_value")
-	for name := range v {
-		switch name {
-		case "name":
-			q.NamePrefix = v.Get("name")
-		case "attribute_name", "attribute_value":
-		case "limit":
-			q.Limit = intParam(v.Get(name))
-		case "offset":
-			q.Offset = intParam(v.Get(name))
-		default:
-			errs = append(errs, model.FieldError{Field: name, Message: "unknown query parameter " + name})
-		}
-	}
+	p := readQuery(r.URL.Query(), params{"name": scalar, "attribute_name": scalar, "attribute_value": scalar, "limit": scalar, "offset": scalar})
+	q := model.ComponentQuery{NamePrefix: p.str("name"), Limit: p.limit(), Offset: p.offset()}
+	attrName, attrValue := p.str("attribute_name"), p.str("attribute_value")
 	if (attrName == "") != (attrValue == "") {
-		errs = append(errs, model.FieldError{Field: "attribute_name", Message: "attribute_name and attribute_value go together"})
+		p.fail("attribute_name", "attribute_name and attribute_value go together")
 	}
-	if len(errs) > 0 {
-		writeError(w, r, model.Invalid("Invalid query parameters", sortDetails(errs)...))
+	if err := p.err(); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	if attrName != "" {
