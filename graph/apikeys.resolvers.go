@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"time"
 
 	"github.com/incidentd/incidentd/graph/generated"
 	"github.com/incidentd/incidentd/graph/gqlmodel"
@@ -46,9 +45,17 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.
 
 // RotateAPIKey is the resolver for the rotateApiKey field.
 func (r *mutationResolver) RotateAPIKey(ctx context.Context, id string, overlapSeconds *int) (*gqlmodel.APIKeySecret, error) {
+	// Scope first, as the service does, so that a caller without it learns
+	// nothing from the argument check.
+	if _, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin); err != nil {
+		return nil, err
+	}
 	overlap := model.DefaultRotationOverlap
 	if overlapSeconds != nil {
-		overlap = time.Duration(*overlapSeconds) * time.Second
+		var err error
+		if overlap, err = model.RotationOverlap(int64(*overlapSeconds)); err != nil {
+			return nil, err
+		}
 	}
 	key, secret, err := r.APIKeyService.Rotate(ctx, id, overlap)
 	if err != nil {
