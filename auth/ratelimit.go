@@ -116,7 +116,14 @@ func NewRedisStore(ctx context.Context, url string) (Store, func() error, error)
 // that fail authentication), in the principal's tier.
 type Limiter struct {
 	tiers map[string]tierLimiters
+	// refused, if set, is told of each refused charge (metrics).
+	refused func(tier, reason string)
 }
+
+// OnRefusal registers f to be told of every refused charge: the tier, and
+// the window spent ("budget" for the main one, "burst"). Call it before the
+// limiter serves.
+func (l *Limiter) OnRefusal(f func(tier, reason string)) { l.refused = f }
 
 type tierLimiters struct {
 	tier        Tier
@@ -183,6 +190,13 @@ func (l *Limiter) Charge(ctx context.Context, key, tier string, cost int64) (Usa
 	now := time.Now().Unix()
 	mainKey, burstKey := tier+":m:"+key, tier+":b:"+key
 	refuse := func(c limiter.Context, window string, r limiter.Rate) (Usage, error) {
+		if l.refused != nil {
+			reason := "budget"
+			if window != "" {
+				reason = "burst"
+			}
+			l.refused(tier, reason)
+		}
 		m, err := tl.main.Peek(ctx, mainKey)
 		if err != nil {
 			return Usage{}, fmt.Errorf("rate limit: %w", err)
@@ -220,6 +234,9 @@ func (l *Limiter) Charge(ctx context.Context, key, tier string, cost int64) (Usa
 	m, err := tl.main.Increment(ctx, mainKey, cost)
 	if err != nil {
 		return Usage{}, fmt.Errorf("rate limit: %w", err)
+	}
+	if m.Reached && l.refused != nil {
+		l.refused(tier, "budget")
 	}
 	return Usage{Limit: m.Limit, Remaining: m.Remaining, Reset: m.Reset, Reached: m.Reached,
 		RetryAfter: max(1, m.Reset-now), Describe: describe(tl.tier.Rate)}, nil

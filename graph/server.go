@@ -63,6 +63,9 @@ type Config struct {
 	WSOrigins []string
 	// Explorer, if set, answers browser GETs (Accept: text/html) of /graphql.
 	Explorer http.Handler
+	// Extensions (metrics, tracing) run around everything else, so that they
+	// see every operation, refused ones included.
+	Extensions []graphql.HandlerExtension
 }
 
 // MaxBodyBytes bounds a GraphQL request body.
@@ -127,6 +130,9 @@ func NewHandler(cfg Config) http.Handler {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	for _, e := range cfg.Extensions {
+		srv.Use(e)
+	}
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}

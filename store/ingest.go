@@ -45,10 +45,14 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 	}
 	res, comp, err := g.fastPath(ctx, p, r)
 	if err != nil || res != nil {
+		if err == nil {
+			g.s.noteIngest(res, model.IngestNoChange)
+		}
 		return res, domainOrInternal(err, "ingest component status")
 	}
 	var target string
 	var created bool
+	var action model.IngestAction
 	levels := map[model.Impact]bool{r.Impact: true}
 	if comp.incident != "" {
 		// The incident's level is its highest impact; monitoring groups
@@ -57,7 +61,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		levels[comp.impact] = true
 	}
 	for attempt := 0; ; attempt++ {
-		res, target, created, err = g.decide(ctx, p, r, comp.c, levels)
+		res, target, created, action, err = g.decide(ctx, p, r, comp.c, levels)
 		var moved levelMoved
 		switch {
 		case attempt == maxDecisions:
@@ -78,6 +82,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		return nil, domainOrInternal(err, "ingest component status")
 	}
 	if res != nil { // a maintenance answered under the lock
+		g.s.noteIngest(res, action)
 		return res, nil
 	}
 	// Read the answer after commit, outside the locks: it is the state just
@@ -87,6 +92,7 @@ func (g ingest) Report(ctx context.Context, r model.ComponentReport) (*model.Ing
 		return nil, domainOrInternal(err, "ingest result")
 	}
 	res.Created = created
+	g.s.noteIngest(res, action)
 	return res, nil
 }
 
@@ -124,9 +130,9 @@ func ingestLocks(tenant, component string, levels map[model.Impact]bool) []strin
 // decide runs one report's decision and writes under the locks of levels
 // and the component: levelMoved when the component's incident turns out
 // to be at a level not held. It returns the maintenance answer, or the
-// incident the component ends in and whether it was created.
+// incident the component ends in, whether it was created and the decision.
 func (g ingest) decide(ctx context.Context, p *model.Principal, r model.ComponentReport, comp *model.Component, levels map[model.Impact]bool) (
-	res *model.IngestResult, target string, created bool, err error) {
+	res *model.IngestResult, target string, created bool, action model.IngestAction, err error) {
 	err = g.s.write(ctx, func(ctx context.Context, t *txn) error {
 		// What follows, maintenance included, is decided again under the
 		// locks, from the current state.
@@ -150,7 +156,7 @@ func (g ingest) decide(ctx context.Context, p *model.Principal, r model.Componen
 			g.s.afterDecisionRead()
 		}
 		d := model.DecideIngest(open, comp.ID, r.Impact)
-		target = d.Target
+		target, action = d.Target, d.Action
 		if d.Action == model.IngestNoChange {
 			return nil
 		}
@@ -209,7 +215,7 @@ func (g ingest) decide(ctx context.Context, p *model.Principal, r model.Componen
 		created = d.Action == model.IngestCreate || d.Action == model.IngestMoveToNew
 		return nil
 	})
-	return res, target, created, err
+	return res, target, created, action, err
 }
 
 // found is the component a report names, with what the fast path needs to

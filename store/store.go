@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -38,6 +39,9 @@ type Options struct {
 	// database (on PostgreSQL, as pgx sends it: queries, batches and
 	// prepares), so that tests can check that no value is in the text.
 	Trace func(sql string)
+	// Tracer, when set, also sees every statement on PostgreSQL, with its
+	// context (database spans of request traces); it composes with Trace.
+	Tracer pgx.QueryTracer
 }
 
 // Store implements the model services over one database.
@@ -58,6 +62,8 @@ type Store struct {
 	notify chan struct{}
 	// onKeyChange is told of this instance's own key changes.
 	onKeyChange atomic.Pointer[func(note string)]
+	// onIngest is told what each monitoring report decided (see OnIngestDecision).
+	onIngest atomic.Pointer[func(decision string)]
 	// stmts counts statements sent, so tests can bound a request's cost.
 	stmts atomic.Int64
 	// instance names this process's store in the database's activity view.
@@ -99,8 +105,15 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 			cfg.ConnConfig.RuntimeParams["application_name"] = "incidentd-" + s.instance
 		}
+		var tracers []pgx.QueryTracer
 		if opt.Trace != nil {
-			cfg.ConnConfig.Tracer = tracer{opt.Trace}
+			tracers = append(tracers, tracer{opt.Trace})
+		}
+		if opt.Tracer != nil {
+			tracers = append(tracers, opt.Tracer)
+		}
+		if len(tracers) > 0 {
+			cfg.ConnConfig.Tracer = multitracer.New(tracers...)
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
