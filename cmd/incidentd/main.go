@@ -26,9 +26,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/internal/server"
+	"github.com/incidentd/incidentd/internal/telemetry"
 	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
@@ -78,6 +81,8 @@ type common struct {
 	logLevel    string
 	logFormat   string
 	dbMaxConns  int
+	// dbTracer, if set, makes database spans (serve, with tracing on).
+	dbTracer pgx.QueryTracer
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -108,7 +113,7 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func (c *common) open(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, c.databaseURL, store.Options{MaxOpenConns: c.dbMaxConns})
+	st, err := store.Open(ctx, c.databaseURL, store.Options{MaxOpenConns: c.dbMaxConns, Tracer: c.dbTracer})
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +178,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"comma-separated browser origins allowed to call the API, or * (env INCIDENTD_CORS_ORIGINS)")
 	explorer := fs.Bool("graphiql", boolEnv("INCIDENTD_GRAPHIQL", true),
 		"serve the GraphiQL explorer at GET /graphql for browsers (env INCIDENTD_GRAPHIQL)")
+	metricsAddr := fs.String("metrics-addr", env("INCIDENTD_METRICS_ADDR", ""),
+		"serve /metrics on this separate address instead of the main one, e.g. 127.0.0.1:9090 (env INCIDENTD_METRICS_ADDR)")
+	metricsToken := fs.String("metrics-token", env("INCIDENTD_METRICS_TOKEN", ""),
+		"if set, /metrics requires Authorization: Bearer <token> (env INCIDENTD_METRICS_TOKEN)")
 	retention := fs.Duration("event-retention", durationEnv("INCIDENTD_EVENT_RETENTION", 24*time.Hour),
 		"how long events stay replayable with after / Last-Event-ID (env INCIDENTD_EVENT_RETENTION)")
 	if err := fs.Parse(args); err != nil {
@@ -188,6 +197,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Traces only when the standard OTEL_* environment names an endpoint.
+	tracer, stopTracing, err := telemetry.Setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("stopping traces", "err", err)
+		}
+	}()
+	if tracer != nil {
+		c.dbTracer = telemetry.PgxTracer(tracer)
+		log.Info("tracing on: spans go to the OTLP endpoint of the OTEL_* environment")
+	}
 	st, err := c.open(ctx)
 	if err != nil {
 		return err
@@ -228,10 +253,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			ComplexityLimit: *complexity, DepthLimit: *depth, Introspection: *introspection,
 			KeepAlive: *keepAlive, MaxSubscriptionsPerConn: *subsPerConn, WSOrigins: wsOrigins,
 		},
-		Live:           live.Options{Buffer: *buffer, MaxPerTenant: *subsPerTenant},
-		EventRetention: *retention,
-		Explorer:       *explorer,
-		CORSOrigins:    rest.ParseOrigins(*corsOrigins),
+		Live:            live.Options{Buffer: *buffer, MaxPerTenant: *subsPerTenant},
+		EventRetention:  *retention,
+		Explorer:        *explorer,
+		CORSOrigins:     rest.ParseOrigins(*corsOrigins),
+		MetricsToken:    *metricsToken,
+		MetricsSeparate: *metricsAddr != "",
+		Tracer:          tracer,
 	})
 	if err != nil {
 		return err
@@ -255,6 +283,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("incidentd listening", "addr", ln.Addr().String(), "store", st.Dialect(), "rate_limit", *rate)
 	if *pprofAddr != "" {
 		go servePprof(*pprofAddr, log)
+	}
+	if *metricsAddr != "" {
+		stopMetrics, err := serveMetrics(*metricsAddr, app.Metrics, log)
+		if err != nil {
+			ln.Close()
+			app.Close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -287,6 +324,25 @@ func servePprof(addr string, log *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil {
 		log.Error("pprof", "err", err)
 	}
+}
+
+// serveMetrics serves the Prometheus scrape at /metrics on its own
+// listener (the main one then does not serve it); stop closes it.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics", "err", err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
 }
 
 func intEnv(key string, def int) int {

@@ -10,9 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/graph/graphiql"
+	"github.com/incidentd/incidentd/internal/metrics"
+	"github.com/incidentd/incidentd/internal/telemetry"
 	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
@@ -38,6 +43,14 @@ type Config struct {
 	CORSOrigins []string
 	// Explorer serves GraphiQL at GET /graphql for browsers (assets embedded).
 	Explorer bool
+	// MetricsToken, if set, is the bearer token a scrape of /metrics must send.
+	MetricsToken string
+	// MetricsSeparate keeps /metrics off Handler: the command serves
+	// Server.Metrics on an address of its own.
+	MetricsSeparate bool
+	// Tracer, if set, traces requests and GraphQL operations and puts trace
+	// ids in log lines (database spans come from store.Options.Tracer).
+	Tracer trace.TracerProvider
 }
 
 const explorerAssets = "/graphiql/assets/"
@@ -47,6 +60,9 @@ type Server struct {
 	Handler http.Handler
 	Hub     *live.Hub
 	Store   *store.Store
+	// Metrics serves the Prometheus scrape (also at /metrics on Handler
+	// unless Config.MetricsSeparate).
+	Metrics http.Handler
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -75,18 +91,31 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		cfg.RateStore = auth.NewMemoryStore()
 	}
 	lim := auth.NewLimiter(cfg.RateStore, tiers)
+	if cfg.Tracer != nil {
+		cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
+	}
 	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL, OIDC: cfg.OIDC}
 	hub := live.New(cfg.Live)
+	m := observe(st, hub, lim)
 	gq := cfg.GraphQL
+	exts := []graphql.HandlerExtension{graph.OperationMetrics(m.GraphQLOperation)}
+	if cfg.Tracer != nil {
+		exts = append(exts, graph.Tracing(cfg.Tracer))
+	}
+	gq.Extensions = append(exts, gq.Extensions...)
 	gq.Incidents, gq.APIKeys, gq.Components, gq.Audit, gq.Events, gq.Hub = st.Incidents(), st.KeyAdmin(), st.Components(), st.Audit(), st.Events(), hub
 	gq.Relations, gq.Ingest, gq.Maintenance, gq.Status, gq.Catalogue = st.Relations(), st.Ingest(), st.Maintenance(), st.Status(), st.Catalogue()
 	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
-	var mounts map[string]http.Handler
+	mounts := map[string]http.Handler{}
 	if cfg.Explorer {
 		gq.Explorer = graphiql.Handler("incidentd GraphQL", "/graphql", explorerAssets)
-		mounts = map[string]http.Handler{explorerAssets + "*": http.StripPrefix(explorerAssets, graphiql.Assets())}
+		mounts[explorerAssets+"*"] = http.StripPrefix(explorerAssets, graphiql.Assets())
 	}
-	h := rest.NewRouter(rest.Deps{
+	scrape := m.Handler(cfg.MetricsToken)
+	if !cfg.MetricsSeparate {
+		mounts["/metrics"] = scrape
+	}
+	router := rest.NewRouter(rest.Deps{
 		Incidents:               st.Incidents(),
 		APIKeys:                 st.KeyAdmin(),
 		Components:              st.Components(),
@@ -108,6 +137,16 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Mounts:                  mounts,
 		CORSOrigins:             cfg.CORSOrigins,
 	})
+	// Outside the router: metrics time each request by the route template
+	// chi found, and name its span (started outermost) after it.
+	h := m.Middleware(router, func(r *http.Request, route string) {
+		if route != metrics.Unmatched {
+			telemetry.NameSpan(r, route)
+		}
+	})
+	if cfg.Tracer != nil {
+		h = telemetry.Middleware(cfg.Tracer, h)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	// The watcher starts at the stream's current end before New returns;
 	// clients that want earlier events resume with an event id.
@@ -127,11 +166,16 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		}
 	}
 	st.OnKeyChange(keyChanged)
-	s := &Server{Handler: h, Hub: hub, Store: st, cancel: cancel, authn: authn}
+	s := &Server{Handler: h, Hub: hub, Store: st, Metrics: scrape, cancel: cancel, authn: authn}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		watcher.Run(ctx, hub.Publish, keyChanged)
+		watcher.Run(ctx, func(evs []*model.Event) {
+			// Timed as the hub hands them out (observed first, so that a
+			// subscriber that has an event can also see it counted).
+			m.Delivered(cfg.Clock.Now(), evs)
+			hub.Publish(evs)
+		}, keyChanged)
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -172,4 +216,17 @@ func (s *Server) Close() {
 	s.cancel()
 	s.wg.Wait()
 	s.authn.Close()
+}
+
+// observe makes the server's metrics and hooks them to what they count: the
+// hub's subscriptions, the store's pool and ingestion decisions, the
+// limiter's refusals.
+func observe(st *store.Store, hub *live.Hub, lim *auth.Limiter) *metrics.Metrics {
+	m := metrics.New()
+	m.WatchSubscribers(hub.Count)
+	m.WatchPool(metrics.PoolSource{PG: st.PoolStat, SQL: st.DBStats})
+	lim.OnRefusal(m.RateLimitRefused)
+	// A store serves one server's decisions: the last server built over it.
+	st.OnIngestDecision(m.IngestDecision)
+	return m
 }
