@@ -117,6 +117,9 @@ func (h incidentHandlers) routes(r chi.Router) {
 // shape of a monitoring answer's components). The incident is read first so
 // that an unknown or foreign id is a 404, not an empty list.
 func (h incidentHandlers) affects(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
 	id := chi.URLParam(r, "id")
 	if _, err := h.svc.Get(r.Context(), id); err != nil {
 		writeError(w, r, err)
@@ -138,6 +141,9 @@ func (h incidentHandlers) affects(w http.ResponseWriter, r *http.Request) {
 
 // updates serves the incident's timeline, oldest first.
 func (h incidentHandlers) updates(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
 	us, err := h.svc.Updates(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		writeError(w, r, err)

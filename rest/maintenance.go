@@ -55,6 +55,9 @@ func (h maintenanceHandlers) create(w http.ResponseWriter, r *http.Request) {
 
 // list serves the windows that have not ended, soonest first.
 func (h maintenanceHandlers) list(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
 	ms, err := h.svc.List(r.Context())
 	if err != nil {
 		writeError(w, r, err)

@@ -50,6 +50,9 @@ func toSummaryJSON(s *model.StatusSummary, public bool) summaryJSON {
 }
 
 func (h statusHandlers) summary(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
 	s, err := h.svc.Summary(r.Context())
 	if err != nil {
 		writeError(w, r, err)
