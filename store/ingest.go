@@ -145,12 +145,17 @@ func (g ingest) decide(ctx context.Context, p *model.Principal, r model.Componen
 		}
 		if inMaintenance { // a window began or was created since the fast path looked: change nothing
 			m, err := (maintenance(g)).activeFor(ctx, t, p.TenantID, comp.ID)
-			if err != nil || m == nil {
+			if err != nil {
 				return err
 			}
-			res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
-				Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}
-			return nil
+			// A window that ended or was deleted between the two reads holds
+			// nothing: decide as outside maintenance (it used to answer an
+			// empty conflict and drop the report).
+			if m != nil {
+				res = &model.IngestResult{Maintenance: m, Impact: model.ImpactMaintenance, AffectCount: 1,
+					Affects: []model.Affect{model.MonitoringAffect(comp.ID, model.ImpactMaintenance)}}
+				return nil
+			}
 		}
 		if g.s.afterDecisionRead != nil {
 			g.s.afterDecisionRead()

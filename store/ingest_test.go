@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -52,4 +55,67 @@ func TestReportDecidesAgainWhenAnIncidentChanged(t *testing.T) {
 	if err != nil || got.Title != "renamed meanwhile" {
 		t.Errorf("incident after both: %+v %v", got, err)
 	}
+}
+
+// callerClock tells each caller the time that stages a race: the fast
+// path (findComponent) sees a time before the maintenance window, the
+// locked decision's read a time inside it, and its second look (activeFor)
+// a time after it: the window ended (or was deleted) between two reads.
+type callerClock struct {
+	mu                    sync.Mutex
+	staged                bool
+	before, inside, after time.Time
+}
+
+func (c *callerClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.staged {
+		return c.before
+	}
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		switch {
+		case strings.HasSuffix(f.Function, ".activeFor"):
+			return c.after
+		case strings.HasSuffix(f.Function, ".findComponent"):
+			return c.before
+		}
+		if !more {
+			return c.inside
+		}
+	}
+}
+
+// TestReportRacingMaintenanceEnd: a report whose decision saw a window that
+// was gone when it looked again is decided as outside maintenance (it used
+// to answer an empty conflict and drop the report).
+func TestReportRacingMaintenanceEnd(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		base := time.Now().UTC().Truncate(time.Second)
+		clk := &callerClock{before: base, inside: base.Add(90 * time.Second), after: base.Add(200 * time.Second)}
+		s := openStore(t, url, Options{Clock: clk})
+		ctx := as(tenant("mwrace"))
+		c, err := s.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some("web")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Maintenance().Create(ctx, model.MaintenanceInput{Description: "m", StartsAt: base.Add(60 * time.Second),
+			EndsAt: base.Add(120 * time.Second), ComponentIDs: []string{c.ID}}); err != nil {
+			t.Fatal(err)
+		}
+		clk.mu.Lock()
+		clk.staged = true
+		clk.mu.Unlock()
+		res, err := s.Ingest().Report(ctx, model.ComponentReport{Name: "web", Impact: model.ImpactMajor, Text: "down"})
+		if err != nil || res == nil || !res.Created || res.Maintenance != nil || res.Incident == nil || res.Incident.ID == "" {
+			t.Fatalf("report: %+v %v", res, err)
+		}
+		got, err := s.Incidents().Get(ctx, res.Incident.ID)
+		if err != nil || got.Title != "down" {
+			t.Errorf("the report's incident: %+v %v", got, err)
+		}
+	})
 }
