@@ -195,7 +195,9 @@ func TestRotationOverlap(t *testing.T) {
 	admin := model.WithPrincipal(t.Context(), &model.Principal{TenantID: "acme", ActorID: "admin", Tier: "default",
 		Scopes: []model.Scope{model.ScopeAPIKeysAdmin, model.ScopeIncidentsRead}})
 
-	old, oldSecret := issue(t, keys, model.APIKeyIssue{})
+	// The admin rotates keys that act as it (rotation never hands out
+	// another actor's identity).
+	old, oldSecret := issue(t, keys, model.APIKeyIssue{ActorID: "admin"})
 	next, nextSecret, err := st.KeyAdmin().Rotate(admin, old.ID, 90*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +214,7 @@ func TestRotationOverlap(t *testing.T) {
 
 	// Overlap 0: the old key is refused at the instant of rotation.
 	setClock(clock, t0.Add(time.Hour))
-	old2, old2Secret := issue(t, keys, model.APIKeyIssue{Name: "k2"})
+	old2, old2Secret := issue(t, keys, model.APIKeyIssue{Name: "k2", ActorID: "admin"})
 	if _, _, err := st.KeyAdmin().Rotate(admin, old2.ID, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func TestRotationOverlap(t *testing.T) {
 	// A key expiring before the overlap would end keeps its own expiry.
 	soon := t0.Add(2 * time.Hour)
 	setClock(clock, t0.Add(time.Hour))
-	old3, old3Secret := issue(t, keys, model.APIKeyIssue{Name: "k3", ExpiresAt: &soon})
+	old3, old3Secret := issue(t, keys, model.APIKeyIssue{Name: "k3", ActorID: "admin", ExpiresAt: &soon})
 	if _, _, err := st.KeyAdmin().Rotate(admin, old3.ID, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}

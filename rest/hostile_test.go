@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -171,7 +172,7 @@ func TestHostileInput(t *testing.T) {
 		for _, v := range []string{"\x01", "\xff", "99999999999999999999", "-1", "evt_" + strings.Repeat("A", 300), "evt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
 			send("GET", "/v1/incidents/events?after="+url.QueryEscape(v), "")
 			send("GET", "/v1/components/events?after="+url.QueryEscape(v), "")
-			if !strings.ContainsAny(v, "\x01\xff") {
+			if strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == utf8.RuneError }) < 0 { // not sendable as a header
 				send("GET", "/v1/incidents/events", "", "Last-Event-ID", v)
 			}
 		}
