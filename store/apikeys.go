@@ -275,8 +275,14 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 	if err != nil {
 		return nil, "", err
 	}
-	if overlap < 0 || overlap > 30*24*time.Hour {
-		return nil, "", model.Invalid("Invalid request body", model.FieldError{Field: "overlapSeconds", Message: "overlapSeconds must be between 0 and 2592000 (30 days)"})
+	// The doors bound the seconds before they become a duration; the
+	// service checks the duration against the same rule.
+	secs := int64(overlap / time.Second)
+	if overlap < 0 {
+		secs = -1 // -500ms divides to 0
+	}
+	if _, err := model.RotationOverlap(secs); err != nil {
+		return nil, "", err
 	}
 	now := k.s.clock.Now()
 	var created *model.APIKey
