@@ -206,6 +206,7 @@ func (g ingest) decide(ctx context.Context, p *model.Principal, r model.Componen
 				return fmt.Errorf("raise impact: %w", err)
 			}
 			w.touched(target, comp.ID)
+			w.affected(target, &model.Affect{ComponentID: comp.ID}, &raised.Changed[0])
 			// The severity follows the impact up, never down (a person may have set it higher).
 			if r.Impact.Severity().Rank() > w.cur[target].Severity.Rank() {
 				if err := w.patch(ctx, target, model.IncidentPatch{Severity: model.Some(r.Impact.Severity())}); err != nil {
@@ -401,11 +402,17 @@ type work struct {
 	fresh   map[string]bool
 	entries map[string][]model.UpdateInput
 	comps   map[string][]string
+	// patched incidents had their row written (updatedAt moved, audited)
+	// by a patch; moved holds, per incident, the components monitoring
+	// took off it (Before) and put on it (After), for its audit row.
+	patched map[string]bool
+	moved   map[string]*model.Change
 }
 
 func newWork(g ingest, t *txn, p *model.Principal, read map[string]*incidentRow) *work {
 	return &work{g: g, t: t, read: read, p: p, before: map[string]*model.Incident{}, cur: map[string]*model.Incident{},
-		fresh: map[string]bool{}, entries: map[string][]model.UpdateInput{}, comps: map[string][]string{}}
+		fresh: map[string]bool{}, entries: map[string][]model.UpdateInput{}, comps: map[string][]string{},
+		patched: map[string]bool{}, moved: map[string]*model.Change{}}
 }
 
 // lock locks the given incidents (REST writes lock them too, so timeline
@@ -455,6 +462,22 @@ func (w *work) note(id, title, text string) {
 
 func (w *work) touched(id, component string) { w.comps[id] = append(w.comps[id], component) }
 
+// affected records a component monitoring took off (removed) or put on
+// (added) an incident, for the incident's audit row.
+func (w *work) affected(id string, removed, added *model.Affect) {
+	c := w.moved[id]
+	if c == nil {
+		c = &model.Change{Before: []map[string]any{}, After: []map[string]any{}}
+		w.moved[id] = c
+	}
+	if removed != nil {
+		c.Before = append(c.Before.([]map[string]any), map[string]any{"reference": removed.ComponentID})
+	}
+	if added != nil {
+		c.After = append(c.After.([]map[string]any), model.AffectsChange([]model.Affect{*added})...)
+	}
+}
+
 func (w *work) create(ctx context.Context, in model.IncidentCreate) (*model.Incident, error) {
 	inc, _, err := incidents(w.g).insertTx(ctx, w.t, w.p, in)
 	if err != nil {
@@ -472,6 +495,7 @@ func (w *work) patch(ctx context.Context, id string, patch model.IncidentPatch) 
 	}
 	w.cur[id] = a.next
 	w.entries[id] = append(w.entries[id], a.entries...)
+	w.patched[id] = w.patched[id] || a.changed
 	return nil
 }
 
@@ -480,6 +504,8 @@ func (w *work) attach(ctx context.Context, incident string, c *model.Component, 
 		return fmt.Errorf("attach component: %w", err)
 	}
 	w.touched(incident, c.ID)
+	added := model.MonitoringAffect(c.ID, impact)
+	w.affected(incident, nil, &added)
 	w.note(incident, title, fmt.Sprintf("%s at impact %s", label, impact))
 	return nil
 }
@@ -489,6 +515,7 @@ func (w *work) detach(ctx context.Context, incident string, c *model.Component, 
 		return fmt.Errorf("detach component: %w", err)
 	}
 	w.touched(incident, c.ID)
+	w.affected(incident, &model.Affect{ComponentID: c.ID}, nil)
 	w.note(incident, "Component moved by monitoring", fmt.Sprintf("%s moved to an incident of impact %s", c.DisplayName, impact))
 	if !closeIt {
 		return nil
@@ -501,9 +528,27 @@ func (w *work) detach(ctx context.Context, incident string, c *model.Component, 
 }
 
 // finish appends each incident's timeline entries and records one event per
-// incident, in id order.
+// incident, in id order. An incident whose components monitoring changed
+// is updated like one whose affects a PATCH changed: updatedAt and
+// updatedBy move (unless a patch here moved them already) and an audit row
+// names the components.
 func (w *work) finish(ctx context.Context) error {
+	now := model.NormalizeTime(w.g.s.clock.Now())
 	for _, id := range slices.Sorted(maps.Keys(w.cur)) {
+		if ch := w.moved[id]; ch != nil && !w.fresh[id] {
+			if !w.patched[id] {
+				next := *w.cur[id]
+				next.UpdatedAt, next.UpdatedBy = now, w.p.ActorID
+				if err := w.t.exec(ctx, "touch incident", `UPDATE incidents SET updated_at = $1, updated_by = $2 WHERE id = $3 AND tenant_id = $4`,
+					newDBTime(now), w.p.ActorID, id, w.p.TenantID); err != nil {
+					return err
+				}
+				w.cur[id] = &next
+			}
+			if err := w.g.s.audit(ctx, w.t, w.p, model.AuditIncidentUpdate, "incident", id, map[string]model.Change{"affects": *ch}); err != nil {
+				return err
+			}
+		}
 		if err := w.g.s.appendUpdates(ctx, w.t, w.p, id, w.fresh[id], w.entries[id]); err != nil {
 			return err
 		}

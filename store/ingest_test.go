@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -116,6 +117,116 @@ func TestReportRacingMaintenanceEnd(t *testing.T) {
 		got, err := s.Incidents().Get(ctx, res.Incident.ID)
 		if err != nil || got.Title != "down" {
 			t.Errorf("the report's incident: %+v %v", got, err)
+		}
+	})
+}
+
+// TestMonitoringChangesUpdateIncidents: a component monitoring adds to,
+// moves off or raises within an existing incident updates that incident as
+// a PATCH of its affects does: updatedAt and updatedBy move to the
+// report's time and actor, in the row and in the event, and an audit row
+// names the components (they used to stay as the incident was opened).
+func TestMonitoringChangesUpdateIncidents(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		clk := &stepClock{now: t0}
+		s := openStore(t, url, Options{Clock: clk})
+		ten := tenant("monupd")
+		ctx := as(ten)
+		events := watch(t, s, ten)
+		for _, n := range []string{"web", "db", "api"} {
+			if _, err := s.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some(n)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		report := func(at time.Time, name string, impact model.Impact) *model.IngestResult {
+			t.Helper()
+			clk.set(at)
+			res, err := s.Ingest().Report(ctx, model.ComponentReport{Name: name, Impact: impact, Text: name + " down"})
+			if err != nil {
+				t.Fatalf("report %s %s: %v", name, impact, err)
+			}
+			return res
+		}
+		updated := func(id string, want time.Time, what string) {
+			t.Helper()
+			got, err := s.Incidents().Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.UpdatedAt.Equal(want) || got.UpdatedBy != "actor-"+ten {
+				t.Errorf("%s: updatedAt %s by %s, want %s by actor-%s", what, got.UpdatedAt, got.UpdatedBy, want, ten)
+			}
+		}
+		audited := func(id string) []*model.AuditEvent {
+			t.Helper()
+			page, err := s.Audit().List(ctx, model.AuditQuery{Limit: 100, ResourceID: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return page.Items
+		}
+
+		first := report(t0, "web", model.ImpactMinor)
+		joined := report(t0.Add(time.Hour), "db", model.ImpactMinor)
+		if !first.Created || joined.Created || joined.Incident.ID != first.Incident.ID {
+			t.Fatalf("db did not join web's incident: %+v", joined.Incident)
+		}
+		updated(first.Incident.ID, t0.Add(time.Hour), "after a join")
+		// The newest audit row of an incident, and how many it has.
+		newest := func(id string) (*model.AuditEvent, int) {
+			t.Helper()
+			a := audited(id)
+			var last *model.AuditEvent
+			for _, e := range a {
+				if last == nil || e.At.After(last.At) {
+					last = e
+				}
+			}
+			if last == nil {
+				t.Fatalf("no audit rows for %s", id)
+			}
+			return last, len(a)
+		}
+		db := ""
+		for _, af := range joined.Affects {
+			if af.ComponentID != first.Affects[0].ComponentID {
+				db = af.ComponentID
+			}
+		}
+		if e, n := newest(first.Incident.ID); n != 2 || e.Action != model.AuditIncidentUpdate || !strings.Contains(fmt.Sprint(e.Changes["affects"].After), db) {
+			t.Errorf("audit after a join (%d rows): %+v", n, e)
+		}
+
+		// web moves to a major incident: the minor one (db stays) is updated too.
+		moved := report(t0.Add(2*time.Hour), "web", model.ImpactMajor)
+		if !moved.Created {
+			t.Fatalf("web did not move to a new incident: %+v", moved)
+		}
+		updated(first.Incident.ID, t0.Add(2*time.Hour), "the incident web left")
+		if e, n := newest(first.Incident.ID); n != 3 || !strings.Contains(fmt.Sprint(e.Changes["affects"].Before), first.Affects[0].ComponentID) {
+			t.Errorf("audit after a move (%d rows): %+v", n, e)
+		}
+
+		// db raised within its incident, the severity staying (a person set it higher).
+		if _, _, err := s.Incidents().Update(ctx, first.Incident.ID, model.IncidentPatch{Severity: model.Some(model.SeverityCritical)}); err != nil {
+			t.Fatal(err)
+		}
+		if r := report(t0.Add(3*time.Hour), "db", model.ImpactOutage); r.Incident.ID != first.Incident.ID {
+			t.Fatalf("db was not raised in place: %+v", r.Incident)
+		}
+		updated(first.Incident.ID, t0.Add(3*time.Hour), "after a raise")
+
+		// The events carry the incident as updated.
+		evs := events.waitFor(6, 10*time.Second)
+		var last *model.Event
+		for _, e := range evs {
+			if e.Incident.ID == first.Incident.ID {
+				last = e
+			}
+		}
+		if last == nil || !last.Incident.UpdatedAt.Equal(t0.Add(3*time.Hour)) {
+			t.Errorf("the raise's event: %+v", last)
 		}
 	})
 }
