@@ -238,7 +238,7 @@ func (x components) Delete(ctx context.Context, id string) error {
 		}
 		var open int
 		if err := t.queryRow(ctx, `SELECT count(*) FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-			WHERE a.tenant_id = $1 AND a.component_id = $2 AND NOT i.is_deleted AND `+openStatus, p.TenantID, id).Scan(&open); err != nil {
+			WHERE a.tenant_id = $1 AND a.component_id = $2 AND `+openIncident, p.TenantID, id).Scan(&open); err != nil {
 			return fmt.Errorf("check component use: %w", err)
 		}
 		if open > 0 {

@@ -240,7 +240,7 @@ type found struct {
 func (g ingest) findComponent(ctx context.Context, db querier, tenant string, r model.ComponentReport) (*found, error) {
 	now := newDBTime(g.s.clock.Now())
 	open := `FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE a.tenant_id = c.tenant_id AND a.component_id = c.id AND NOT i.is_deleted AND ` + openStatus + `
+		WHERE a.tenant_id = c.tenant_id AND a.component_id = c.id AND ` + openIncident + `
 		ORDER BY a.impact DESC, a.incident_id LIMIT 1`
 	rows, err := db.query(ctx, `SELECT c.id, c.tenant_id, c.display_name, c.name_key, c.labels, c.created_at, c.updated_at, c.created_by, c.updated_by,
 			EXISTS (SELECT 1 FROM maintenance_components mc JOIN maintenance_windows m ON m.id = mc.window_id AND m.tenant_id = mc.tenant_id
@@ -328,14 +328,14 @@ func (g ingest) openIncidents(ctx context.Context, t *txn, keys []string, tenant
 				(SELECT count(*) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS size, 0 AS rank,
 				(SELECT MAX(b.impact) FROM incident_affects b WHERE b.incident_id = a.incident_id AND b.tenant_id = a.tenant_id) AS level
 			FROM incident_affects a JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-			WHERE a.tenant_id = $1 AND a.component_id = $2 AND NOT i.is_deleted AND `+openStatus+`
+			WHERE a.tenant_id = $1 AND a.component_id = $2 AND `+openIncident+`
 			ORDER BY a.impact DESC, a.incident_id LIMIT 1) cur
 		UNION ALL
 		SELECT kind, id, impact, size, rank, level FROM (
 			SELECT 't' AS kind, i.id AS id, MAX(a.impact) AS impact, 0 AS size,
 				ROW_NUMBER() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rank, 0 AS level
 			FROM incidents i JOIN incident_affects a ON a.incident_id = i.id AND a.tenant_id = i.tenant_id
-			WHERE i.tenant_id = $1 AND NOT i.is_deleted AND `+openStatus+`
+			WHERE i.tenant_id = $1 AND `+openIncident+`
 			GROUP BY i.id, i.created_at HAVING MAX(a.impact) = $3 ORDER BY i.created_at DESC, i.id DESC LIMIT 2) tgt
 		UNION ALL
 		SELECT 'm', m.id, 0, 0, 0, 0 FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id

@@ -78,7 +78,7 @@ func (s *Store) affectingOf(ctx context.Context, tenant string, ids []string) (m
 	in(w, "a.component_id", ids)
 	rows, err := s.query(ctx, `SELECT a.component_id, i.id, i.title, a.impact, a.impact_type_id, a.severity FROM incident_affects a
 		JOIN incidents i ON i.id = a.incident_id AND i.tenant_id = a.tenant_id
-		WHERE `+w.String()+` AND NOT i.is_deleted AND `+openStatus+`
+		WHERE `+w.String()+` AND `+openIncident+`
 		ORDER BY a.impact DESC, a.severity DESC, i.created_at DESC`, w.args...)
 	if err != nil {
 		return nil, err
@@ -118,20 +118,35 @@ func (x relations) IncidentsByID(ctx context.Context, ids []string) (map[string]
 	return out, nil
 }
 
-func (x relations) UpdatesOf(ctx context.Context, ids []string) (map[string][]model.IncidentUpdate, error) {
+func (x relations) UpdatesOf(ctx context.Context, ids []string, latest int) (map[string][]model.IncidentUpdate, error) {
 	p, err := model.Authorize(ctx, model.ScopeIncidentsRead)
 	if err != nil {
 		return nil, err
 	}
-	out, err := x.s.updatesOf(ctx, x.s, p.TenantID, ids, 0)
+	// The latest entries of each incident: a window per incident, since a
+	// LIMIT would bound the batch, not each timeline.
+	w := &where{}
+	w.and("tenant_id = " + w.arg(p.TenantID))
+	in(w, "incident_id", ids)
+	rows, err := x.s.query(ctx, `SELECT incident_id, ord, display_name, description, created_at, created_by FROM (
+		SELECT incident_id, ord, display_name, description, created_at, created_by,
+			ROW_NUMBER() OVER (PARTITION BY incident_id ORDER BY ord DESC) AS rn
+		FROM incident_updates WHERE `+w.String()+`) u
+		WHERE rn <= `+w.arg(latest)+` ORDER BY incident_id, ord`, w.args...)
+	if err != nil {
+		return nil, model.Internal(err, "load updates")
+	}
+	defer rows.Close()
+	out, err := scanUpdates(rows, false)
 	if err != nil {
 		return nil, model.Internal(err, "load updates")
 	}
 	return out, nil
 }
 
-// openStatus is the SQL condition "incident i has not ended".
-var openStatus = openStatusOf("i.")
+// openIncident is the SQL condition "incident i is open": not deleted and
+// not ended. Every read of the open incidents (affecting a component) uses it.
+var openIncident = "NOT i.is_deleted AND " + openStatusOf("i.")
 
 // openStatusOf is the condition "the incident has not ended", written once
 // from the model's statuses, for a column prefix ("i.", or "").
