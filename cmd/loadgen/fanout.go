@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // The -fanout mode: many idle GraphQL subscribers, a steady trickle of REST
@@ -355,12 +356,12 @@ func (lg *loadgen) runFanout(ctx context.Context) error {
 	}
 
 	res.Seconds = mut.window.Seconds()
-	res.Mutations, res.MutationErrors = len(mut.ids), mut.failed
+	res.Mutations, res.MutationErrors = len(mut.ids), mut.posts.errors
 	if mut.window > 0 {
 		res.MutationRate = float64(len(mut.ids)) / mut.window.Seconds()
 	}
-	slices.Sort(mut.latencies)
-	res.PostP50, res.PostP99 = ms(percentile(mut.latencies, 50)), ms(percentile(mut.latencies, 99))
+	posts := summarize("fanout", 0, mut.posts, mut.window)
+	res.PostP50, res.PostP99 = posts.P50, posts.P99
 	d := tally(live, mut.ids)
 	res.Expected, res.Delivered, res.Missing = d.expected, d.delivered, d.expected-d.delivered
 	res.SubscribersShort, res.Duplicates, res.OtherEvents = d.short, d.duplicates, d.other
@@ -532,111 +533,63 @@ func (s *subscriber) noteBad(err error) {
 
 // mutations is what the mutation phase did.
 type mutations struct {
-	ids       []string // of the incidents created
-	failed    int
-	latencies []time.Duration // of the successful POSTs
-	window    time.Duration   // from the first tick to the last
+	ids    []string // of the incidents created
+	posts  stats    // the creating POSTs
+	window time.Duration
 }
 
 // mutate creates -mutation-rate incidents per second for -duration (or
-// -requests of them at that pace). A ticker
-// paces the creations and workers send them, enough to keep the pace with
-// POSTs of up to a second; when every worker is busy the ticker drops ticks
-// rather than bursting later, and the achieved rate shows it.
+// -requests of them at that pace). The clock paces the creations and
+// workers send them, enough to keep the pace with POSTs of up to a second;
+// when every worker is busy a beat is dropped rather than sent late in a
+// burst, and the achieved rate shows it.
 func (f *fanout) mutate(ctx context.Context, live []*subscriber) mutations {
 	lg := f.lg
 	rate := lg.cfg.mutationRate
-	interval := max(time.Duration(float64(time.Second)/rate), time.Microsecond)
 	workers := min(max(4, int(math.Ceil(rate))), 64)
-	lg.phases++
-	jobs := make(chan struct{})
-	per := make([]mutations, workers)
-	now := time.Now()
-	var wg sync.WaitGroup
-	for w := range per {
-		rng := rand.New(rand.NewPCG(lg.cfg.randSeed, lg.phases<<32|uint64(w)))
-		wg.Go(func() {
-			m := &per[w]
-			for range jobs {
-				r := postRequest(newIncident(rng, now, postAge))
-				start := time.Now()
-				status, body, err := lg.c.do(ctx, r, true)
-				lat := time.Since(start)
-				var created struct {
-					ID string `json:"id"`
-				}
-				switch {
-				case err != nil && ctx.Err() != nil:
-					continue // interrupted by the user
-				case err != nil:
-					m.failed++
-					lg.diag.report("fanout", "transport", r, err.Error())
-				case !is2xx(status):
-					m.failed++
-					lg.diag.report("fanout", strconv.Itoa(status), r, preview(body))
-				case json.Unmarshal(body, &created) != nil || created.ID == "":
-					m.failed++
-					lg.diag.report("fanout", "transport", r, "created incident without id: "+preview(body))
-				default:
-					m.ids = append(m.ids, created.ID)
-					m.latencies = append(m.latencies, lat)
-				}
-			}
-		})
-	}
-
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	progress := time.NewTicker(fanoutProgress)
-	defer progress.Stop()
-	// With -requests the run ends on the count, never on the clock.
-	var endC <-chan time.Time
-	if lg.cfg.requests == 0 {
-		end := time.NewTimer(lg.cfg.duration)
-		defer end.Stop()
-		endC = end.C
-	}
-	start, sent := time.Now(), 1
-	jobs <- struct{}{} // the first creation at once: rate x duration of them fit the window
-loop:
-	for lg.cfg.requests == 0 || sent < lg.cfg.requests {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-endC:
-			break loop
-		case <-progress.C:
-			var got int64
-			for _, s := range live {
-				got += s.received.Load()
-			}
-			lg.logf("fanout: %d creations sent, %d events received", sent, got)
-		case <-tick.C:
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		progress := time.NewTicker(fanoutProgress)
+		defer progress.Stop()
+		for {
 			select {
-			case jobs <- struct{}{}:
-				sent++
-			case <-ctx.Done():
-				break loop
-			case <-endC:
-				break loop
+			case <-done:
+				return
+			case <-progress.C:
+				var got int64
+				for _, s := range live {
+					got += s.received.Load()
+				}
+				lg.logf("fanout: %d events received so far", got)
 			}
 		}
-	}
-	window := time.Since(start)
-	close(jobs)
-	wg.Wait()
-
-	all := mutations{window: window}
-	for _, m := range per {
-		all.ids = append(all.ids, m.ids...)
-		all.latencies = append(all.latencies, m.latencies...)
-		all.failed += m.failed
-	}
-	if want := rate * window.Seconds(); ctx.Err() == nil && float64(sent) < 0.95*want {
+	}()
+	now := time.Now()
+	var m mutations
+	rows, window := lg.attack(ctx, phase{name: "fanout", jobs: lg.cfg.requests, duration: lg.cfg.duration, keep: -1,
+		workers: workers, every: max(time.Duration(float64(time.Second)/rate), time.Microsecond),
+		gen: func(rng *rand.Rand, _ int) request { return postRequest(newIncident(rng, now, postAge)) },
+		judge: func(job int, res *vegeta.Result) (int, string, string) {
+			_, kind, detail := judgeStatus(job, res)
+			var created struct {
+				ID string `json:"id"`
+			}
+			switch {
+			case kind != "":
+				return 0, kind, detail
+			case json.Unmarshal(res.Body, &created) != nil || created.ID == "":
+				return 0, "transport", "created incident without id: " + preview(res.Body)
+			}
+			m.ids = append(m.ids, created.ID)
+			return 0, "", ""
+		}})
+	m.posts, m.window = rows[0], window
+	if want := rate * window.Seconds(); ctx.Err() == nil && float64(m.posts.requests) < 0.95*want {
 		lg.logf("fanout: sent only %d of %.0f creations: %d workers could not keep up with the POST latency",
-			sent, want, workers)
+			m.posts.requests, want, workers)
 	}
-	return all
+	return m
 }
 
 // drain waits until every healthy subscriber has received as many events

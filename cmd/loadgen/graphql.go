@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // graphqlPath is the GraphQL door, for POST queries and WebSocket
@@ -41,17 +43,24 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func gqlRequest(op string, body []byte) request {
-	return request{method: http.MethodPost, path: graphqlPath, body: body, op: op}
-}
-
 func (fx *fixtures) gqlGet(rng *rand.Rand, _ int) request {
-	id := fx.ids[rng.IntN(len(fx.ids))]
-	return gqlRequest("incident", mustJSON(gqlBody{Query: gqlGetQuery, Variables: map[string]any{"id": id}}))
+	body := mustJSON(gqlBody{Query: gqlGetQuery, Variables: map[string]any{"id": pick(rng, fx.ids)}})
+	return request{method: http.MethodPost, path: graphqlPath, body: body}
 }
 
 func (fx *fixtures) gqlList(*rand.Rand, int) request {
-	return gqlRequest("incidents", gqlListBody)
+	return request{method: http.MethodPost, path: graphqlPath, body: gqlListBody}
+}
+
+// judgeGraphQL judges a GraphQL answer: by its status, then by its body.
+func judgeGraphQL(job int, res *vegeta.Result) (int, string, string) {
+	row, kind, detail := judgeStatus(job, res)
+	if kind == "" {
+		if e := graphQLError(res.Body); e != "" {
+			return row, "graphql", e
+		}
+	}
+	return row, kind, detail
 }
 
 // graphQLError inspects a 2xx GraphQL response and returns why it counts as

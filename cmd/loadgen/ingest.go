@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // The -ingest mode: monitoring reporters hammering POST /v1/component_status
@@ -21,10 +22,9 @@ import (
 // open incidents.
 
 const (
-	ingestPrefix   = "ingest-"
-	ingestRegions  = 10 // component i carries the label region=r<i%10>
-	ingestProgress = 5 * time.Second
-	maxOffenders   = 5 // components in several open incidents named on stderr
+	ingestPrefix  = "ingest-"
+	ingestRegions = 10 // component i carries the label region=r<i%10>
+	maxOffenders  = 5  // components in several open incidents named on stderr
 )
 
 // Monitoring impacts, as the API names them; an impact is an index here.
@@ -269,25 +269,6 @@ type statusPage struct {
 	} `json:"pagination"`
 }
 
-// getJSON fetches and decodes one GET, treating any non-2xx as an error.
-func (c *client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
-	r := request{method: http.MethodGet, path: path, query: q}
-	status, body, err := c.do(ctx, r, true)
-	if err != nil {
-		return fmt.Errorf("%s: %w", r, err)
-	}
-	if status == http.StatusTooManyRequests {
-		return fmt.Errorf("%s: HTTP 429: raise the server's INCIDENTD_RATE_LIMIT", r)
-	}
-	if !is2xx(status) {
-		return fmt.Errorf("%s: HTTP %d: %s", r, status, preview(body))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s: decoding response: %w", r, err)
-	}
-	return nil
-}
-
 // ---- the run ----
 
 // ingestSummary is what follows the rows; with -json it is printed as is.
@@ -316,11 +297,18 @@ type ingestSummary struct {
 
 // ingestRun holds one -ingest session.
 type ingestRun struct {
-	lg    *loadgen
-	n     int
-	ids   []string // component id by index
-	track *tracker
+	lg      *loadgen
+	n       int
+	ids     []string // component id by index
+	track   *tracker
+	created [numKinds]int // answers with created=true, by kind
+
+	mu      sync.Mutex
+	pending map[int]sent // reports sent and not yet judged, by job
 }
+
+// sent is what a report said, kept until its answer is judged.
+type sent struct{ comp, impact, kind int }
 
 // runIngest is the whole -ingest session.
 func (lg *loadgen) runIngest(ctx context.Context) error {
@@ -329,7 +317,7 @@ func (lg *loadgen) runIngest(ctx context.Context) error {
 		return err
 	}
 	lg.out.width = ingestWidth
-	in := &ingestRun{lg: lg, n: cfg.components, track: newTracker(cfg.components)}
+	in := &ingestRun{lg: lg, n: cfg.components, track: newTracker(cfg.components), pending: map[int]sent{}}
 	sum := ingestSummary{Mode: "ingest", Components: cfg.components, Escalate: cfg.escalate}
 
 	// 1. The components.
@@ -345,16 +333,14 @@ func (lg *loadgen) runIngest(ctx context.Context) error {
 
 	// 2. Warm-up: one minor report each, so that incidents exist.
 	lg.logf("ingest: warm-up: one minor report for each of %d components", cfg.components)
-	sched, stop := in.progress("warm-up", cfg.components, jobRange(0, cfg.components))
-	warm, warmCreated, warmElapsed := in.phase(ctx, sched, func(_ *rand.Rand, job int) (int, int, int) {
-		return job, impactMinor, kindWarmUp
+	warm, warmElapsed := in.reports(ctx, kindRows[kindWarmUp], cfg.components, 0, func(_ *rand.Rand, job int) sent {
+		return sent{job, impactMinor, kindWarmUp}
 	})
-	stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	lg.out.print(summarize(kindRows[kindWarmUp], cfg.conns, warm[kindWarmUp], warmElapsed))
-	sum.CreatedWarmUp, sum.WarmUpReports = warmCreated[kindWarmUp], warm[kindWarmUp].requests
+	sum.CreatedWarmUp, sum.WarmUpReports = in.created[kindWarmUp], warm[kindWarmUp].requests
 	h := in.track.histogram()
 	lg.logf("ingest: after the warm-up: %s", describeHistogram(h))
 	if h[0] > 0 {
@@ -364,24 +350,27 @@ func (lg *loadgen) runIngest(ctx context.Context) error {
 	// 3. The measured reports.
 	lg.logf("ingest: reporting %s with %d connections, %g of the reports escalating",
 		cfg.describe(), cfg.conns, cfg.escalate)
-	st, created, elapsed := in.phase(ctx, cfg.measured(), func(rng *rand.Rand, _ int) (int, int, int) {
+	st, elapsed := in.reports(ctx, "report", cfg.requests, cfg.duration, func(rng *rand.Rand, _ int) sent {
 		comp := rng.IntN(in.n)
 		impact, escalated := chooseImpact(rng, in.track.get(comp), cfg.escalate)
 		if escalated {
-			return comp, impact, kindEscalate
+			return sent{comp, impact, kindEscalate}
 		}
-		return comp, impact, kindRepeat
+		return sent{comp, impact, kindRepeat}
 	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 
 	// 4. Their rows; the created counts follow the check.
+	var all stats
+	all.merge(st[kindRepeat])
+	all.merge(st[kindEscalate])
 	lg.out.print(summarize(kindRows[kindRepeat], cfg.conns, st[kindRepeat], elapsed))
 	lg.out.print(summarize(kindRows[kindEscalate], cfg.conns, st[kindEscalate], elapsed))
-	lg.out.print(summarize(rowAll, cfg.conns, mergeStats(mergeStats(workerStats{}, st[kindRepeat]), st[kindEscalate]), elapsed))
-	sum.CreatedRepeat, sum.RepeatReports = created[kindRepeat], st[kindRepeat].requests
-	sum.CreatedEscalate, sum.EscalateReports = created[kindEscalate], st[kindEscalate].requests
+	lg.out.print(summarize(rowAll, cfg.conns, all, elapsed))
+	sum.CreatedRepeat, sum.RepeatReports = in.created[kindRepeat], st[kindRepeat].requests
+	sum.CreatedEscalate, sum.EscalateReports = in.created[kindEscalate], st[kindEscalate].requests
 	lg.logf("ingest: after the run: %s", describeHistogram(in.track.histogram()))
 
 	// 5. No component may be in two open incidents.
@@ -436,18 +425,17 @@ func (in *ingestRun) ensureComponents(ctx context.Context) (int, error) {
 		return found, nil
 	}
 	lg.logf("ingest: %d of %d components exist; creating %d", found, in.n, len(missing))
-	gen := func(_ *rand.Rand, job int) request {
-		i := missing[job]
-		return request{method: http.MethodPost, path: "/v1/components", body: mustJSON(componentCreate{
-			DisplayName: componentName(i), Labels: map[string]string{"region": componentRegion(i)},
-		})}
-	}
-	sched, stop := in.progress(rowCreate, len(missing), jobRange(0, len(missing)))
-	st, elapsed := lg.runPhase(ctx, rowCreate, gen, sched)
-	stop()
+	rows, elapsed := lg.attack(ctx, phase{name: rowCreate, jobs: len(missing), keep: errBodyPreview,
+		gen: func(_ *rand.Rand, job int) request {
+			i := missing[job]
+			return request{method: http.MethodPost, path: "/v1/components", body: mustJSON(componentCreate{
+				DisplayName: componentName(i), Labels: map[string]string{"region": componentRegion(i)},
+			})}
+		}})
 	if ctx.Err() != nil {
 		return 0, ctx.Err()
 	}
+	st := rows[0]
 	lg.out.print(summarize(rowCreate, lg.cfg.conns, st, elapsed))
 
 	// Read them back: the walk gives every id, ours and those a concurrent
@@ -521,127 +509,41 @@ func (in *ingestRun) findComponents(ctx context.Context) ([]string, int, error) 
 	return ids, dups, firstErr
 }
 
-// progress wraps a scheduler of total jobs to log how many have started
-// every few seconds, so long set-ups do not look hung; stop ends the logging.
-func (in *ingestRun) progress(name string, total int, sched scheduler) (scheduler, func()) {
-	var started atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(ingestProgress)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				in.lg.logf("ingest: %s: %d/%d requests started", name, started.Load(), total)
-			}
-		}
-	}()
-	return func() (int, bool) {
-		j, ok := sched()
-		if ok {
-			started.Add(1)
-		}
-		return j, ok
-	}, func() { close(done) }
+// reports runs a phase of reports, jobs of them or for duration, each
+// chosen by choose when it is sent; it returns the stats by kind.
+func (in *ingestRun) reports(ctx context.Context, name string, jobs int, duration time.Duration,
+	choose func(rng *rand.Rand, job int) sent) ([]stats, time.Duration) {
+	return in.lg.attack(ctx, phase{name: name, jobs: jobs, duration: duration, keep: -1, rows: numKinds,
+		gen: func(rng *rand.Rand, job int) request {
+			r := choose(rng, job)
+			in.mu.Lock()
+			in.pending[job] = r
+			in.mu.Unlock()
+			return reportRequest(r.comp, r.impact)
+		},
+		judge: in.judge})
 }
 
-// pickReport chooses the component, impact and kind of a report; rng
-// belongs to the calling worker.
-type pickReport func(rng *rand.Rand, job int) (comp, impact, kind int)
-
-// phase runs cfg.conns reporters until sched is exhausted and returns their
-// merged stats and created=true counts by kind, and the wall time. Like
-// runPhase it lets in-flight requests finish after the deadline.
-func (in *ingestRun) phase(ctx context.Context, sched scheduler, pick pickReport) ([numKinds]workerStats, [numKinds]int, time.Duration) {
-	lg := in.lg
-	lg.phases++
-	type perWorker struct {
-		st      [numKinds]workerStats
-		created [numKinds]int
+// judge reads a report's answer: its kind's row, created=true and the
+// component's impact, which the next reports of it build on.
+func (in *ingestRun) judge(job int, res *vegeta.Result) (int, string, string) {
+	in.mu.Lock()
+	r := in.pending[job]
+	delete(in.pending, job)
+	in.mu.Unlock()
+	_, kind, detail := judgeStatus(job, res)
+	if kind != "" {
+		return r.kind, kind, detail
 	}
-	per := make([]perWorker, lg.cfg.conns)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range per {
-		rng := rand.New(rand.NewPCG(lg.cfg.randSeed, lg.phases<<32|uint64(w)))
-		wg.Go(func() { in.report(ctx, sched, pick, rng, &per[w].st, &per[w].created) })
+	created, known, err := readReport(res.Body, in.ids[r.comp])
+	if err != nil {
+		return r.kind, "transport", "undecodable answer: " + preview(res.Body)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-
-	var all [numKinds]workerStats
-	var created [numKinds]int
-	for k := range all {
-		all[k].kinds = map[string]int{}
+	if created {
+		in.created[r.kind]++
 	}
-	for _, p := range per {
-		for k := range all {
-			all[k] = mergeStats(all[k], p.st[k])
-			created[k] += p.created[k]
-		}
-	}
-	return all, created, elapsed
-}
-
-// report is one reporter's loop.
-func (in *ingestRun) report(ctx context.Context, sched scheduler, pick pickReport, rng *rand.Rand,
-	st *[numKinds]workerStats, createdBy *[numKinds]int) {
-	lg := in.lg
-	for ctx.Err() == nil {
-		job, ok := sched()
-		if !ok {
-			return
-		}
-		comp, impact, kind := pick(rng, job)
-		r := reportRequest(comp, impact)
-		start := time.Now()
-		status, body, err := lg.c.do(ctx, r, true)
-		lat := time.Since(start)
-		s, name := &st[kind], kindRows[kind]
-		var created bool
-		var known int
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return // interrupted by the user, not a server failure
-		case err != nil:
-			s.fail("transport")
-			lg.diag.report(name, "transport", r, err.Error())
-		case !is2xx(status):
-			code := strconv.Itoa(status)
-			s.fail(code)
-			lg.diag.report(name, code, r, preview(body))
-		default:
-			created, known, err = readReport(body, in.ids[comp])
-			if err != nil {
-				s.fail("transport")
-				lg.diag.report(name, "transport", r, "undecodable answer: "+preview(body))
-				continue
-			}
-			s.requests++
-			s.latencies = append(s.latencies, lat)
-			if created {
-				createdBy[kind]++
-			}
-			in.track.observe(comp, max(impact, known))
-		}
-	}
-}
-
-// mergeStats adds b to a, reusing a's latencies and kinds map (a fresh one
-// when a has none).
-func mergeStats(a, b workerStats) workerStats {
-	a.latencies = append(a.latencies, b.latencies...)
-	a.requests += b.requests
-	a.errors += b.errors
-	if a.kinds == nil {
-		a.kinds = map[string]int{}
-	}
-	for k, n := range b.kinds {
-		a.kinds[k] += n
-	}
-	return a
+	in.track.observe(r.comp, max(r.impact, known))
+	return r.kind, "", ""
 }
 
 // openCheck accumulates the component_status walk.

@@ -41,8 +41,10 @@
 //	             process of its own: the machine's ceiling, in the same run
 //
 // Each scenario runs -conns workers for -warmup (samples discarded), then for
-// -duration. Workers issue requests back to back over -conns keep-alive
-// connections. Latency covers the whole request including reading the body.
+// -duration (or -requests requests). Workers are those of vegeta's attacker
+// (github.com/tsenart/vegeta) with no rate set: each sends its next request
+// as soon as its last is answered, over -conns keep-alive connections.
+// Latency covers the whole request including reading the body.
 // The GraphQL twins are measured exactly like their REST counterparts; a
 // GraphQL response also counts as an error when its "errors" array is not
 // empty.
@@ -77,7 +79,8 @@
 //     server's memory per subscriber, meaningful on an otherwise idle,
 //     freshly started server: Go returns freed memory to the OS lazily);
 //  4. creates -mutation-rate incidents per second with POST /v1/incidents
-//     for -duration, paced by a ticker and sent by enough workers (4 to 64)
+//     for -duration, paced by a clock (a beat missed while every worker is busy is dropped, not
+//     sent late in a burst) and sent by enough workers (4 to 64)
 //     to keep the pace with POSTs of up to a second;
 //  5. waits up to 5 s for the last events, then completes every subscription
 //     and closes every connection with 1000.
@@ -146,17 +149,13 @@
 package main
 
 import (
-	"bytes"
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -164,8 +163,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -178,9 +175,6 @@ const (
 	deepFraction    = 0.9  // "deep" means this fraction of totalCount
 	listLimit       = 20   // the server's default page size
 	mixedPostShare  = 10   // percent of mixed requests that are writes
-
-	maxErrorKinds  = 5   // distinct error kinds printed per scenario
-	errBodyPreview = 300 // bytes of an error body kept for diagnosis
 
 	seedAge = 365 * 24 * time.Hour // seeded incidents occurred within this span
 	postAge = 90 * 24 * time.Hour  // incidents posted during the run, likewise
@@ -349,20 +343,12 @@ func (c *config) validate() error {
 		return errors.New("-timeout must be > 0")
 	case c.fanout && c.ingest:
 		return errors.New("-fanout and -ingest are separate modes: choose one")
-	}
-	if c.ingest {
-		switch {
-		case c.components < 1:
-			return errors.New("-components must be >= 1")
-		case !(c.escalate >= 0 && c.escalate <= 1):
-			return errors.New("-escalate must be a fraction between 0 and 1")
-		}
-		return nil
-	}
-	if !c.fanout {
-		return nil
-	}
-	switch {
+	case c.ingest && c.components < 1:
+		return errors.New("-components must be >= 1")
+	case c.ingest && !(c.escalate >= 0 && c.escalate <= 1):
+		return errors.New("-escalate must be a fraction between 0 and 1")
+	case !c.fanout:
+		return nil // the -fanout flags matter only with -fanout
 	case c.subscribers < 1:
 		return errors.New("-subscribers must be >= 1")
 	case !(c.mutationRate > 0) || math.IsInf(c.mutationRate, 0):
@@ -401,284 +387,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-// ---- HTTP ----
-
-// client sends authenticated requests to the server.
-type client struct {
-	hc   *http.Client
-	base string
-	key  string
-}
-
-func newClient(cfg config) *client {
-	// The default transport keeps only 2 idle connections per host, so with
-	// more workers most requests would dial afresh and we would measure TCP
-	// handshakes. Pinning both limits to the worker count gives each worker a
-	// reused keep-alive connection.
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          cfg.conns,
-		MaxIdleConnsPerHost:   cfg.conns,
-		MaxConnsPerHost:       cfg.conns,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &client{
-		hc:   &http.Client{Transport: tr, Timeout: cfg.timeout},
-		base: cfg.baseURL,
-		key:  cfg.key,
-	}
-}
-
-// request describes one API call; building the *http.Request is left to do
-// so generators stay cheap and testable.
-type request struct {
-	base   string // another server than -url (the bare scenario)
-	key    string // another key than -key (post-2)
-	method string
-	path   string
-	query  url.Values
-	body   []byte
-	op     string // GraphQL operation name; set on GraphQL requests only
-}
-
-func (r request) String() string {
-	switch {
-	case r.op != "":
-		return r.method + " " + r.path + " (" + r.op + ")"
-	case len(r.query) == 0:
-		return r.method + " " + r.path
-	}
-	return r.method + " " + r.path + "?" + r.query.Encode()
-}
-
-// do sends r and always drains the body, both because latency includes the
-// body and because an unread body keeps its connection from being reused.
-// The body is returned when keep is set, and a prefix of it on non-2xx.
-func (c *client) do(ctx context.Context, r request, keep bool) (status int, body []byte, err error) {
-	u := c.base + r.path
-	if r.base != "" {
-		u = r.base + r.path
-	}
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
-	}
-	var rd io.Reader
-	if r.body != nil {
-		rd = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if r.key != "" {
-		req.Header.Set("X-API-Key", r.key)
-	} else {
-		req.Header.Set("X-API-Key", c.key)
-	}
-	req.Header.Set("Accept", "application/json")
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	switch {
-	case keep:
-		body, err = io.ReadAll(resp.Body)
-	case !is2xx(resp.StatusCode):
-		body, err = io.ReadAll(io.LimitReader(resp.Body, errBodyPreview))
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-		}
-	default:
-		_, err = io.Copy(io.Discard, resp.Body)
-	}
-	return resp.StatusCode, body, err
-}
-
-func is2xx(code int) bool { return code >= 200 && code <= 299 }
-
-// listPage is the part of a list response loadgen needs.
-type listPage struct {
-	Data []struct {
-		ID string `json:"id"`
-	} `json:"data"`
-	Pagination struct {
-		TotalCount int     `json:"totalCount"`
-		HasMore    bool    `json:"hasMore"`
-		NextCursor *string `json:"nextCursor"`
-	} `json:"pagination"`
-}
-
-// list fetches and decodes one list page, treating any non-2xx as an error.
-func (c *client) list(ctx context.Context, q url.Values) (listPage, error) {
-	var page listPage
-	r := request{method: http.MethodGet, path: "/v1/incidents", query: q}
-	status, body, err := c.do(ctx, r, true)
-	if err != nil {
-		return page, fmt.Errorf("%s: %w", r, err)
-	}
-	if status == http.StatusTooManyRequests {
-		return page, fmt.Errorf("%s: HTTP 429: raise the server's INCIDENTD_RATE_LIMIT", r)
-	}
-	if !is2xx(status) {
-		return page, fmt.Errorf("%s: HTTP %d: %s", r, status, preview(body))
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return page, fmt.Errorf("%s: decoding response: %w", r, err)
-	}
-	return page, nil
-}
-
-// preflight checks reachability and the key with one cheap request and
-// returns the tenant's totalCount.
-func (c *client) preflight(ctx context.Context) (int, error) {
-	r := request{method: http.MethodGet, path: "/v1/incidents", query: url.Values{"limit": {"1"}}}
-	status, body, err := c.do(ctx, r, true)
-	if err != nil {
-		return 0, fmt.Errorf("server unreachable at %s: %w", c.base, err)
-	}
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return 0, fmt.Errorf("API key rejected by %s (HTTP %d): %s", c.base, status, preview(body))
-	case status == http.StatusTooManyRequests:
-		return 0, fmt.Errorf("rate limited by %s already on the first request (HTTP 429): raise the server's INCIDENTD_RATE_LIMIT", c.base)
-	case !is2xx(status):
-		return 0, fmt.Errorf("%s: unexpected HTTP %d: %s", r, status, preview(body))
-	}
-	var page listPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		return 0, fmt.Errorf("%s: decoding response: %w", r, err)
-	}
-	return page.Pagination.TotalCount, nil
-}
-
-func preview(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > errBodyPreview {
-		s = s[:errBodyPreview] + "..."
-	}
-	return s
-}
-
-// ---- data generation ----
-
-// incident is the POST /v1/incidents body.
-type incident struct {
-	Title       string   `json:"title"`
-	Description string   `json:"description"`
-	Severity    string   `json:"severity"`
-	OccurredAt  string   `json:"occurredAt"`
-	Service     string   `json:"service"`
-	Tags        []string `json:"tags"`
-	Status      string   `json:"status"`
-}
-
-// newIncident makes a random valid incident that occurred within maxAge
-// before now. Its title reads like "Database timeout in user-service".
-func newIncident(rng *rand.Rand, now time.Time, maxAge time.Duration) incident {
-	i := rng.IntN(len(vocabulary))
-	j := (i + 1 + rng.IntN(len(vocabulary)-1)) % len(vocabulary) // a different word
-	w1, w2 := vocabulary[i], vocabulary[j]
-	svc := pick(rng, services)
-	tags := make([]string, 0, 3) // non-nil: the API expects [] rather than null
-	for _, k := range rng.Perm(len(tagPool))[:rng.IntN(4)] {
-		tags = append(tags, tagPool[k])
-	}
-	occurred := now.Add(-time.Duration(rng.Int64N(int64(maxAge))))
-	return incident{
-		Title:       fmt.Sprintf("%s %s in %s", strings.ToUpper(w1[:1])+w1[1:], w2, svc),
-		Description: fmt.Sprintf("Elevated %s and %s errors reported by %s; on-call is investigating.", w1, w2, svc),
-		Severity:    pick(rng, severities),
-		OccurredAt:  occurred.UTC().Truncate(time.Second).Format(time.RFC3339),
-		Service:     svc,
-		Tags:        tags,
-		Status:      pick(rng, statuses),
-	}
-}
-
-func pick(rng *rand.Rand, from []string) string { return from[rng.IntN(len(from))] }
-
-func postRequest(inc incident) request {
-	body, err := json.Marshal(inc)
-	if err != nil {
-		panic(err) // a struct of strings always marshals
-	}
-	return request{method: http.MethodPost, path: "/v1/incidents", body: body}
-}
-
-// ---- running load ----
-
-// generator builds the request for a job number; rng belongs to the calling
-// worker, so generators need no locking.
-type generator func(rng *rand.Rand, job int) request
-
-// scheduler hands out job numbers until the phase is over.
-type scheduler func() (job int, ok bool)
-
-// measured is the scheduler of a measured phase: -requests jobs, or
-// -duration.
-func (c *config) measured() scheduler {
-	if c.requests > 0 {
-		return jobRange(0, c.requests)
-	}
-	return untilDeadline(c.duration)
-}
-
-// describe says how long a measured phase is.
-func (c *config) describe() string {
-	if c.requests > 0 {
-		return fmt.Sprintf("%d requests", c.requests)
-	}
-	return "for " + c.duration.String()
-}
-
-// untilDeadline runs a phase for a duration.
-func untilDeadline(d time.Duration) scheduler {
-	deadline := time.Now().Add(d)
-	return func() (int, bool) { return 0, time.Now().Before(deadline) }
-}
-
-// jobRange runs a phase for the jobs from..to-1, each exactly once.
-func jobRange(from, to int) scheduler {
-	var next atomic.Int64
-	next.Store(int64(from))
-	return func() (int, bool) {
-		j := int(next.Add(1) - 1)
-		return j, j < to
-	}
-}
-
-// workerStats is what one worker observed; merged once the phase ends so the
-// hot loop shares nothing.
-type workerStats struct {
-	latencies []time.Duration // successful requests only
-	requests  int
-	errors    int
-	kinds     map[string]int // error counts by status code or "transport"
-}
-
-// result is one output row.
-type result struct {
-	Scenario   string         `json:"scenario"`
-	Conns      int            `json:"conns"`
-	Seconds    float64        `json:"seconds"`
-	Requests   int            `json:"requests"`
-	Errors     int            `json:"errors"`
-	ErrorKinds map[string]int `json:"errorKinds,omitempty"`
-	Throughput float64        `json:"throughputPerSec"`
-	P50        float64        `json:"p50Ms"`
-	P95        float64        `json:"p95Ms"`
-	P99        float64        `json:"p99Ms"`
-	Max        float64        `json:"maxMs"`
-}
-
-// loadgen holds what every phase shares.
+// loadgen holds what every mode shares.
 type loadgen struct {
 	cfg    config
 	c      *client
@@ -702,132 +411,7 @@ func (lg *loadgen) logf(format string, args ...any) {
 	fmt.Fprintf(lg.stderr, "loadgen: "+format+"\n", args...)
 }
 
-// runPhase runs cfg.conns workers until sched is exhausted and returns the
-// merged stats and the wall time. In-flight requests finish after the
-// deadline rather than being cancelled, so no sample is cut short.
-func (lg *loadgen) runPhase(ctx context.Context, name string, gen generator, sched scheduler) (workerStats, time.Duration) {
-	lg.phases++
-	stats := make([]workerStats, lg.cfg.conns)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range stats {
-		// Per-worker streams keep runs repeatable for a given -rand-seed
-		// without a shared, locked generator.
-		rng := rand.New(rand.NewPCG(lg.cfg.randSeed, lg.phases<<32|uint64(w)))
-		wg.Go(func() { lg.work(ctx, name, gen, sched, rng, &stats[w]) })
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-
-	var all workerStats
-	all.kinds = map[string]int{}
-	for _, s := range stats {
-		all.latencies = append(all.latencies, s.latencies...)
-		all.requests += s.requests
-		all.errors += s.errors
-		for k, n := range s.kinds {
-			all.kinds[k] += n
-		}
-	}
-	return all, elapsed
-}
-
-func (lg *loadgen) work(ctx context.Context, name string, gen generator, sched scheduler, rng *rand.Rand, st *workerStats) {
-	for ctx.Err() == nil {
-		job, ok := sched()
-		if !ok {
-			return
-		}
-		r := gen(rng, job)
-		gql := r.op != ""
-		start := time.Now()
-		status, body, err := lg.c.do(ctx, r, gql) // GraphQL bodies are inspected for errors
-		lat := time.Since(start)
-		var gqlErr string
-		if gql && err == nil && is2xx(status) {
-			gqlErr = graphQLError(body)
-		}
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return // interrupted by the user, not a server failure
-		case err != nil:
-			st.fail("transport")
-			lg.diag.report(name, "transport", r, err.Error())
-		case !is2xx(status):
-			kind := strconv.Itoa(status)
-			st.fail(kind)
-			lg.diag.report(name, kind, r, preview(body))
-		case gqlErr != "":
-			st.fail("graphql")
-			lg.diag.report(name, "graphql", r, gqlErr)
-		default:
-			st.requests++
-			st.latencies = append(st.latencies, lat)
-		}
-	}
-}
-
-func (s *workerStats) fail(kind string) {
-	s.requests++
-	s.errors++
-	if s.kinds == nil {
-		s.kinds = map[string]int{}
-	}
-	s.kinds[kind]++
-}
-
-// measure runs a warm-up, whose samples are discarded so connection set-up
-// and cold caches do not pollute the numbers, then the measured phase.
-func (lg *loadgen) measure(ctx context.Context, name string, gen generator) result {
-	if lg.cfg.warmup > 0 {
-		lg.logf("%s: warming up for %s", name, lg.cfg.warmup)
-		lg.runPhase(ctx, name, gen, untilDeadline(lg.cfg.warmup))
-	}
-	lg.logf("%s: measuring %s with %d connections", name, lg.cfg.describe(), lg.cfg.conns)
-	st, elapsed := lg.runPhase(ctx, name, gen, lg.cfg.measured())
-	return summarize(name, lg.cfg.conns, st, elapsed)
-}
-
-// summarize turns raw samples into a result row.
-func summarize(name string, conns int, st workerStats, elapsed time.Duration) result {
-	slices.Sort(st.latencies)
-	r := result{
-		Scenario: name,
-		Conns:    conns,
-		Seconds:  elapsed.Seconds(),
-		Requests: st.requests,
-		Errors:   st.errors,
-		P50:      ms(percentile(st.latencies, 50)),
-		P95:      ms(percentile(st.latencies, 95)),
-		P99:      ms(percentile(st.latencies, 99)),
-		Max:      ms(percentile(st.latencies, 100)),
-	}
-	if len(st.kinds) > 0 {
-		r.ErrorKinds = st.kinds
-	}
-	if elapsed > 0 {
-		r.Throughput = float64(len(st.latencies)) / elapsed.Seconds()
-	}
-	return r
-}
-
-// percentile returns the nearest-rank p-th percentile (0 < p <= 100) of an
-// ascending sample: the smallest value with at least p% of the sample at or
-// below it. An empty sample yields 0.
-func percentile[T cmp.Ordered](sorted []T, p float64) T {
-	n := len(sorted)
-	if n == 0 {
-		var zero T
-		return zero
-	}
-	rank := int(math.Ceil(p / 100 * float64(n)))
-	rank = min(max(rank, 1), n)
-	return sorted[rank-1]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// ---- orchestration ----
+// ---- the scenarios ----
 
 // runAll is the whole session: preflight, seeding, setup walk, scenarios.
 func (lg *loadgen) runAll(ctx context.Context) error {
@@ -868,15 +452,28 @@ func (lg *loadgen) runAll(ctx context.Context) error {
 	fx.key2 = lg.cfg.key2
 	results := map[string]result{}
 	for _, name := range lg.cfg.scenarios {
-		gen, why := fx.generator(name)
+		gen, why := fx.scenario(name)
 		if gen == nil {
 			lg.logf("%s: skipped: %s", name, why)
 			continue
 		}
-		res := lg.measure(ctx, name, gen)
+		p := lg.cfg.measured(name, gen)
+		if strings.HasPrefix(name, "gql-") {
+			// A GraphQL failure hides in a 200's body, so read it whole.
+			p.keep, p.judge = -1, judgeGraphQL
+		}
+		if lg.cfg.warmup > 0 {
+			// Discarded, so connection set-up and cold caches do not
+			// pollute the numbers.
+			lg.logf("%s: warming up for %s", name, lg.cfg.warmup)
+			lg.attack(ctx, phase{name: name, gen: gen, duration: lg.cfg.warmup, keep: p.keep, judge: p.judge})
+		}
+		lg.logf("%s: measuring %s with %d connections", name, lg.cfg.describe(), lg.cfg.conns)
+		st, elapsed := lg.attack(ctx, p)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		res := summarize(name, lg.cfg.conns, st[0], elapsed)
 		lg.out.print(res)
 		results[name] = res
 	}
@@ -890,42 +487,18 @@ func (lg *loadgen) runAll(ctx context.Context) error {
 func (lg *loadgen) seed(ctx context.Context, from, to int) {
 	lg.logf("seed: creating %d incidents (%d -> %d)", to-from, from, to)
 	now := time.Now()
-	stream := lg.cfg.randSeed ^ 0x5eed5eed5eed5eed // apart from the worker streams
-	gen := func(_ *rand.Rand, job int) request {
-		rng := rand.New(rand.NewPCG(stream, uint64(job)))
-		return postRequest(newIncident(rng, now, seedAge))
-	}
-	// Large seeds take minutes; report progress so the run does not look hung.
-	var started atomic.Int64
-	jobs := jobRange(from, to)
-	sched := func() (int, bool) {
-		j, ok := jobs()
-		if ok {
-			started.Add(1)
-		}
-		return j, ok
-	}
-	done := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				lg.logf("seed: %d/%d requests started", started.Load(), to-from)
-			}
-		}
-	}()
-	st, elapsed := lg.runPhase(ctx, "seed", gen, sched)
-	close(done)
+	stream := lg.cfg.randSeed ^ 0x5eed5eed5eed5eed // apart from the workers' streams
+	st, elapsed := lg.attack(ctx, phase{name: "seed", jobs: to - from, keep: errBodyPreview,
+		gen: func(_ *rand.Rand, job int) request {
+			rng := rand.New(rand.NewPCG(stream, uint64(from+job)))
+			return postRequest(newIncident(rng, now, seedAge))
+		}})
 	if ctx.Err() != nil {
 		return
 	}
-	lg.out.print(summarize("seed", lg.cfg.conns, st, elapsed))
-	if st.errors > 0 {
-		lg.logf("seed: %d of %d creations failed; the tenant holds fewer than %d incidents", st.errors, to-from, to)
+	lg.out.print(summarize("seed", lg.cfg.conns, st[0], elapsed))
+	if st[0].errors > 0 {
+		lg.logf("seed: %d of %d creations failed; the tenant holds fewer than %d incidents", st[0].errors, to-from, to)
 	}
 }
 
@@ -975,8 +548,8 @@ func (lg *loadgen) walk(ctx context.Context, fx *fixtures, total int, wantIDs, w
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		page, err := lg.c.list(ctx, q)
-		if err != nil {
+		var page listPage
+		if err := lg.c.getJSON(ctx, "/v1/incidents", q, &page); err != nil {
 			return err
 		}
 		pages++
@@ -1013,185 +586,129 @@ func (lg *loadgen) walk(ctx context.Context, fx *fixtures, total int, wantIDs, w
 // limit that produced them; then we fall back to the walk's limit.
 func (lg *loadgen) probeCursorLimit(ctx context.Context, cursor string) int {
 	q := url.Values{"limit": {strconv.Itoa(listLimit)}, "cursor": {cursor}}
-	if _, err := lg.c.list(ctx, q); err != nil {
+	if err := lg.c.getJSON(ctx, "/v1/incidents", q, &listPage{}); err != nil {
 		lg.logf("cursor-deep: limit=%d with a deep cursor failed (%v); using limit=%d", listLimit, err, walkLimit)
 		return walkLimit
 	}
 	return listLimit
 }
 
-// generator returns the request generator of a scenario, or nil and the
-// reason it cannot run.
-func (fx *fixtures) generator(name string) (generator, string) {
-	switch name {
-	case "get":
-		if len(fx.ids) == 0 {
-			return nil, "no incidents to get (use -seed)"
+// scenario returns the requests of a scenario, or nil and why it cannot run.
+func (fx *fixtures) scenario(name string) (generator, string) {
+	listOf := func(q func(*rand.Rand) url.Values) generator {
+		return func(rng *rand.Rand, _ int) request {
+			return request{method: http.MethodGet, path: "/v1/incidents", query: q(rng)}
 		}
-		return fx.get, ""
-	case "gql-get":
-		if len(fx.ids) == 0 {
-			return nil, "no incidents to get (use -seed)"
-		}
-		return fx.gqlGet, ""
-	case "list":
-		return fx.list, ""
-	case "gql-list":
-		return fx.gqlList, ""
-	case "keyword":
-		return fx.keyword, ""
-	case "cursor-deep":
-		if len(fx.deepCursors) == 0 {
-			return nil, "the list has only one page (use a larger -seed)"
-		}
-		return fx.cursorDeep, ""
-	case "offset-deep":
-		return fx.offsetDeep, ""
-	case "post":
-		return fx.post, ""
-	case "mixed":
-		return fx.mixed, ""
-	case "mixed-list":
-		return fx.mixedList, ""
-	case "post-2":
-		return fx.post2, ""
-	case "bare":
-		return func(*rand.Rand, int) request {
-			return request{base: fx.bareURL, method: http.MethodGet, path: "/v1/incidents/inc_000000000000"}
-		}, ""
 	}
-	return nil, "unknown scenario"
-}
-
-func (fx *fixtures) get(rng *rand.Rand, _ int) request {
-	id := fx.ids[rng.IntN(len(fx.ids))]
-	return request{method: http.MethodGet, path: "/v1/incidents/" + url.PathEscape(id)}
-}
-
-func (fx *fixtures) list(*rand.Rand, int) request {
-	return request{method: http.MethodGet, path: "/v1/incidents",
-		query: url.Values{"limit": {strconv.Itoa(listLimit)}}}
-}
-
-func (fx *fixtures) keyword(rng *rand.Rand, _ int) request {
-	return request{method: http.MethodGet, path: "/v1/incidents",
-		query: url.Values{"keyword": {pick(rng, vocabulary)}}}
-}
-
-func (fx *fixtures) cursorDeep(rng *rand.Rand, _ int) request {
-	return request{method: http.MethodGet, path: "/v1/incidents", query: url.Values{
-		"limit":  {strconv.Itoa(fx.cursorLimit)},
-		"cursor": {pick(rng, fx.deepCursors)},
-	}}
-}
-
-func (fx *fixtures) offsetDeep(*rand.Rand, int) request {
-	return request{method: http.MethodGet, path: "/v1/incidents", query: url.Values{
-		"limit":  {strconv.Itoa(listLimit)},
-		"offset": {strconv.Itoa(fx.deepOffset)},
-	}}
-}
-
-func (fx *fixtures) post(rng *rand.Rand, _ int) request {
-	return postRequest(newIncident(rng, fx.now, postAge))
-}
-
-// mixed approximates a read-heavy production mix.
-func (fx *fixtures) mixed(rng *rand.Rand, job int) request {
-	if rng.IntN(100) < mixedPostShare {
-		return fx.post(rng, job)
+	list := listOf(func(*rand.Rand) url.Values { return url.Values{"limit": {strconv.Itoa(listLimit)}} })
+	keyword := listOf(func(rng *rand.Rand) url.Values { return url.Values{"keyword": {pick(rng, vocabulary)}} })
+	post := func(rng *rand.Rand, _ int) request { return postRequest(newIncident(rng, fx.now, postAge)) }
+	get := func(rng *rand.Rand, _ int) request {
+		return request{method: http.MethodGet, path: "/v1/incidents/" + url.PathEscape(pick(rng, fx.ids))}
 	}
-	reads := []generator{fx.list, fx.keyword}
+	reads := mix(share{1, list}, share{1, keyword}) // mixed's reads, spread evenly
 	if len(fx.ids) > 0 {
-		reads = append(reads, fx.get)
+		reads = mix(share{1, list}, share{1, keyword}, share{1, get})
 	}
-	return reads[rng.IntN(len(reads))](rng, job)
-}
-
-// mixedList is a dashboard beside a writer: 45% default list, 45% keyword
-// list, 10% creates.
-func (fx *fixtures) mixedList(rng *rand.Rand, job int) request {
-	switch n := rng.IntN(100); {
-	case n < mixedPostShare:
-		return fx.post(rng, job)
-	case n < mixedPostShare+(100-mixedPostShare)/2:
-		return fx.list(rng, job)
+	needIDs := len(fx.ids) == 0 && (name == "get" || name == "gql-get")
+	switch {
+	case needIDs:
+		return nil, "no incidents to get (use -seed)"
+	case name == "cursor-deep" && len(fx.deepCursors) == 0:
+		return nil, "the list has only one page (use a larger -seed)"
 	}
-	return fx.keyword(rng, job)
+	return map[string]generator{
+		"get":      get,
+		"gql-get":  fx.gqlGet,
+		"list":     list,
+		"gql-list": fx.gqlList,
+		"keyword":  keyword,
+		"cursor-deep": listOf(func(rng *rand.Rand) url.Values {
+			return url.Values{"limit": {strconv.Itoa(fx.cursorLimit)}, "cursor": {pick(rng, fx.deepCursors)}}
+		}),
+		"offset-deep": listOf(func(*rand.Rand) url.Values {
+			return url.Values{"limit": {strconv.Itoa(listLimit)}, "offset": {strconv.Itoa(fx.deepOffset)}}
+		}),
+		"post": post,
+		// post from two tenants at once: half the requests with -key2.
+		"post-2": func(rng *rand.Rand, job int) request {
+			r := post(rng, job)
+			if rng.IntN(2) == 1 {
+				r.key = fx.key2
+			}
+			return r
+		},
+		// A read-heavy production mix, and a dashboard beside a writer.
+		"mixed":      mix(share{mixedPostShare, post}, share{100 - mixedPostShare, reads}),
+		"mixed-list": mix(share{mixedPostShare, post}, share{(100 - mixedPostShare) / 2, list}, share{(100 - mixedPostShare) / 2, keyword}),
+		"bare": func(*rand.Rand, int) request {
+			return request{base: fx.bareURL, method: http.MethodGet, path: "/v1/incidents/inc_000000000000"}
+		},
+	}[name], "unknown scenario"
 }
 
-// post2 is post from two tenants at once: half the requests with -key2.
-func (fx *fixtures) post2(rng *rand.Rand, job int) request {
-	r := fx.post(rng, job)
-	if rng.IntN(2) == 1 {
-		r.key = fx.key2
+// share is one part of a mix: a generator and its weight.
+type share struct {
+	weight int
+	gen    generator
+}
+
+// mix picks, for each request, one of shares in proportion to the weights.
+func mix(shares ...share) generator {
+	total := 0
+	for _, s := range shares {
+		total += s.weight
 	}
-	return r
-}
-
-// ---- output ----
-
-// printer writes result rows as they complete, so long runs show progress.
-type printer struct {
-	w      io.Writer
-	json   bool
-	header bool
-	width  int // of the first column, when wider than the default
-}
-
-const (
-	rowFormat  = "%-*s %9s %7s %10s %9s %9s %9s %9s\n"
-	nameColumn = 12 // fits every scenario name
-)
-
-func (p *printer) print(r result) {
-	if p.json {
-		b, err := json.Marshal(r)
-		if err != nil {
-			panic(err) // plain numbers and strings always marshal
+	return func(rng *rand.Rand, job int) request {
+		n := rng.IntN(total)
+		for _, s := range shares[:len(shares)-1] {
+			if n < s.weight {
+				return s.gen(rng, job)
+			}
+			n -= s.weight
 		}
-		fmt.Fprintf(p.w, "%s\n", b)
-		return
+		return shares[len(shares)-1].gen(rng, job)
 	}
-	if !p.header {
-		fmt.Fprintf(p.w, rowFormat, max(p.width, nameColumn), "scenario", "requests", "errors", "req/s", "p50(ms)", "p95(ms)", "p99(ms)", "max(ms)")
-		p.header = true
-	}
-	f2 := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-	fmt.Fprintf(p.w, rowFormat, max(p.width, nameColumn), r.Scenario, strconv.Itoa(r.Requests), strconv.Itoa(r.Errors),
-		strconv.FormatFloat(r.Throughput, 'f', 1, 64), f2(r.P50), f2(r.P95), f2(r.P99), f2(r.Max))
 }
 
-// errorLog prints the first few distinct failures of each scenario to
-// stderr: enough to diagnose, without flooding the terminal when every
-// request fails.
-type errorLog struct {
-	mu        sync.Mutex
-	w         io.Writer
-	seen      map[string]int // distinct kinds printed, by scenario
-	printed   map[string]bool
-	warned429 bool
+// ---- data generation ----
+
+// incident is the POST /v1/incidents body.
+type incident struct {
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Severity    string   `json:"severity"`
+	OccurredAt  string   `json:"occurredAt"`
+	Service     string   `json:"service"`
+	Tags        []string `json:"tags"`
+	Status      string   `json:"status"`
 }
 
-func (l *errorLog) report(scenario, kind string, r request, detail string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	key := scenario + "\x00" + kind
-	if l.printed[key] || l.seen[scenario] >= maxErrorKinds {
-		return
+// newIncident makes a random valid incident that occurred within maxAge
+// before now. Its title reads like "Database timeout in user-service".
+func newIncident(rng *rand.Rand, now time.Time, maxAge time.Duration) incident {
+	i := rng.IntN(len(vocabulary))
+	j := (i + 1 + rng.IntN(len(vocabulary)-1)) % len(vocabulary) // a different word
+	w1, w2 := vocabulary[i], vocabulary[j]
+	svc := pick(rng, services)
+	tags := make([]string, 0, 3) // non-nil: the API expects [] rather than null
+	for _, k := range rng.Perm(len(tagPool))[:rng.IntN(4)] {
+		tags = append(tags, tagPool[k])
 	}
-	l.printed[key] = true
-	l.seen[scenario]++
-	switch kind {
-	case "transport":
-		fmt.Fprintf(l.w, "loadgen: %s: %s: %s\n", scenario, r, detail)
-	case "graphql":
-		fmt.Fprintf(l.w, "loadgen: %s: %s: GraphQL errors: %s\n", scenario, r, detail)
-	default:
-		fmt.Fprintf(l.w, "loadgen: %s: %s: HTTP %s: %s\n", scenario, r, kind, detail)
+	occurred := now.Add(-time.Duration(rng.Int64N(int64(maxAge))))
+	return incident{
+		Title:       fmt.Sprintf("%s %s in %s", strings.ToUpper(w1[:1])+w1[1:], w2, svc),
+		Description: fmt.Sprintf("Elevated %s and %s errors reported by %s; on-call is investigating.", w1, w2, svc),
+		Severity:    pick(rng, severities),
+		OccurredAt:  occurred.UTC().Truncate(time.Second).Format(time.RFC3339),
+		Service:     svc,
+		Tags:        tags,
+		Status:      pick(rng, statuses),
 	}
-	if kind == "429" && !l.warned429 {
-		l.warned429 = true
-		fmt.Fprintln(l.w, "loadgen: the server is rate limiting: raise its INCIDENTD_RATE_LIMIT (or lower -conns) for meaningful numbers")
-	}
+}
+
+func pick(rng *rand.Rand, from []string) string { return from[rng.IntN(len(from))] }
+
+func postRequest(inc incident) request {
+	return request{method: http.MethodPost, path: "/v1/incidents", body: mustJSON(inc)}
 }

@@ -442,3 +442,63 @@ func TestExtraScenarios(t *testing.T) {
 		t.Errorf("post-2 without -key2: exit %d, %s", code, stderr.String())
 	}
 }
+
+// TestScenarioMixes: mixed-list draws 10% creates, 45% lists and 45%
+// keyword lists; mixed spreads its 90% of reads over list, keyword and get.
+func TestScenarioMixes(t *testing.T) {
+	fx := &fixtures{ids: []string{"inc_1"}, now: time.Now()}
+	for _, tt := range []struct {
+		name string
+		want map[string]float64
+	}{
+		{"mixed-list", map[string]float64{"POST": 0.10, "list": 0.45, "keyword": 0.45}},
+		{"mixed", map[string]float64{"POST": 0.10, "list": 0.30, "keyword": 0.30, "get": 0.30}},
+	} {
+		gen, _ := fx.scenario(tt.name)
+		rng := rand.New(rand.NewPCG(1, 1))
+		const draws = 20000
+		got := map[string]float64{}
+		for j := range draws {
+			r := gen(rng, j)
+			switch {
+			case r.method == http.MethodPost:
+				got["POST"]++
+			case r.query.Has("keyword"):
+				got["keyword"]++
+			case r.path == "/v1/incidents":
+				got["list"]++
+			default:
+				got["get"]++
+			}
+		}
+		for k, share := range tt.want {
+			if s := got[k] / draws; s < share-0.02 || s > share+0.02 {
+				t.Errorf("%s: %s share %.3f, want %.2f", tt.name, k, s, share)
+			}
+		}
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: drew %v", tt.name, got)
+		}
+	}
+}
+
+func TestPacer(t *testing.T) {
+	closed := pacer{n: 3}
+	for sent, stop := range []bool{false, false, false, true} {
+		if wait, s := closed.Pace(time.Hour, uint64(sent)); wait != 0 || s != stop {
+			t.Errorf("closed loop, %d sent: wait %v stop %v", sent, wait, s)
+		}
+	}
+	if _, stop := (pacer{}).Pace(time.Hour, 1e9); stop {
+		t.Error("a phase without -requests stopped on its count")
+	}
+	clock := pacer{every: 50 * time.Millisecond}
+	if wait, _ := clock.Pace(0, 0); wait != 0 {
+		t.Errorf("first paced request waits %v", wait)
+	}
+	// Late by more than a beat (every worker was busy): the next request
+	// goes at the next beat, not at once to catch up.
+	if wait, _ := clock.Pace(130*time.Millisecond, 1); wait != 20*time.Millisecond {
+		t.Errorf("wait %v after a missed beat, want 20ms", wait)
+	}
+}
