@@ -153,7 +153,9 @@ func withLoaders(ctx context.Context, rel model.RelationService, cat model.Catal
 		components: newLoader(rel.ComponentsByID),
 		affecting:  newLoader(rel.AffectingOf),
 		incidents:  newLoader(rel.IncidentsByID),
-		updates:    newLoader(rel.UpdatesOf),
+		updates: newLoader(func(ctx context.Context, ids []string) (map[string][]model.IncidentUpdate, error) {
+			return rel.UpdatesOf(ctx, ids, bound("Incident.updates").max) // the most a field can ask for
+		}),
 	})
 }
 

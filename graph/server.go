@@ -23,7 +23,6 @@ import (
 
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/graph/generated"
-	"github.com/incidentd/incidentd/graph/gqlmodel"
 	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 )
@@ -46,9 +45,10 @@ type Config struct {
 	Clock         model.Clock
 
 	// ComplexityLimit rejects operations costlier than this (default 5000;
-	// a field costs 1 and a list its page size times its items' cost, so 100
-	// incidents with every field selected through both edges and nodes cost
-	// about 3,100).
+	// a field costs 1 and a list 1 plus the items it can answer (the size
+	// asked for, else its default or its bound: listBounds) times an item's
+	// cost, so 100 incidents with every field selected through both edges and
+	// nodes cost about 3,100).
 	ComplexityLimit int
 	// DepthLimit rejects operations nested deeper than this (default 10).
 	DepthLimit int
@@ -92,30 +92,8 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, CatalogueService: cfg.Catalogue, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
-	gc.Complexity.Query.Incidents = func(child int, _ *gqlmodel.IncidentFilter, _ *gqlmodel.IncidentOrder,
-		first *int, _ *string, last *int, _ *string, limit *int, _ *int) int {
-		n := model.DefaultLimit
-		for _, v := range []*int{first, last, limit} {
-			if v != nil && *v > 0 {
-				n = *v
-			}
-		}
-		return 1 + n*child
-	}
-	listCost := func(n *int, def int) int {
-		if n != nil && *n > 0 {
-			return *n
-		}
-		return def
-	}
-	gc.Complexity.Query.AuditEvents = func(child int, _ *gqlmodel.AuditFilter, first *int, _ *string) int {
-		return 1 + listCost(first, model.DefaultLimit)*child
-	}
-	gc.Complexity.Query.Components = func(child int, _ *gqlmodel.ComponentFilter, limit *int, _ *int) int {
-		return 1 + listCost(limit, model.DefaultLimit)*child
-	}
-	gc.Complexity.Query.APIKeys = func(child int) int { return 1 + model.MaxAPIKeysListed*child/10 }
-	srv := handler.New(generated.NewExecutableSchema(gc))
+	// Every list is priced by its bound (cost.go), from one table.
+	srv := handler.New(costedSchema{generated.NewExecutableSchema(gc)})
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{
 			AcceptOptions: websocket.AcceptOptions{OriginPatterns: cfg.WSOrigins},

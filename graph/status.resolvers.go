@@ -53,12 +53,16 @@ func (r *affectingIncidentResolver) Type(ctx context.Context, obj *model.Affecti
 }
 
 // ActivelyAffectedBy is the resolver for the activelyAffectedBy field.
-func (r *componentResolver) ActivelyAffectedBy(ctx context.Context, obj *model.Component) ([]model.AffectingIncident, error) {
+func (r *componentResolver) ActivelyAffectedBy(ctx context.Context, obj *model.Component, first *int) ([]model.AffectingIncident, error) {
+	n, err := bound("Component.activelyAffectedBy").size("first", first)
+	if err != nil {
+		return nil, err
+	}
 	a, err := loadersFrom(ctx).affecting.Load(ctx, obj.ID)
 	if a == nil {
 		a = []model.AffectingIncident{}
 	}
-	return a, err
+	return a[:min(n, len(a))], err
 }
 
 // Status is the resolver for the status field.
@@ -75,12 +79,16 @@ func (r *componentResolver) Status(ctx context.Context, obj *model.Component) (s
 }
 
 // Affects is the resolver for the affects field.
-func (r *incidentResolver) Affects(ctx context.Context, obj *model.Incident) ([]model.Affect, error) {
+func (r *incidentResolver) Affects(ctx context.Context, obj *model.Incident, first *int) ([]model.Affect, error) {
+	n, err := bound("Incident.affects").size("first", first)
+	if err != nil {
+		return nil, err
+	}
 	a, err := loadersFrom(ctx).affects.Load(ctx, obj.ID)
 	if a == nil {
 		a = []model.Affect{}
 	}
-	return a, err
+	return a[:min(n, len(a))], err
 }
 
 // Phase is the resolver for the phase field.
@@ -96,18 +104,25 @@ func (r *incidentResolver) Phase(ctx context.Context, obj *model.Incident) (*gql
 }
 
 // Updates is the resolver for the updates field.
-func (r *incidentResolver) Updates(ctx context.Context, obj *model.Incident) ([]model.IncidentUpdate, error) {
-	u, err := loadersFrom(ctx).updates.Load(ctx, obj.ID)
+func (r *incidentResolver) Updates(ctx context.Context, obj *model.Incident, last *int) ([]model.IncidentUpdate, error) {
+	n, err := bound("Incident.updates").size("last", last)
+	if err != nil {
+		return nil, err
+	}
+	u, err := loadersFrom(ctx).updates.Load(ctx, obj.ID) // the latest bound's max, oldest first
 	if u == nil {
 		u = []model.IncidentUpdate{}
 	}
-	return u, err
+	return u[max(0, len(u)-n):], err
 }
 
 // Components is the resolver for the components field.
-func (r *maintenanceResolver) Components(ctx context.Context, obj *model.Maintenance) ([]model.Component, error) {
-	got, err := loadersFrom(ctx).componentsOf(ctx, obj.ComponentIDs)
-	return got, err
+func (r *maintenanceResolver) Components(ctx context.Context, obj *model.Maintenance, first *int) ([]model.Component, error) {
+	n, err := bound("Maintenance.components").size("first", first)
+	if err != nil {
+		return nil, err
+	}
+	return loadersFrom(ctx).componentsOf(ctx, obj.ComponentIDs[:min(n, len(obj.ComponentIDs))])
 }
 
 // ReportComponentStatus is the resolver for the reportComponentStatus field.
@@ -213,15 +228,25 @@ func (r *queryResolver) Status(ctx context.Context) (*gqlmodel.StatusSummary, er
 	for i, m := range sum.Maintenance {
 		out.Maintenance[i] = *m
 	}
+	// The summary answers at most what its lists are priced at (the store
+	// reads every window that has not ended).
+	out.Components = capped(out.Components, "StatusSummary.components")
+	out.OpenIncidents = capped(out.OpenIncidents, "StatusSummary.openIncidents")
+	out.Maintenance = capped(out.Maintenance, "StatusSummary.maintenance")
 	return out, nil
 }
 
 // Maintenance is the resolver for the maintenance field.
-func (r *queryResolver) Maintenance(ctx context.Context) ([]model.Maintenance, error) {
+func (r *queryResolver) Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error) {
+	n, err := bound("Query.maintenance").size("first", first)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := r.MaintenanceService.List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ms = ms[:min(n, len(ms))]
 	out := make([]model.Maintenance, len(ms))
 	for i, m := range ms {
 		out[i] = *m

@@ -14,6 +14,7 @@ type RelationService interface {
 	AffectingOf(ctx context.Context, componentIDs []string) (map[string][]AffectingIncident, error)
 	// IncidentsByID returns live incidents (incidents:read); unknown ids are absent.
 	IncidentsByID(ctx context.Context, ids []string) (map[string]*Incident, error)
-	// UpdatesOf returns each incident's timeline, oldest first (incidents:read).
-	UpdatesOf(ctx context.Context, incidentIDs []string) (map[string][]IncidentUpdate, error)
+	// UpdatesOf returns the latest entries (at most latest) of each
+	// incident's timeline, oldest first (incidents:read).
+	UpdatesOf(ctx context.Context, incidentIDs []string, latest int) (map[string][]IncidentUpdate, error)
 }

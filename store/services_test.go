@@ -174,8 +174,12 @@ func TestServices(t *testing.T) {
 		if m, err := rel.AffectingOf(otherCtx, []string{comp.ID}); err != nil || len(m) != 0 {
 			t.Errorf("another tenant sees affects: %+v %v", m, err)
 		}
-		if m, err := rel.UpdatesOf(ctx, []string{inc.ID}); err != nil || len(m[inc.ID]) != len(timeline) {
+		if m, err := rel.UpdatesOf(ctx, []string{inc.ID}, 100); err != nil || len(m[inc.ID]) != len(timeline) {
 			t.Errorf("updates of: %d, want %d (%v)", len(m[inc.ID]), len(timeline), err)
+		}
+		// latest bounds each timeline, keeping its newest entries in order.
+		if m, err := rel.UpdatesOf(ctx, []string{inc.ID}, 1); err != nil || len(m[inc.ID]) != 1 || m[inc.ID][0].Order != timeline[len(timeline)-1].Order {
+			t.Errorf("latest update of: %+v (%v)", m[inc.ID], err)
 		}
 		mon, err := s.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some(sentinel + " db"), Labels: model.Some(map[string]string{"region": sentinel})})
 		if err != nil {

@@ -95,7 +95,7 @@ type ComplexityRoot struct {
 	}
 
 	Component struct {
-		ActivelyAffectedBy func(childComplexity int) int
+		ActivelyAffectedBy func(childComplexity int, first *int) int
 		CreatedAt          func(childComplexity int) int
 		CreatedBy          func(childComplexity int) int
 		DisplayName        func(childComplexity int) int
@@ -151,7 +151,7 @@ type ComplexityRoot struct {
 	}
 
 	Incident struct {
-		Affects     func(childComplexity int) int
+		Affects     func(childComplexity int, first *int) int
 		CreatedAt   func(childComplexity int) int
 		CreatedBy   func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -167,7 +167,7 @@ type ComplexityRoot struct {
 		Title       func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 		UpdatedBy   func(childComplexity int) int
-		Updates     func(childComplexity int) int
+		Updates     func(childComplexity int, last *int) int
 	}
 
 	IncidentConnection struct {
@@ -203,7 +203,7 @@ type ComplexityRoot struct {
 	}
 
 	Maintenance struct {
-		Components  func(childComplexity int) int
+		Components  func(childComplexity int, first *int) int
 		Description func(childComplexity int) int
 		EndsAt      func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -263,7 +263,7 @@ type ComplexityRoot struct {
 		ImpactTypes func(childComplexity int) int
 		Incident    func(childComplexity int, id string) int
 		Incidents   func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
-		Maintenance func(childComplexity int) int
+		Maintenance func(childComplexity int, first *int) int
 		Phases      func(childComplexity int, generation *int) int
 		Severities  func(childComplexity int) int
 		Severity    func(childComplexity int, displayName string) int
@@ -314,16 +314,16 @@ type ApiKeyResolver interface {
 type ComponentResolver interface {
 	Labels(ctx context.Context, obj *model.Component) ([]gqlmodel.Label, error)
 
-	ActivelyAffectedBy(ctx context.Context, obj *model.Component) ([]model.AffectingIncident, error)
+	ActivelyAffectedBy(ctx context.Context, obj *model.Component, first *int) ([]model.AffectingIncident, error)
 	Status(ctx context.Context, obj *model.Component) (string, error)
 }
 type IncidentResolver interface {
-	Affects(ctx context.Context, obj *model.Incident) ([]model.Affect, error)
+	Affects(ctx context.Context, obj *model.Incident, first *int) ([]model.Affect, error)
 	Phase(ctx context.Context, obj *model.Incident) (*gqlmodel.Phase, error)
-	Updates(ctx context.Context, obj *model.Incident) ([]model.IncidentUpdate, error)
+	Updates(ctx context.Context, obj *model.Incident, last *int) ([]model.IncidentUpdate, error)
 }
 type MaintenanceResolver interface {
-	Components(ctx context.Context, obj *model.Maintenance) ([]model.Component, error)
+	Components(ctx context.Context, obj *model.Maintenance, first *int) ([]model.Component, error)
 }
 type MutationResolver interface {
 	CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error)
@@ -356,7 +356,7 @@ type QueryResolver interface {
 	Component(ctx context.Context, id string) (*model.Component, error)
 	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
-	Maintenance(ctx context.Context) ([]model.Maintenance, error)
+	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
 	ImpactTypes(ctx context.Context) ([]gqlmodel.ImpactType, error)
 	ImpactType(ctx context.Context, id string) (*gqlmodel.ImpactType, error)
 	Severities(ctx context.Context) ([]gqlmodel.SeverityLevel, error)
@@ -583,7 +583,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Component.ActivelyAffectedBy(childComplexity), true
+		args, err := ec.field_Component_activelyAffectedBy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Component.ActivelyAffectedBy(childComplexity, args["first"].(*int)), true
 	case "Component.createdAt":
 		if e.ComplexityRoot.Component.CreatedAt == nil {
 			break
@@ -800,7 +805,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Incident.Affects(childComplexity), true
+		args, err := ec.field_Incident_affects_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Incident.Affects(childComplexity, args["first"].(*int)), true
 	case "Incident.createdAt":
 		if e.ComplexityRoot.Incident.CreatedAt == nil {
 			break
@@ -896,7 +906,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Incident.Updates(childComplexity), true
+		args, err := ec.field_Incident_updates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Incident.Updates(childComplexity, args["last"].(*int)), true
 
 	case "IncidentConnection.edges":
 		if e.ComplexityRoot.IncidentConnection.Edges == nil {
@@ -1010,7 +1025,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Maintenance.Components(childComplexity), true
+		args, err := ec.field_Maintenance_components_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Maintenance.Components(childComplexity, args["first"].(*int)), true
 	case "Maintenance.description":
 		if e.ComplexityRoot.Maintenance.Description == nil {
 			break
@@ -1421,7 +1441,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.Maintenance(childComplexity), true
+		args, err := ec.field_Query_maintenance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Maintenance(childComplexity, args["first"].(*int)), true
 	case "Query.phases":
 		if e.ComplexityRoot.Query.Phases == nil {
 			break
@@ -2073,17 +2098,20 @@ type IncidentUpdate {
 }
 
 extend type Incident {
-  "the components this incident affects"
-  affects: [Affect!]!
+  """
+  The components this incident affects, by component id: the first 20 unless ` + "`" + `first` + "`" + ` (1..1000) asks for
+  more (monitoring can join an incident to any number of components).
+  """
+  affects(first: Int): [Affect!]!
   "the incident's phase, null when it has none"
   phase: Phase
-  "the timeline, oldest first"
-  updates: [IncidentUpdate!]!
+  "The latest entries of the timeline, oldest first: the last 20 unless ` + "`" + `last` + "`" + ` (1..100) says otherwise."
+  updates(last: Int): [IncidentUpdate!]!
 }
 
 extend type Component {
-  "the open incidents affecting this component, worst impact first"
-  activelyAffectedBy: [AffectingIncident!]!
+  "The open incidents affecting this component, worst impact first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
+  activelyAffectedBy(first: Int): [AffectingIncident!]!
   "the worst current impact, or operational"
   status: String!
 }
@@ -2094,14 +2122,18 @@ type Maintenance {
   description: String!
   startsAt: Time!
   endsAt: Time!
-  components: [Component!]!
+  "The window's components: the first 20 unless ` + "`" + `first` + "`" + ` (1..1000) says otherwise."
+  components(first: Int): [Component!]!
 }
 
 "A status widget's view: components with their worst impact, open incidents, maintenance to come."
 type StatusSummary {
   generatedAt: Time!
+  "every component, up to 1000"
   components: [Component!]!
+  "the open incidents, newest first, up to 100"
   openIncidents: [Incident!]!
+  "the windows that have not ended, soonest first, up to 100"
   maintenance: [Maintenance!]!
 }
 
@@ -2139,8 +2171,8 @@ input AddIncidentUpdateInput {
 extend type Query {
   "The status summary (components:read and incidents:read)."
   status: StatusSummary!
-  "Maintenance windows that have not ended, soonest first."
-  maintenance: [Maintenance!]!
+  "Maintenance windows that have not ended, soonest first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
+  maintenance(first: Int): [Maintenance!]!
   "The built-in impact types (mildest first), then the tenant's by name (incidents:read or components:read)."
   impactTypes: [ImpactType!]!
   "One impact type; null when there is none."
@@ -2785,6 +2817,62 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Component_activelyAffectedBy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Incident_affects_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Incident_updates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Maintenance_components_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addIncidentUpdate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3310,6 +3398,20 @@ func (ec *executionContext) field_Query_incidents_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["offset"] = arg7
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_maintenance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -4415,7 +4517,8 @@ func (ec *executionContext) _Component_activelyAffectedBy(ctx context.Context, f
 			return ec.fieldContext_Component_activelyAffectedBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Component().ActivelyAffectedBy(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Component().ActivelyAffectedBy(ctx, obj, fc.Args["first"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.AffectingIncident) graphql.Marshaler {
@@ -4425,7 +4528,7 @@ func (ec *executionContext) _Component_activelyAffectedBy(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Component_activelyAffectedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Component_activelyAffectedBy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Component",
 		Field:      field,
@@ -4434,6 +4537,17 @@ func (ec *executionContext) fieldContext_Component_activelyAffectedBy(_ context.
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AffectingIncident(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Component_activelyAffectedBy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -5426,7 +5540,8 @@ func (ec *executionContext) _Incident_affects(ctx context.Context, field graphql
 			return ec.fieldContext_Incident_affects(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Incident().Affects(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Incident().Affects(ctx, obj, fc.Args["first"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Affect) graphql.Marshaler {
@@ -5436,7 +5551,7 @@ func (ec *executionContext) _Incident_affects(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Incident_affects(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Incident_affects(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Incident",
 		Field:      field,
@@ -5445,6 +5560,17 @@ func (ec *executionContext) fieldContext_Incident_affects(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Affect(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Incident_affects_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -5490,7 +5616,8 @@ func (ec *executionContext) _Incident_updates(ctx context.Context, field graphql
 			return ec.fieldContext_Incident_updates(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Incident().Updates(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Incident().Updates(ctx, obj, fc.Args["last"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.IncidentUpdate) graphql.Marshaler {
@@ -5500,7 +5627,7 @@ func (ec *executionContext) _Incident_updates(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Incident_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Incident_updates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Incident",
 		Field:      field,
@@ -5509,6 +5636,17 @@ func (ec *executionContext) fieldContext_Incident_updates(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IncidentUpdate(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Incident_updates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6050,7 +6188,8 @@ func (ec *executionContext) _Maintenance_components(ctx context.Context, field g
 			return ec.fieldContext_Maintenance_components(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Maintenance().Components(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Maintenance().Components(ctx, obj, fc.Args["first"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Component) graphql.Marshaler {
@@ -6060,7 +6199,7 @@ func (ec *executionContext) _Maintenance_components(ctx context.Context, field g
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Maintenance_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Maintenance_components(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Maintenance",
 		Field:      field,
@@ -6069,6 +6208,17 @@ func (ec *executionContext) fieldContext_Maintenance_components(_ context.Contex
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Component(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Maintenance_components_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7543,7 +7693,8 @@ func (ec *executionContext) _Query_maintenance(ctx context.Context, field graphq
 			return ec.fieldContext_Query_maintenance(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Maintenance(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Maintenance(ctx, fc.Args["first"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Maintenance) graphql.Marshaler {
@@ -7553,7 +7704,7 @@ func (ec *executionContext) _Query_maintenance(ctx context.Context, field graphq
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_maintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -7562,6 +7713,17 @@ func (ec *executionContext) fieldContext_Query_maintenance(_ context.Context, fi
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Maintenance(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_maintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }

@@ -297,10 +297,13 @@ type SeverityLevel struct {
 
 // A status widget's view: components with their worst impact, open incidents, maintenance to come.
 type StatusSummary struct {
-	GeneratedAt   time.Time           `json:"generatedAt"`
-	Components    []model.Component   `json:"components"`
-	OpenIncidents []model.Incident    `json:"openIncidents"`
-	Maintenance   []model.Maintenance `json:"maintenance"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	// every component, up to 1000
+	Components []model.Component `json:"components"`
+	// the open incidents, newest first, up to 100
+	OpenIncidents []model.Incident `json:"openIncidents"`
+	// the windows that have not ended, soonest first, up to 100
+	Maintenance []model.Maintenance `json:"maintenance"`
 }
 
 type Subscription struct {
