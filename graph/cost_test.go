@@ -156,4 +156,3 @@ func TestListSizeArguments(t *testing.T) {
 		}
 	})
 }
-

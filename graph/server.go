@@ -117,6 +117,7 @@ func NewHandler(cfg Config) http.Handler {
 	// The shape check runs first: gqlgen's complexity walk re-walks a fragment
 	// at every spread, so a small document of nested fragment spreads would
 	// otherwise cost exponential time before any limit could reject it.
+	srv.Use(streamedSubscriptions{})
 	srv.Use(depthLimit(cfg.DepthLimit))
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.SetErrorPresenter(presentError)
@@ -214,6 +215,9 @@ func NewHandler(cfg Config) http.Handler {
 			}
 			limited := &atomic.Bool{}
 			ctx := context.WithValue(r.Context(), limitedKey{}, limited)
+			if r.Method == http.MethodPost && !(transport.SSE{}).Supports(r) {
+				ctx = context.WithValue(ctx, plainPOSTKey{}, true)
+			}
 			srv.ServeHTTP(&limitedWriter{ResponseWriter: w, limited: limited}, r.WithContext(ctx))
 		}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -371,6 +375,35 @@ func (r *Resolver) claimSubscription(ctx context.Context) (release func(), err e
 			st.subs.Add(-1)
 		}
 	}, nil
+}
+
+// plainPOSTKey marks a POST that gqlgen's POST transport answers: one JSON
+// response, no stream (SSE claims the POSTs that accept text/event-stream).
+type plainPOSTKey struct{}
+
+// streamedSubscriptions refuses a subscription sent as a plain POST before it
+// runs: the POST transport would wait for its first event to send as the
+// whole answer, holding the request until the tenant's next change. GET
+// refuses non-queries itself (406).
+type streamedSubscriptions struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = streamedSubscriptions{}
+
+func (streamedSubscriptions) ExtensionName() string                   { return "StreamedSubscriptions" }
+func (streamedSubscriptions) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (streamedSubscriptions) MutateOperationContext(ctx context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	if rc.Operation == nil || rc.Operation.Operation != ast.Subscription || ctx.Value(plainPOSTKey{}) == nil {
+		return nil
+	}
+	return &gqlerror.Error{
+		Message: "subscriptions need a stream: open a WebSocket (graphql-transport-ws) to /graphql, " +
+			"or POST with Accept: text/event-stream for server-sent events",
+		Extensions: map[string]any{"code": "SUBSCRIPTION_NEEDS_STREAM"},
+	}
 }
 
 // depthLimit rejects operations whose selections nest deeper than max.
