@@ -25,7 +25,17 @@ type listBound struct {
 	// auditEvents, components) already multiplied its cost by the page size,
 	// so the list itself costs 1 + its items.
 	paged bool
+	// embedded marks a short list that comes with its parent's row (labels,
+	// tags, scopes, phases, an audit event's changes): reading it costs
+	// nothing more than the row, so it costs 1 + one item, like an object.
+	embedded bool
 }
+
+// pricedPage is the most items a list without a size argument is priced
+// at: as a page, so that one status summary (up to 1,000 components) stays
+// an ordinary query, while every alias of it still costs a page, so 600
+// aliases are refused (its answer is still bounded by the list's max).
+const pricedPage = model.MaxLimit
 
 // maxAuditChanges bounds an audit event's changes: no mutation records more
 // fields than an incident has (about a dozen), the widest change.
@@ -55,11 +65,11 @@ var listBounds = map[string]listBound{
 	"StatusSummary.maintenance":   {max: model.MaxLimit},
 	"Query.impactTypes":           {max: len(model.BuiltInImpactTypes()) + model.MaxCustomImpactTypes},
 	"Query.severities":            {max: len(model.Severities) + model.MaxCustomSeverities},
-	"AuditEvent.changes":          {max: maxAuditChanges},
-	"Component.labels":            {max: model.MaxLabels},
-	"Incident.tags":               {max: model.MaxTags},
-	"ApiKey.scopes":               {max: len(model.KnownScopes)},
-	"PhaseList.phases":            {max: model.MaxPhases},
+	"AuditEvent.changes":          {max: maxAuditChanges, embedded: true},
+	"Component.labels":            {max: model.MaxLabels, embedded: true},
+	"Incident.tags":               {max: model.MaxTags, embedded: true},
+	"ApiKey.scopes":               {max: len(model.KnownScopes), embedded: true},
+	"PhaseList.phases":            {max: model.MaxPhases, embedded: true},
 }
 
 // bound returns the rule of a field of listBounds; a missing one is a bug
@@ -92,11 +102,11 @@ func (b listBound) size(arg string, n *int) (int, error) {
 
 // requested is the size a field is priced at: the size asked for (within
 // 1..max: an argument out of range is refused by the resolver, with its own
-// message), else the default, else the bound.
+// message), else the default, else the bound up to a page (pricedPage).
 func (b listBound) requested(args map[string]any) int {
 	n := b.def
 	if n == 0 {
-		n = b.max
+		n = min(b.max, pricedPage)
 	}
 	for _, a := range b.args {
 		if v, ok := intArg(args[a]); ok && v > 0 {
@@ -110,7 +120,7 @@ func (b listBound) requested(args map[string]any) int {
 // what an item's selection costs (0 for a list of scalars, which come with
 // their parent's row like any other scalar).
 func (b listBound) cost(child int, args map[string]any) int {
-	if b.paged {
+	if b.paged || b.embedded {
 		return satAdd(1, child)
 	}
 	return satAdd(1, satMul(b.requested(args), child))

@@ -63,16 +63,19 @@ func checkBound(t *testing.T, es costedSchema, typeName string, f *ast.FieldDefi
 		}
 		return n
 	}
-	if b.paged {
-		// Priced by the field that pages it.
+	if b.paged || b.embedded {
+		// Priced by the field that pages it, or with its parent's row.
 		if got := cost(nil); got != 1+child {
-			t.Errorf("paged list costs %d, want %d", got, 1+child)
+			t.Errorf("paged or embedded list costs %d, want %d", got, 1+child)
+		}
+		if b.embedded && (b.max > 32 || len(b.args) > 0) {
+			t.Errorf("embedded list of up to %d items (args %v): only short lists read with their row may be priced as one item", b.max, b.args)
 		}
 		return
 	}
 	def := b.def
 	if def == 0 {
-		def = b.max
+		def = min(b.max, pricedPage)
 	}
 	if got := cost(nil); got != 1+def*child {
 		t.Errorf("cost %d without arguments, want 1 + %d × %d", got, def, child)

@@ -45,15 +45,21 @@ func TestAliasedListsRefusedByCost(t *testing.T) {
 			}
 			m := regexp.MustCompile(`complexity (\d+)`).FindStringSubmatch(r.Errors[0].Message)
 			got, _ := strconv.Atoi(m[1])
-			// Each alias: its components at the summary's bound, each with its labels at theirs.
-			if want := 600 * model.MaxSummaryComponents * (3 + 2*model.MaxLabels); got < want {
+			// Each alias: its components priced as a page, each with its three
+			// scalars and its labels (1 + one label's two fields: they come with
+			// the component's row).
+			if want := 600 * model.MaxLimit * 6; got < want {
 				t.Errorf("complexity %d, want at least %d", got, want)
 			}
 		}
 		if least != 0 {
 			t.Errorf("the refused operation ran %d statements", least)
 		}
-		// One summary without labels fits, and answers every component.
+		// One summary, labels and all, fits, and answers every component.
+		_, r0 := s.GQL(key, `{ status { components { id displayName labels { key value } status } } }`, nil)
+		if sum := data[struct{ Components []struct{ ID string } }](t, r0, "status"); len(sum.Components) != components {
+			t.Errorf("%d components with labels", len(sum.Components))
+		}
 		_, r := s.GQL(key, `{ status { components { id displayName status } } }`, nil)
 		if sum := data[struct{ Components []struct{ ID string } }](t, r, "status"); len(sum.Components) != components {
 			t.Errorf("%d components", len(sum.Components))
