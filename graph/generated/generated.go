@@ -332,13 +332,6 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput) (*gqlmodel.APIKeySecret, error)
 	RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error)
 	RotateAPIKey(ctx context.Context, id string, overlapSeconds *int) (*gqlmodel.APIKeySecret, error)
-	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error)
-	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput) (*model.Component, error)
-	DeleteComponent(ctx context.Context, id string) (string, error)
-	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
-	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
-	DeleteMaintenance(ctx context.Context, id string) (string, error)
-	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
 	CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput) (*gqlmodel.ImpactType, error)
 	UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput) (*gqlmodel.ImpactType, error)
 	DeleteImpactType(ctx context.Context, id string) (string, error)
@@ -346,6 +339,13 @@ type MutationResolver interface {
 	UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput) (*gqlmodel.SeverityLevel, error)
 	DeleteSeverity(ctx context.Context, displayName string) (string, error)
 	ReplacePhases(ctx context.Context, phases []string) (*gqlmodel.PhaseList, error)
+	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error)
+	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput) (*model.Component, error)
+	DeleteComponent(ctx context.Context, id string) (string, error)
+	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
+	DeleteMaintenance(ctx context.Context, id string) (string, error)
+	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
+	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
 }
 type QueryResolver interface {
 	Incident(ctx context.Context, id string) (*model.Incident, error)
@@ -353,15 +353,15 @@ type QueryResolver interface {
 	APIKeys(ctx context.Context) ([]model.APIKey, error)
 	APIKey(ctx context.Context, id string) (*model.APIKey, error)
 	AuditEvents(ctx context.Context, filter *gqlmodel.AuditFilter, first *int, after *string) (*gqlmodel.AuditEventConnection, error)
-	Component(ctx context.Context, id string) (*model.Component, error)
-	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
-	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
-	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
 	ImpactTypes(ctx context.Context) ([]gqlmodel.ImpactType, error)
 	ImpactType(ctx context.Context, id string) (*gqlmodel.ImpactType, error)
 	Severities(ctx context.Context) ([]gqlmodel.SeverityLevel, error)
 	Severity(ctx context.Context, displayName string) (*gqlmodel.SeverityLevel, error)
 	Phases(ctx context.Context, generation *int) (*gqlmodel.PhaseList, error)
+	Component(ctx context.Context, id string) (*model.Component, error)
+	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
+	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
+	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
@@ -1702,6 +1702,54 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../affects.graphqls", Input: `# What incidents do to components: affects, seen from either side.
+
+"A component an incident affects (the status-page model): an impact type and a severity value."
+type Affect {
+  component: Component!
+  "the monitoring level the affect stands at: maintenance, minor, major or outage"
+  impact: String!
+  type: ImpactType!
+  "0..100, higher is worse"
+  severity: Int!
+}
+
+"An open incident as seen from a component it affects."
+type AffectingIncident {
+  incident: Incident!
+  "the monitoring level: maintenance, minor, major or outage"
+  impact: String!
+  type: ImpactType!
+  "0..100, higher is worse"
+  severity: Int!
+}
+
+input AffectInput {
+  "a component id"
+  reference: ID!
+  "an impact type id"
+  type: ID!
+  "0..100; may be left out for a built-in type (its level's value)"
+  severity: Int
+}
+
+extend type Incident {
+  """
+  The components this incident affects, by component id: the first 20 unless ` + "`" + `first` + "`" + ` (1..1000) asks for
+  more (monitoring can join an incident to any number of components).
+  """
+  affects(first: Int): [Affect!]!
+  "the incident's phase, null when it has none"
+  phase: Phase
+}
+
+extend type Component {
+  "The open incidents affecting this component, worst impact first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
+  activelyAffectedBy(first: Int): [AffectingIncident!]!
+  "the worst current impact, or operational"
+  status: String!
+}
+`, BuiltIn: false},
 	{Name: "../apikeys.graphqls", Input: `"An API key of the caller's tenant. Its secret is shown only when it is created or rotated."
 type ApiKey {
   id: ID!
@@ -1790,6 +1838,118 @@ extend type Query {
   auditEvents(filter: AuditFilter, first: Int, after: String): AuditEventConnection!
 }
 `, BuiltIn: false},
+	{Name: "../catalogue.graphqls", Input: `# The catalogue: impact types, severities and phases.
+
+"""
+An impact type (the status-page model): the kind of impact an affect has. The four built-in ones are the levels
+monitoring reports (the monitoring contract) and are read-only; tenants add their own.
+"""
+type ImpactType {
+  "imp_maintenance, imp_minor, imp_major, imp_outage, or imp_ and 12 characters"
+  id: ID!
+  displayName: String!
+  description: String!
+  builtIn: Boolean!
+  "built-in types: maintenance, minor, major or outage"
+  name: String
+  "built-in types: the number monitoring may send instead of the name (0..3)"
+  value: Int
+  "built-in types: the incident severity this impact lines up with"
+  severity: Severity
+  createdAt: Time
+  updatedAt: Time
+  createdBy: String
+  updatedBy: String
+}
+
+"""
+A named severity (the status-page model): it names the values above the next lower severity's value up to its
+own (0..100, higher is worse). The four built-in ones are the incidents contract's severities.
+"""
+type SeverityLevel {
+  "unique per tenant, case-insensitively"
+  displayName: String!
+  value: Int!
+  builtIn: Boolean!
+  "built-in severities: the incidents contract's name"
+  name: Severity
+  createdAt: Time
+  updatedAt: Time
+  createdBy: String
+  updatedBy: String
+}
+
+"Where an incident stands in the tenant's phase list (the status-page model)."
+type Phase {
+  generation: Int!
+  "counts from 0"
+  order: Int!
+  "the phase's name in its generation"
+  name: String!
+}
+
+"One generation of the tenant's phase list; replacing the list makes a new one."
+type PhaseList {
+  "0: the empty list before the tenant defines any"
+  generation: Int!
+  phases: [String!]!
+  createdAt: Time
+  createdBy: String
+}
+
+input PhaseInput {
+  generation: Int!
+  order: Int!
+}
+
+input CreateImpactTypeInput {
+  displayName: String!
+  description: String
+}
+
+"Only the fields given change."
+input UpdateImpactTypeInput {
+  displayName: String
+  description: String
+}
+
+input CreateSeverityInput {
+  displayName: String!
+  value: Int!
+}
+
+"Only the fields given change; a new name must be free too."
+input UpdateSeverityInput {
+  displayName: String
+  value: Int
+}
+
+extend type Query {
+  "The built-in impact types (mildest first), then the tenant's by name (incidents:read or components:read)."
+  impactTypes: [ImpactType!]!
+  "One impact type; null when there is none."
+  impactType(id: ID!): ImpactType
+  "Every severity, by value (incidents:read or components:read)."
+  severities: [SeverityLevel!]!
+  "One severity by display name (case-insensitive); null when there is none."
+  severity(displayName: String!): SeverityLevel
+  "A generation of the phase list; the newest when generation is left out."
+  phases(generation: Int): PhaseList!
+}
+
+extend type Mutation {
+  "Impact types, severities and phases need components:write; built-in entries are read-only."
+  createImpactType(input: CreateImpactTypeInput!): ImpactType!
+  updateImpactType(id: ID!, input: UpdateImpactTypeInput!): ImpactType!
+  "Refused (Conflict) while an incident's affects use the type."
+  deleteImpactType(id: ID!): ID!
+  createSeverity(input: CreateSeverityInput!): SeverityLevel!
+  updateSeverity(displayName: String!, input: UpdateSeverityInput!): SeverityLevel!
+  deleteSeverity(displayName: String!): String!
+  "Stores the whole list as a new generation; older generations stay readable."
+  replacePhases(phases: [String!]!): PhaseList!
+}
+`, BuiltIn: false},
 	{Name: "../components.graphqls", Input: `"A part of a service whose status is tracked (the status-page model)."
 type Component {
   id: ID!
@@ -1847,7 +2007,7 @@ extend type Mutation {
   deleteComponent(id: ID!): ID!
 }
 `, BuiltIn: false},
-	{Name: "../schema.graphqls", Input: `"""
+	{Name: "../incidents.graphqls", Input: `"""
 RFC 3339 date-time; any offset accepted on input, UTC on output.
 """
 scalar Time
@@ -2036,85 +2196,7 @@ type Subscription {
   incidentChanged(filter: IncidentEventFilter, after: ID): IncidentEvent!
 }
 `, BuiltIn: false},
-	{Name: "../status.graphqls", Input: `"A component an incident affects (the status-page model): an impact type and a severity value."
-type Affect {
-  component: Component!
-  "the monitoring level the affect stands at: maintenance, minor, major or outage"
-  impact: String!
-  type: ImpactType!
-  "0..100, higher is worse"
-  severity: Int!
-}
-
-"An open incident as seen from a component it affects."
-type AffectingIncident {
-  incident: Incident!
-  "the monitoring level: maintenance, minor, major or outage"
-  impact: String!
-  type: ImpactType!
-  "0..100, higher is worse"
-  severity: Int!
-}
-
-"Where an incident stands in the tenant's phase list (the status-page model)."
-type Phase {
-  generation: Int!
-  "counts from 0"
-  order: Int!
-  "the phase's name in its generation"
-  name: String!
-}
-
-"One generation of the tenant's phase list; replacing the list makes a new one."
-type PhaseList {
-  "0: the empty list before the tenant defines any"
-  generation: Int!
-  phases: [String!]!
-  createdAt: Time
-  createdBy: String
-}
-
-input AffectInput {
-  "a component id"
-  reference: ID!
-  "an impact type id"
-  type: ID!
-  "0..100; may be left out for a built-in type (its level's value)"
-  severity: Int
-}
-
-input PhaseInput {
-  generation: Int!
-  order: Int!
-}
-
-"An entry of an incident's timeline."
-type IncidentUpdate {
-  order: Int!
-  displayName: String!
-  description: String!
-  createdAt: Time!
-  createdBy: String!
-}
-
-extend type Incident {
-  """
-  The components this incident affects, by component id: the first 20 unless ` + "`" + `first` + "`" + ` (1..1000) asks for
-  more (monitoring can join an incident to any number of components).
-  """
-  affects(first: Int): [Affect!]!
-  "the incident's phase, null when it has none"
-  phase: Phase
-  "The latest entries of the timeline, oldest first: the last 20 unless ` + "`" + `last` + "`" + ` (1..100) says otherwise."
-  updates(last: Int): [IncidentUpdate!]!
-}
-
-extend type Component {
-  "The open incidents affecting this component, worst impact first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
-  activelyAffectedBy(first: Int): [AffectingIncident!]!
-  "the worst current impact, or operational"
-  status: String!
-}
+	{Name: "../maintenance.graphqls", Input: `# Maintenance windows.
 
 "A scheduled maintenance window."
 type Maintenance {
@@ -2126,16 +2208,24 @@ type Maintenance {
   components(first: Int): [Component!]!
 }
 
-"A status widget's view: components with their worst impact, open incidents, maintenance to come."
-type StatusSummary {
-  generatedAt: Time!
-  "every component, up to 1000"
-  components: [Component!]!
-  "the open incidents, newest first, up to 100"
-  openIncidents: [Incident!]!
-  "the windows that have not ended, soonest first, up to 100"
-  maintenance: [Maintenance!]!
+input CreateMaintenanceInput {
+  description: String!
+  startsAt: Time!
+  endsAt: Time!
+  components: [ID!]!
 }
+
+extend type Query {
+  "Maintenance windows that have not ended, soonest first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
+  maintenance(first: Int): [Maintenance!]!
+}
+
+extend type Mutation {
+  createMaintenance(input: CreateMaintenanceInput!): Maintenance!
+  deleteMaintenance(id: ID!): ID!
+}
+`, BuiltIn: false},
+	{Name: "../monitoring.graphqls", Input: `# Monitoring: reports of component status, and the status changes they cause.
 
 "What a monitoring report led to: an incident, or the maintenance that covers the component."
 type ComponentReport {
@@ -2156,114 +2246,6 @@ input ReportComponentStatusInput {
   text: String
 }
 
-input CreateMaintenanceInput {
-  description: String!
-  startsAt: Time!
-  endsAt: Time!
-  components: [ID!]!
-}
-
-input AddIncidentUpdateInput {
-  displayName: String!
-  description: String
-}
-
-extend type Query {
-  "The status summary (components:read and incidents:read)."
-  status: StatusSummary!
-  "Maintenance windows that have not ended, soonest first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
-  maintenance(first: Int): [Maintenance!]!
-  "The built-in impact types (mildest first), then the tenant's by name (incidents:read or components:read)."
-  impactTypes: [ImpactType!]!
-  "One impact type; null when there is none."
-  impactType(id: ID!): ImpactType
-  "Every severity, by value (incidents:read or components:read)."
-  severities: [SeverityLevel!]!
-  "One severity by display name (case-insensitive); null when there is none."
-  severity(displayName: String!): SeverityLevel
-  "A generation of the phase list; the newest when generation is left out."
-  phases(generation: Int): PhaseList!
-}
-
-"""
-An impact type (the status-page model): the kind of impact an affect has. The four built-in ones are the levels
-monitoring reports (the monitoring contract) and are read-only; tenants add their own.
-"""
-type ImpactType {
-  "imp_maintenance, imp_minor, imp_major, imp_outage, or imp_ and 12 characters"
-  id: ID!
-  displayName: String!
-  description: String!
-  builtIn: Boolean!
-  "built-in types: maintenance, minor, major or outage"
-  name: String
-  "built-in types: the number monitoring may send instead of the name (0..3)"
-  value: Int
-  "built-in types: the incident severity this impact lines up with"
-  severity: Severity
-  createdAt: Time
-  updatedAt: Time
-  createdBy: String
-  updatedBy: String
-}
-
-"""
-A named severity (the status-page model): it names the values above the next lower severity's value up to its
-own (0..100, higher is worse). The four built-in ones are the incidents contract's severities.
-"""
-type SeverityLevel {
-  "unique per tenant, case-insensitively"
-  displayName: String!
-  value: Int!
-  builtIn: Boolean!
-  "built-in severities: the incidents contract's name"
-  name: Severity
-  createdAt: Time
-  updatedAt: Time
-  createdBy: String
-  updatedBy: String
-}
-
-input CreateImpactTypeInput {
-  displayName: String!
-  description: String
-}
-
-"Only the fields given change."
-input UpdateImpactTypeInput {
-  displayName: String
-  description: String
-}
-
-input CreateSeverityInput {
-  displayName: String!
-  value: Int!
-}
-
-"Only the fields given change; a new name must be free too."
-input UpdateSeverityInput {
-  displayName: String
-  value: Int
-}
-
-extend type Mutation {
-  "The monitoring report, with the same rules as POST /v1/component_status."
-  reportComponentStatus(input: ReportComponentStatusInput!): ComponentReport!
-  createMaintenance(input: CreateMaintenanceInput!): Maintenance!
-  deleteMaintenance(id: ID!): ID!
-  addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
-  "Impact types, severities and phases need components:write; built-in entries are read-only."
-  createImpactType(input: CreateImpactTypeInput!): ImpactType!
-  updateImpactType(id: ID!, input: UpdateImpactTypeInput!): ImpactType!
-  "Refused (Conflict) while an incident's affects use the type."
-  deleteImpactType(id: ID!): ID!
-  createSeverity(input: CreateSeverityInput!): SeverityLevel!
-  updateSeverity(displayName: String!, input: UpdateSeverityInput!): SeverityLevel!
-  deleteSeverity(displayName: String!): String!
-  "Stores the whole list as a new generation; older generations stay readable."
-  replacePhases(phases: [String!]!): PhaseList!
-}
-
 "A component's status after a change."
 type ComponentStatusEvent {
   "the incident event that caused it"
@@ -2280,12 +2262,60 @@ input ComponentStatusFilter {
   labels: [LabelInput!]
 }
 
+extend type Mutation {
+  "The monitoring report, with the same rules as POST /v1/component_status."
+  reportComponentStatus(input: ReportComponentStatusInput!): ComponentReport!
+}
+
 extend type Subscription {
   """
   Status changes of the tenant's components (components:read and incidents:read): each component
   once when first seen, then whenever its status changes.
   """
   componentStatusChanged(filter: ComponentStatusFilter): ComponentStatusEvent!
+}
+`, BuiltIn: false},
+	{Name: "../status.graphqls", Input: `# The status summary a status widget shows.
+
+"A status widget's view: components with their worst impact, open incidents, maintenance to come."
+type StatusSummary {
+  generatedAt: Time!
+  "every component, up to 1000"
+  components: [Component!]!
+  "the open incidents, newest first, up to 100"
+  openIncidents: [Incident!]!
+  "the windows that have not ended, soonest first, up to 100"
+  maintenance: [Maintenance!]!
+}
+
+extend type Query {
+  "The status summary (components:read and incidents:read)."
+  status: StatusSummary!
+}
+`, BuiltIn: false},
+	{Name: "../updates.graphqls", Input: `# An incident's timeline.
+
+"An entry of an incident's timeline."
+type IncidentUpdate {
+  order: Int!
+  displayName: String!
+  description: String!
+  createdAt: Time!
+  createdBy: String!
+}
+
+input AddIncidentUpdateInput {
+  displayName: String!
+  description: String
+}
+
+extend type Incident {
+  "The latest entries of the timeline, oldest first: the last 20 unless ` + "`" + `last` + "`" + ` (1..100) says otherwise."
+  updates(last: Int): [IncidentUpdate!]!
+}
+
+extend type Mutation {
+  addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
 }
 `, BuiltIn: false},
 }
@@ -6487,314 +6517,6 @@ func (ec *executionContext) fieldContext_Mutation_rotateApiKey(ctx context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _Mutation_createComponent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_createComponent(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateComponent(ctx, fc.Args["input"].(gqlmodel.CreateComponentInput))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
-			return ec.marshalNComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_createComponent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Component(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createComponent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_updateComponent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_updateComponent(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateComponent(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateComponentInput))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
-			return ec.marshalNComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_updateComponent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Component(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_updateComponent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_deleteComponent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_deleteComponent(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteComponent(ctx, fc.Args["id"].(string))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNID2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_deleteComponent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type ID does not have child fields")
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_deleteComponent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_reportComponentStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_reportComponentStatus(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReportComponentStatus(ctx, fc.Args["input"].(gqlmodel.ReportComponentStatusInput))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ComponentReport) graphql.Marshaler {
-			return ec.marshalNComponentReport2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentReport(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_reportComponentStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ComponentReport(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_reportComponentStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_createMaintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_createMaintenance(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateMaintenance(ctx, fc.Args["input"].(gqlmodel.CreateMaintenanceInput))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
-			return ec.marshalNMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_createMaintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Maintenance(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createMaintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_deleteMaintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_deleteMaintenance(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteMaintenance(ctx, fc.Args["id"].(string))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNID2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_deleteMaintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type ID does not have child fields")
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_deleteMaintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_addIncidentUpdate(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddIncidentUpdate(ctx, fc.Args["incidentId"].(string), fc.Args["input"].(gqlmodel.AddIncidentUpdateInput))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.IncidentUpdate) graphql.Marshaler {
-			return ec.marshalNIncidentUpdate2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdate(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_IncidentUpdate(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_addIncidentUpdate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Mutation_createImpactType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7097,6 +6819,314 @@ func (ec *executionContext) fieldContext_Mutation_replacePhases(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_replacePhases_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createComponent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createComponent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateComponent(ctx, fc.Args["input"].(gqlmodel.CreateComponentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
+			return ec.marshalNComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createComponent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createComponent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateComponent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateComponent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateComponent(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateComponentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
+			return ec.marshalNComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateComponent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateComponent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteComponent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteComponent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteComponent(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteComponent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteComponent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createMaintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createMaintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateMaintenance(ctx, fc.Args["input"].(gqlmodel.CreateMaintenanceInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
+			return ec.marshalNMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createMaintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createMaintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteMaintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteMaintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteMaintenance(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteMaintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteMaintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reportComponentStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reportComponentStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReportComponentStatus(ctx, fc.Args["input"].(gqlmodel.ReportComponentStatusInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ComponentReport) graphql.Marshaler {
+			return ec.marshalNComponentReport2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reportComponentStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reportComponentStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addIncidentUpdate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddIncidentUpdate(ctx, fc.Args["incidentId"].(string), fc.Args["input"].(gqlmodel.AddIncidentUpdateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IncidentUpdate) graphql.Marshaler {
+			return ec.marshalNIncidentUpdate2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐIncidentUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IncidentUpdate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addIncidentUpdate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7564,170 +7594,6 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	return fc, nil
 }
 
-func (ec *executionContext) _Query_component(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_component(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Component(ctx, fc.Args["id"].(string))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
-			return ec.marshalOComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Query_component(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Component(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_component_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_components(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_components(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Components(ctx, fc.Args["filter"].(*gqlmodel.ComponentFilter), fc.Args["limit"].(*int), fc.Args["offset"].(*int))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ComponentPage) graphql.Marshaler {
-			return ec.marshalNComponentPage2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentPage(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_components(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ComponentPage(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_components_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_status(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_status(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Status(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.StatusSummary) graphql.Marshaler {
-			return ec.marshalNStatusSummary2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusSummary(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_StatusSummary(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_maintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_maintenance(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Maintenance(ctx, fc.Args["first"].(*int))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []model.Maintenance) graphql.Marshaler {
-			return ec.marshalNMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenanceᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_maintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Maintenance(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_maintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Query_impactTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7920,6 +7786,170 @@ func (ec *executionContext) fieldContext_Query_phases(ctx context.Context, field
 	if fc.Args, err = ec.field_Query_phases_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_component(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_component(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Component(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
+			return ec.marshalOComponent2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐComponent(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_component(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Component(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_component_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_components(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Components(ctx, fc.Args["filter"].(*gqlmodel.ComponentFilter), fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ComponentPage) graphql.Marshaler {
+			return ec.marshalNComponentPage2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_components(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_components_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_maintenance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Maintenance(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Maintenance) graphql.Marshaler {
+			return ec.marshalNMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenanceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_maintenance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_maintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_status(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Status(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.StatusSummary) graphql.Marshaler {
+			return ec.marshalNStatusSummary2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusSummary(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -11871,55 +11901,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "createComponent":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_createComponent(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "updateComponent":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_updateComponent(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "deleteComponent":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_deleteComponent(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "reportComponentStatus":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_reportComponentStatus(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "createMaintenance":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_createMaintenance(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "deleteMaintenance":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_deleteMaintenance(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "addIncidentUpdate":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_addIncidentUpdate(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
 		case "createImpactType":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createImpactType(ctx, field)
@@ -11965,6 +11946,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "replacePhases":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_replacePhases(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createComponent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createComponent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateComponent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateComponent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteComponent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteComponent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createMaintenance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createMaintenance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteMaintenance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteMaintenance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reportComponentStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reportComponentStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addIncidentUpdate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addIncidentUpdate(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -12174,30 +12204,6 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEvents(ctx, field)
 				})
-		case "component":
-			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Query_component(ctx, field)
-				})
-		case "components":
-			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Query_components(ctx, field)
-				})
-		case "status":
-			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Query_status(ctx, field)
-				})
-		case "maintenance":
-			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Query_maintenance(ctx, field)
-				})
 		case "impactTypes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -12227,6 +12233,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_phases(ctx, field)
+				})
+		case "component":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_component(ctx, field)
+				})
+		case "components":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_components(ctx, field)
+				})
+		case "maintenance":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_maintenance(ctx, field)
+				})
+		case "status":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_status(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
