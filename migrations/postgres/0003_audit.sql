@@ -1,4 +1,4 @@
--- The audit trail (seed 002: every mutating operation logged with user and time),
+-- The audit trail (the platform conventions: every mutating operation logged with user and time),
 -- written in the mutation's own transaction.
 CREATE TABLE audit_events (
     id            BIGSERIAL PRIMARY KEY,

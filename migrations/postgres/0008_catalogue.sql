@@ -1,4 +1,4 @@
--- The tenant's own impact types, severities and phase generations (seed 003),
+-- The tenant's own impact types, severities and phase generations (the status-page model),
 -- beside the built-in ones that live in code; incidents point at a phase;
 -- affects carry their impact type and severity value.
 CREATE TABLE impact_types (

@@ -1,4 +1,4 @@
--- Components of the status-page model (seed 003); labels are seed 001's attributes.
+-- Components of the status-page model; labels are the monitoring contract's attributes.
 CREATE TABLE components (
     id           TEXT PRIMARY KEY,
     tenant_id    TEXT NOT NULL,

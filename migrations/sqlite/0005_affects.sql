@@ -1,4 +1,4 @@
--- Incidents affect components at an impact (seed 003 "affects"; seed 001 impacts 0..3),
+-- Incidents affect components at an impact (the status-page model's "affects"; the monitoring contract's impacts 0..3),
 -- and keep a timeline of updates.
 CREATE TABLE incident_affects (
     tenant_id    TEXT NOT NULL,
