@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,6 +273,53 @@ func (s *Store) waitFrontFor(ctx context.Context, target model.Position, d time.
 		}
 		retry.Stop()
 	}
+}
+
+// TestCountsPastTheCatchUpLimit: with the watcher held up after the counts
+// were cached, more writes than a reader rolls forward itself (maxCatchUp)
+// make it count afresh, not apply the first ones and miss the rest.
+func TestCountsPastTheCatchUpLimit(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		s := openStore(t, url, Options{})
+		ten := tenant("catchup")
+		ctx := as(ten)
+		rng := rand.New(rand.NewPCG(3, 4))
+		for range 10 { // more than a page of one, so that lists count
+			if _, _, err := s.Incidents().Create(ctx, randomCreate(rng)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w, err := s.NewWatcher(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hold atomic.Bool
+		release, delivered := make(chan struct{}), make(chan struct{}, 1)
+		wctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w.Run(wctx, func([]*model.Event) {
+				if hold.Load() {
+					delivered <- struct{}{}
+					<-release // the watcher is stuck here: the cache's front stays
+				}
+			}, func(string) {})
+		}()
+		t.Cleanup(func() { close(release); cancel(); <-done })
+		checkCounts(t, s, ctx, ten, "before") // fills the cache
+		hold.Store(true)
+		if _, _, err := s.Incidents().Create(ctx, randomCreate(rng)); err != nil {
+			t.Fatal(err)
+		}
+		<-delivered
+		for range maxCatchUp + 3 {
+			if _, _, err := s.Incidents().Create(ctx, randomCreate(rng)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkCounts(t, s, ctx, ten, fmt.Sprintf("after %d writes the watcher has not applied", maxCatchUp+3))
+	})
 }
 
 // TestCountCacheCatchUp: a count taken while the watcher moves on is
