@@ -182,7 +182,9 @@ func databaseRestart(t *testing.T, mode string) {
 			t.Fatalf("subscription message %+v", m)
 		}
 		var p struct {
-			Data struct{ IncidentChanged struct{ Incident struct{ ID string } } }
+			Data struct {
+				IncidentChanged struct{ Incident struct{ ID string } }
+			}
 		}
 		if err := json.Unmarshal(m.Payload, &p); err != nil {
 			t.Fatal(err)
