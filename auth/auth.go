@@ -36,10 +36,24 @@ type Authenticator struct {
 	// touched remembers when each key's last use was recorded.
 	touched sync.Map // key id -> time.Time
 	touches sync.WaitGroup
+	// closing stops new last-use writes once Close began: requests still in
+	// flight may authenticate while the server closes, and a WaitGroup may
+	// not gain members while it is being waited for.
+	closeMu sync.Mutex
+	closing bool
 }
 
-// Close waits for last-use writes in flight.
-func (a *Authenticator) Close() { a.touches.Wait() }
+// Close waits for last-use writes in flight; later uses are not recorded.
+func (a *Authenticator) Close() {
+	a.closeMu.Lock()
+	a.closing = true
+	a.closeMu.Unlock()
+	a.touches.Wait()
+}
+
+// Flush waits for the last-use writes in flight, and goes on recording.
+// Its caller must not authenticate meanwhile (a test's barrier).
+func (a *Authenticator) Flush() { a.touches.Wait() }
 
 // touchEvery throttles last-used writes: one per key per minute at most.
 const touchEvery = time.Minute
@@ -65,7 +79,13 @@ func (a *Authenticator) touch(key *model.APIKey, now time.Time) {
 			return
 		}
 	}
+	a.closeMu.Lock()
+	if a.closing {
+		a.closeMu.Unlock()
+		return
+	}
 	a.touches.Add(1)
+	a.closeMu.Unlock()
 	go func() {
 		defer a.touches.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

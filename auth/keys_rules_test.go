@@ -394,11 +394,13 @@ func TestLastUseThrottled(t *testing.T) {
 	for _, d := range steps {
 		setClock(clock, t0.Add(d))
 		expectKey(t, a, sa, ka, "a at "+d.String())
-		a.Close() // wait for the write, so that writes land in order
+		a.Flush() // wait for the write, so that writes land in order
 	}
 	setClock(clock, t0.Add(30*time.Second))
 	expectKey(t, a, sb, kb, "b") // another key has its own throttle
 	a.Close()
+	setClock(clock, t0.Add(time.Hour))
+	expectKey(t, a, sa, ka, "a after Close") // served, but no longer recorded
 	var gotA []time.Duration
 	var gotB int
 	for _, c := range keys.touchCalls() {
