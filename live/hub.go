@@ -264,8 +264,12 @@ func (h *Hub) Open(ctx context.Context, log model.EventLog, f model.EventFilter,
 	}
 	go func() {
 		why := forward(ctx, log, f, sub, from, page, emit)
-		sub.Close()
+		// The caller hears of the end (and frees what it holds for the
+		// stream, such as its connection's slot) before the hub stops
+		// counting the subscription: whoever waits for the count to drop
+		// may then rely on the slot being free.
 		end(why)
+		sub.Close()
 	}()
 	return nil
 }
