@@ -30,7 +30,7 @@ func (tracing) ExtensionName() string                   { return "Tracing" }
 func (tracing) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (t tracing) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	name, typ := operationOf(ctx)
+	name, typ := clientOperation(ctx)
 	spanName := typ
 	if name != "" {
 		spanName += " " + name
@@ -70,4 +70,24 @@ func (t tracing) InterceptField(ctx context.Context, next graphql.Resolver) (any
 		span.SetStatus(codes.Error, err.Error())
 	}
 	return res, err
+}
+
+// clientOperation is the operation's name as the client gave it and its
+// type: what the GraphQL span conventions name a span by (traces go to the
+// operator's collector with each request's own attributes; metrics, which
+// aggregate across tenants, use operationOf instead).
+func clientOperation(ctx context.Context) (name, typ string) {
+	typ = "unknown"
+	if !graphql.HasOperationContext(ctx) {
+		return "", typ
+	}
+	oc := graphql.GetOperationContext(ctx)
+	name = oc.OperationName
+	if oc.Operation != nil {
+		typ = string(oc.Operation.Operation)
+		if name == "" {
+			name = oc.Operation.Name
+		}
+	}
+	return name, typ
 }

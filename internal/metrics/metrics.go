@@ -71,7 +71,7 @@ func New() *Metrics {
 		}),
 		graphqlOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "graphql_operations_total",
-			Help: "GraphQL operations by operation name (anonymous; other past 200 names or 64 characters), type and outcome.",
+			Help: "GraphQL operations by the schema field they start with (anonymous when refused before validation), type and outcome.",
 		}, []string{"operation", "type", "outcome"}),
 		deliveryLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "incidentd_event_delivery_lag_seconds",
@@ -209,8 +209,9 @@ func methodLabel(m string) string {
 	return Other
 }
 
-// GraphQLOperation counts one GraphQL operation: name as the client named it
-// ("" for none), typ query, mutation, subscription or unknown (refused
+// GraphQLOperation counts one GraphQL operation: name is the schema field
+// it starts with ("" when it was refused before validation; still bounded
+// below, in case a caller passes anything else), typ query, mutation, subscription or unknown (refused
 // before it could be parsed), failed whether its response carried errors.
 func (m *Metrics) GraphQLOperation(name, typ string, failed bool) {
 	outcome := "ok"

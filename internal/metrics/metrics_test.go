@@ -170,10 +170,9 @@ func TestMetricsScrape(t *testing.T) {
 			op, typ, outcome string
 			want             float64
 		}{
-			{"IncidentList", "query", "ok", 1},
-			{"anonymous", "query", "ok", 1},
-			{"Keys", "query", "error", 1},
-			{"anonymous", "unknown", "error", 1}, // Broken failed validation: no parsed operation, no operationName sent
+			{"incidents", "query", "ok", 2}, // IncidentList and the anonymous one: by the field they start with
+			{"apiKeys", "query", "error", 1},
+			{"anonymous", "unknown", "error", 1}, // Broken failed validation: no field to name it by
 		} {
 			if n := value(t, fams, ops, map[string]string{"operation": c.op, "type": c.typ, "outcome": c.outcome}); n != c.want {
 				t.Errorf("%s %s %s: %v, want %v", c.op, c.typ, c.outcome, n, c.want)
@@ -219,6 +218,14 @@ func TestMetricsScrape(t *testing.T) {
 		ws.Subscribe("1", `subscription Watch { incidentChanged { id type } }`, nil)
 		s.WaitSubscriptions(1)
 		_, fams = scrape(t, s.URL+"/metrics", "")
+		// The names clients gave their operations are their own text: never a label.
+		for _, m := range fams[ops].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v := l.GetValue(); v == "IncidentList" || v == "Keys" || v == "Broken" || v == "Watch" || v == "noSuchField" {
+					t.Errorf("client-chosen text %q became a label", v)
+				}
+			}
+		}
 		if n := value(t, fams, "incidentd_live_subscribers", nil); n != 1 {
 			t.Errorf("subscribers with one open: %v", n)
 		}
@@ -230,7 +237,7 @@ func TestMetricsScrape(t *testing.T) {
 		if n := value(t, fams, "incidentd_event_delivery_lag_seconds", nil); n <= lagBefore {
 			t.Errorf("delivery lag observations: %v after an event, %v before", n, lagBefore)
 		}
-		if n := value(t, fams, ops, map[string]string{"operation": "Watch", "type": "subscription", "outcome": "ok"}); n != 1 {
+		if n := value(t, fams, ops, map[string]string{"operation": "incidentChanged", "type": "subscription", "outcome": "ok"}); n != 1 {
 			t.Errorf("Watch subscription: %v", n)
 		}
 		ws.Stop("1")
