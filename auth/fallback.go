@@ -24,6 +24,7 @@ type fallbackStore struct {
 
 	mu        sync.Mutex
 	downUntil time.Time // zero while shared is believed up
+	probing   bool      // one request is trying shared again; the rest count locally
 	now       func() time.Time
 	// onChange, when set, hears every switch (true: falling back).
 	onChange func(fallingBack bool, err error)
@@ -33,20 +34,29 @@ func newFallbackStore(shared limiter.Store) *fallbackStore {
 	return &fallbackStore{shared: shared, local: NewMemoryStore(), now: time.Now,
 		onChange: func(down bool, err error) {
 			if down {
-				slog.Warn("rate limit: shared store unreachable; counting in this instance until it answers", "err", err)
+				// The error's text only: the Redis store's errors print a
+				// stack trace with %+v, which a log line does not want.
+				slog.Warn("rate limit: shared store unreachable; counting in this instance until it answers", "err", err.Error())
 			} else {
 				slog.Info("rate limit: shared store answers again")
 			}
 		}}
 }
 
-// pick is the store to use now.
+// pick is the store to use now. While shared is down, once the retry time
+// has come, one request tries it (and may wait for its timeout); the others
+// go on counting locally meanwhile, so that a Redis that hangs costs one
+// request a second, not every request in flight.
 func (f *fallbackStore) pick() limiter.Store {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.downUntil.IsZero() && f.now().Before(f.downUntil) {
+	if f.downUntil.IsZero() {
+		return f.shared
+	}
+	if f.probing || f.now().Before(f.downUntil) {
 		return f.local
 	}
+	f.probing = true
 	return f.shared
 }
 
@@ -57,6 +67,7 @@ func (f *fallbackStore) result(st limiter.Store, err error) (retryLocally bool) 
 	}
 	f.mu.Lock()
 	wasDown := !f.downUntil.IsZero()
+	f.probing = false
 	if err != nil {
 		f.downUntil = f.now().Add(fallbackRetry)
 	} else {
