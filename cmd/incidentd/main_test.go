@@ -100,15 +100,7 @@ func testServeGracefulShutdown(t *testing.T, db string) {
 	go func() { // port 0: the address is read back from the log, so no other process can take it meanwhile
 		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database-url", db, "--log-format", "json", "--log-level", "debug"}, io.Discard, &logs)
 	}()
-	var addr string
-	waitFor(t, "the server to listen", func() bool {
-		for _, l := range logs.lines() {
-			if l["msg"] == "incidentd listening" {
-				addr, _ = l["addr"].(string)
-			}
-		}
-		return addr != ""
-	})
+	addr := listenAddr(t, &logs)
 	base := "http://" + addr
 	// A slow request: a body that arrives in two parts, with the shutdown in between.
 	pr, pw := io.Pipe()
@@ -190,6 +182,22 @@ func (s *syncBuffer) String() string {
 }
 
 // lines decodes the JSON log lines written so far.
+// listenAddr waits for the server's "listening" log line and returns the
+// address it names (the server listens on port 0).
+func listenAddr(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	var addr string
+	waitFor(t, "the server to listen", func() bool {
+		for _, l := range logs.lines() {
+			if l["msg"] == "incidentd listening" {
+				addr, _ = l["addr"].(string)
+			}
+		}
+		return addr != ""
+	})
+	return addr
+}
+
 func (s *syncBuffer) lines() []map[string]any {
 	var out []map[string]any
 	for _, line := range strings.Split(s.String(), "\n") {

@@ -24,15 +24,7 @@ func serveForTest(t *testing.T, db string, args ...string) (base string, logs *s
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--database-url", db, "--log-format", "json"}, args...), io.Discard, logs)
 	}()
-	var addr string
-	waitFor(t, "the server to listen", func() bool {
-		for _, l := range logs.lines() {
-			if l["msg"] == "incidentd listening" {
-				addr, _ = l["addr"].(string)
-			}
-		}
-		return addr != ""
-	})
+	addr := listenAddr(t, logs)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
