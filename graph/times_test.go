@@ -10,21 +10,6 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// Times GraphQL's Time scalar parses but no store holds: years 0000 and
-// 10000 once the offset (up to ±23:59) is applied.
-var badTimes = []string{
-	"9999-12-31T23:59:59-23:59",
-	"9999-12-31T23:59:59.999999999-00:01",
-	"0000-01-01T00:00:00Z",
-	"0001-01-01T00:00:00+00:01",
-}
-
-const (
-	firstTime     = "0001-01-01T00:00:00.000001Z"
-	lastTime      = "9999-12-31T23:59:59.999999Z"
-	lastTimeZoned = "9999-12-31T00:00:59.999999-23:59" // lastTime at -23:59
-)
-
 type fieldError struct{ Field, Message string }
 
 // wantFieldError expects exactly one ValidationError whose details hold field with message.
@@ -102,15 +87,15 @@ func TestTimesOutOfRangeOverGraphQL(t *testing.T) {
 			{"occurredAt", `mutation($t: Time!) { createIncident(input: {title: "x", severity: LOW, occurredAt: $t}) { id } }`},
 			{"occurredAt", `mutation($id: ID!, $t: Time) { updateIncident(id: $id, input: {occurredAt: $t}) { id } }`},
 			{"resolvedAt", `mutation($id: ID!, $t: Time) { updateIncident(id: $id, input: {resolvedAt: $t}) { id } }`},
-			{"startsAt", `mutation($c: ID!, $t: Time!) { createMaintenance(input: {description: "m", startsAt: $t, endsAt: "` + lastTime + `", components: [$c]}) { id } }`},
-			{"endsAt", `mutation($c: ID!, $t: Time!) { createMaintenance(input: {description: "m", startsAt: "` + firstTime + `", endsAt: $t, components: [$c]}) { id } }`},
+			{"startsAt", `mutation($c: ID!, $t: Time!) { createMaintenance(input: {description: "m", startsAt: $t, endsAt: "` + apitest.LastTime + `", components: [$c]}) { id } }`},
+			{"endsAt", `mutation($c: ID!, $t: Time!) { createMaintenance(input: {description: "m", startsAt: "` + apitest.FirstTime + `", endsAt: $t, components: [$c]}) { id } }`},
 			{"fromOccurredAt", `query($t: Time) { incidents(filter: {fromOccurredAt: $t}) { totalCount } }`},
 			{"toOccurredAt", `query($t: Time) { incidents(filter: {toOccurredAt: $t}) { totalCount } }`},
 			{"expiresAt", `mutation($t: Time) { createApiKey(input: {name: "k", scopes: ["incidents:read"], expiresAt: $t}) { key } }`},
 			{"from", `query($t: Time) { auditEvents(filter: {from: $t}) { nodes { id } } }`},
 			{"to", `query($t: Time) { auditEvents(filter: {to: $t}) { nodes { id } } }`},
 		}
-		for _, bad := range badTimes {
+		for _, bad := range apitest.BadTimes {
 			t.Run(bad, func(t *testing.T) {
 				s := s.With(t)
 				for _, c := range cases {
@@ -133,14 +118,14 @@ func TestTimesOutOfRangeOverGraphQL(t *testing.T) {
 			ID        string
 			ExpiresAt *string
 		}
-		for _, sent := range []string{lastTime, lastTimeZoned} {
+		for _, sent := range []string{apitest.LastTime, apitest.LastTimeZoned} {
 			r := gql(`mutation($t: Time) { createApiKey(input: {name: "far", scopes: ["incidents:read"], expiresAt: $t}) { key apiKey { id expiresAt } } }`, map[string]any{"t": sent})
 			created := data[struct {
 				Key    string
 				APIKey keyTimes `json:"apiKey"`
 			}](t, r, "createApiKey")
 			got := data[keyTimes](t, gql(`query($id: ID!) { apiKey(id: $id) { id expiresAt } }`, map[string]any{"id": created.APIKey.ID}), "apiKey")
-			if created.APIKey.ExpiresAt == nil || *created.APIKey.ExpiresAt != lastTime || got.ExpiresAt == nil || *got.ExpiresAt != lastTime {
+			if created.APIKey.ExpiresAt == nil || *created.APIKey.ExpiresAt != apitest.LastTime || got.ExpiresAt == nil || *got.ExpiresAt != apitest.LastTime {
 				t.Errorf("expiresAt %s: created %v, read %v", sent, created.APIKey.ExpiresAt, got.ExpiresAt)
 			}
 			if st, r := s.GQL(created.Key, `{ incidents { totalCount } }`, nil); st != 200 || len(r.Errors) > 0 {
@@ -149,10 +134,10 @@ func TestTimesOutOfRangeOverGraphQL(t *testing.T) {
 		}
 		type at struct{ ID, OccurredAt string }
 		first := data[at](t, gql(`mutation($t: Time!) { createIncident(input: {title: "first", severity: LOW, occurredAt: $t}) { id occurredAt } }`,
-			map[string]any{"t": firstTime}), "createIncident")
+			map[string]any{"t": apitest.FirstTime}), "createIncident")
 		last := data[at](t, gql(`mutation($t: Time!) { createIncident(input: {title: "last", severity: LOW, occurredAt: $t}) { id occurredAt } }`,
-			map[string]any{"t": lastTimeZoned}), "createIncident")
-		if first.OccurredAt != firstTime || last.OccurredAt != lastTime {
+			map[string]any{"t": apitest.LastTimeZoned}), "createIncident")
+		if first.OccurredAt != apitest.FirstTime || last.OccurredAt != apitest.LastTime {
 			t.Errorf("occurredAt: %s, %s", first.OccurredAt, last.OccurredAt)
 		}
 		// Cursors walk across both extremes, forward and backward.
@@ -162,7 +147,7 @@ func TestTimesOutOfRangeOverGraphQL(t *testing.T) {
 			for range 10 {
 				r := gql(`query($c: String, $from: Time, $to: Time) { incidents(`+dir+`, filter: {fromOccurredAt: $from, toOccurredAt: $to}, orderBy: {field: OCCURRED_AT, direction: ASC}) {
 					nodes { occurredAt } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`,
-					map[string]any{"c": c, "from": "0001-01-01T00:00:00Z", "to": lastTimeZoned})
+					map[string]any{"c": c, "from": "0001-01-01T00:00:00Z", "to": apitest.LastTimeZoned})
 				p := data[struct {
 					Nodes    []struct{ OccurredAt string }
 					PageInfo struct {
@@ -181,12 +166,12 @@ func TestTimesOutOfRangeOverGraphQL(t *testing.T) {
 					break
 				}
 			}
-			if len(seen) != 4 || !slices.Contains(seen, firstTime) || !slices.Contains(seen, lastTime) {
+			if len(seen) != 4 || !slices.Contains(seen, apitest.FirstTime) || !slices.Contains(seen, apitest.LastTime) {
 				t.Errorf("%s walk: %v", dir, seen)
 			}
 		}
 		audit := data[struct{ Nodes []json.RawMessage }](t, gql(`query($from: Time, $to: Time) { auditEvents(first: 100, filter: {from: $from, to: $to}) { nodes { id } } }`,
-			map[string]any{"from": "0001-01-01T00:00:00Z", "to": lastTimeZoned}), "auditEvents")
+			map[string]any{"from": "0001-01-01T00:00:00Z", "to": apitest.LastTimeZoned}), "auditEvents")
 		if len(audit.Nodes) < 6 {
 			t.Errorf("audit over the whole range: %d events", len(audit.Nodes))
 		}

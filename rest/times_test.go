@@ -12,23 +12,6 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// Times every door parses as RFC 3339 but no store holds: years 0000 and
-// 10000 once the offset (up to ±23:59) is applied.
-var badTimes = []string{
-	"9999-12-31T23:59:59-23:59",
-	"9999-12-31T23:59:59.999999999-00:01",
-	"0000-01-01T00:00:00Z",
-	"0001-01-01T00:00:00+00:01",
-}
-
-// The extremes inside the range, as sent and as read back (UTC, microseconds).
-const (
-	firstTime = "0001-01-01T00:00:00.000001Z"
-	lastTime  = "9999-12-31T23:59:59.999999Z"
-	// lastTime written at -23:59: the offset is applied, the time stays in range.
-	lastTimeZoned = "9999-12-31T00:00:59.999999-23:59"
-)
-
 // forgeCursor returns c with its sort key replaced by k.
 func forgeCursor(t *testing.T, c, k string) string {
 	t.Helper()
@@ -99,7 +82,7 @@ func TestTimesOutOfRange(t *testing.T) {
 		window := func(starts, ends string) map[string]any {
 			return map[string]any{"description": "m", "components": []string{comp}, "startsAt": starts, "endsAt": ends}
 		}
-		for _, bad := range badTimes {
+		for _, bad := range apitest.BadTimes {
 			t.Run(bad, func(t *testing.T) {
 				s := s.With(t)
 				wantFieldProblem(t, s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": bad}),
@@ -109,7 +92,7 @@ func TestTimesOutOfRange(t *testing.T) {
 				}
 				// Each bound of a window alone is out of range; the order rule
 				// may add its own complaint, so only the named field is checked.
-				for field, body := range map[string]map[string]any{"startsAt": window(bad, lastTime), "endsAt": window(firstTime, bad)} {
+				for field, body := range map[string]map[string]any{"startsAt": window(bad, apitest.LastTime), "endsAt": window(apitest.FirstTime, bad)} {
 					p := wantProblem(t, s.Do("POST", "/v1/maintenance", key, body), 400, "ValidationError")
 					if !slices.ContainsFunc(p.Details, func(d struct {
 						Field   string `json:"field"`
@@ -137,7 +120,7 @@ func TestTimesOutOfRange(t *testing.T) {
 		}
 
 		// The extremes inside the range are accepted and read back exactly.
-		for sent, want := range map[string]string{lastTime: lastTime, lastTimeZoned: lastTime} {
+		for sent, want := range map[string]string{apitest.LastTime: apitest.LastTime, apitest.LastTimeZoned: apitest.LastTime} {
 			var k apiKey
 			s.Do("POST", "/v1/api-keys", key, map[string]any{"name": "far", "scopes": []string{"incidents:read"}, "expiresAt": sent}).Expect(t, 201).JSON(t, &k)
 			var got apiKey
@@ -147,24 +130,24 @@ func TestTimesOutOfRange(t *testing.T) {
 			}
 			s.Do("GET", "/v1/incidents", k.Key, nil).Expect(t, 200)
 		}
-		first := create(t, s, key, map[string]any{"title": "first", "severity": "low", "occurredAt": firstTime})
-		last := create(t, s, key, map[string]any{"title": "last", "severity": "low", "occurredAt": lastTimeZoned})
+		first := create(t, s, key, map[string]any{"title": "first", "severity": "low", "occurredAt": apitest.FirstTime})
+		last := create(t, s, key, map[string]any{"title": "last", "severity": "low", "occurredAt": apitest.LastTimeZoned})
 		var got incident
 		s.Do("GET", "/v1/incidents/"+first.ID, key, nil).JSON(t, &got)
-		if first.OccurredAt != firstTime || got.OccurredAt != firstTime {
+		if first.OccurredAt != apitest.FirstTime || got.OccurredAt != apitest.FirstTime {
 			t.Errorf("first occurredAt %s, read %s", first.OccurredAt, got.OccurredAt)
 		}
 		s.Do("GET", "/v1/incidents/"+last.ID, key, nil).JSON(t, &got)
-		if last.OccurredAt != lastTime || got.OccurredAt != lastTime {
+		if last.OccurredAt != apitest.LastTime || got.OccurredAt != apitest.LastTime {
 			t.Errorf("last occurredAt %s, read %s", last.OccurredAt, got.OccurredAt)
 		}
-		s.Do("PATCH", "/v1/incidents/"+first.ID, key, map[string]any{"status": "resolved", "resolvedAt": lastTime}).JSON(t, &got)
-		if got.ResolvedAt == nil || *got.ResolvedAt != lastTime {
+		s.Do("PATCH", "/v1/incidents/"+first.ID, key, map[string]any{"status": "resolved", "resolvedAt": apitest.LastTime}).JSON(t, &got)
+		if got.ResolvedAt == nil || *got.ResolvedAt != apitest.LastTime {
 			t.Errorf("resolvedAt %v", got.ResolvedAt)
 		}
 		// Cursors walk across both extremes, in both directions.
 		for _, sort := range []string{"occurredAt:asc", "occurredAt:desc"} {
-			q := "/v1/incidents?limit=1&sort=" + sort + "&fromOccurredAt=" + url.QueryEscape("0001-01-01T00:00:00Z") + "&toOccurredAt=" + url.QueryEscape(lastTime)
+			q := "/v1/incidents?limit=1&sort=" + sort + "&fromOccurredAt=" + url.QueryEscape("0001-01-01T00:00:00Z") + "&toOccurredAt=" + url.QueryEscape(apitest.LastTime)
 			var seen []string
 			next := ""
 			for {
@@ -178,7 +161,7 @@ func TestTimesOutOfRange(t *testing.T) {
 				}
 				next = "&cursor=" + url.QueryEscape(*p.Pagination.NextCursor)
 			}
-			if len(seen) != 4 || !slices.Contains(seen, firstTime) || !slices.Contains(seen, lastTime) {
+			if len(seen) != 4 || !slices.Contains(seen, apitest.FirstTime) || !slices.Contains(seen, apitest.LastTime) {
 				t.Errorf("%s walk: %v", sort, seen)
 			}
 		}
@@ -186,12 +169,12 @@ func TestTimesOutOfRange(t *testing.T) {
 			StartsAt string `json:"startsAt"`
 			EndsAt   string `json:"endsAt"`
 		}
-		s.Do("POST", "/v1/maintenance", key, window(firstTime, lastTimeZoned)).Expect(t, 201).JSON(t, &m)
-		if m.StartsAt != firstTime || m.EndsAt != lastTime {
+		s.Do("POST", "/v1/maintenance", key, window(apitest.FirstTime, apitest.LastTimeZoned)).Expect(t, 201).JSON(t, &m)
+		if m.StartsAt != apitest.FirstTime || m.EndsAt != apitest.LastTime {
 			t.Errorf("maintenance %+v", m)
 		}
 		var audit struct{ Data []json.RawMessage }
-		s.Do("GET", "/v1/audit-events?limit=100&from="+url.QueryEscape("0001-01-01T00:00:00Z")+"&to="+url.QueryEscape(lastTimeZoned), key, nil).JSON(t, &audit)
+		s.Do("GET", "/v1/audit-events?limit=100&from="+url.QueryEscape("0001-01-01T00:00:00Z")+"&to="+url.QueryEscape(apitest.LastTimeZoned), key, nil).JSON(t, &audit)
 		if len(audit.Data) < 8 {
 			t.Errorf("audit over the whole range: %d events", len(audit.Data))
 		}
