@@ -51,6 +51,8 @@ type countEntry struct {
 	// after it that the count's snapshot held anyway.
 	since model.Position
 	skip  map[model.Position]bool
+	// epoch is the database server's (see Store.epoch) when it was counted.
+	epoch string
 }
 
 func (e *countEntry) value(f *model.IncidentFilter) int {
@@ -87,6 +89,9 @@ type countCache struct {
 	// known once the watcher has reported.
 	front model.Position
 	known bool
+	// epoch is the database server's the front belongs to: positions from
+	// before a restart say nothing of the transaction ids after it.
+	epoch string
 	// moved is closed (and replaced) whenever front advances.
 	moved chan struct{}
 	// history holds the latest applied events: every event at or after
@@ -144,10 +149,13 @@ func (c *countCache) advance(evs []*model.Event, front model.Position) {
 }
 
 // restart drops every count: a watcher starts at front, and the events
-// before it that no watcher applied are missing from the cached counts.
-func (c *countCache) restart(front model.Position) {
+// before it that no watcher applied are missing from the cached counts; or
+// the database restarted (a new epoch) and transaction ids it had handed
+// out but not made durable may be handed out again, below the front.
+func (c *countCache) restart(front model.Position, epoch string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch = epoch
 	c.entries, c.byTenant = map[countKey]*countEntry{}, map[string]map[string]*countEntry{}
 	c.history, c.histFrom = nil, front
 	c.front, c.known = front, true
@@ -159,14 +167,14 @@ func (c *countCache) restart(front model.Position) {
 // lookup returns f's cached count as it stands: every event before the
 // front that the count did not hold is in n; the entry (read only from
 // here on: since and skip never change) says which later ones it holds.
-func (c *countCache) lookup(key countKey, f *model.IncidentFilter) (n int, front model.Position, entry *countEntry, ok bool) {
+func (c *countCache) lookup(key countKey, f *model.IncidentFilter) (n int, front model.Position, epoch string, entry *countEntry, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[key]
 	if e == nil || !c.known {
-		return 0, model.Position{}, nil, false
+		return 0, model.Position{}, "", nil, false
 	}
-	return e.value(f), c.front, e, true
+	return e.value(f), c.front, c.epoch, e, true
 }
 
 // install caches a fresh count, first rolling it forward by the events the
@@ -175,7 +183,7 @@ func (c *countCache) lookup(key countKey, f *model.IncidentFilter) (n int, front
 func (c *countCache) install(key countKey, e *countEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.known || e.since.Compare(c.histFrom) < 0 {
+	if !c.known || e.since.Compare(c.histFrom) < 0 || e.epoch != c.epoch {
 		return
 	}
 	for _, ev := range c.history {
@@ -235,6 +243,7 @@ func countKeyOf(tenant string, f *model.IncidentFilter) countKey {
 type countCheck struct {
 	n     int
 	front model.Position
+	epoch string
 	entry *countEntry // for holds: the events after front it has already
 	// cached: there is a count; checked: the database answered.
 	cached, checked bool
@@ -256,21 +265,25 @@ const maxCatchUp = 200
 // precheck looks f's count up and, when there is one, returns the
 // statement that checks it, to send with the caller's own (one round trip).
 func (s *Store) precheck(tenant string, f *model.IncidentFilter) (*countCheck, *stmt) {
-	n, front, entry, ok := s.counts.lookup(countKeyOf(tenant, f), f)
+	n, front, epoch, entry, ok := s.counts.lookup(countKeyOf(tenant, f), f)
 	if !ok {
 		return &countCheck{}, nil
 	}
-	st := catchUpStmt(tenant, front)
-	return &countCheck{n: n, front: front, entry: entry, cached: true}, &st
+	st := s.catchUpStmt(tenant, front)
+	return &countCheck{n: n, front: front, epoch: epoch, entry: entry, cached: true}, &st
 }
 
-// catchUpStmt reads the tenant's events at or after front, in order.
-func catchUpStmt(tenant string, front model.Position) stmt {
-	return stmt{`SELECT tx, id, payload FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT $4`,
+// catchUpStmt reads the database's epoch and the tenant's events at or
+// after front, in order.
+func (s *Store) catchUpStmt(tenant string, front model.Position) stmt {
+	return stmt{`SELECT x.epoch, e.tx, e.id, e.payload FROM (SELECT ` + s.epoch() + ` AS epoch) x
+		LEFT JOIN (SELECT tx, id, payload FROM events WHERE tenant_id = $1 AND (tx, id) >= ($2, $3) ORDER BY tenant_id, tx, id LIMIT $4) e ON true
+		ORDER BY e.tx, e.id`,
 		[]any{tenant, front.Tx, front.Seq, maxCatchUp + 1}}
 }
 
-// scan reads the answer of catchUpStmt.
+// scan reads the answer of catchUpStmt. A count from another epoch of the
+// database cannot be rolled forward: it is counted afresh.
 func (c *countCheck) scan(r rows) error {
 	for r.Next() {
 		if len(c.missing) == maxCatchUp {
@@ -278,10 +291,20 @@ func (c *countCheck) scan(r rows) error {
 			break
 		}
 		var m missedEvent
+		var epoch string
+		var tx, id *int64
 		var payload []byte
-		if err := r.Scan(&m.pos.Tx, &m.pos.Seq, &payload); err != nil {
+		if err := r.Scan(&epoch, &tx, &id, &payload); err != nil {
 			return err
 		}
+		if epoch != c.epoch {
+			c.overflow = true
+			break
+		}
+		if tx == nil {
+			continue // no event: the left join's empty row
+		}
+		m.pos = model.Position{Tx: *tx, Seq: *id}
 		var p eventPayload
 		if err := json.Unmarshal(payload, &p); err != nil || p.After == nil {
 			return fmt.Errorf("count check: decode event: %v", err)
@@ -360,11 +383,11 @@ func (s *Store) snapshotCount(ctx context.Context, tenant string, f *model.Incid
 		inner = `SELECT status, severity, count(*) AS n FROM incidents WHERE tenant_id = $1 AND NOT is_deleted GROUP BY status, severity`
 		w.args = w.args[:1]
 	}
-	q := `SELECT x.tx, x.seq, (SELECT string_agg(e.tx::text || ':' || e.id::text, ',') FROM events e WHERE e.tenant_id = $1 AND e.tx >= x.tx),
+	q := `SELECT x.tx, x.seq, ` + s.epoch() + `, (SELECT string_agg(e.tx::text || ':' || e.id::text, ',') FROM events e WHERE e.tenant_id = $1 AND e.tx >= x.tx),
 			c.status, c.severity, c.n
-		FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS tx, 0 AS seq) x LEFT JOIN (` + inner + `) c ON true`
+		FROM (SELECT ` + s.gate() + ` AS tx, 0 AS seq) x LEFT JOIN (` + inner + `) c ON true`
 	if !s.pg {
-		q = `SELECT x.tx, x.seq, NULL, c.status, c.severity, c.n
+		q = `SELECT x.tx, x.seq, ` + s.epoch() + `, NULL, c.status, c.severity, c.n
 		FROM (SELECT 0 AS tx, COALESCE((SELECT MAX(id) FROM events), 0) + 1 AS seq) x LEFT JOIN (` + inner + `) c ON true`
 	}
 	rows, err := s.query(ctx, q, w.args...)
@@ -380,7 +403,7 @@ func (s *Store) snapshotCount(ctx context.Context, tenant string, f *model.Incid
 	for rows.Next() {
 		var st, sv *string
 		var n *int
-		if err := rows.Scan(&e.since.Tx, &e.since.Seq, &skip, &st, &sv, &n); err != nil {
+		if err := rows.Scan(&e.since.Tx, &e.since.Seq, &e.epoch, &skip, &st, &sv, &n); err != nil {
 			return nil, err
 		}
 		switch {

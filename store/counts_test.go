@@ -336,7 +336,7 @@ func TestCountCacheCatchUp(t *testing.T) {
 		}
 		return e
 	}
-	c.restart(pos(10))
+	c.restart(pos(10), "")
 	// Applied before the count exists: 11 (held by the snapshot), 12 (not held).
 	c.advance([]*model.Event{ev(11, "", model.StatusOpen), ev(12, "", model.StatusOpen)}, pos(13))
 	// The count: taken at position 11, its snapshot holding 11 and 14.
@@ -347,17 +347,24 @@ func TestCountCacheCatchUp(t *testing.T) {
 	c.advance([]*model.Event{ev(13, "", model.StatusOpen), ev(14, "", model.StatusOpen), ev(15, model.StatusOpen, model.StatusClosed)}, pos(16))
 	open := model.IncidentFilter{Statuses: []model.Status{model.StatusOpen}}
 	// 2 held + 12 + 13 - 15 = 3 open; 15 closed.
-	if n, _, _, ok := c.lookup(countKey{tenant: "t"}, &open); !ok || n != 3 {
+	if n, _, _, _, ok := c.lookup(countKey{tenant: "t"}, &open); !ok || n != 3 {
 		t.Errorf("open: %d (cached %v), want 3", n, ok)
 	}
 	closed := model.IncidentFilter{Statuses: []model.Status{model.StatusClosed}}
-	if n, _, _, ok := c.lookup(countKey{tenant: "t"}, &closed); !ok || n != 1 {
+	if n, _, _, _, ok := c.lookup(countKey{tenant: "t"}, &closed); !ok || n != 1 {
 		t.Errorf("closed: %d (cached %v), want 1", n, ok)
 	}
 	// A count older than the history cannot be rolled forward: not kept.
 	c.install(countKey{tenant: "t", filter: "old"}, &countEntry{since: pos(5), skip: map[model.Position]bool{}})
-	if _, _, _, ok := c.lookup(countKey{tenant: "t", filter: "old"}, &open); ok {
+	if _, _, _, _, ok := c.lookup(countKey{tenant: "t", filter: "old"}, &open); ok {
 		t.Error("a count from before the history was installed")
+	}
+	// A count from another epoch of the database (taken before or after a
+	// restart the watcher has not seen yet) says nothing about this one's
+	// positions: not kept either.
+	c.install(countKey{tenant: "t", filter: "restart"}, &countEntry{since: pos(16), epoch: "later", skip: map[model.Position]bool{}})
+	if _, _, _, _, ok := c.lookup(countKey{tenant: "t", filter: "restart"}, &open); ok {
+		t.Error("a count from another epoch was installed")
 	}
 }
 
@@ -368,11 +375,11 @@ func TestReaderCatchUpSkipsWhatTheCountHolds(t *testing.T) {
 	c := newCountCache(10)
 	pos := func(tx int64) model.Position { return model.Position{Tx: tx, Seq: tx} }
 	open := func() *model.Incident { return &model.Incident{Status: model.StatusOpen, Severity: model.SeverityLow} }
-	c.restart(pos(10))
+	c.restart(pos(10), "")
 	// Counted at 20, holding 20 and 25 beyond it; the watcher is still at 10.
 	c.install(countKey{tenant: "t"}, &countEntry{tally: map[cell]int{{model.StatusOpen, model.SeverityLow}: 5}, since: pos(20),
 		skip: map[model.Position]bool{pos(20): true, pos(25): true}})
-	n, front, entry, ok := c.lookup(countKey{tenant: "t"}, &model.IncidentFilter{})
+	n, front, _, entry, ok := c.lookup(countKey{tenant: "t"}, &model.IncidentFilter{})
 	if !ok || front != pos(10) {
 		t.Fatalf("lookup: %v %v", front, ok)
 	}

@@ -22,6 +22,14 @@ import (
 // transaction delays delivery of what commits after it began (by as long
 // as it runs) but never reorders or loses it. On SQLite, with one writer,
 // row ids grow in commit order.
+//
+// The oldest running transaction (the gate) is not durable: after a crash
+// PostgreSQL hands out again the transaction ids it had handed out but not
+// written to its log, which can lie below a gate read before the crash.
+// Committed events' ids are durable (a commit waits for its log), so the
+// watcher reads on from the last event it read, never from a gate, and
+// whatever else trusts a gate (the counts) carries the server's epoch (its
+// start time) and starts over when it changes.
 
 // notifyChannel wakes other instances' watchers on PostgreSQL. It carries
 // no event: the table is the only truth, so a lost notification only
@@ -109,6 +117,16 @@ func (s *Store) gate() string {
 		return `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	}
 	return `9223372036854775807`
+}
+
+// epoch is the SQL for the database server's epoch: it changes when the
+// server restarts (or another server takes over), and with it what a gate
+// read before means. SQLite has no gate to distrust.
+func (s *Store) epoch() string {
+	if s.pg {
+		return `(extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint::text`
+	}
+	return `''`
 }
 
 // Events returns the event log service.
@@ -216,8 +234,12 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 // each event to its own tenant's subscribers only. It rolls the store's
 // counts forward before handing events on.
 type Watcher struct {
-	s     *Store
-	front model.Position
+	s *Store
+	// front is where the counts stand (a gate: see epoch); read is after the
+	// last event read, where the next poll starts.
+	front, read model.Position
+	// epoch is the database server's at the last poll.
+	epoch string
 	// listener is the LISTEN connection (PostgreSQL), open before
 	// NewWatcher returns so that no key change made once the server serves
 	// goes unheard.
@@ -230,11 +252,13 @@ type Watcher struct {
 // NewWatcher starts at the current end of the stream.
 func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
 	w := &Watcher{s: s}
-	q := `SELECT ` + s.gate() + `, 0`
+	// The front is the gate; reading starts after the newest event below it.
+	q := `SELECT g.gate, 0, COALESCE(l.tx, 0), COALESCE(l.id, 0) + 1, ` + s.epoch() + ` FROM (SELECT ` + s.gate() + ` AS gate) g
+		LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE tx < g.gate ORDER BY tx DESC, id DESC LIMIT 1) l ON true`
 	if !s.pg {
-		q = `SELECT 0, COALESCE((SELECT MAX(id) FROM events), 0) + 1`
+		q = `SELECT 0, n, 0, n, '' FROM (SELECT COALESCE((SELECT MAX(id) FROM events), 0) + 1 AS n)`
 	}
-	if err := s.queryRow(ctx, q).Scan(&w.front.Tx, &w.front.Seq); err != nil {
+	if err := s.queryRow(ctx, q).Scan(&w.front.Tx, &w.front.Seq, &w.read.Tx, &w.read.Seq, &w.epoch); err != nil {
 		return nil, fmt.Errorf("watch events: %w", err)
 	}
 	if _, err := s.sealer(ctx); err != nil {
@@ -247,7 +271,7 @@ func (s *Store) NewWatcher(ctx context.Context) (*Watcher, error) {
 		}
 		w.listener = conn
 	}
-	s.counts.restart(w.front)
+	s.counts.restart(w.front, w.epoch)
 	return w, nil
 }
 
@@ -320,12 +344,20 @@ func (w *Watcher) Run(ctx context.Context, deliver func([]*model.Event), keys fu
 // says that later events exist but are not final yet.
 func (w *Watcher) catchUp(ctx context.Context, seal *sealer, deliver func([]*model.Event)) (pending bool, err error) {
 	for {
-		evs, front, pending, err := w.poll(ctx, seal)
+		from := w.read
+		evs, p, err := w.poll(ctx, seal)
 		if err != nil {
 			return false, err
 		}
-		w.front = front
-		w.s.counts.advance(evs, front)
+		if p.epoch != w.epoch {
+			// The database restarted: the counts' front may lie above
+			// transaction ids it hands out again.
+			slog.Warn("the database restarted: cached counts start over", "epoch", p.epoch)
+			w.epoch = p.epoch
+			w.s.counts.restart(from, p.epoch)
+		}
+		w.front, w.read, pending = p.front, p.read, p.pending
+		w.s.counts.advance(evs, w.front)
 		if len(evs) > 0 {
 			deliver(evs)
 		}
@@ -335,54 +367,64 @@ func (w *Watcher) catchUp(ctx context.Context, seal *sealer, deliver func([]*mod
 	}
 }
 
-// poll reads one page of final events at or after the front, in one
-// statement (one snapshot): the events, the new front, and whether
-// committed events wait beyond it.
-func (w *Watcher) poll(ctx context.Context, seal *sealer) ([]*model.Event, model.Position, bool, error) {
-	q := `SELECT g.gate, (SELECT tx FROM events WHERE tx >= g.gate ORDER BY tx LIMIT 1) IS NOT NULL, e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
+// polled is what a poll found beside the events: the new front and read
+// positions, whether committed events wait beyond the front, and the
+// database's epoch.
+type polled struct {
+	front, read model.Position
+	pending     bool
+	epoch       string
+}
+
+// poll reads one page of final events after the last one read, in one
+// statement (one snapshot).
+func (w *Watcher) poll(ctx context.Context, seal *sealer) ([]*model.Event, polled, error) {
+	q := `SELECT g.gate, ` + w.s.epoch() + `, (SELECT tx FROM events WHERE tx >= g.gate ORDER BY tx LIMIT 1) IS NOT NULL, e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
 		FROM (SELECT ` + w.s.gate() + ` AS gate) g
 		LEFT JOIN LATERAL (SELECT ` + eventColumns + ` FROM events WHERE (tx, id) >= ($1, $2) AND tx < g.gate ORDER BY tx, id LIMIT $3) e ON true`
 	if !w.s.pg {
-		q = `SELECT 0, false, e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
+		q = `SELECT 0, '', false, e.tx, e.id, e.tenant_id, e.type, e.payload, e.created_at
 			FROM (SELECT 1) g LEFT JOIN (SELECT ` + eventColumns + ` FROM events WHERE (tx, id) >= ($1, $2) ORDER BY tx, id LIMIT $3) e ON true`
 	}
-	rows, err := w.s.query(ctx, q, w.front.Tx, w.front.Seq, pollPage)
+	p := polled{front: w.front, read: w.read, epoch: w.epoch}
+	rows, err := w.s.query(ctx, q, w.read.Tx, w.read.Seq, pollPage)
 	if err != nil {
-		return nil, w.front, false, err
+		return nil, p, err
 	}
 	defer rows.Close()
 	var evs []*model.Event
 	var gate int64
-	var pending bool
 	for rows.Next() {
 		var tx, id *int64
 		var tenant, typ *string
 		var payload []byte
 		var at *dbTime
-		if err := rows.Scan(&gate, &pending, &tx, &id, &tenant, &typ, &payload, &at); err != nil {
-			return nil, w.front, false, err
+		if err := rows.Scan(&gate, &p.epoch, &p.pending, &tx, &id, &tenant, &typ, &payload, &at); err != nil {
+			return nil, p, err
 		}
 		if tx == nil {
 			continue // no event: the left join's empty row
 		}
 		e, err := decodeEvent(seal, model.Position{Tx: *tx, Seq: *id}, *tenant, *typ, payload, *at)
 		if err != nil {
-			return nil, w.front, false, err
+			return nil, p, err
 		}
 		evs = append(evs, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, w.front, false, err
+		return nil, p, err
 	}
-	front := w.front
 	if n := len(evs); n > 0 {
 		last := evs[n-1].Pos
-		front = model.Position{Tx: last.Tx, Seq: last.Seq + 1}
+		p.read = model.Position{Tx: last.Tx, Seq: last.Seq + 1}
+		if p.read.Compare(p.front) > 0 || p.epoch != w.epoch {
+			p.front = p.read
+		}
 	}
-	if w.s.pg && len(evs) < pollPage && gate > front.Tx {
-		front = model.Position{Tx: gate}
+	if w.s.pg && len(evs) < pollPage && (gate > p.front.Tx || p.epoch != w.epoch) {
+		p.front = model.Position{Tx: gate}
 	}
-	return evs, front, pending, nil
+	return evs, p, nil
 }
 
 // listen holds the LISTEN connection (PostgreSQL): notifications of

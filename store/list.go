@@ -144,8 +144,8 @@ const commonShare = 50
 // common reports whether the cached counts show that f matches a large
 // share of the tenant's incidents (unknown: not common).
 func (s *Store) common(tenant string, f *model.IncidentFilter) bool {
-	n, _, _, ok := s.counts.lookup(countKeyOf(tenant, f), f)
-	all, _, _, okAll := s.counts.lookup(countKey{tenant: tenant}, &model.IncidentFilter{})
+	n, _, _, _, ok := s.counts.lookup(countKeyOf(tenant, f), f)
+	all, _, _, _, okAll := s.counts.lookup(countKey{tenant: tenant}, &model.IncidentFilter{})
 	return ok && okAll && n*commonShare >= all
 }
 

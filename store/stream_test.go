@@ -232,7 +232,8 @@ func TestLongTransactionDelaysDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, _, pending, err := w.poll(context.Background(), seal)
+	evs, polled, err := w.poll(context.Background(), seal)
+	pending := polled.pending
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,18 +112,21 @@ type Postgres struct {
 	t              testing.TB
 	Port           int
 	dir, bin, user string
+	settings       []string
 }
 
 // StartPostgres makes and starts a cluster on a free port, stopped and
 // removed at the end of the test. It is skipped when PostgreSQL's server
 // programs are not installed.
-func StartPostgres(t testing.TB) *Postgres {
+//
+// settings are extra server settings ("name=value") for every start.
+func StartPostgres(t testing.TB, settings ...string) *Postgres {
 	t.Helper()
 	bin := pgBin()
 	if bin == "" {
 		t.Skip("PostgreSQL's initdb and pg_ctl are not installed: the database fault tests are skipped (CI has them)")
 	}
-	p := &Postgres{t: t, Port: freePort(t), bin: bin}
+	p := &Postgres{t: t, Port: freePort(t), bin: bin, settings: settings}
 	if u, err := user.Current(); err == nil && u.Uid == "0" {
 		p.user = "postgres"
 		if _, err := user.Lookup(p.user); err != nil {
@@ -210,8 +213,12 @@ func (p *Postgres) URL() string {
 // Start starts the cluster and waits until it accepts connections.
 func (p *Postgres) Start() {
 	p.t.Helper()
-	opts := strings.Join([]string{"-p", strconv.Itoa(p.Port), "-k", p.dir, "-c", "listen_addresses=127.0.0.1",
-		"-c", "max_connections=100", "-c", "shared_buffers=32MB"}, " ")
+	args := []string{"-p", strconv.Itoa(p.Port), "-k", p.dir, "-c", "listen_addresses=127.0.0.1",
+		"-c", "max_connections=100", "-c", "shared_buffers=32MB"}
+	for _, s := range p.settings {
+		args = append(args, "-c", s)
+	}
+	opts := strings.Join(args, " ")
 	if out, err := p.run("pg_ctl", "-D", p.data(), "-o", opts, "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(p.dir, "log"))
 		p.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
