@@ -66,16 +66,19 @@ func (h statusHandlers) publication(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f := newFields(raw, "public")
-	var public bool
-	if v, ok := raw["public"]; !ok || json.Unmarshal(v, &public) != nil {
+	f := newFields(raw, "public", "allowedOrigins")
+	var pub model.Publication
+	if v, ok := raw["public"]; !ok || json.Unmarshal(v, &pub.Public) != nil {
 		f.fail("public", "public must be true or false")
+	}
+	if o := f.strings("allowedOrigins"); o.Set && !o.Null {
+		pub.AllowedOrigins = o.Value
 	}
 	if len(f.errs) > 0 {
 		writeError(w, r, model.Invalid("Invalid request body", f.errs...))
 		return
 	}
-	if err := h.svc.SetPublic(r.Context(), public); err != nil {
+	if err := h.svc.SetPublication(r.Context(), pub); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -45,7 +45,7 @@ func TestMaintenanceOverTime(t *testing.T) {
 		window("ended", -2*time.Hour, -time.Hour)
 		now := window("now", -time.Minute, time.Hour)
 		next := window("next", 30*time.Minute, 2*time.Hour)
-		if err := s.Status().SetPublic(ctx, true); err != nil {
+		if err := s.Status().SetPublication(ctx, model.Publication{Public: true}); err != nil {
 			t.Fatal(err)
 		}
 		ids := func(ms []*model.Maintenance) []string {

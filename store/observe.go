@@ -36,6 +36,11 @@ var ingestDecisions = map[model.IngestAction]string{
 // raise (model.DecideIngest's actions) or maintenance.
 func (s *Store) OnIngestDecision(f func(decision string)) { s.onIngest.Store(&f) }
 
+// OnPublication sets a function told of every publication change made
+// through this store (the public streams end at once when a tenant
+// unpublishes; other instances' notice within their refresh interval).
+func (s *Store) OnPublication(f func(tenant string)) { s.onPublication.Store(&f) }
+
 // noteIngest tells the OnIngestDecision hook what a report decided.
 func (s *Store) noteIngest(res *model.IngestResult, a model.IngestAction) {
 	f := s.onIngest.Load()

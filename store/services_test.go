@@ -207,7 +207,7 @@ func TestServices(t *testing.T) {
 		if err := s.Maintenance().Delete(ctx, mw.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Status().SetPublic(ctx, true); err != nil {
+		if err := s.Status().SetPublication(ctx, model.Publication{Public: true}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Status().PublicSummary(context.Background(), ten); err != nil {

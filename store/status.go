@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/incidentd/incidentd/model"
@@ -48,33 +49,55 @@ func (x status) Summary(ctx context.Context) (*model.StatusSummary, error) {
 	return sum, nil
 }
 
-func (x status) SetPublic(ctx context.Context, public bool) error {
+func (x status) SetPublication(ctx context.Context, pub model.Publication) error {
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
 		return err
 	}
+	if err := model.CheckPublication(&pub); err != nil {
+		return err
+	}
+	origins, err := json.Marshal(append([]string{}, pub.AllowedOrigins...))
+	if err != nil {
+		return model.Internal(err, "encode allowed origins")
+	}
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
-		if err := t.exec(ctx, "set publication", `INSERT INTO tenant_settings (tenant_id, status_public) VALUES ($1, $2)
-			ON CONFLICT (tenant_id) DO UPDATE SET status_public = excluded.status_public`, p.TenantID, public); err != nil {
+		if err := t.exec(ctx, "set publication", `INSERT INTO tenant_settings (tenant_id, status_public, allowed_origins) VALUES ($1, $2, $3)
+			ON CONFLICT (tenant_id) DO UPDATE SET status_public = excluded.status_public, allowed_origins = excluded.allowed_origins`,
+			p.TenantID, pub.Public, string(origins)); err != nil {
 			return err
 		}
 		return x.s.audit(ctx, t, p, model.AuditStatusPublication, "tenant", p.TenantID,
-			map[string]model.Change{"statusPublic": {After: public}})
+			map[string]model.Change{"statusPublic": {After: pub.Public}, "allowedOrigins": {After: pub.AllowedOrigins}})
 	})
+	if f := x.s.onPublication.Load(); err == nil && f != nil {
+		(*f)(p.TenantID)
+	}
 	return domainOrInternal(err, "set publication")
+}
+
+func (x status) Publication(ctx context.Context, tenant string) (*model.Publication, error) {
+	var pub model.Publication
+	var origins string
+	err := x.s.queryRow(ctx, `SELECT status_public, allowed_origins FROM tenant_settings WHERE tenant_id = $1`, tenant).Scan(&pub.Public, &origins)
+	if err != nil && !isNoRows(err) {
+		return nil, model.Internal(err, "read publication")
+	}
+	if !pub.Public {
+		return nil, model.NotFound("Status page", tenant)
+	}
+	if err := json.Unmarshal([]byte(origins), &pub.AllowedOrigins); err != nil {
+		return nil, model.Internal(err, "read allowed origins")
+	}
+	return &pub, nil
 }
 
 // PublicSummary acts as a read-only principal of the tenant, and only when
 // the tenant has published its status; otherwise it looks the same as a
 // tenant that does not exist.
 func (x status) PublicSummary(ctx context.Context, tenant string) (*model.StatusSummary, error) {
-	var public bool
-	err := x.s.queryRow(ctx, `SELECT status_public FROM tenant_settings WHERE tenant_id = $1`, tenant).Scan(&public)
-	if err != nil && !isNoRows(err) {
-		return nil, model.Internal(err, "read publication")
-	}
-	if !public {
-		return nil, model.NotFound("Status page", tenant)
+	if _, err := x.Publication(ctx, tenant); err != nil {
+		return nil, err
 	}
 	reader := &model.Principal{TenantID: tenant, ActorID: "public", Scopes: []model.Scope{model.ScopeRead}, Tier: "default", CredentialID: "public"}
 	return x.Summary(model.WithPrincipal(ctx, reader))

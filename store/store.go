@@ -64,6 +64,8 @@ type Store struct {
 	onKeyChange atomic.Pointer[func(note string)]
 	// onIngest is told what each monitoring report decided (see OnIngestDecision).
 	onIngest atomic.Pointer[func(decision string)]
+	// onPublication is told of this instance's own publication changes.
+	onPublication atomic.Pointer[func(tenant string)]
 	// stmts counts statements sent, so tests can bound a request's cost.
 	stmts atomic.Int64
 	// instance names this process's store in the database's activity view.
