@@ -39,7 +39,26 @@ type StatusService interface {
 	// PublicSummary returns a published tenant's summary without credentials.
 	// Codes: not_found (unknown or unpublished tenant: the same answer).
 	PublicSummary(ctx context.Context, tenant string) (*StatusSummary, error)
+	// PublicHistory returns a published tenant's incidents that occurred
+	// in the last days days (1 to MaxHistoryDays), newest first, at most
+	// MaxHistory, each with the latest MaxHistoryUpdates entries of its
+	// timeline, without credentials. Codes: not_found, invalid.
+	PublicHistory(ctx context.Context, tenant string, days int) ([]PublicIncident, error)
 }
+
+// PublicIncident is an incident as a status page shows it: with its
+// timeline (oldest first).
+type PublicIncident struct {
+	Incident *Incident
+	Updates  []IncidentUpdate
+}
+
+// Bounds of a public history.
+const (
+	MaxHistoryDays    = 90
+	MaxHistory        = 100
+	MaxHistoryUpdates = 20
+)
 
 // Publication is how a tenant's status is published.
 type Publication struct {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/incidentd/incidentd/model"
@@ -99,6 +100,40 @@ func (x status) PublicSummary(ctx context.Context, tenant string) (*model.Status
 	if _, err := x.Publication(ctx, tenant); err != nil {
 		return nil, err
 	}
-	reader := &model.Principal{TenantID: tenant, ActorID: "public", Scopes: []model.Scope{model.ScopeRead}, Tier: "default", CredentialID: "public"}
-	return x.Summary(model.WithPrincipal(ctx, reader))
+	return x.Summary(model.WithPrincipal(ctx, publicReader(tenant)))
+}
+
+// publicReader is the read-only principal public pages act as.
+func publicReader(tenant string) *model.Principal {
+	return &model.Principal{TenantID: tenant, ActorID: "public", Scopes: []model.Scope{model.ScopeRead}, Tier: "default", CredentialID: "public"}
+}
+
+func (x status) PublicHistory(ctx context.Context, tenant string, days int) ([]model.PublicIncident, error) {
+	if days < 1 || days > model.MaxHistoryDays {
+		return nil, model.Invalid("Invalid history", model.FieldError{Field: "days",
+			Message: fmt.Sprintf("days must be between 1 and %d", model.MaxHistoryDays)})
+	}
+	if _, err := x.Publication(ctx, tenant); err != nil {
+		return nil, err
+	}
+	ctx = model.WithPrincipal(ctx, publicReader(tenant))
+	from := model.NormalizeTime(x.s.clock.Now().AddDate(0, 0, -days))
+	page, err := incidents(x).List(ctx, model.IncidentQuery{Sort: model.DefaultSort, Limit: model.MaxHistory, SkipCount: true,
+		Filter: model.IncidentFilter{From: &from}})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(page.Items))
+	for i, inc := range page.Items {
+		ids[i] = inc.ID
+	}
+	updates, err := x.s.Relations().UpdatesOf(ctx, ids, model.MaxHistoryUpdates)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.PublicIncident, len(page.Items))
+	for i, inc := range page.Items {
+		out[i] = model.PublicIncident{Incident: inc, Updates: updates[inc.ID]}
+	}
+	return out, nil
 }
