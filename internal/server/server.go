@@ -22,6 +22,7 @@ import (
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
+	"github.com/incidentd/incidentd/web"
 )
 
 // Config tunes the server; zero values mean the documented defaults.
@@ -107,6 +108,8 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	gq.Relations, gq.Ingest, gq.Maintenance, gq.Status, gq.Catalogue = st.Relations(), st.Ingest(), st.Maintenance(), st.Status(), st.Catalogue()
 	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
 	mounts := map[string]http.Handler{}
+	mounts["/widget.js"] = web.Widget()
+	mounts["/status/{tenant}"] = web.StatusPage(st.Status(), lim, cfg.Clock, cfg.Logger)
 	if cfg.Explorer {
 		gq.Explorer = graphiql.Handler("incidentd GraphQL", "/graphql", explorerAssets)
 		mounts[explorerAssets+"*"] = http.StripPrefix(explorerAssets, graphiql.Assets())
