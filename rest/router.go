@@ -41,6 +41,8 @@ type Deps struct {
 	GraphQL http.Handler
 	// Mounts are extra unauthenticated handlers by chi pattern (explorer assets).
 	Mounts map[string]http.Handler
+	// Public fans published tenants' status out to anonymous viewers.
+	Public *live.Public
 	// CORSOrigins are the browser origins allowed to call the API ("*": any).
 	CORSOrigins []string
 }
@@ -140,9 +142,13 @@ func NewRouter(d Deps) http.Handler {
 	// A published status page needs no credentials: its own router, rate
 	// limited per client IP by its handler.
 	if d.Status != nil {
-		public := statusHandlers{svc: d.Status, limiter: d.Limiter}.public
-		r.Get("/v1/public/{tenant}/status", public)
-		r.Get("/api/v1/public/{tenant}/status", public)
+		pub := publicHandlers{svc: d.Status, limiter: d.Limiter, public: d.Public}
+		for _, prefix := range []string{"/v1/public/{tenant}", "/api/v1/public/{tenant}"} {
+			r.Get(prefix+"/status", pub.summary)
+			if d.Public != nil {
+				r.Get(prefix+"/status/events", pub.events)
+			}
+		}
 	}
 	r.Route("/v1", api)
 	r.Route("/api/v1", api)

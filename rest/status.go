@@ -4,15 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
-	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/model"
 )
 
 type statusHandlers struct {
-	svc     model.StatusService
-	limiter *auth.Limiter
+	svc model.StatusService
 }
 
 type summaryJSON struct {
@@ -85,26 +81,3 @@ func (h statusHandlers) publication(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// public serves a published tenant's summary without credentials, rate
-// limited per client IP.
-func (h statusHandlers) public(w http.ResponseWriter, r *http.Request) {
-	if h.limiter != nil {
-		u, err := h.limiter.Charge(r.Context(), "ip:"+auth.ClientIP(r), auth.DefaultTier, 1)
-		if err != nil {
-			writeError(w, r, model.Internal(err, "rate limiter"))
-			return
-		}
-		auth.SetHeaders(w.Header(), u)
-		if u.Reached {
-			writeError(w, r, auth.RateLimited(u))
-			return
-		}
-	}
-	s, err := h.svc.PublicSummary(r.Context(), chi.URLParam(r, "tenant"))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "public, max-age=10")
-	writeJSON(w, http.StatusOK, toSummaryJSON(s, true))
-}

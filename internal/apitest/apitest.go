@@ -112,6 +112,7 @@ type Config struct {
 	Clock     model.Clock
 	GraphQL   graph.Config
 	Live      live.Options
+	Public    live.PublicOptions
 	// Store, if set, is served instead of a fresh one (two servers on one database).
 	Store *store.Store
 	// OIDC, if set, verifies bearer JWTs.
@@ -144,7 +145,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	}
 	app, err := server.New(st, server.Config{
 		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore, Monitoring: cfg.Monitoring,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Explorer: true, CORSOrigins: cfg.CORSOrigins,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Public: cfg.Public, Explorer: true, CORSOrigins: cfg.CORSOrigins,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,8 @@ type Config struct {
 
 	GraphQL graph.Config // services and auth are filled in here
 	Live    live.Options
+	// Public bounds the anonymous viewers of published status.
+	Public live.PublicOptions
 	// EventRetention bounds how long events stay replayable (default 24h).
 	EventRetention time.Duration
 	// CORSOrigins are the browser origins allowed to call the API ("*": any).
@@ -60,6 +62,7 @@ const explorerAssets = "/graphiql/assets/"
 type Server struct {
 	Handler http.Handler
 	Hub     *live.Hub
+	Public  *live.Public
 	Store   *store.Store
 	// Metrics serves the Prometheus scrape (also at /metrics on Handler
 	// unless Config.MetricsSeparate).
@@ -97,6 +100,8 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	}
 	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL, OIDC: cfg.OIDC}
 	hub := live.New(cfg.Live)
+	pub := live.NewPublic(hub, st.Status().PublicSummary, rest.PublicVersion, cfg.Public)
+	st.OnPublication(pub.Changed)
 	m := observe(st, hub, lim)
 	gq := cfg.GraphQL
 	exts := []graphql.HandlerExtension{graph.OperationMetrics(m.GraphQLOperation)}
@@ -130,6 +135,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Audit:                   st.Audit(),
 		Events:                  st.Events(),
 		Hub:                     hub,
+		Public:                  pub,
 		Authenticator:           authn,
 		MonitoringAuthenticator: authn.ForMonitoring(cfg.Monitoring),
 		Limiter:                 lim,
@@ -169,7 +175,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		}
 	}
 	st.OnKeyChange(keyChanged)
-	s := &Server{Handler: h, Hub: hub, Store: st, Metrics: scrape, cancel: cancel, authn: authn}
+	s := &Server{Handler: h, Hub: hub, Public: pub, Store: st, Metrics: scrape, cancel: cancel, authn: authn}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -208,6 +214,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 // down) and stops the background work. Call it before http.Server.Shutdown,
 // so that streaming requests finish and Shutdown does not wait for them.
 func (s *Server) Close() {
+	s.Public.Close()
 	s.Hub.Close()
 	// Let every live client be told why its stream ended before the
 	// connections close; a client that will not read is not waited for long.
