@@ -48,7 +48,7 @@ type PublicOptions struct {
 
 // Why a public viewer ended, besides its own Close.
 var (
-	ErrUnpublished = &model.Error{Code: model.CodeNotFound, Message: "this status page is no longer published"}
+	ErrUnpublished   = &model.Error{Code: model.CodeNotFound, Message: "this status page is no longer published"}
 	ErrTooManyFromIP = &model.Error{Code: model.CodeRateLimited,
 		Message: "too many open public streams from this address; close one and retry"}
 	ErrTooManyViewers = &model.Error{Code: model.CodeUnavailable, Message: "this instance serves as many public viewers as it can; retry shortly"}

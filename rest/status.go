@@ -80,4 +80,3 @@ func (h statusHandlers) publication(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-
