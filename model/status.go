@@ -18,6 +18,9 @@ type StatusSummary struct {
 	OpenIncidents []*Incident
 	Maintenance   []*Maintenance
 	GeneratedAt   time.Time
+	// Updates are the open incidents' timelines (the latest
+	// MaxHistoryUpdates entries, oldest first), in public summaries only.
+	Updates map[string][]IncidentUpdate
 }
 
 // MaxSummaryComponents bounds a summary's components.

@@ -16,6 +16,9 @@ type summaryJSON struct {
 	Components    []componentStateJSON `json:"components"`
 	OpenIncidents []incidentJSON       `json:"openIncidents"`
 	Maintenance   []maintenanceJSON    `json:"maintenance"`
+	// Updates are the open incidents' timelines, by incident id (public
+	// summaries only).
+	Updates map[string][]updateJSON `json:"openIncidentUpdates,omitempty"`
 }
 
 // toSummaryJSON renders a summary; public ones leave out who did what.
@@ -40,6 +43,15 @@ func toSummaryJSON(s *model.StatusSummary, public bool) summaryJSON {
 		}
 		for i := range out.Maintenance {
 			out.Maintenance[i].CreatedBy = ""
+		}
+		out.Updates = make(map[string][]updateJSON, len(s.OpenIncidents))
+		for _, inc := range s.OpenIncidents {
+			ups := make([]updateJSON, len(s.Updates[inc.ID]))
+			for i, u := range s.Updates[inc.ID] {
+				ups[i] = toUpdateJSON(u)
+				ups[i].CreatedBy = ""
+			}
+			out.Updates[inc.ID] = ups
 		}
 	}
 	return out

@@ -508,6 +508,10 @@ func (w *where) and(cond string) { w.conds = append(w.conds, cond) }
 
 // in adds "col IN ($i, ...)" for values.
 func in[T ~string](w *where, col string, values []T) {
+	if len(values) == 0 {
+		w.and("1 = 0") // IN () is no SQL; nothing is in an empty list
+		return
+	}
 	marks := make([]string, len(values))
 	for i, v := range values {
 		marks[i] = w.arg(string(v))

@@ -100,7 +100,19 @@ func (x status) PublicSummary(ctx context.Context, tenant string) (*model.Status
 	if _, err := x.Publication(ctx, tenant); err != nil {
 		return nil, err
 	}
-	return x.Summary(model.WithPrincipal(ctx, publicReader(tenant)))
+	ctx = model.WithPrincipal(ctx, publicReader(tenant))
+	sum, err := x.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(sum.OpenIncidents))
+	for i, inc := range sum.OpenIncidents {
+		ids[i] = inc.ID
+	}
+	if sum.Updates, err = x.s.Relations().UpdatesOf(ctx, ids, model.MaxHistoryUpdates); err != nil {
+		return nil, err
+	}
+	return sum, nil
 }
 
 // publicReader is the read-only principal public pages act as.
