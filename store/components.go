@@ -244,6 +244,9 @@ func (x components) Delete(ctx context.Context, id string) error {
 		if open > 0 {
 			return model.Conflict("an open incident affects this component; resolve it first")
 		}
+		if err := x.s.closeLevels(ctx, t, p.TenantID, id); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			`DELETE FROM incident_affects WHERE tenant_id = $1 AND component_id = $2`,
 			`DELETE FROM maintenance_components WHERE tenant_id = $1 AND component_id = $2`,

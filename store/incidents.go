@@ -164,7 +164,7 @@ func (x incidents) Create(ctx context.Context, in model.IncidentCreate) (*model.
 		if inc, affects, err = x.insertTx(ctx, t, p, in); err != nil {
 			return err
 		}
-		return x.s.appendEvent(ctx, t, model.EventIncidentCreated, nil, inc, nil)
+		return x.s.appendChange(ctx, t, model.EventIncidentCreated, nil, inc, nil)
 	})
 	if err != nil {
 		return nil, nil, domainOrInternal(err, "create incident")
@@ -361,7 +361,7 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 		if err := x.s.appendUpdates(ctx, t, p, id, false, a.entries); err != nil {
 			return err
 		}
-		return x.s.appendEvent(ctx, t, model.EventIncidentUpdated, cur, a.next, a.components)
+		return x.s.appendChange(ctx, t, model.EventIncidentUpdated, cur, a.next, a.components)
 	})
 	if err != nil {
 		return nil, nil, domainOrInternal(err, "update incident")
@@ -626,7 +626,7 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 		if err := x.s.audit(ctx, t, p, model.AuditIncidentDelete, "incident", id, model.IncidentChanges(cur, &gone)); err != nil {
 			return err
 		}
-		return x.s.appendEvent(ctx, t, model.EventIncidentDeleted, cur, &gone, nil)
+		return x.s.appendChange(ctx, t, model.EventIncidentDeleted, cur, &gone, nil)
 	})
 	return domainOrInternal(err, "delete incident")
 }

@@ -556,7 +556,7 @@ func (w *work) finish(ctx context.Context) error {
 		if w.fresh[id] {
 			typ = model.EventIncidentCreated
 		}
-		if err := w.g.s.appendEvent(ctx, w.t, typ, w.before[id], w.cur[id], w.comps[id]); err != nil {
+		if err := w.g.s.appendChange(ctx, w.t, typ, w.before[id], w.cur[id], w.comps[id]); err != nil {
 			return err
 		}
 	}

@@ -102,6 +102,9 @@ func (x maintenance) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		if err := x.s.keepMaintenance(ctx, t, p.TenantID, id); err != nil {
+			return err
+		}
 		n, err := t.execNow(ctx, "delete maintenance", `DELETE FROM maintenance_windows WHERE id = $1 AND tenant_id = $2`, id, p.TenantID)
 		if err != nil {
 			return err
