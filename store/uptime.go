@@ -41,18 +41,18 @@ func (s *Store) appendChange(ctx context.Context, t *txn, typ model.EventType, b
 	return s.appendEvent(ctx, t, typ, before, after, components)
 }
 
-// counts reports whether an incident's affects count toward its
+// affectsLive reports whether an incident's affects count toward its
 // components' levels (nil: it did not exist).
-func counts(i *model.Incident) bool { return i != nil && !i.IsDeleted && !i.Status.Ended() }
+func affectsLive(i *model.Incident) bool { return i != nil && !i.IsDeleted && !i.Status.Ended() }
 
 // recordLevels recomputes, in t, the levels of components and, when the
 // incident started or stopped counting, of every component it affects.
 func (s *Store) recordLevels(ctx context.Context, t *txn, tenant string, before, after *model.Incident, components []string) error {
-	if !counts(before) && !counts(after) {
+	if !affectsLive(before) && !affectsLive(after) {
 		return nil // an incident that counts neither before nor after moves no level
 	}
 	incident := ""
-	if counts(before) != counts(after) {
+	if affectsLive(before) != affectsLive(after) {
 		incident = after.ID
 	}
 	if incident == "" && len(components) == 0 {
