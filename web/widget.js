@@ -72,6 +72,11 @@
       f = new Feed(origin, tenant, pollMs, () => feeds.delete(key));
       feeds.set(key, f);
     }
+    // Polled at the shortest interval any of its viewers asked for.
+    if (pollMs < f.pollMs) {
+      f.pollMs = pollMs;
+      if (f.timer && !f.es && !f.stopped) f.poll();
+    }
     return f;
   }
 
@@ -89,7 +94,7 @@
 
     add(fn) {
       this.subs.add(fn);
-      if (this.data !== undefined) fn(this.data);
+      if (this.data !== undefined) fn(this.data, this.ended);
       if (this.subs.size === 1) this.start();
     }
 
@@ -119,15 +124,18 @@
     // neutral state and stay quiet rather than retry.
     end() {
       this.stop();
-      this.publish(null);
+      this.publish(null, true);
     }
 
-    publish(s) {
-      const key = s ? JSON.stringify([s.components, s.openIncidents, s.maintenance]) : "";
+    // publish hands a changed summary to every viewer; null is "unknown",
+    // and ended says the tenant is gone for good.
+    publish(s, ended) {
+      const key = s ? JSON.stringify([s.components, s.openIncidents, s.maintenance]) : ended ? "ended" : "";
       if (this.data !== undefined && key === this.key) return;
       this.key = key;
       this.data = s;
-      for (const fn of this.subs) fn(s);
+      this.ended = !!ended;
+      for (const fn of this.subs) fn(s, this.ended);
     }
 
     stream() {
@@ -150,6 +158,9 @@
       es.onerror = () => {
         if (this.stopped || es !== this.es) return;
         this.failures++;
+        // Show something meanwhile: one read of the summary (a 404 there
+        // means unpublished, and ends the feed).
+        if (this.data === undefined && this.failures === 1) this.read().catch(() => {});
         if (this.failures >= SSE_FAILURES) {
           // Streams keep failing (a proxy that buffers, an old server):
           // poll, and try the stream again now and then.
@@ -170,23 +181,38 @@
       };
     }
 
+    // read fetches the summary once.
+    async read() {
+      // no-cache: the browser revalidates with If-None-Match against the
+      // copy it holds (the summary carries an ETag), so an unchanged summary
+      // costs a 304; setting the header here instead would make a
+      // cross-origin request need a preflight.
+      const r = await fetch(this.url, { cache: "no-cache", credentials: "omit", mode: "cors" });
+      if (r.status === 404) return this.end();
+      if (!r.ok) throw new Error("status " + r.status);
+      const s = await r.json();
+      if (!this.stopped) this.publish(s);
+    }
+
     async poll() {
       clearTimeout(this.timer);
       if (this.stopped || this.es) return;
-      let delay = this.pollMs;
+      let failed = false;
       try {
-        // no-cache: the browser revalidates with If-None-Match against the
-        // copy it holds (the summary carries an ETag), so an unchanged
-        // summary costs a 304; setting the header here instead would make a
-        // cross-origin request need a preflight.
-        const r = await fetch(this.url, { cache: "no-cache", credentials: "omit", mode: "cors" });
-        if (r.status === 404) return this.end();
-        if (!r.ok) throw new Error("status " + r.status);
-        const s = await r.json();
+        await this.read();
         this.pollFailures = 0;
-        if (!this.stopped) this.publish(s);
       } catch (_) {
-        delay = Math.max(delay, backoff(++this.pollFailures, 1000));
+        failed = true;
+      }
+      // The interval is read after the request: a viewer that joined
+      // meanwhile may have asked for a shorter one.
+      let delay = this.pollMs;
+      if (failed) {
+        delay = Math.max(delay, backoff(this.pollFailures++, 1000));
+        // Failing reads look alike from here (a cross-origin 404 of a tenant
+        // that unpublished is unreadable too): say the status is unknown
+        // rather than show an old one, and keep trying, slowly.
+        if (this.pollFailures >= 2 && this.data) this.publish(null, false);
       }
       if (!this.stopped && !this.es) this.timer = setTimeout(() => this.poll(), delay);
     }
@@ -444,14 +470,15 @@ a{color:inherit}`;
       }
     };
     const poll = Math.max(5, Number(live.getAttribute("data-poll-interval")) || 30) * 1000;
-    feedFor(location.origin, tenant, poll).add((s) => {
-      document.documentElement.setAttribute("data-incidentd", s ? "live" : "ended");
-      if (!s) {
+    feedFor(location.origin, tenant, poll).add((s, ended) => {
+      if (ended) {
         // Unpublished: the page is gone; reloading shows that (once: the
         // answer carries no script).
         location.reload();
         return;
       }
+      document.documentElement.setAttribute("data-incidentd", s ? "live" : "unknown");
+      if (!s) return; // the server is away: keep what the page shows
       const fp = fingerprint(s);
       if (fp === shown) return;
       shown = fp;
