@@ -272,8 +272,12 @@ func testWidget(t *testing.T, b apitest.Backend, browser context.Context) {
 	ts := publish(t, b, apitest.Config{})
 	// A strict embedding page: the widget needs its server in script-src
 	// and connect-src, and no inline style.
-	embed := embedOn(t, ts.s.URL, ts.tenant, "", "",
-		"default-src 'none'; script-src "+ts.s.URL+"; connect-src "+ts.s.URL+"; style-src 'none'; img-src data:")
+	// The page counts the streams opened (its one inline script runs by
+	// nonce).
+	count := `<script nonce="n0nce">window.streams = 0; window.EventSource = class extends EventSource {
+		constructor(...a) { super(...a); window.streams++ } }</script>`
+	embed := embedOn(t, ts.s.URL, ts.tenant, count, "",
+		"default-src 'none'; script-src 'nonce-n0nce' "+ts.s.URL+"; connect-src "+ts.s.URL+"; style-src 'none'; img-src data:")
 	ts.setOrigins(t, embed.URL)
 	api := ts.component(t, "API", map[string]string{"group": "Core"})
 	ts.component(t, "Search", map[string]string{"group": "Core"})
@@ -284,6 +288,10 @@ func testWidget(t *testing.T, b apitest.Backend, browser context.Context) {
 	tb.waitFor("operational", `[...document.querySelectorAll("incidentd-status")].every(e => e.state === "operational")`, widgetDump)
 	if got := tb.eval(jsBadge); got != "All systems operational" {
 		t.Errorf("badge %q", got)
+	}
+	// Three elements of one tenant share one stream.
+	if got := tb.eval(`String(window.streams)`); got != "1" {
+		t.Errorf("%s streams opened for one tenant", got)
 	}
 	if got := tb.eval(jsLive); got != "All systems operational" {
 		t.Errorf("live region %q", got)

@@ -93,6 +93,7 @@
     }
 
     add(fn) {
+      if (this.subs.has(fn)) return;
       this.subs.add(fn);
       if (this.data !== undefined) fn(this.data, this.ended);
       if (this.subs.size === 1) this.start();
@@ -212,7 +213,7 @@
         // Failing reads look alike from here (a cross-origin 404 of a tenant
         // that unpublished is unreadable too): say the status is unknown
         // rather than show an old one, and keep trying, slowly.
-        if (this.pollFailures >= 2 && this.data) this.publish(null, false);
+        if (this.pollFailures >= 2 && this.data !== null) this.publish(null, false);
       }
       if (!this.stopped && !this.es) this.timer = setTimeout(() => this.poll(), delay);
     }
@@ -297,7 +298,7 @@ a{color:inherit}`;
     }
 
     connectedCallback() {
-      this._subscribe();
+      this._sync();
     }
 
     disconnectedCallback() {
@@ -305,9 +306,7 @@ a{color:inherit}`;
     }
 
     attributeChangedCallback() {
-      if (!this.isConnected) return;
-      this._unsubscribe();
-      this._subscribe();
+      if (this.isConnected) this._sync();
     }
 
     // state is the overall status shown ("operational", "minor", ...,
@@ -329,10 +328,20 @@ a{color:inherit}`;
       }
     }
 
-    _subscribe() {
+    // _sync follows the feed the attributes name. An upgrade reports each
+    // attribute and then the connection: only a change of server, tenant or
+    // interval changes the subscription; mode and grouping only render.
+    _sync() {
       const tenant = this.getAttribute("tenant");
-      if (!tenant) return;
       const poll = Math.max(1, Number(this.getAttribute("poll-interval")) || 30) * 1000;
+      const key = tenant ? this._origin + "\n" + tenant + "\n" + poll : "";
+      if (key === this._key) {
+        if (this._data !== undefined) this._render();
+        return;
+      }
+      this._unsubscribe();
+      this._key = key;
+      if (!tenant) return;
       this._feed = feedFor(this._origin, tenant, poll);
       this._feed.add(this._onData);
     }
@@ -341,6 +350,7 @@ a{color:inherit}`;
       clearTimeout(this._tick);
       if (this._feed) this._feed.remove(this._onData);
       this._feed = null;
+      this._key = "";
       this._data = undefined;
     }
 
