@@ -7,8 +7,6 @@ package graph
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/incidentd/incidentd/graph/generated"
 	"github.com/incidentd/incidentd/graph/gqlmodel"
@@ -17,12 +15,7 @@ import (
 
 // Labels is the resolver for the labels field.
 func (r *componentResolver) Labels(ctx context.Context, obj *model.Component) ([]gqlmodel.Label, error) {
-	keys := slices.Sorted(maps.Keys(obj.Labels))
-	out := make([]gqlmodel.Label, len(keys))
-	for i, k := range keys {
-		out[i] = gqlmodel.Label{Key: k, Value: obj.Labels[k]}
-	}
-	return out, nil
+	return toLabels(obj.Labels), nil
 }
 
 // CreateComponent is the resolver for the createComponent field.

@@ -21,6 +21,9 @@ type Resolver struct {
 	StatusService      model.StatusService
 	EventLog           model.EventLog
 	Hub                *live.Hub
+	// Public fans published status out; Version names a status's content.
+	Public  *live.Public
+	Version func(*model.StatusSummary) string
 	// MaxSubscriptionsPerConn caps the subscriptions of one WebSocket.
 	MaxSubscriptionsPerConn int
 }

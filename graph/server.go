@@ -29,17 +29,21 @@ import (
 
 // Config is what the GraphQL door needs.
 type Config struct {
-	Incidents     model.IncidentService
-	APIKeys       model.APIKeyService
-	Components    model.ComponentService
-	Audit         model.AuditLog
-	Relations     model.RelationService
-	Catalogue     model.CatalogueService
-	Ingest        model.IngestService
-	Maintenance   model.MaintenanceService
-	Status        model.StatusService
-	Events        model.EventLog
-	Hub           *live.Hub
+	Incidents   model.IncidentService
+	APIKeys     model.APIKeyService
+	Components  model.ComponentService
+	Audit       model.AuditLog
+	Relations   model.RelationService
+	Catalogue   model.CatalogueService
+	Ingest      model.IngestService
+	Maintenance model.MaintenanceService
+	Status      model.StatusService
+	Events      model.EventLog
+	Hub         *live.Hub
+	// Public fans published status out (the publicStatus subscription);
+	// Version names a status's content, as the REST door's ETag does.
+	Public        *live.Public
+	Version       func(*model.StatusSummary) string
 	Authenticator *auth.Authenticator
 	Limiter       *auth.Limiter
 	Clock         model.Clock
@@ -90,7 +94,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, CatalogueService: cfg.Catalogue, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, EventLog: cfg.Events, Hub: cfg.Hub, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, CatalogueService: cfg.Catalogue, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, EventLog: cfg.Events, Hub: cfg.Hub, Public: cfg.Public, Version: cfg.Version, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	// Every list is priced by its bound (cost.go), from one table.
 	srv := handler.New(costedSchema{generated.NewExecutableSchema(gc)})

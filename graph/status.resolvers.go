@@ -12,6 +12,18 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
+// SetStatusPublication is the resolver for the setStatusPublication field.
+func (r *mutationResolver) SetStatusPublication(ctx context.Context, public bool, allowedOrigins []string) (*gqlmodel.StatusPublication, error) {
+	pub := model.Publication{Public: public, AllowedOrigins: allowedOrigins}
+	if err := model.CheckPublication(&pub); err != nil {
+		return nil, err
+	}
+	if err := r.StatusService.SetPublication(ctx, pub); err != nil {
+		return nil, err
+	}
+	return &gqlmodel.StatusPublication{Public: pub.Public, AllowedOrigins: append([]string{}, pub.AllowedOrigins...)}, nil
+}
+
 // Status is the resolver for the status field.
 func (r *queryResolver) Status(ctx context.Context) (*gqlmodel.StatusSummary, error) {
 	sum, err := r.StatusService.Summary(ctx)
@@ -35,4 +47,21 @@ func (r *queryResolver) Status(ctx context.Context) (*gqlmodel.StatusSummary, er
 	out.OpenIncidents = capped(out.OpenIncidents, "StatusSummary.openIncidents")
 	out.Maintenance = capped(out.Maintenance, "StatusSummary.maintenance")
 	return out, nil
+}
+
+// PublicStatus is the resolver for the publicStatus field.
+func (r *queryResolver) PublicStatus(ctx context.Context, tenant string) (*gqlmodel.PublicStatus, error) {
+	if pre, ok := ctx.Value(publicStatusKey{}).(*prefetched); ok && pre.tenant == tenant {
+		return toPublicStatus(pre.sum, pre.version), nil // rendered for every viewer at once
+	}
+	sum, err := r.StatusService.PublicSummary(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return toPublicStatus(sum, r.Version(sum)), nil
+}
+
+// PublicStatus is the resolver for the publicStatus field.
+func (r *subscriptionResolver) PublicStatus(ctx context.Context, tenant string) (<-chan *gqlmodel.PublicStatus, error) {
+	return r.publicStatus(ctx, tenant)
 }

@@ -337,6 +337,16 @@ func (p *Public) Close() {
 	p.wg.Wait()
 }
 
+// Renderings returns how many distinct renderings tenant's viewers share.
+func (p *Public) Renderings(tenant string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.tenants[tenant]; t != nil {
+		return len(t.renders)
+	}
+	return 0
+}
+
 // Count returns the open public viewers.
 func (p *Public) Count() int {
 	p.mu.Lock()

@@ -227,6 +227,7 @@ type ComplexityRoot struct {
 		ReportComponentStatus func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
 		RevokeAPIKey          func(childComplexity int, id string) int
 		RotateAPIKey          func(childComplexity int, id string, overlapSeconds *int) int
+		SetStatusPublication  func(childComplexity int, public bool, allowedOrigins []string) int
 		UpdateComponent       func(childComplexity int, id string, input gqlmodel.UpdateComponentInput) int
 		UpdateImpactType      func(childComplexity int, id string, input gqlmodel.UpdateImpactTypeInput) int
 		UpdateIncident        func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput) int
@@ -253,21 +254,64 @@ type ComplexityRoot struct {
 		Phases     func(childComplexity int) int
 	}
 
-	Query struct {
-		APIKey      func(childComplexity int, id string) int
-		APIKeys     func(childComplexity int) int
-		AuditEvents func(childComplexity int, filter *gqlmodel.AuditFilter, first *int, after *string) int
-		Component   func(childComplexity int, id string) int
-		Components  func(childComplexity int, filter *gqlmodel.ComponentFilter, limit *int, offset *int) int
-		ImpactType  func(childComplexity int, id string) int
-		ImpactTypes func(childComplexity int) int
-		Incident    func(childComplexity int, id string) int
-		Incidents   func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
-		Maintenance func(childComplexity int, first *int) int
-		Phases      func(childComplexity int, generation *int) int
-		Severities  func(childComplexity int) int
-		Severity    func(childComplexity int, displayName string) int
+	PublicComponent struct {
+		DisplayName func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Labels      func(childComplexity int) int
 		Status      func(childComplexity int) int
+	}
+
+	PublicIncident struct {
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		OccurredAt  func(childComplexity int) int
+		ResolvedAt  func(childComplexity int) int
+		Severity    func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Title       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Updates     func(childComplexity int) int
+	}
+
+	PublicIncidentUpdate struct {
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		DisplayName func(childComplexity int) int
+		Order       func(childComplexity int) int
+	}
+
+	PublicMaintenance struct {
+		Components  func(childComplexity int) int
+		Description func(childComplexity int) int
+		EndsAt      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		StartsAt    func(childComplexity int) int
+	}
+
+	PublicStatus struct {
+		Components    func(childComplexity int) int
+		GeneratedAt   func(childComplexity int) int
+		Maintenance   func(childComplexity int) int
+		OpenIncidents func(childComplexity int) int
+		Version       func(childComplexity int) int
+	}
+
+	Query struct {
+		APIKey       func(childComplexity int, id string) int
+		APIKeys      func(childComplexity int) int
+		AuditEvents  func(childComplexity int, filter *gqlmodel.AuditFilter, first *int, after *string) int
+		Component    func(childComplexity int, id string) int
+		Components   func(childComplexity int, filter *gqlmodel.ComponentFilter, limit *int, offset *int) int
+		ImpactType   func(childComplexity int, id string) int
+		ImpactTypes  func(childComplexity int) int
+		Incident     func(childComplexity int, id string) int
+		Incidents    func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
+		Maintenance  func(childComplexity int, first *int) int
+		Phases       func(childComplexity int, generation *int) int
+		PublicStatus func(childComplexity int, tenant string) int
+		Severities   func(childComplexity int) int
+		Severity     func(childComplexity int, displayName string) int
+		Status       func(childComplexity int) int
 	}
 
 	SeverityLevel struct {
@@ -281,6 +325,11 @@ type ComplexityRoot struct {
 		Value       func(childComplexity int) int
 	}
 
+	StatusPublication struct {
+		AllowedOrigins func(childComplexity int) int
+		Public         func(childComplexity int) int
+	}
+
 	StatusSummary struct {
 		Components    func(childComplexity int) int
 		GeneratedAt   func(childComplexity int) int
@@ -291,6 +340,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		ComponentStatusChanged func(childComplexity int, filter *gqlmodel.ComponentStatusFilter) int
 		IncidentChanged        func(childComplexity int, filter *gqlmodel.IncidentEventFilter, after *string) int
+		PublicStatus           func(childComplexity int, tenant string) int
 	}
 }
 
@@ -345,6 +395,7 @@ type MutationResolver interface {
 	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
 	DeleteMaintenance(ctx context.Context, id string) (string, error)
 	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
+	SetStatusPublication(ctx context.Context, public bool, allowedOrigins []string) (*gqlmodel.StatusPublication, error)
 	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
 }
 type QueryResolver interface {
@@ -362,10 +413,12 @@ type QueryResolver interface {
 	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
 	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
+	PublicStatus(ctx context.Context, tenant string) (*gqlmodel.PublicStatus, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
 	ComponentStatusChanged(ctx context.Context, filter *gqlmodel.ComponentStatusFilter) (<-chan *gqlmodel.ComponentStatusEvent, error)
+	PublicStatus(ctx context.Context, tenant string) (<-chan *gqlmodel.PublicStatus, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1232,6 +1285,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["overlapSeconds"].(*int)), true
+	case "Mutation.setStatusPublication":
+		if e.ComplexityRoot.Mutation.SetStatusPublication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setStatusPublication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetStatusPublication(childComplexity, args["public"].(bool), args["allowedOrigins"].([]string)), true
 	case "Mutation.updateComponent":
 		if e.ComplexityRoot.Mutation.UpdateComponent == nil {
 			break
@@ -1346,6 +1410,173 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PhaseList.Phases(childComplexity), true
 
+	case "PublicComponent.displayName":
+		if e.ComplexityRoot.PublicComponent.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicComponent.DisplayName(childComplexity), true
+	case "PublicComponent.id":
+		if e.ComplexityRoot.PublicComponent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicComponent.ID(childComplexity), true
+	case "PublicComponent.labels":
+		if e.ComplexityRoot.PublicComponent.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicComponent.Labels(childComplexity), true
+	case "PublicComponent.status":
+		if e.ComplexityRoot.PublicComponent.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicComponent.Status(childComplexity), true
+
+	case "PublicIncident.description":
+		if e.ComplexityRoot.PublicIncident.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.Description(childComplexity), true
+	case "PublicIncident.id":
+		if e.ComplexityRoot.PublicIncident.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.ID(childComplexity), true
+	case "PublicIncident.occurredAt":
+		if e.ComplexityRoot.PublicIncident.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.OccurredAt(childComplexity), true
+	case "PublicIncident.resolvedAt":
+		if e.ComplexityRoot.PublicIncident.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.ResolvedAt(childComplexity), true
+	case "PublicIncident.severity":
+		if e.ComplexityRoot.PublicIncident.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.Severity(childComplexity), true
+	case "PublicIncident.status":
+		if e.ComplexityRoot.PublicIncident.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.Status(childComplexity), true
+	case "PublicIncident.title":
+		if e.ComplexityRoot.PublicIncident.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.Title(childComplexity), true
+	case "PublicIncident.updatedAt":
+		if e.ComplexityRoot.PublicIncident.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.UpdatedAt(childComplexity), true
+	case "PublicIncident.updates":
+		if e.ComplexityRoot.PublicIncident.Updates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncident.Updates(childComplexity), true
+
+	case "PublicIncidentUpdate.createdAt":
+		if e.ComplexityRoot.PublicIncidentUpdate.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncidentUpdate.CreatedAt(childComplexity), true
+	case "PublicIncidentUpdate.description":
+		if e.ComplexityRoot.PublicIncidentUpdate.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncidentUpdate.Description(childComplexity), true
+	case "PublicIncidentUpdate.displayName":
+		if e.ComplexityRoot.PublicIncidentUpdate.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncidentUpdate.DisplayName(childComplexity), true
+	case "PublicIncidentUpdate.order":
+		if e.ComplexityRoot.PublicIncidentUpdate.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicIncidentUpdate.Order(childComplexity), true
+
+	case "PublicMaintenance.components":
+		if e.ComplexityRoot.PublicMaintenance.Components == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicMaintenance.Components(childComplexity), true
+	case "PublicMaintenance.description":
+		if e.ComplexityRoot.PublicMaintenance.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicMaintenance.Description(childComplexity), true
+	case "PublicMaintenance.endsAt":
+		if e.ComplexityRoot.PublicMaintenance.EndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicMaintenance.EndsAt(childComplexity), true
+	case "PublicMaintenance.id":
+		if e.ComplexityRoot.PublicMaintenance.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicMaintenance.ID(childComplexity), true
+	case "PublicMaintenance.startsAt":
+		if e.ComplexityRoot.PublicMaintenance.StartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicMaintenance.StartsAt(childComplexity), true
+
+	case "PublicStatus.components":
+		if e.ComplexityRoot.PublicStatus.Components == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicStatus.Components(childComplexity), true
+	case "PublicStatus.generatedAt":
+		if e.ComplexityRoot.PublicStatus.GeneratedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicStatus.GeneratedAt(childComplexity), true
+	case "PublicStatus.maintenance":
+		if e.ComplexityRoot.PublicStatus.Maintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicStatus.Maintenance(childComplexity), true
+	case "PublicStatus.openIncidents":
+		if e.ComplexityRoot.PublicStatus.OpenIncidents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicStatus.OpenIncidents(childComplexity), true
+	case "PublicStatus.version":
+		if e.ComplexityRoot.PublicStatus.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicStatus.Version(childComplexity), true
+
 	case "Query.apiKey":
 		if e.ComplexityRoot.Query.APIKey == nil {
 			break
@@ -1458,6 +1689,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Phases(childComplexity, args["generation"].(*int)), true
+	case "Query.publicStatus":
+		if e.ComplexityRoot.Query.PublicStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_publicStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PublicStatus(childComplexity, args["tenant"].(string)), true
 	case "Query.severities":
 		if e.ComplexityRoot.Query.Severities == nil {
 			break
@@ -1531,6 +1773,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SeverityLevel.Value(childComplexity), true
 
+	case "StatusPublication.allowedOrigins":
+		if e.ComplexityRoot.StatusPublication.AllowedOrigins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusPublication.AllowedOrigins(childComplexity), true
+	case "StatusPublication.public":
+		if e.ComplexityRoot.StatusPublication.Public == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatusPublication.Public(childComplexity), true
+
 	case "StatusSummary.components":
 		if e.ComplexityRoot.StatusSummary.Components == nil {
 			break
@@ -1578,6 +1833,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.IncidentChanged(childComplexity, args["filter"].(*gqlmodel.IncidentEventFilter), args["after"].(*string)), true
+	case "Subscription.publicStatus":
+		if e.ComplexityRoot.Subscription.PublicStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_publicStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PublicStatus(childComplexity, args["tenant"].(string)), true
 
 	}
 	return 0, false
@@ -2292,6 +2558,90 @@ extend type Query {
   "The status summary (components:read and incidents:read)."
   status: StatusSummary!
 }
+
+"""
+A published tenant's status as anyone may see it, without who did what: the twin of
+GET /v1/public/{tenant}/status. Read it anonymously through the ` + "`" + `publicStatus` + "`" + ` subscription at
+/graphql/public (graphql-transport-ws, no connection_init payload needed).
+"""
+type PublicStatus {
+  "names the content (equal content, equal version): the REST summary's ETag and its stream's event id"
+  version: String!
+  generatedAt: Time!
+  "every component with its status, up to 1000"
+  components: [PublicComponent!]!
+  "the open incidents, newest first, up to 100"
+  openIncidents: [PublicIncident!]!
+  "the windows that have not ended, soonest first, up to 100"
+  maintenance: [PublicMaintenance!]!
+}
+
+type PublicComponent {
+  id: ID!
+  displayName: String!
+  labels: [Label!]!
+  "operational, or the worst impact of the open incidents affecting it: maintenance, minor, major, outage"
+  status: String!
+}
+
+type PublicIncident {
+  id: ID!
+  title: String!
+  description: String
+  severity: Severity!
+  status: Status!
+  occurredAt: Time!
+  resolvedAt: Time
+  updatedAt: Time!
+  "the latest 20 entries of its timeline, oldest first"
+  updates: [PublicIncidentUpdate!]!
+}
+
+type PublicIncidentUpdate {
+  order: Int!
+  displayName: String!
+  description: String!
+  createdAt: Time!
+}
+
+type PublicMaintenance {
+  id: ID!
+  description: String!
+  startsAt: Time!
+  endsAt: Time!
+  "the ids of the window's components, up to 1000"
+  components: [ID!]!
+}
+
+"How the tenant's status is published."
+type StatusPublication {
+  public: Boolean!
+  "the browser origins whose pages may read the public status and frame the hosted page; * is any"
+  allowedOrigins: [String!]!
+}
+
+extend type Query {
+  "A published tenant's public status (any credential; the same as the anonymous subscription's first message)."
+  publicStatus(tenant: ID!): PublicStatus!
+}
+
+extend type Mutation {
+  """
+  Publishes (or withdraws) the tenant's status for anyone, read-only, and sets the origins
+  that may embed it (a full replacement; absent is none). Withdrawing ends every public stream.
+  Requires components:write. The twin of PUT /v1/status/publication.
+  """
+  setStatusPublication(public: Boolean!, allowedOrigins: [String!]): StatusPublication!
+}
+
+extend type Subscription {
+  """
+  A published tenant's status: now, then on every change, each message a whole state. Anonymous
+  at /graphql/public, where each distinct document is rendered once per change for all its
+  viewers; also open to any credential at /graphql. Ends when the tenant unpublishes.
+  """
+  publicStatus(tenant: ID!): PublicStatus!
+}
 `, BuiltIn: false},
 	{Name: "../updates.graphqls", Input: `# An incident's timeline.
 
@@ -2695,6 +3045,90 @@ func (ec *executionContext) childFields_PhaseList(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type PhaseList", field.Name)
 }
 
+func (ec *executionContext) childFields_PublicComponent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PublicComponent_id(ctx, field)
+	case "displayName":
+		return ec.fieldContext_PublicComponent_displayName(ctx, field)
+	case "labels":
+		return ec.fieldContext_PublicComponent_labels(ctx, field)
+	case "status":
+		return ec.fieldContext_PublicComponent_status(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublicComponent", field.Name)
+}
+
+func (ec *executionContext) childFields_PublicIncident(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PublicIncident_id(ctx, field)
+	case "title":
+		return ec.fieldContext_PublicIncident_title(ctx, field)
+	case "description":
+		return ec.fieldContext_PublicIncident_description(ctx, field)
+	case "severity":
+		return ec.fieldContext_PublicIncident_severity(ctx, field)
+	case "status":
+		return ec.fieldContext_PublicIncident_status(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_PublicIncident_occurredAt(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_PublicIncident_resolvedAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_PublicIncident_updatedAt(ctx, field)
+	case "updates":
+		return ec.fieldContext_PublicIncident_updates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublicIncident", field.Name)
+}
+
+func (ec *executionContext) childFields_PublicIncidentUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_PublicIncidentUpdate_order(ctx, field)
+	case "displayName":
+		return ec.fieldContext_PublicIncidentUpdate_displayName(ctx, field)
+	case "description":
+		return ec.fieldContext_PublicIncidentUpdate_description(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PublicIncidentUpdate_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublicIncidentUpdate", field.Name)
+}
+
+func (ec *executionContext) childFields_PublicMaintenance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PublicMaintenance_id(ctx, field)
+	case "description":
+		return ec.fieldContext_PublicMaintenance_description(ctx, field)
+	case "startsAt":
+		return ec.fieldContext_PublicMaintenance_startsAt(ctx, field)
+	case "endsAt":
+		return ec.fieldContext_PublicMaintenance_endsAt(ctx, field)
+	case "components":
+		return ec.fieldContext_PublicMaintenance_components(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublicMaintenance", field.Name)
+}
+
+func (ec *executionContext) childFields_PublicStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_PublicStatus_version(ctx, field)
+	case "generatedAt":
+		return ec.fieldContext_PublicStatus_generatedAt(ctx, field)
+	case "components":
+		return ec.fieldContext_PublicStatus_components(ctx, field)
+	case "openIncidents":
+		return ec.fieldContext_PublicStatus_openIncidents(ctx, field)
+	case "maintenance":
+		return ec.fieldContext_PublicStatus_maintenance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublicStatus", field.Name)
+}
+
 func (ec *executionContext) childFields_SeverityLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "displayName":
@@ -2715,6 +3149,16 @@ func (ec *executionContext) childFields_SeverityLevel(ctx context.Context, field
 		return ec.fieldContext_SeverityLevel_updatedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SeverityLevel", field.Name)
+}
+
+func (ec *executionContext) childFields_StatusPublication(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "public":
+		return ec.fieldContext_StatusPublication_public(ctx, field)
+	case "allowedOrigins":
+		return ec.fieldContext_StatusPublication_allowedOrigins(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatusPublication", field.Name)
 }
 
 func (ec *executionContext) childFields_StatusSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3143,6 +3587,28 @@ func (ec *executionContext) field_Mutation_rotateApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setStatusPublication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "public",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["public"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "allowedOrigins",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["allowedOrigins"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateComponent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3459,6 +3925,20 @@ func (ec *executionContext) field_Query_phases_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_publicStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_severity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3506,6 +3986,20 @@ func (ec *executionContext) field_Subscription_incidentChanged_args(ctx context.
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_publicStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg0
 	return args, nil
 }
 
@@ -7089,6 +7583,50 @@ func (ec *executionContext) fieldContext_Mutation_reportComponentStatus(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setStatusPublication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setStatusPublication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetStatusPublication(ctx, fc.Args["public"].(bool), fc.Args["allowedOrigins"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.StatusPublication) graphql.Marshaler {
+			return ec.marshalNStatusPublication2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusPublication(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setStatusPublication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatusPublication(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setStatusPublication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addIncidentUpdate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7384,6 +7922,672 @@ func (ec *executionContext) _PhaseList_createdBy(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_PhaseList_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicComponent_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicComponent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicComponent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicComponent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PublicComponent_displayName(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicComponent_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicComponent_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicComponent", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicComponent_labels(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicComponent_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.Label) graphql.Marshaler {
+			return ec.marshalNLabel2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐLabelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicComponent_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublicComponent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Label(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublicComponent_status(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicComponent_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicComponent_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicComponent", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicIncident_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PublicIncident_title(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicIncident_description(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicIncident_severity(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Severity) graphql.Marshaler {
+			return ec.marshalNSeverity2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "Severity")
+}
+
+func (ec *executionContext) _PublicIncident_status(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Status) graphql.Marshaler {
+			return ec.marshalNStatus2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "Status")
+}
+
+func (ec *executionContext) _PublicIncident_occurredAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicIncident_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicIncident_updatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncident", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicIncident_updates(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncident_updates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.PublicIncidentUpdate) graphql.Marshaler {
+			return ec.marshalNPublicIncidentUpdate2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncidentUpdateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncident_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublicIncident",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicIncidentUpdate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublicIncidentUpdate_order(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncidentUpdate_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncidentUpdate_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncidentUpdate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PublicIncidentUpdate_displayName(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncidentUpdate_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncidentUpdate_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncidentUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicIncidentUpdate_description(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncidentUpdate_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncidentUpdate_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncidentUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicIncidentUpdate_createdAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicIncidentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicIncidentUpdate_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicIncidentUpdate_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicIncidentUpdate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicMaintenance_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicMaintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicMaintenance_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicMaintenance_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicMaintenance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PublicMaintenance_description(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicMaintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicMaintenance_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicMaintenance_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicMaintenance", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicMaintenance_startsAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicMaintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicMaintenance_startsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicMaintenance_startsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicMaintenance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicMaintenance_endsAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicMaintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicMaintenance_endsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicMaintenance_endsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicMaintenance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicMaintenance_components(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicMaintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicMaintenance_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Components, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicMaintenance_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicMaintenance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PublicStatus_version(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicStatus_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicStatus_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicStatus_generatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicStatus_generatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicStatus_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PublicStatus_components(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicStatus_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Components, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.PublicComponent) graphql.Marshaler {
+			return ec.marshalNPublicComponent2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicStatus_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublicStatus",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicComponent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublicStatus_openIncidents(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicStatus_openIncidents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenIncidents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.PublicIncident) graphql.Marshaler {
+			return ec.marshalNPublicIncident2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncidentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicStatus_openIncidents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublicStatus",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicIncident(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublicStatus_maintenance(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PublicStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicStatus_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Maintenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.PublicMaintenance) graphql.Marshaler {
+			return ec.marshalNPublicMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicMaintenanceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicStatus_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublicStatus",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicMaintenance(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_incident(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -7954,6 +9158,50 @@ func (ec *executionContext) fieldContext_Query_status(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_publicStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_publicStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PublicStatus(ctx, fc.Args["tenant"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PublicStatus) graphql.Marshaler {
+			return ec.marshalNPublicStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_publicStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_publicStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8214,6 +9462,52 @@ func (ec *executionContext) fieldContext_SeverityLevel_updatedBy(_ context.Conte
 	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "String")
 }
 
+func (ec *executionContext) _StatusPublication_public(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusPublication) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusPublication_public(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Public, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusPublication_public(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusPublication", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StatusPublication_allowedOrigins(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusPublication) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatusPublication_allowedOrigins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedOrigins, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatusPublication_allowedOrigins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatusPublication", field, false, false, "String")
+}
+
 func (ec *executionContext) _StatusSummary_generatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8415,6 +9709,50 @@ func (ec *executionContext) fieldContext_Subscription_componentStatusChanged(ctx
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_componentStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_publicStatus(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_publicStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PublicStatus(ctx, fc.Args["tenant"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PublicStatus) graphql.Marshaler {
+			return ec.marshalNPublicStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_publicStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_publicStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11992,6 +13330,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setStatusPublication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setStatusPublication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addIncidentUpdate":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addIncidentUpdate(ctx, field)
@@ -12155,6 +13500,281 @@ func (ec *executionContext) _PhaseList(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var publicComponentImplementors = []string{"PublicComponent"}
+
+func (ec *executionContext) _PublicComponent(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PublicComponent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publicComponentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublicComponent")
+		case "id":
+			out.Values[i] = ec._PublicComponent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._PublicComponent_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labels":
+			out.Values[i] = ec._PublicComponent_labels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PublicComponent_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publicIncidentImplementors = []string{"PublicIncident"}
+
+func (ec *executionContext) _PublicIncident(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PublicIncident) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publicIncidentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublicIncident")
+		case "id":
+			out.Values[i] = ec._PublicIncident_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._PublicIncident_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._PublicIncident_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._PublicIncident_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PublicIncident_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._PublicIncident_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._PublicIncident_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._PublicIncident_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updates":
+			out.Values[i] = ec._PublicIncident_updates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publicIncidentUpdateImplementors = []string{"PublicIncidentUpdate"}
+
+func (ec *executionContext) _PublicIncidentUpdate(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PublicIncidentUpdate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publicIncidentUpdateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublicIncidentUpdate")
+		case "order":
+			out.Values[i] = ec._PublicIncidentUpdate_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._PublicIncidentUpdate_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._PublicIncidentUpdate_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._PublicIncidentUpdate_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publicMaintenanceImplementors = []string{"PublicMaintenance"}
+
+func (ec *executionContext) _PublicMaintenance(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PublicMaintenance) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publicMaintenanceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublicMaintenance")
+		case "id":
+			out.Values[i] = ec._PublicMaintenance_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._PublicMaintenance_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startsAt":
+			out.Values[i] = ec._PublicMaintenance_startsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endsAt":
+			out.Values[i] = ec._PublicMaintenance_endsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "components":
+			out.Values[i] = ec._PublicMaintenance_components(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publicStatusImplementors = []string{"PublicStatus"}
+
+func (ec *executionContext) _PublicStatus(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.PublicStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publicStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublicStatus")
+		case "version":
+			out.Values[i] = ec._PublicStatus_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generatedAt":
+			out.Values[i] = ec._PublicStatus_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "components":
+			out.Values[i] = ec._PublicStatus_components(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openIncidents":
+			out.Values[i] = ec._PublicStatus_openIncidents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maintenance":
+			out.Values[i] = ec._PublicStatus_maintenance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -12258,6 +13878,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_status(ctx, field)
 				})
+		case "publicStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_publicStatus(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -12357,6 +13983,44 @@ func (ec *executionContext) _SeverityLevel(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var statusPublicationImplementors = []string{"StatusPublication"}
+
+func (ec *executionContext) _StatusPublication(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.StatusPublication) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statusPublicationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatusPublication")
+		case "public":
+			out.Values[i] = ec._StatusPublication_public(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowedOrigins":
+			out.Values[i] = ec._StatusPublication_allowedOrigins(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var statusSummaryImplementors = []string{"StatusSummary"}
 
 func (ec *executionContext) _StatusSummary(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.StatusSummary) graphql.Marshaler {
@@ -12422,6 +14086,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_incidentChanged(ctx, fields[0])
 	case "componentStatusChanged":
 		return ec._Subscription_componentStatusChanged(ctx, fields[0])
+	case "publicStatus":
+		return ec._Subscription_publicStatus(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -13293,6 +14959,94 @@ func (ec *executionContext) marshalNPhaseList2ᚖgithubᚗcomᚋincidentdᚋinci
 	return ec._PhaseList(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPublicComponent2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicComponent(ctx context.Context, sel ast.SelectionSet, v gqlmodel.PublicComponent) graphql.Marshaler {
+	return ec._PublicComponent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPublicComponent2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicComponentᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.PublicComponent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPublicComponent2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicComponent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPublicIncident2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncident(ctx context.Context, sel ast.SelectionSet, v gqlmodel.PublicIncident) graphql.Marshaler {
+	return ec._PublicIncident(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPublicIncident2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncidentᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.PublicIncident) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPublicIncident2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncident(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPublicIncidentUpdate2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncidentUpdate(ctx context.Context, sel ast.SelectionSet, v gqlmodel.PublicIncidentUpdate) graphql.Marshaler {
+	return ec._PublicIncidentUpdate(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPublicIncidentUpdate2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncidentUpdateᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.PublicIncidentUpdate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPublicIncidentUpdate2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicIncidentUpdate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPublicMaintenance2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicMaintenance(ctx context.Context, sel ast.SelectionSet, v gqlmodel.PublicMaintenance) graphql.Marshaler {
+	return ec._PublicMaintenance(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPublicMaintenance2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicMaintenanceᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.PublicMaintenance) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPublicMaintenance2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicMaintenance(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPublicStatus2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐPublicStatus(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.PublicStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PublicStatus!")
+		return graphql.Null
+	}
+	return ec._PublicStatus(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReportComponentStatusInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐReportComponentStatusInput(ctx context.Context, v any) (gqlmodel.ReportComponentStatusInput, error) {
 	res, err := ec.unmarshalInputReportComponentStatusInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -13395,6 +15149,14 @@ var (
 		model.StatusClosed:        "CLOSED",
 	}
 )
+
+func (ec *executionContext) marshalNStatusPublication2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusPublication(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.StatusPublication) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatusPublication!")
+		return graphql.Null
+	}
+	return ec._StatusPublication(ctx, sel, v)
+}
 
 func (ec *executionContext) marshalNStatusSummary2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐStatusSummary(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.StatusSummary) graphql.Marshaler {
 	if v == nil {

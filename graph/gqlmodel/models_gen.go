@@ -268,6 +268,58 @@ type PhaseList struct {
 	CreatedBy  *string    `json:"createdBy,omitempty"`
 }
 
+type PublicComponent struct {
+	ID          string  `json:"id"`
+	DisplayName string  `json:"displayName"`
+	Labels      []Label `json:"labels"`
+	// operational, or the worst impact of the open incidents affecting it: maintenance, minor, major, outage
+	Status string `json:"status"`
+}
+
+type PublicIncident struct {
+	ID          string         `json:"id"`
+	Title       string         `json:"title"`
+	Description *string        `json:"description,omitempty"`
+	Severity    model.Severity `json:"severity"`
+	Status      model.Status   `json:"status"`
+	OccurredAt  time.Time      `json:"occurredAt"`
+	ResolvedAt  *time.Time     `json:"resolvedAt,omitempty"`
+	UpdatedAt   time.Time      `json:"updatedAt"`
+	// the latest 20 entries of its timeline, oldest first
+	Updates []PublicIncidentUpdate `json:"updates"`
+}
+
+type PublicIncidentUpdate struct {
+	Order       int       `json:"order"`
+	DisplayName string    `json:"displayName"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+type PublicMaintenance struct {
+	ID          string    `json:"id"`
+	Description string    `json:"description"`
+	StartsAt    time.Time `json:"startsAt"`
+	EndsAt      time.Time `json:"endsAt"`
+	// the ids of the window's components, up to 1000
+	Components []string `json:"components"`
+}
+
+// A published tenant's status as anyone may see it, without who did what: the twin of
+// GET /v1/public/{tenant}/status. Read it anonymously through the `publicStatus` subscription at
+// /graphql/public (graphql-transport-ws, no connection_init payload needed).
+type PublicStatus struct {
+	// names the content (equal content, equal version): the REST summary's ETag and its stream's event id
+	Version     string    `json:"version"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	// every component with its status, up to 1000
+	Components []PublicComponent `json:"components"`
+	// the open incidents, newest first, up to 100
+	OpenIncidents []PublicIncident `json:"openIncidents"`
+	// the windows that have not ended, soonest first, up to 100
+	Maintenance []PublicMaintenance `json:"maintenance"`
+}
+
 type Query struct {
 }
 
@@ -293,6 +345,13 @@ type SeverityLevel struct {
 	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
 	CreatedBy *string         `json:"createdBy,omitempty"`
 	UpdatedBy *string         `json:"updatedBy,omitempty"`
+}
+
+// How the tenant's status is published.
+type StatusPublication struct {
+	Public bool `json:"public"`
+	// the browser origins whose pages may read the public status and frame the hosted page; * is any
+	AllowedOrigins []string `json:"allowedOrigins"`
 }
 
 // A status widget's view: components with their worst impact, open incidents, maintenance to come.

@@ -54,6 +54,8 @@ type WSOptions struct {
 	Header http.Header
 	// NoPong leaves the server's pings unanswered (a dead client).
 	NoPong bool
+	// Path is the endpoint (default /graphql).
+	Path string
 }
 
 // DialWSHeader is DialWS with options.
@@ -63,7 +65,11 @@ func (s *Server) DialWSHeader(proto string, payload map[string]any, opt *WSOptio
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql"
+	path := opt.Path
+	if path == "" {
+		path = "/graphql"
+	}
+	url := "ws" + strings.TrimPrefix(s.URL, "http") + path
 	h := opt.Header
 	if h == nil {
 		h = http.Header{}
