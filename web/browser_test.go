@@ -216,10 +216,17 @@ func testStatusPage(t *testing.T, b apitest.Backend, browser context.Context) {
 	live.do("open the page", chromedp.Navigate(url))
 	dump := `document.documentElement.outerHTML.slice(0, 4000)`
 	live.waitFor("the page to go live", `document.documentElement.getAttribute("data-incidentd") === "live"`, dump)
+	// The first frame shows what the page already does: the page's
+	// fingerprint (Go) and the frame's (JavaScript) agree, so no refresh.
+	if got := live.eval(`String(document.documentElement.getAttribute("data-incidentd-refreshes"))`); got != "null" {
+		t.Errorf("the page refreshed on its first frame (%s times): the fingerprints disagree", got)
+	}
 	live.eval(`window.__sameDocument = "yes"`)
 	ts.incident(t, "Login failures", "", "")
 	live.waitFor("the new incident", `[...document.querySelectorAll("[data-incident] h3")].some(h => h.textContent === "Login failures")`, dump)
 	live.waitFor("the announcement", `document.getElementById("incidentd-announce").textContent === "Partial outage"`, dump)
+	ts.s.Do("POST", "/v1/incidents/"+inc+"/updates", ts.key, map[string]any{"displayName": "Monitoring", "description": "rolled back"}).Expect(t, 201)
+	live.waitFor("the new timeline entry", `document.body.innerText.includes("Monitoring: rolled back")`, dump)
 	ts.resolve(t, inc)
 	live.waitFor("the overall status to recover",
 		`document.querySelector("[data-overall]").textContent === "Incident in progress" && document.getElementById("incidentd-announce").textContent === "Incident in progress"`, dump)

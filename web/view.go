@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,14 +143,10 @@ func buildView(tenant string, s *model.StatusSummary, hist []model.PublicInciden
 		v.Groups[n-1].Name = "Other"
 	}
 
-	timeline := map[string][]model.IncidentUpdate{}
-	for _, h := range hist {
-		timeline[h.Incident.ID] = h.Updates
-	}
 	open := map[string]bool{}
 	for _, inc := range s.OpenIncidents {
 		open[inc.ID] = true
-		iv := toIncidentView(inc, timeline[inc.ID])
+		iv := toIncidentView(inc, s.Updates[inc.ID])
 		iv.Affects = affects[inc.ID]
 		v.Open = append(v.Open, iv)
 	}
@@ -204,7 +201,11 @@ func fingerprint(s *model.StatusSummary) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(inc.ID + "@" + inc.UpdatedAt.UTC().Format(time.RFC3339Nano))
+		last := 0
+		if ups := s.Updates[inc.ID]; len(ups) > 0 {
+			last = ups[len(ups)-1].Order
+		}
+		b.WriteString(inc.ID + "@" + inc.UpdatedAt.UTC().Format(time.RFC3339Nano) + "#" + strconv.Itoa(last))
 	}
 	b.WriteByte(';')
 	for i, m := range s.Maintenance {

@@ -56,10 +56,12 @@
   function fingerprint(s) {
     return [
       (s.components || []).map((c) => c.id + "=" + c.status).join(","),
-      (s.openIncidents || []).map((i) => i.id + "@" + i.updatedAt).join(","),
+      (s.openIncidents || []).map((i) => i.id + "@" + i.updatedAt + "#" + lastOrder((s.openIncidentUpdates || {})[i.id])).join(","),
       (s.maintenance || []).map((m) => m.id).join(","),
     ].join(";");
   }
+
+  const lastOrder = (ups) => (ups && ups.length ? ups[ups.length - 1].order : 0);
 
   // A Feed is one connection per server and tenant, shared by every element
   // (and the page) that shows it.
@@ -131,7 +133,7 @@
     // publish hands a changed summary to every viewer; null is "unknown",
     // and ended says the tenant is gone for good.
     publish(s, ended) {
-      const key = s ? JSON.stringify([s.components, s.openIncidents, s.maintenance]) : ended ? "ended" : "";
+      const key = s ? JSON.stringify([s.components, s.openIncidents, s.openIncidentUpdates, s.maintenance]) : ended ? "ended" : "";
       if (this.data !== undefined && key === this.key) return;
       this.key = key;
       this.data = s;
@@ -451,7 +453,10 @@ a{color:inherit}`;
     let shown = live.getAttribute("data-fingerprint");
     let busy = false;
     let again = false;
+    let refreshes = 0;
     const refresh = async () => {
+      // Counted where a reader (and the browser test) can see it.
+      document.documentElement.setAttribute("data-incidentd-refreshes", String(++refreshes));
       if (busy) {
         again = true;
         return;
