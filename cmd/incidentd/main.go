@@ -174,6 +174,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"concurrent subscriptions (WebSocket and SSE) per tenant and instance (env INCIDENTD_MAX_SUBSCRIPTIONS_PER_TENANT)")
 	buffer := fs.Int("subscriber-buffer", intEnv("INCIDENTD_SUBSCRIBER_BUFFER", 256),
 		"events queued per subscriber before it is dropped as a slow consumer (env INCIDENTD_SUBSCRIBER_BUFFER)")
+	publicPerIP := fs.Int("public-max-per-ip", intEnv("INCIDENTD_PUBLIC_MAX_PER_IP", 50),
+		"open public status streams (SSE and /graphql/public subscriptions) one client address may hold (env INCIDENTD_PUBLIC_MAX_PER_IP)")
+	publicMax := fs.Int("public-max-viewers", intEnv("INCIDENTD_PUBLIC_MAX_VIEWERS", 20000),
+		"open public status streams per instance (env INCIDENTD_PUBLIC_MAX_VIEWERS)")
 	corsOrigins := fs.String("cors-origins", env("INCIDENTD_CORS_ORIGINS", ""),
 		"comma-separated browser origins allowed to call the API, or * (env INCIDENTD_CORS_ORIGINS)")
 	explorer := fs.Bool("graphiql", boolEnv("INCIDENTD_GRAPHIQL", true),
@@ -254,6 +258,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			KeepAlive: *keepAlive, MaxSubscriptionsPerConn: *subsPerConn, WSOrigins: wsOrigins,
 		},
 		Live:            live.Options{Buffer: *buffer, MaxPerTenant: *subsPerTenant},
+		Public:          live.PublicOptions{MaxPerIP: *publicPerIP, Max: *publicMax},
 		EventRetention:  *retention,
 		Explorer:        *explorer,
 		CORSOrigins:     rest.ParseOrigins(*corsOrigins),
