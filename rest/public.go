@@ -21,9 +21,10 @@ import (
 // here is limited per client address, carries the tenant's CORS answer,
 // and says nothing of who did what.
 type publicHandlers struct {
-	svc     model.StatusService
-	limiter *auth.Limiter
-	public  *live.Public
+	svc       model.StatusService
+	uptimeSvc model.UptimeService
+	limiter   *auth.Limiter
+	public    *live.Public
 }
 
 // PublicVersion names a public summary's content: the same components,

@@ -41,6 +41,8 @@ type Deps struct {
 	GraphQL http.Handler
 	// Mounts are extra unauthenticated handlers by chi pattern (explorer assets).
 	Mounts map[string]http.Handler
+	// Uptime serves components' uptime history.
+	Uptime model.UptimeService
 	// Public fans published tenants' status out to anonymous viewers.
 	Public *live.Public
 	// CORSOrigins are the browser origins allowed to call the API ("*": any).
@@ -115,6 +117,9 @@ func NewRouter(d Deps) http.Handler {
 				if d.Hub != nil && d.Relations != nil {
 					r.Get("/events", eventHandlers{d.Hub, d.Events, d.Relations}.componentStream)
 				}
+				if d.Uptime != nil {
+					r.Get("/{id}/uptime", uptimeHandlers{d.Uptime}.get)
+				}
 				componentHandlers{d.Components, d.Relations}.routes(r)
 			})
 		}
@@ -142,11 +147,14 @@ func NewRouter(d Deps) http.Handler {
 	// A published status page needs no credentials: its own router, rate
 	// limited per client IP by its handler.
 	if d.Status != nil {
-		pub := publicHandlers{svc: d.Status, limiter: d.Limiter, public: d.Public}
+		pub := publicHandlers{svc: d.Status, uptimeSvc: d.Uptime, limiter: d.Limiter, public: d.Public}
 		for _, prefix := range []string{"/v1/public/{tenant}", "/api/v1/public/{tenant}"} {
 			r.Get(prefix+"/status", pub.summary)
 			if d.Public != nil {
 				r.Get(prefix+"/status/events", pub.events)
+			}
+			if d.Uptime != nil {
+				r.Get(prefix+"/uptime", pub.uptime)
 			}
 		}
 	}

@@ -138,6 +138,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Events:                  st.Events(),
 		Hub:                     hub,
 		Public:                  pub,
+		Uptime:                  st.Uptime(),
 		Authenticator:           authn,
 		MonitoringAuthenticator: authn.ForMonitoring(cfg.Monitoring),
 		Limiter:                 lim,
