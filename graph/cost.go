@@ -19,7 +19,8 @@ type listBound struct {
 	// def is the size when no size argument is given; 0 means max (a list
 	// with no argument always answers up to max).
 	def int
-	// args name the arguments asking for a size (first, last, limit).
+	// args name the arguments asking for a size (first, last, limit), or
+	// listing what to answer (one item each: the ids of uptime).
 	args []string
 	// paged marks a connection's list: the field that pages it (incidents,
 	// auditEvents, components) already multiplied its cost by the page size,
@@ -63,6 +64,10 @@ var listBounds = map[string]listBound{
 	"StatusSummary.components":         {max: model.MaxSummaryComponents},
 	"StatusSummary.openIncidents":      {max: model.MaxLimit},
 	"StatusSummary.maintenance":        {max: model.MaxLimit},
+	"Query.uptime":                     {max: model.MaxUptimeComponents, args: []string{"components"}},
+	"Query.publicUptime":               {max: model.MaxUptimeComponents, args: []string{"components"}},
+	"ComponentUptime.windows":          {max: len(model.UptimeWindows), embedded: true},
+	"ComponentUptime.days":             {max: model.UptimeDays},
 	"PublicStatus.components":          {max: model.MaxSummaryComponents},
 	"PublicStatus.openIncidents":       {max: model.MaxLimit},
 	"PublicStatus.maintenance":         {max: model.MaxLimit},
@@ -118,6 +123,9 @@ func (b listBound) requested(args map[string]any) int {
 	for _, a := range b.args {
 		if v, ok := intArg(args[a]); ok && v > 0 {
 			n = min(v, b.max)
+		}
+		if l, ok := args[a].([]any); ok && len(l) > 0 {
+			n = min(len(l), b.max) // one item per id asked for
 		}
 	}
 	return n

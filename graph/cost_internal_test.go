@@ -82,6 +82,15 @@ func checkBound(t *testing.T, es costedSchema, typeName string, f *ast.FieldDefi
 	}
 	for _, a := range b.args {
 		arg := f.Arguments.ForName(a)
+		if arg != nil && arg.Type.Elem != nil && arg.Type.NonNull {
+			// A list of what to answer: one item each, up to the bound.
+			for n, want := range map[int]int{3: 3, b.max + 5: b.max} {
+				if got := cost(map[string]any{a: make([]any, n)}); got != 1+want*child {
+					t.Errorf("%s: %d ids cost %d, want 1 + %d × %d", a, n, got, want, child)
+				}
+			}
+			continue
+		}
 		if arg == nil || arg.Type.Name() != "Int" || arg.Type.NonNull {
 			t.Fatalf("size argument %s: %+v", a, arg)
 		}

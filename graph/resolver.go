@@ -21,6 +21,7 @@ type Resolver struct {
 	StatusService      model.StatusService
 	EventLog           model.EventLog
 	Hub                *live.Hub
+	UptimeService      model.UptimeService
 	// Public fans published status out; Version names a status's content.
 	Public  *live.Public
 	Version func(*model.StatusSummary) string

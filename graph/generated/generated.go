@@ -126,6 +126,16 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 	}
 
+	ComponentUptime struct {
+		ComponentID   func(childComplexity int) int
+		Days          func(childComplexity int) int
+		GeneratedAt   func(childComplexity int) int
+		InMaintenance func(childComplexity int) int
+		Since         func(childComplexity int) int
+		Status        func(childComplexity int) int
+		Windows       func(childComplexity int) int
+	}
+
 	DeleteIncidentPayload struct {
 		ID func(childComplexity int) int
 	}
@@ -309,9 +319,11 @@ type ComplexityRoot struct {
 		Maintenance  func(childComplexity int, first *int) int
 		Phases       func(childComplexity int, generation *int) int
 		PublicStatus func(childComplexity int, tenant string) int
+		PublicUptime func(childComplexity int, tenant string, components []string) int
 		Severities   func(childComplexity int) int
 		Severity     func(childComplexity int, displayName string) int
 		Status       func(childComplexity int) int
+		Uptime       func(childComplexity int, components []string) int
 	}
 
 	SeverityLevel struct {
@@ -341,6 +353,31 @@ type ComplexityRoot struct {
 		ComponentStatusChanged func(childComplexity int, filter *gqlmodel.ComponentStatusFilter) int
 		IncidentChanged        func(childComplexity int, filter *gqlmodel.IncidentEventFilter, after *string) int
 		PublicStatus           func(childComplexity int, tenant string) int
+	}
+
+	UptimeDay struct {
+		Date        func(childComplexity int) int
+		Maintenance func(childComplexity int) int
+		Seconds     func(childComplexity int) int
+		Worst       func(childComplexity int) int
+	}
+
+	UptimeSeconds struct {
+		Maintenance func(childComplexity int) int
+		Major       func(childComplexity int) int
+		Minor       func(childComplexity int) int
+		Operational func(childComplexity int) int
+		Outage      func(childComplexity int) int
+	}
+
+	UptimeWindow struct {
+		From              func(childComplexity int) int
+		MttrSeconds       func(childComplexity int) int
+		ResolvedIncidents func(childComplexity int) int
+		Seconds           func(childComplexity int) int
+		To                func(childComplexity int) int
+		Uptime            func(childComplexity int) int
+		Window            func(childComplexity int) int
 	}
 }
 
@@ -414,6 +451,8 @@ type QueryResolver interface {
 	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
 	PublicStatus(ctx context.Context, tenant string) (*gqlmodel.PublicStatus, error)
+	Uptime(ctx context.Context, components []string) ([]gqlmodel.ComponentUptime, error)
+	PublicUptime(ctx context.Context, tenant string, components []string) ([]gqlmodel.ComponentUptime, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
@@ -759,6 +798,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ComponentStatusEvent.Status(childComplexity), true
+
+	case "ComponentUptime.componentId":
+		if e.ComplexityRoot.ComponentUptime.ComponentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.ComponentID(childComplexity), true
+	case "ComponentUptime.days":
+		if e.ComplexityRoot.ComponentUptime.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.Days(childComplexity), true
+	case "ComponentUptime.generatedAt":
+		if e.ComplexityRoot.ComponentUptime.GeneratedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.GeneratedAt(childComplexity), true
+	case "ComponentUptime.inMaintenance":
+		if e.ComplexityRoot.ComponentUptime.InMaintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.InMaintenance(childComplexity), true
+	case "ComponentUptime.since":
+		if e.ComplexityRoot.ComponentUptime.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.Since(childComplexity), true
+	case "ComponentUptime.status":
+		if e.ComplexityRoot.ComponentUptime.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.Status(childComplexity), true
+	case "ComponentUptime.windows":
+		if e.ComplexityRoot.ComponentUptime.Windows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentUptime.Windows(childComplexity), true
 
 	case "DeleteIncidentPayload.id":
 		if e.ComplexityRoot.DeleteIncidentPayload.ID == nil {
@@ -1700,6 +1782,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PublicStatus(childComplexity, args["tenant"].(string)), true
+	case "Query.publicUptime":
+		if e.ComplexityRoot.Query.PublicUptime == nil {
+			break
+		}
+
+		args, err := ec.field_Query_publicUptime_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PublicUptime(childComplexity, args["tenant"].(string), args["components"].([]string)), true
 	case "Query.severities":
 		if e.ComplexityRoot.Query.Severities == nil {
 			break
@@ -1723,6 +1816,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Status(childComplexity), true
+	case "Query.uptime":
+		if e.ComplexityRoot.Query.Uptime == nil {
+			break
+		}
+
+		args, err := ec.field_Query_uptime_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Uptime(childComplexity, args["components"].([]string)), true
 
 	case "SeverityLevel.builtIn":
 		if e.ComplexityRoot.SeverityLevel.BuiltIn == nil {
@@ -1844,6 +1948,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PublicStatus(childComplexity, args["tenant"].(string)), true
+
+	case "UptimeDay.date":
+		if e.ComplexityRoot.UptimeDay.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeDay.Date(childComplexity), true
+	case "UptimeDay.maintenance":
+		if e.ComplexityRoot.UptimeDay.Maintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeDay.Maintenance(childComplexity), true
+	case "UptimeDay.seconds":
+		if e.ComplexityRoot.UptimeDay.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeDay.Seconds(childComplexity), true
+	case "UptimeDay.worst":
+		if e.ComplexityRoot.UptimeDay.Worst == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeDay.Worst(childComplexity), true
+
+	case "UptimeSeconds.maintenance":
+		if e.ComplexityRoot.UptimeSeconds.Maintenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeSeconds.Maintenance(childComplexity), true
+	case "UptimeSeconds.major":
+		if e.ComplexityRoot.UptimeSeconds.Major == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeSeconds.Major(childComplexity), true
+	case "UptimeSeconds.minor":
+		if e.ComplexityRoot.UptimeSeconds.Minor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeSeconds.Minor(childComplexity), true
+	case "UptimeSeconds.operational":
+		if e.ComplexityRoot.UptimeSeconds.Operational == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeSeconds.Operational(childComplexity), true
+	case "UptimeSeconds.outage":
+		if e.ComplexityRoot.UptimeSeconds.Outage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeSeconds.Outage(childComplexity), true
+
+	case "UptimeWindow.from":
+		if e.ComplexityRoot.UptimeWindow.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.From(childComplexity), true
+	case "UptimeWindow.mttrSeconds":
+		if e.ComplexityRoot.UptimeWindow.MttrSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.MttrSeconds(childComplexity), true
+	case "UptimeWindow.resolvedIncidents":
+		if e.ComplexityRoot.UptimeWindow.ResolvedIncidents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.ResolvedIncidents(childComplexity), true
+	case "UptimeWindow.seconds":
+		if e.ComplexityRoot.UptimeWindow.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.Seconds(childComplexity), true
+	case "UptimeWindow.to":
+		if e.ComplexityRoot.UptimeWindow.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.To(childComplexity), true
+	case "UptimeWindow.uptime":
+		if e.ComplexityRoot.UptimeWindow.Uptime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.Uptime(childComplexity), true
+	case "UptimeWindow.window":
+		if e.ComplexityRoot.UptimeWindow.Window == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UptimeWindow.Window(childComplexity), true
 
 	}
 	return 0, false
@@ -2668,6 +2871,66 @@ extend type Mutation {
   addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
 }
 `, BuiltIn: false},
+	{Name: "../uptime.graphqls", Input: `# Uptime history (exact, from each component's recorded status intervals).
+
+"Seconds spent at each level."
+type UptimeSeconds {
+  operational: Float!
+  minor: Float!
+  major: Float!
+  outage: Float!
+  maintenance: Float!
+}
+
+"""
+Uptime over one window: operational and minor count as up, major and outage as down,
+maintenance apart (left out of the ratio).
+"""
+type UptimeWindow {
+  "24h, 7d, 30d or 90d"
+  window: String!
+  from: Time!
+  to: Time!
+  "up / (up + down); null when nothing but maintenance was observed"
+  uptime: Float
+  seconds: UptimeSeconds!
+  "incidents resolved in the window that affected the component"
+  resolvedIncidents: Int!
+  "their mean time to resolve (resolvedAt minus occurredAt); null without any"
+  mttrSeconds: Float
+}
+
+"One UTC day of the 90-day strip."
+type UptimeDay {
+  "YYYY-MM-DD"
+  date: String!
+  "the day's worst level: operational, maintenance, minor, major or outage"
+  worst: String!
+  maintenance: Boolean!
+  seconds: UptimeSeconds!
+}
+
+"A component's uptime history: the twin of GET /v1/components/{id}/uptime."
+type ComponentUptime {
+  componentId: ID!
+  "the status now: operational, maintenance, minor, major or outage"
+  status: String!
+  since: Time!
+  inMaintenance: Boolean!
+  generatedAt: Time!
+  "24h, 7d, 30d and 90d, in that order"
+  windows: [UptimeWindow!]!
+  "90 UTC days, oldest first, the last one today"
+  days: [UptimeDay!]!
+}
+
+extend type Query {
+  "The uptime history of the listed components (1 to 100; unknown ones are left out; components:read)."
+  uptime(components: [ID!]!): [ComponentUptime!]!
+  "The uptime history of a published tenant's listed components (1 to 100), for any credential (the anonymous twin is GET /v1/public/{tenant}/uptime)."
+  publicUptime(tenant: ID!, components: [ID!]!): [ComponentUptime!]!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -2835,6 +3098,26 @@ func (ec *executionContext) childFields_ComponentStatusEvent(ctx context.Context
 		return ec.fieldContext_ComponentStatusEvent_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ComponentStatusEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_ComponentUptime(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "componentId":
+		return ec.fieldContext_ComponentUptime_componentId(ctx, field)
+	case "status":
+		return ec.fieldContext_ComponentUptime_status(ctx, field)
+	case "since":
+		return ec.fieldContext_ComponentUptime_since(ctx, field)
+	case "inMaintenance":
+		return ec.fieldContext_ComponentUptime_inMaintenance(ctx, field)
+	case "generatedAt":
+		return ec.fieldContext_ComponentUptime_generatedAt(ctx, field)
+	case "windows":
+		return ec.fieldContext_ComponentUptime_windows(ctx, field)
+	case "days":
+		return ec.fieldContext_ComponentUptime_days(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComponentUptime", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteIncidentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3173,6 +3456,56 @@ func (ec *executionContext) childFields_StatusSummary(ctx context.Context, field
 		return ec.fieldContext_StatusSummary_maintenance(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StatusSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_UptimeDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_UptimeDay_date(ctx, field)
+	case "worst":
+		return ec.fieldContext_UptimeDay_worst(ctx, field)
+	case "maintenance":
+		return ec.fieldContext_UptimeDay_maintenance(ctx, field)
+	case "seconds":
+		return ec.fieldContext_UptimeDay_seconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UptimeDay", field.Name)
+}
+
+func (ec *executionContext) childFields_UptimeSeconds(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "operational":
+		return ec.fieldContext_UptimeSeconds_operational(ctx, field)
+	case "minor":
+		return ec.fieldContext_UptimeSeconds_minor(ctx, field)
+	case "major":
+		return ec.fieldContext_UptimeSeconds_major(ctx, field)
+	case "outage":
+		return ec.fieldContext_UptimeSeconds_outage(ctx, field)
+	case "maintenance":
+		return ec.fieldContext_UptimeSeconds_maintenance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UptimeSeconds", field.Name)
+}
+
+func (ec *executionContext) childFields_UptimeWindow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "window":
+		return ec.fieldContext_UptimeWindow_window(ctx, field)
+	case "from":
+		return ec.fieldContext_UptimeWindow_from(ctx, field)
+	case "to":
+		return ec.fieldContext_UptimeWindow_to(ctx, field)
+	case "uptime":
+		return ec.fieldContext_UptimeWindow_uptime(ctx, field)
+	case "seconds":
+		return ec.fieldContext_UptimeWindow_seconds(ctx, field)
+	case "resolvedIncidents":
+		return ec.fieldContext_UptimeWindow_resolvedIncidents(ctx, field)
+	case "mttrSeconds":
+		return ec.fieldContext_UptimeWindow_mttrSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UptimeWindow", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3939,6 +4272,28 @@ func (ec *executionContext) field_Query_publicStatus_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_publicUptime_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tenant",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tenant"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "components",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["components"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_severity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3950,6 +4305,20 @@ func (ec *executionContext) field_Query_severity_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["displayName"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_uptime_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "components",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["components"] = arg0
 	return args, nil
 }
 
@@ -5386,6 +5755,185 @@ func (ec *executionContext) _ComponentStatusEvent_at(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_ComponentStatusEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ComponentStatusEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComponentUptime_componentId(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_componentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComponentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_componentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentUptime", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ComponentUptime_status(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentUptime", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComponentUptime_since(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentUptime", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComponentUptime_inMaintenance(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_inMaintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InMaintenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_inMaintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentUptime", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ComponentUptime_generatedAt(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_generatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentUptime", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComponentUptime_windows(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_windows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Windows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.UptimeWindow) graphql.Marshaler {
+			return ec.marshalNUptimeWindow2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeWindowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_windows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComponentUptime",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UptimeWindow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComponentUptime_days(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ComponentUptime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentUptime_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.UptimeDay) graphql.Marshaler {
+			return ec.marshalNUptimeDay2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentUptime_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComponentUptime",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UptimeDay(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _DeleteIncidentPayload_id(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.DeleteIncidentPayload) (ret graphql.Marshaler) {
@@ -9202,6 +9750,94 @@ func (ec *executionContext) fieldContext_Query_publicStatus(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_uptime(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_uptime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Uptime(ctx, fc.Args["components"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.ComponentUptime) graphql.Marshaler {
+			return ec.marshalNComponentUptime2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentUptimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_uptime(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentUptime(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_uptime_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_publicUptime(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_publicUptime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PublicUptime(ctx, fc.Args["tenant"].(string), fc.Args["components"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gqlmodel.ComponentUptime) graphql.Marshaler {
+			return ec.marshalNComponentUptime2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentUptimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_publicUptime(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentUptime(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_publicUptime_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9757,6 +10393,392 @@ func (ec *executionContext) fieldContext_Subscription_publicStatus(ctx context.C
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _UptimeDay_date(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeDay_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeDay_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeDay", field, false, false, "String")
+}
+
+func (ec *executionContext) _UptimeDay_worst(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeDay_worst(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Worst, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeDay_worst(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeDay", field, false, false, "String")
+}
+
+func (ec *executionContext) _UptimeDay_maintenance(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeDay_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Maintenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeDay_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeDay", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _UptimeDay_seconds(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeDay_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.UptimeSeconds) graphql.Marshaler {
+			return ec.marshalNUptimeSeconds2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeSeconds(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeDay_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UptimeDay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UptimeSeconds(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UptimeSeconds_operational(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeSeconds) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeSeconds_operational(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operational, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeSeconds_operational(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeSeconds", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UptimeSeconds_minor(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeSeconds) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeSeconds_minor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Minor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeSeconds_minor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeSeconds", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UptimeSeconds_major(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeSeconds) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeSeconds_major(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Major, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeSeconds_major(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeSeconds", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UptimeSeconds_outage(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeSeconds) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeSeconds_outage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeSeconds_outage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeSeconds", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UptimeSeconds_maintenance(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeSeconds) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeSeconds_maintenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Maintenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeSeconds_maintenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeSeconds", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UptimeWindow_window(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_window(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Window, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_window(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeWindow", field, false, false, "String")
+}
+
+func (ec *executionContext) _UptimeWindow_from(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeWindow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UptimeWindow_to(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeWindow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UptimeWindow_uptime(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_uptime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Uptime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_uptime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeWindow", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UptimeWindow_seconds(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.UptimeSeconds) graphql.Marshaler {
+			return ec.marshalNUptimeSeconds2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeSeconds(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UptimeWindow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UptimeSeconds(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UptimeWindow_resolvedIncidents(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_resolvedIncidents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedIncidents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_resolvedIncidents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeWindow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UptimeWindow_mttrSeconds(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UptimeWindow_mttrSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MttrSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UptimeWindow_mttrSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UptimeWindow", field, false, false, "Float")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -12624,6 +13646,69 @@ func (ec *executionContext) _ComponentStatusEvent(ctx context.Context, sel ast.S
 	return out
 }
 
+var componentUptimeImplementors = []string{"ComponentUptime"}
+
+func (ec *executionContext) _ComponentUptime(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.ComponentUptime) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, componentUptimeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComponentUptime")
+		case "componentId":
+			out.Values[i] = ec._ComponentUptime_componentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ComponentUptime_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._ComponentUptime_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inMaintenance":
+			out.Values[i] = ec._ComponentUptime_inMaintenance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generatedAt":
+			out.Values[i] = ec._ComponentUptime_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "windows":
+			out.Values[i] = ec._ComponentUptime_windows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._ComponentUptime_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteIncidentPayloadImplementors = []string{"DeleteIncidentPayload"}
 
 func (ec *executionContext) _DeleteIncidentPayload(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.DeleteIncidentPayload) graphql.Marshaler {
@@ -13884,6 +14969,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_publicStatus(ctx, field)
 				})
+		case "uptime":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_uptime(ctx, field)
+				})
+		case "publicUptime":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_publicUptime(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -14091,6 +15188,170 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var uptimeDayImplementors = []string{"UptimeDay"}
+
+func (ec *executionContext) _UptimeDay(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.UptimeDay) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uptimeDayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UptimeDay")
+		case "date":
+			out.Values[i] = ec._UptimeDay_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "worst":
+			out.Values[i] = ec._UptimeDay_worst(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maintenance":
+			out.Values[i] = ec._UptimeDay_maintenance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._UptimeDay_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var uptimeSecondsImplementors = []string{"UptimeSeconds"}
+
+func (ec *executionContext) _UptimeSeconds(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.UptimeSeconds) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uptimeSecondsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UptimeSeconds")
+		case "operational":
+			out.Values[i] = ec._UptimeSeconds_operational(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minor":
+			out.Values[i] = ec._UptimeSeconds_minor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "major":
+			out.Values[i] = ec._UptimeSeconds_major(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outage":
+			out.Values[i] = ec._UptimeSeconds_outage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maintenance":
+			out.Values[i] = ec._UptimeSeconds_maintenance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var uptimeWindowImplementors = []string{"UptimeWindow"}
+
+func (ec *executionContext) _UptimeWindow(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.UptimeWindow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uptimeWindowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UptimeWindow")
+		case "window":
+			out.Values[i] = ec._UptimeWindow_window(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._UptimeWindow_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._UptimeWindow_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uptime":
+			out.Values[i] = ec._UptimeWindow_uptime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._UptimeWindow_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolvedIncidents":
+			out.Values[i] = ec._UptimeWindow_resolvedIncidents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mttrSeconds":
+			out.Values[i] = ec._UptimeWindow_mttrSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -14635,6 +15896,26 @@ func (ec *executionContext) marshalNComponentStatusEvent2ᚖgithubᚗcomᚋincid
 	return ec._ComponentStatusEvent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNComponentUptime2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentUptime(ctx context.Context, sel ast.SelectionSet, v gqlmodel.ComponentUptime) graphql.Marshaler {
+	return ec._ComponentUptime(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNComponentUptime2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentUptimeᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.ComponentUptime) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNComponentUptime2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐComponentUptime(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (gqlmodel.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateApiKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -14691,6 +15972,20 @@ func (ec *executionContext) marshalNFieldChange2ᚕgithubᚗcomᚋincidentdᚋin
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -15243,6 +16538,54 @@ func (ec *executionContext) unmarshalNUpdateSeverityInput2githubᚗcomᚋinciden
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNUptimeDay2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeDay(ctx context.Context, sel ast.SelectionSet, v gqlmodel.UptimeDay) graphql.Marshaler {
+	return ec._UptimeDay(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNUptimeDay2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeDayᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.UptimeDay) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUptimeDay2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUptimeSeconds2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeSeconds(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.UptimeSeconds) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UptimeSeconds!")
+		return graphql.Null
+	}
+	return ec._UptimeSeconds(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUptimeWindow2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeWindow(ctx context.Context, sel ast.SelectionSet, v gqlmodel.UptimeWindow) graphql.Marshaler {
+	return ec._UptimeWindow(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNUptimeWindow2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeWindowᚄ(ctx context.Context, sel ast.SelectionSet, v []gqlmodel.UptimeWindow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUptimeWindow2githubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐUptimeWindow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -15468,6 +16811,23 @@ func (ec *executionContext) unmarshalOComponentStatusFilter2ᚖgithubᚗcomᚋin
 	}
 	res, err := ec.unmarshalInputComponentStatusFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -101,6 +101,20 @@ type ComponentStatusFilter struct {
 	Labels []LabelInput `json:"labels,omitempty"`
 }
 
+// A component's uptime history: the twin of GET /v1/components/{id}/uptime.
+type ComponentUptime struct {
+	ComponentID string `json:"componentId"`
+	// the status now: operational, maintenance, minor, major or outage
+	Status        string    `json:"status"`
+	Since         time.Time `json:"since"`
+	InMaintenance bool      `json:"inMaintenance"`
+	GeneratedAt   time.Time `json:"generatedAt"`
+	// 24h, 7d, 30d and 90d, in that order
+	Windows []UptimeWindow `json:"windows"`
+	// 90 UTC days, oldest first, the last one today
+	Days []UptimeDay `json:"days"`
+}
+
 type CreateAPIKeyInput struct {
 	Name string `json:"name"`
 	// each must be held by the caller
@@ -400,6 +414,41 @@ type UpdateIncidentInput struct {
 type UpdateSeverityInput struct {
 	DisplayName *string `json:"displayName,omitempty"`
 	Value       *int    `json:"value,omitempty"`
+}
+
+// One UTC day of the 90-day strip.
+type UptimeDay struct {
+	// YYYY-MM-DD
+	Date string `json:"date"`
+	// the day's worst level: operational, maintenance, minor, major or outage
+	Worst       string         `json:"worst"`
+	Maintenance bool           `json:"maintenance"`
+	Seconds     *UptimeSeconds `json:"seconds"`
+}
+
+// Seconds spent at each level.
+type UptimeSeconds struct {
+	Operational float64 `json:"operational"`
+	Minor       float64 `json:"minor"`
+	Major       float64 `json:"major"`
+	Outage      float64 `json:"outage"`
+	Maintenance float64 `json:"maintenance"`
+}
+
+// Uptime over one window: operational and minor count as up, major and outage as down,
+// maintenance apart (left out of the ratio).
+type UptimeWindow struct {
+	// 24h, 7d, 30d or 90d
+	Window string    `json:"window"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// up / (up + down); null when nothing but maintenance was observed
+	Uptime  *float64       `json:"uptime,omitempty"`
+	Seconds *UptimeSeconds `json:"seconds"`
+	// incidents resolved in the window that affected the component
+	ResolvedIncidents int `json:"resolvedIncidents"`
+	// their mean time to resolve (resolvedAt minus occurredAt); null without any
+	MttrSeconds *float64 `json:"mttrSeconds,omitempty"`
 }
 
 type IncidentEventType string
