@@ -156,6 +156,9 @@ func NewRouter(d Deps) http.Handler {
 			if d.Uptime != nil {
 				r.Get(prefix+"/uptime", pub.uptime)
 			}
+			r.Get(prefix+"/badge.svg", pub.badge)
+			r.Get(prefix+"/feed.atom", pub.feed(true))
+			r.Get(prefix+"/feed.rss", pub.feed(false))
 		}
 	}
 	r.Route("/v1", api)
