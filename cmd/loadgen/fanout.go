@@ -396,32 +396,56 @@ func sleep(ctx context.Context, d time.Duration) {
 // rampUp opens every subscription, -sub-batch at a time, and returns once
 // each has been acknowledged and subscribed, or has failed.
 func (f *fanout) rampUp(ctx context.Context) time.Duration {
-	sem := make(chan struct{}, f.lg.cfg.subBatch)
+	for i := range f.subs {
+		f.subs[i] = &subscriber{}
+	}
+	return openAll(ctx, len(f.subs), f.lg.cfg.subBatch, &f.goers,
+		func(ctx context.Context, i int) error {
+			s := f.subs[i]
+			err := f.connect(ctx, s)
+			if err != nil && s.conn != nil {
+				s.conn.CloseNow()
+				s.conn = nil
+			}
+			return err
+		},
+		func(i int, err error) {
+			if err != nil {
+				f.subs[i].fail(err)
+				return
+			}
+			f.read(f.subs[i])
+		})
+}
+
+// openAll sets up n connections, batch at a time, each in a goroutine of
+// its own counted in goers, and returns once every set-up has ended, with
+// the time that took. Connection i's goroutine runs connect(i) (a
+// connection still waiting for its turn gets the cancellation instead); a
+// failure is handed to serve(i, err) before openAll returns, a success to
+// serve(i, nil) afterwards, which reads the connection until it ends.
+func openAll(ctx context.Context, n, batch int, goers *sync.WaitGroup,
+	connect func(ctx context.Context, i int) error, serve func(i int, err error)) time.Duration {
+	sem := make(chan struct{}, batch)
 	var setup sync.WaitGroup
 	start := time.Now()
-	for i := range f.subs {
-		s := &subscriber{}
-		f.subs[i] = s
+	for i := range n {
 		setup.Add(1)
-		f.goers.Go(func() {
+		goers.Go(func() {
 			var err error
 			select {
 			case sem <- struct{}{}:
-				err = f.connect(ctx, s)
+				err = connect(ctx, i)
 				<-sem
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
 			if err != nil {
-				s.fail(err)
-				if s.conn != nil {
-					s.conn.CloseNow()
-					s.conn = nil
-				}
+				serve(i, err) // the failure is recorded before rampUp returns
 			}
 			setup.Done()
 			if err == nil {
-				f.read(s)
+				serve(i, nil)
 			}
 		})
 	}

@@ -1,8 +1,10 @@
 // Command loadgen drives an incidentd server with concurrent HTTP traffic and
 // reports, per scenario, throughput and exact latency percentiles. With
 // -fanout it instead measures how GraphQL subscription events fan out to
-// many WebSocket subscribers; with -ingest, how monitoring reports
-// (POST /v1/component_status) hold up under many concurrent reporters.
+// many WebSocket subscribers; with -public, how a published status reaches
+// many anonymous viewers (SSE and WebSocket); with -ingest, how monitoring
+// reports (POST /v1/component_status) hold up under many concurrent
+// reporters.
 //
 // Usage:
 //
@@ -100,6 +102,48 @@
 //	mutations:    600 created, 0 failed in 30.0s (20.0/s, target 20.0/s); POST p50 2.10ms p99 6.30ms
 //	deliveries:   6000000 expected, 6000000 delivered, 0 missing (0 subscribers short); 0 duplicates, 0 other events, 0 bad messages, 0 subscribers dropped
 //	latency (ms): p50 41.20  p95 88.10  p99 120.40  max 180.90  (receipt - event.at, over all deliveries)
+//
+// With -json the report is one JSON object with the same numbers.
+//
+// # Public viewers
+//
+// -public ignores -scenarios, -seed and -warmup. Its key needs
+// incidents:read and incidents:write, and components:write when -tenant (the
+// key's tenant) is not published yet. It:
+//
+//  1. publishes -tenant unless GET /v1/public/{tenant}/status already
+//     answers, creates one incident titled "loadgen public <run> change 0"
+//     and checks that the public status shows it;
+//  2. opens -viewers anonymous viewers, -sub-batch at a time: a share
+//     -ws-share on /graphql/public (graphql-transport-ws, the publicStatus
+//     subscription with version, components and the open incidents' title
+//     and updatedAt), the rest on GET /v1/public/{tenant}/status/events;
+//     on an IPv4 loopback server, at most -per-address of them per source
+//     address 127.0.x.y, so that each stays below the server's cap per
+//     client address (INCIDENTD_PUBLIC_MAX_PER_IP) as distinct clients
+//     would; each viewer is open once it has read its first state;
+//  3. idles 2 s, reading the server's VmRSS before and after (-server-pid);
+//  4. makes -mutation-rate changes per second for -duration (or -requests
+//     changes), one at a time so that the states have one order: each
+//     renames the incident ("... change <k>") with PATCH /v1/incidents/{id},
+//     which alters the public status every time without growing it;
+//  5. waits up to 5 s for every viewer to read the latest state, reads
+//     VmRSS again, closes the viewers and resolves the incident.
+//
+// A state is a whole status, and a viewer that falls behind gets only the
+// newest: so each viewer must reach the latest state, and a change it never
+// saw was superseded (counted as skipped, not missing). Latency is the
+// receipt of a state minus the updatedAt the write answered for its change
+// (the server's clock inside the write's transaction: loadgen and the
+// server must share a clock), over every state received; the report also
+// gives it from the write's answer instead. Output (numbers illustrative):
+//
+//	viewers:      2000 of 2000 open (1000 SSE, 1000 WebSocket) from 50 source addresses (up to 40 each), 0 failed; ramp-up 1.902s (200 at a time)
+//	server RSS:   61480 KiB before, 98260 with the viewers, 99100 after the changes; 18831 bytes per viewer
+//	changes:      60 made, 0 failed in 30.0s (2.0/s, target 2.0/s); PATCH p50 3.10ms p99 7.20ms
+//	state size:   SSE data 905 bytes, GraphQL next 370 bytes
+//	deliveries:   2000 of 2000 viewers reached the latest state; 120000 states delivered, 0 skipped (superseded, by design); ...
+//	latency (ms): p50 21.30  p95 38.20  p99 45.10  max 60.70  (receipt - the change's updatedAt, over all states received); ...
 //
 // With -json the report is one JSON object with the same numbers.
 //
@@ -233,6 +277,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		runMode = lg.runFanout
 	case cfg.ingest:
 		runMode = lg.runIngest
+	case cfg.public:
+		runMode = lg.runPublic
 	}
 	if err := runMode(ctx); err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -267,6 +313,13 @@ type config struct {
 	serverPID    int
 	subBatch     int
 
+	// -public mode (with -mutation-rate, -server-pid and -sub-batch)
+	public     bool
+	tenant     string
+	viewers    int
+	wsShare    float64
+	perAddress int
+
 	// -ingest mode
 	ingest     bool
 	components int
@@ -293,14 +346,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&cfg.randSeed, "rand-seed", 1, "seed of the generated data and of request choices")
 	fs.BoolVar(&cfg.fanout, "fanout", false, "measure GraphQL subscription fan-out instead of running -scenarios")
 	fs.IntVar(&cfg.subscribers, "subscribers", 1000, "-fanout: WebSocket subscribers to open")
-	fs.Float64Var(&cfg.mutationRate, "mutation-rate", 20, "-fanout: incidents created per second during -duration")
-	fs.IntVar(&cfg.serverPID, "server-pid", 0, "-fanout: `pid` of the server, to report its memory per subscriber (reads /proc/PID/status)")
-	fs.IntVar(&cfg.subBatch, "sub-batch", 200, "-fanout: connections opened concurrently while ramping up")
+	fs.Float64Var(&cfg.mutationRate, "mutation-rate", 20, "-fanout: incidents created per second during -duration; -public: changes per second")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "-fanout, -public: `pid` of the server, to report its memory per subscriber or viewer (reads /proc/PID/status)")
+	fs.IntVar(&cfg.subBatch, "sub-batch", 200, "-fanout, -public: connections opened concurrently while ramping up")
 	fs.BoolVar(&cfg.ingest, "ingest", false, "load monitoring ingestion (POST /v1/component_status) instead of running -scenarios")
 	fs.IntVar(&cfg.components, "components", 1000, "-ingest: report on `N` components, ingest-0, ingest-1, ... (created when missing)")
+	fs.BoolVar(&cfg.public, "public", false, "measure anonymous viewers of a published status (SSE and /graphql/public) instead of running -scenarios")
+	fs.StringVar(&cfg.tenant, "tenant", os.Getenv("LOADGEN_TENANT"), "-public: the key's tenant, whose status the viewers watch (published when it is not) (env LOADGEN_TENANT)")
+	fs.IntVar(&cfg.viewers, "viewers", 1000, "-public: viewers to open")
+	fs.Float64Var(&cfg.wsShare, "ws-share", 0.5, "-public: `fraction` of the viewers on WebSocket (/graphql/public); the rest on SSE")
+	fs.IntVar(&cfg.perAddress, "per-address", 40, "-public: at most `N` viewers per loopback source address (127.0.x.y), below the server's cap per client address; 0: one address")
 	fs.Float64Var(&cfg.escalate, "escalate", 0.05, "-ingest: `fraction` of reports that escalate to a higher impact; the rest repeat one at or below")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n       loadgen -ingest [flags]\n\nscenarios: %s\n\nflags:\n",
+		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n       loadgen -ingest [flags]\n       loadgen -public -tenant T [flags]\n\nscenarios: %s\n\nflags:\n",
 			strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
 	}
@@ -343,13 +401,23 @@ func (c *config) validate() error {
 		return errors.New("-timeout must be > 0")
 	case c.fanout && c.ingest:
 		return errors.New("-fanout and -ingest are separate modes: choose one")
+	case c.public && (c.fanout || c.ingest):
+		return errors.New("-public, -fanout and -ingest are separate modes: choose one")
+	case c.public && c.tenant == "":
+		return errors.New("-public needs -tenant (or LOADGEN_TENANT): the key's tenant")
+	case c.public && c.viewers < 1:
+		return errors.New("-viewers must be >= 1")
+	case c.public && !(c.wsShare >= 0 && c.wsShare <= 1):
+		return errors.New("-ws-share must be a fraction between 0 and 1")
+	case c.public && c.perAddress < 0:
+		return errors.New("-per-address must be >= 0")
 	case c.ingest && c.components < 1:
 		return errors.New("-components must be >= 1")
 	case c.ingest && !(c.escalate >= 0 && c.escalate <= 1):
 		return errors.New("-escalate must be a fraction between 0 and 1")
-	case !c.fanout:
-		return nil // the -fanout flags matter only with -fanout
-	case c.subscribers < 1:
+	case !c.fanout && !c.public:
+		return nil // the -fanout flags matter only with -fanout or -public
+	case c.fanout && c.subscribers < 1:
 		return errors.New("-subscribers must be >= 1")
 	case !(c.mutationRate > 0) || math.IsInf(c.mutationRate, 0):
 		return errors.New("-mutation-rate must be > 0")
