@@ -39,9 +39,10 @@ func eventFilterIn(f *gqlmodel.IncidentEventFilter) model.EventFilter {
 }
 
 var eventTypes = map[model.EventType]gqlmodel.IncidentEventType{
-	model.EventIncidentCreated: gqlmodel.IncidentEventTypeCreated,
-	model.EventIncidentUpdated: gqlmodel.IncidentEventTypeUpdated,
-	model.EventIncidentDeleted: gqlmodel.IncidentEventTypeDeleted,
+	model.EventIncidentCreated:     gqlmodel.IncidentEventTypeCreated,
+	model.EventIncidentUpdated:     gqlmodel.IncidentEventTypeUpdated,
+	model.EventIncidentDeleted:     gqlmodel.IncidentEventTypeDeleted,
+	model.EventIncidentUpdateAdded: gqlmodel.IncidentEventTypeUpdateAdded,
 }
 
 func eventOut(e *model.Event) *gqlmodel.IncidentEvent {

@@ -148,12 +148,22 @@ func (p *Public) Watch(ctx context.Context, tenant, ip, key string, render Rende
 	t.refresh.Lock()
 	err := func() error {
 		if t.sum == nil {
+			// Subscribed before the read, so that no change committed
+			// after the read goes unnoticed.
+			sub, err := p.hub.Subscribe(tenant, model.EventFilter{})
+			if err != nil {
+				slog.Warn("public status: subscribe", "tenant", tenant, "err", err)
+				sub = nil // the refresh ticker covers for it
+			}
 			sum, err := p.fetch(ctx, tenant)
 			if err != nil {
+				if sub != nil {
+					sub.Close()
+				}
 				return err
 			}
 			t.sum, t.version = sum, p.version(sum)
-			p.start(t)
+			p.start(t, sub)
 		}
 		p.mu.Lock()
 		cur := r.cur
@@ -182,12 +192,15 @@ func (p *Public) Watch(ctx context.Context, tenant, ip, key string, render Rende
 
 // start runs the tenant's refresher: it reads and renders the status again
 // on the tenant's events, on a publication change, and every Refresh.
-func (p *Public) start(t *publicTenant) {
+func (p *Public) start(t *publicTenant, sub *Sub) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
 	if p.closed || p.tenants[t.name] != t {
 		p.mu.Unlock()
 		cancel()
+		if sub != nil {
+			sub.Close()
+		}
 		return
 	}
 	t.stop = cancel
@@ -195,14 +208,13 @@ func (p *Public) start(t *publicTenant) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		p.run(ctx, t)
+		p.run(ctx, t, sub)
 	}()
 }
 
-func (p *Public) run(ctx context.Context, t *publicTenant) {
+func (p *Public) run(ctx context.Context, t *publicTenant, sub *Sub) {
 	tick := time.NewTicker(p.opt.Refresh)
 	defer tick.Stop()
-	var sub *Sub
 	defer func() {
 		if sub != nil {
 			sub.Close()

@@ -13,6 +13,9 @@ const (
 	EventIncidentCreated EventType = "incident.created"
 	EventIncidentUpdated EventType = "incident.updated"
 	EventIncidentDeleted EventType = "incident.deleted"
+	// EventIncidentUpdateAdded: an entry joined the incident's timeline
+	// (the incident itself is unchanged: before and after are equal).
+	EventIncidentUpdateAdded EventType = "incident.update_added"
 )
 
 // Position is an event's place in the one order every replica delivers

@@ -113,7 +113,8 @@ func TestPublicSummaryCaching(t *testing.T) {
 // ends when the tenant unpublishes.
 func TestPublicStream(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
-		s := apitest.Start(t, b, apitest.Config{})
+		// No periodic refresh: every message here comes from an event.
+		s := apitest.Start(t, b, apitest.Config{Public: live.PublicOptions{Refresh: time.Hour}})
 		ten, other := apitest.Tenant("live"), apitest.Tenant("live-other")
 		key := s.Key(ten, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
 		okey := s.Key(other, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
@@ -159,6 +160,18 @@ func TestPublicStream(t *testing.T) {
 		if sum.OpenIncidents[0].CreatedBy != "" || sum.OpenIncidents[0].UpdatedBy != "" || regexp.MustCompile(`"(createdBy|updatedBy)":"[^"]`).Match(second.Data) {
 			t.Errorf("who did what is public: %s", second.Data)
 		}
+
+		// A timeline entry is a change too.
+		s.Do("POST", "/v1/incidents/"+sum.OpenIncidents[0].ID+"/updates", key, map[string]any{"displayName": "Investigating", "description": "looking"}).Expect(t, 201)
+		third := st.Next(t, 10*time.Second)
+		var withUpdates struct{ OpenIncidentUpdates map[string][]struct{ DisplayName, CreatedBy string } }
+		if err := json.Unmarshal(third.Data, &withUpdates); err != nil {
+			t.Fatal(err)
+		}
+		if ups := withUpdates.OpenIncidentUpdates[sum.OpenIncidents[0].ID]; len(ups) == 0 || ups[len(ups)-1].DisplayName != "Investigating" || ups[len(ups)-1].CreatedBy != "" {
+			t.Fatalf("after an update: %s", third.Data)
+		}
+		second = third
 
 		// A resume with the current version gets no repeat: its first
 		// message is the next change.

@@ -591,10 +591,17 @@ func (x incidents) AddUpdate(ctx context.Context, id string, in model.UpdateInpu
 	}
 	var out *model.IncidentUpdate
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
-		if _, err := x.lockLive(ctx, t, p.TenantID, id); err != nil {
+		row, err := x.lockLive(ctx, t, p.TenantID, id)
+		if err != nil {
 			return err
 		}
 		if out, err = x.s.appendUpdate(ctx, t, p, id, in); err != nil {
+			return err
+		}
+		// A committed change is an event, so that live viewers of the
+		// timeline (public status, widgets) learn of it at once.
+		cur := row.toModel()
+		if err := x.s.appendEvent(ctx, t, model.EventIncidentUpdateAdded, cur, cur, nil); err != nil {
 			return err
 		}
 		return x.s.audit(ctx, t, p, model.AuditIncidentUpdate, "incident", id,

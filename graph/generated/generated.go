@@ -2638,6 +2638,8 @@ enum IncidentEventType {
   CREATED
   UPDATED
   DELETED
+  "an entry joined the incident's timeline (the incident is unchanged)"
+  UPDATE_ADDED
 }
 
 type IncidentEvent {

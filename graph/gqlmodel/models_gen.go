@@ -457,17 +457,20 @@ const (
 	IncidentEventTypeCreated IncidentEventType = "CREATED"
 	IncidentEventTypeUpdated IncidentEventType = "UPDATED"
 	IncidentEventTypeDeleted IncidentEventType = "DELETED"
+	// an entry joined the incident's timeline (the incident is unchanged)
+	IncidentEventTypeUpdateAdded IncidentEventType = "UPDATE_ADDED"
 )
 
 var AllIncidentEventType = []IncidentEventType{
 	IncidentEventTypeCreated,
 	IncidentEventTypeUpdated,
 	IncidentEventTypeDeleted,
+	IncidentEventTypeUpdateAdded,
 }
 
 func (e IncidentEventType) IsValid() bool {
 	switch e {
-	case IncidentEventTypeCreated, IncidentEventTypeUpdated, IncidentEventTypeDeleted:
+	case IncidentEventTypeCreated, IncidentEventTypeUpdated, IncidentEventTypeDeleted, IncidentEventTypeUpdateAdded:
 		return true
 	}
 	return false
