@@ -164,7 +164,9 @@ func TestPublicStream(t *testing.T) {
 		// A timeline entry is a change too.
 		s.Do("POST", "/v1/incidents/"+sum.OpenIncidents[0].ID+"/updates", key, map[string]any{"displayName": "Investigating", "description": "looking"}).Expect(t, 201)
 		third := st.Next(t, 10*time.Second)
-		var withUpdates struct{ OpenIncidentUpdates map[string][]struct{ DisplayName, CreatedBy string } }
+		var withUpdates struct {
+			OpenIncidentUpdates map[string][]struct{ DisplayName, CreatedBy string }
+		}
 		if err := json.Unmarshal(third.Data, &withUpdates); err != nil {
 			t.Fatal(err)
 		}
