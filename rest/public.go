@@ -59,6 +59,11 @@ func (h publicHandlers) admit(w http.ResponseWriter, r *http.Request) (*model.Pu
 	}
 	pub, err := h.svc.Publication(r.Context(), chi.URLParam(r, "tenant"))
 	if err != nil {
+		if model.AsError(err).Code == model.CodeNotFound {
+			// Any page may learn that a status is not published (anyone
+			// can): a widget then stops instead of retrying forever.
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
 		writeError(w, r, err)
 		return nil, false
 	}

@@ -41,8 +41,13 @@ func TestPublicationOrigins(t *testing.T) {
 				t.Errorf("%v: %+v", bad, p)
 			}
 		}
-		// Refused writes changed nothing: still unpublished.
-		wantProblem(t, s.Do("GET", "/v1/public/"+ten+"/status", "", nil), 404, "NotFound")
+		// Refused writes changed nothing: still unpublished. Any page may
+		// read that (a widget stops instead of retrying).
+		unpublished := s.Do("GET", "/v1/public/"+ten+"/status", "", nil, "Origin", "https://a.example")
+		wantProblem(t, unpublished, 404, "NotFound")
+		if got := unpublished.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Errorf("the 404 of an unpublished status: Access-Control-Allow-Origin %q", got)
+		}
 		publish(t, s, key, map[string]any{"public": true, "allowedOrigins": []string{"HTTPS://Status.Example:443", "http://localhost:8080"}})
 		get := func(origin string) *apitest.Response {
 			return s.Do("GET", "/v1/public/"+ten+"/status", "", nil, "Origin", origin)
