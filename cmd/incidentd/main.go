@@ -174,6 +174,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"concurrent subscriptions (WebSocket and SSE) per tenant and instance (env INCIDENTD_MAX_SUBSCRIPTIONS_PER_TENANT)")
 	buffer := fs.Int("subscriber-buffer", intEnv("INCIDENTD_SUBSCRIBER_BUFFER", 256),
 		"events queued per subscriber before it is dropped as a slow consumer (env INCIDENTD_SUBSCRIBER_BUFFER)")
+	proxies := fs.String("trusted-proxies", env("INCIDENTD_TRUSTED_PROXIES", ""),
+		"comma-separated addresses or CIDR prefixes of the load balancers in front; their X-Forwarded-For names the client (env INCIDENTD_TRUSTED_PROXIES)")
 	publicPerIP := fs.Int("public-max-per-ip", intEnv("INCIDENTD_PUBLIC_MAX_PER_IP", 50),
 		"open public status streams (SSE and /graphql/public subscriptions) one client address may hold (env INCIDENTD_PUBLIC_MAX_PER_IP)")
 	publicMax := fs.Int("public-max-viewers", intEnv("INCIDENTD_PUBLIC_MAX_VIEWERS", 20000),
@@ -245,14 +247,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer closeRedis() //nolint:errcheck // closing at exit
 		rateStore = rs
 	}
+	trusted, err := auth.ParseProxies(*proxies)
+	if err != nil {
+		return err
+	}
 	app, err := server.New(st, server.Config{
-		RateLimit:   *rate,
-		RateTiers:   *tiers,
-		RateStore:   rateStore,
-		OIDC:        verifier,
-		Monitoring:  &auth.MonitoringConfig{Secret: *monSecret, PayloadKey: *monPayload, Tenant: *monTenant},
-		KeyCacheTTL: *keyTTL,
-		Logger:      log,
+		TrustedProxies: trusted,
+		RateLimit:      *rate,
+		RateTiers:      *tiers,
+		RateStore:      rateStore,
+		OIDC:           verifier,
+		Monitoring:     &auth.MonitoringConfig{Secret: *monSecret, PayloadKey: *monPayload, Tenant: *monTenant},
+		KeyCacheTTL:    *keyTTL,
+		Logger:         log,
 		GraphQL: graph.Config{
 			ComplexityLimit: *complexity, DepthLimit: *depth, Introspection: *introspection,
 			KeepAlive: *keepAlive, MaxSubscriptionsPerConn: *subsPerConn, WSOrigins: wsOrigins,

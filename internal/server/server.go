@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type Config struct {
 
 	GraphQL graph.Config // services and auth are filled in here
 	Live    live.Options
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client (per-address limits, logs).
+	TrustedProxies []netip.Prefix
 	// Public bounds the anonymous viewers of published status.
 	Public live.PublicOptions
 	// EventRetention bounds how long events stay replayable (default 24h).
@@ -151,7 +155,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	})
 	// Outside the router: metrics time each request by the route template
 	// chi found, and name its span (started outermost) after it.
-	h := m.Middleware(router, func(r *http.Request, route string) {
+	h := m.Middleware(auth.BehindProxies(cfg.TrustedProxies)(router), func(r *http.Request, route string) {
 		if route != metrics.Unmatched {
 			telemetry.NameSpan(r, route)
 		}
