@@ -5,7 +5,7 @@ PKGS    := ./...
 RACE    := $(shell [ "$$($(GO) env CGO_ENABLED)" = "1" ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 FUZZTIME ?= 20000x
 
-.PHONY: run test lint fuzz bench load mutate mutate-fast mutate-ci generate graphiql-assets check-generated build clean
+.PHONY: run test lint fuzz bench load mutate mutate-fast mutate-ci generate clients graphiql-assets check-generated build clean
 
 ## run: start the server on 127.0.0.1:8080 with the embedded SQLite store under ./data
 run:
@@ -65,9 +65,24 @@ mutate-ci:
 load:
 	$(GO) run ./cmd/loadgen $(LOADGEN_ARGS)
 
-## generate: regenerate the committed gqlgen code from graph/*.graphqls (the OpenAPI document is hand-written, spec-first)
-generate:
+## generate: regenerate the committed generated code: gqlgen's from graph/*.graphqls, and the REST clients from rest/openapi.yaml (make clients; the OpenAPI document itself is hand-written, spec-first)
+generate: clients
 	$(GO) tool gqlgen generate
+
+## clients: regenerate the REST API clients from OPENAPI: Go (oapi-codegen, a go.mod tool) into clients/go/incidentd, TypeScript types (openapi-typescript, pinned in clients/ts/package-lock.json) into clients/ts/src/schema.d.ts; without node or clients/ts/node_modules the TypeScript types are skipped, said loudly (TS_REQUIRED=1 makes that an error, as CI should)
+OPENAPI     ?= rest/openapi.yaml
+TS_REQUIRED ?=
+TSGEN       := clients/ts/node_modules/.bin/openapi-typescript
+clients:
+	$(GO) tool oapi-codegen -config clients/go/oapi-codegen.yaml $(OPENAPI)
+	@if command -v node >/dev/null 2>&1 && [ -x $(TSGEN) ]; then \
+		echo "$(TSGEN) $(OPENAPI) --output clients/ts/src/schema.d.ts --default-non-nullable false"; \
+		$(TSGEN) $(OPENAPI) --output clients/ts/src/schema.d.ts --default-non-nullable false >/dev/null; \
+	elif [ -n "$(TS_REQUIRED)" ]; then \
+		echo "make clients: node or clients/ts/node_modules missing and TS_REQUIRED is set: run npm ci --prefix clients/ts" >&2; exit 1; \
+	else \
+		echo "make clients: node or clients/ts/node_modules missing: TypeScript client SKIPPED, clients/ts/src/schema.d.ts NOT regenerated (run npm ci --prefix clients/ts)" >&2; \
+	fi
 
 ## graphiql-assets: re-fetch the explorer's embedded assets from the npm registry (pinned, integrity-checked)
 graphiql-assets:

@@ -556,7 +556,6 @@ const (
 	ListAuditEventsParamsActionSeverityDelete    ListAuditEventsParamsAction = "severity.delete"
 	ListAuditEventsParamsActionSeverityUpdate    ListAuditEventsParamsAction = "severity.update"
 	ListAuditEventsParamsActionStatusPublication ListAuditEventsParamsAction = "status.publication"
-	ListAuditEventsParamsActionTenantSettings    ListAuditEventsParamsAction = "tenant.settings"
 )
 
 // Valid indicates whether the value is a known member of the ListAuditEventsParamsAction enum.
@@ -599,8 +598,6 @@ func (e ListAuditEventsParamsAction) Valid() bool {
 	case ListAuditEventsParamsActionSeverityUpdate:
 		return true
 	case ListAuditEventsParamsActionStatusPublication:
-		return true
-	case ListAuditEventsParamsActionTenantSettings:
 		return true
 	default:
 		return false

@@ -1265,7 +1265,7 @@ export interface components {
              * @example open
              * @enum {string}
              */
-            status: "open" | "investigating" | "resolved" | "closed";
+            status?: "open" | "investigating" | "resolved" | "closed";
             /** @description A phase of an existing generation (422 otherwise). */
             phase?: components["schemas"]["PhaseRef"] | null;
             /** @description The components it affects; each must be a component of the tenant, with an impact type of the tenant (422 otherwise). */
