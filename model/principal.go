@@ -16,6 +16,7 @@ const (
 	ScopeComponentsWrite Scope = "components:write"
 	ScopeAPIKeysAdmin    Scope = "apikeys:admin"
 	ScopeAuditRead       Scope = "audit:read"
+	ScopeWebhooksAdmin   Scope = "webhooks:admin"
 	// ScopeRead and ScopeWrite are the incidents contract's OAuth2 scopes; they stand for
 	// read or write access to the domain's resources (incidents, components),
 	// not for administration (API keys, the audit trail).
@@ -25,7 +26,7 @@ const (
 
 // KnownScopes lists every scope a credential may carry.
 var KnownScopes = []Scope{ScopeIncidentsRead, ScopeIncidentsWrite, ScopeComponentsRead, ScopeComponentsWrite,
-	ScopeAPIKeysAdmin, ScopeAuditRead, ScopeRead, ScopeWrite}
+	ScopeAPIKeysAdmin, ScopeAuditRead, ScopeWebhooksAdmin, ScopeRead, ScopeWrite}
 
 // ValidScope reports whether s is a scope the platform knows.
 func ValidScope(s Scope) bool { return slices.Contains(KnownScopes, s) }
@@ -61,7 +62,7 @@ func (p *Principal) Has(s Scope) bool {
 }
 
 func implies(held, want Scope) bool {
-	admin := want == ScopeAPIKeysAdmin || want == ScopeAuditRead
+	admin := want == ScopeAPIKeysAdmin || want == ScopeAuditRead || want == ScopeWebhooksAdmin
 	switch held {
 	case ScopeWrite:
 		return !admin
