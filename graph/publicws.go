@@ -264,8 +264,11 @@ func (pc *publicConn) subscribe(ctx context.Context, id string, payload json.Raw
 	}
 	vars, _ := json.Marshal(params.Variables) // map keys sorted: one key per meaning
 	key := "graphql:" + params.OperationName + "\x00" + string(vars) + "\x00" + query
+	// The rendering outlives this connection when others share it: it
+	// holds the handler and the document, never the connection.
+	h, doc := pc.h, params
 	render := func(sum *model.StatusSummary, version string) ([]byte, error) {
-		return pc.h.render(tenant, query, &params, sum, version)
+		return h.render(tenant, query, &doc, sum, version)
 	}
 	v, err := pc.h.cfg.Public.Watch(ctx, tenant, pc.ip, key, render, "")
 	if err != nil {

@@ -23,7 +23,7 @@ var AuditActions = []string{AuditIncidentCreate, AuditIncidentUpdate, AuditIncid
 	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete,
 	AuditMaintenanceCreate, AuditMaintenanceDelete, AuditStatusPublication,
 	AuditImpactTypeCreate, AuditImpactTypeUpdate, AuditImpactTypeDelete,
-	AuditSeverityCreate, AuditSeverityUpdate, AuditSeverityDelete, AuditPhasesReplace}
+	AuditSeverityCreate, AuditSeverityUpdate, AuditSeverityDelete, AuditPhasesReplace, AuditSettings}
 
 // Change is one field's value before and after a mutation (nil: absent).
 type Change struct {

@@ -22,6 +22,12 @@ const (
 	CodeBusinessRule Code = "business_rule"
 	CodeUnavailable  Code = "unavailable"
 	CodeInternal     Code = "internal"
+	// CodePreconditionFailed: the resource is no longer the version the
+	// caller expected (If-Match, expectedVersion).
+	CodePreconditionFailed Code = "precondition_failed"
+	// CodePreconditionRequired: the tenant requires an expected version on
+	// every change and none was given.
+	CodePreconditionRequired Code = "precondition_required"
 )
 
 // WireName is the error's name on both doors: REST's `error` member (the
@@ -44,6 +50,10 @@ func (c Code) WireName() string {
 		return "BusinessRuleViolation"
 	case CodeUnavailable:
 		return "ServiceUnavailable"
+	case CodePreconditionFailed:
+		return "PreconditionFailed"
+	case CodePreconditionRequired:
+		return "PreconditionRequired"
 	}
 	return "InternalError"
 }
@@ -61,6 +71,8 @@ type Error struct {
 	Details []FieldError
 	// Err is an underlying cause; it is logged, never shown to clients.
 	Err error
+	// Version is the resource's current version (precondition_failed).
+	Version string
 }
 
 func (e *Error) Error() string {

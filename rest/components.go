@@ -71,6 +71,7 @@ func (h componentHandlers) write(w http.ResponseWriter, r *http.Request, status 
 		writeError(w, r, err)
 		return
 	}
+	setETag(w, c.Version())
 	writeJSON(w, status, out[0])
 }
 
@@ -79,6 +80,7 @@ func (h componentHandlers) routes(r chi.Router) {
 	r.Post("/", h.create)
 	r.Get("/{id}", h.get)
 	r.Patch("/{id}", h.update)
+	r.Put("/{id}", h.replace)
 	r.Delete("/{id}", h.delete)
 }
 
@@ -132,6 +134,9 @@ func (h componentHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if notModified(w, r, c.Version()) {
+		return
+	}
 	h.write(w, r, http.StatusOK, c)
 }
 
@@ -145,6 +150,36 @@ func (h componentHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	h.apply(w, r, in)
+}
+
+// replace serves PUT /v1/components/{id}: displayName is required, absent
+// labels are cleared; then as PATCH.
+func (h componentHandlers) replace(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readAuthorized(w, r, model.ScopeComponentsWrite)
+	if !ok {
+		return
+	}
+	in, err := decodeComponent(raw, true)
+	if err == nil && !in.DisplayName.Set {
+		err = model.Invalid("Invalid request body", model.FieldError{Field: "displayName", Message: "displayName is required: PUT replaces the whole component"})
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !in.Labels.Set {
+		in.Labels = model.Some(map[string]string{})
+	}
+	h.apply(w, r, in)
+}
+
+func (h componentHandlers) apply(w http.ResponseWriter, r *http.Request, in model.ComponentInput) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	c, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), in)
 	if err != nil {
 		writeError(w, r, err)
@@ -154,6 +189,11 @@ func (h componentHandlers) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h componentHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
 		writeError(w, r, err)
 		return

@@ -396,6 +396,43 @@ func decodePatch(raw map[string]json.RawMessage) (model.IncidentPatch, error) {
 	return p, model.Invalid("Invalid request body", sortDetails(f.merge(p.Validate()))...)
 }
 
+// decodeReplace reads a PUT body: title, severity, status and occurredAt
+// are required; description, service, tags, phase and affects absent are
+// cleared (resolvedAt absent follows the lifecycle rules). The result is the patch that sets every field.
+func decodeReplace(raw map[string]json.RawMessage) (model.IncidentPatch, error) {
+	var missing []model.FieldError
+	for _, name := range []string{"title", "severity", "status", "occurredAt"} {
+		if _, ok := raw[name]; !ok {
+			missing = append(missing, model.FieldError{Field: name, Message: name + " is required: PUT replaces the whole incident"})
+		}
+	}
+	p, err := decodePatch(raw)
+	if err != nil || len(missing) > 0 {
+		var details []model.FieldError
+		if err != nil {
+			details = model.AsError(err).Details
+		}
+		return p, model.Invalid("Invalid request body", sortDetails(append(missing, details...))...)
+	}
+	for _, o := range []*model.Optional[string]{&p.Description, &p.Service} {
+		if !o.Set {
+			*o = model.Null[string]()
+		}
+	}
+	if !p.Tags.Set {
+		p.Tags = model.Some([]string{})
+	}
+	// resolvedAt left out follows the lifecycle rules (stamped on
+	// resolving, cleared on reopening), as it does on PATCH.
+	if !p.Phase.Set {
+		p.Phase = model.Null[model.PhaseRef]()
+	}
+	if !p.Affects.Set {
+		p.Affects = model.Some([]model.AffectInput{})
+	}
+	return p, nil
+}
+
 // sortDetails orders details by field so that answers are stable.
 func sortDetails(d []model.FieldError) []model.FieldError {
 	slices.SortStableFunc(d, func(a, b model.FieldError) int { return strings.Compare(a.Field, b.Field) })

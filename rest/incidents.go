@@ -105,6 +105,7 @@ func (h incidentHandlers) routes(r chi.Router) {
 	r.Post("/", h.create)
 	r.Get("/{id}", h.get)
 	r.Patch("/{id}", h.update)
+	r.Put("/{id}", h.replace)
 	r.Delete("/{id}", h.delete)
 	r.Get("/{id}/updates", h.updates)
 	r.Post("/{id}/updates", h.addUpdate)
@@ -228,6 +229,7 @@ func (h incidentHandlers) create(w http.ResponseWriter, r *http.Request) {
 
 // writeIncident answers one incident with its affects.
 func writeIncident(w http.ResponseWriter, status int, inc *model.Incident, affects []model.Affect) {
+	setETag(w, inc.Version())
 	out := toIncidentJSON(inc)
 	out.Affects = toAffectsJSON(affects)
 	writeJSON(w, status, out)
@@ -237,6 +239,9 @@ func (h incidentHandlers) get(w http.ResponseWriter, r *http.Request) {
 	inc, affects, err := h.svc.GetWithAffects(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if notModified(w, r, inc.Version()) {
 		return
 	}
 	writeIncident(w, http.StatusOK, inc, affects)
@@ -252,6 +257,31 @@ func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	h.apply(w, r, p)
+}
+
+// replace serves PUT /v1/incidents/{id}: the whole incident. Required
+// fields must be present; an absent optional one is cleared. It is then
+// the patch that sets every field, with a PATCH's rules, audit and event.
+func (h incidentHandlers) replace(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readAuthorized(w, r, model.ScopeIncidentsWrite)
+	if !ok {
+		return
+	}
+	p, err := decodeReplace(raw)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	h.apply(w, r, p)
+}
+
+func (h incidentHandlers) apply(w http.ResponseWriter, r *http.Request, p model.IncidentPatch) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	inc, affects, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), p)
 	if err != nil {
 		writeError(w, r, err)
@@ -261,6 +291,11 @@ func (h incidentHandlers) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h incidentHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
 		writeError(w, r, err)
 		return

@@ -260,7 +260,7 @@ func TestBadBodies(t *testing.T) {
 		if res.Status != 201 {
 			t.Errorf("no content type: %d", res.Status)
 		}
-		wantProblem(t, s.Do("PUT", "/v1/incidents/"+inc.ID, key, `{}`), 405, "MethodNotAllowed")
+		wantProblem(t, s.Do("POST", "/v1/incidents/"+inc.ID, key, `{}`), 405, "MethodNotAllowed")
 		wantProblem(t, s.Do("GET", "/v1/nothing", key, nil), 404, "NotFound")
 	})
 }

@@ -31,6 +31,10 @@ var problems = map[model.Code]problem{
 	model.CodeRateLimited:  domainProblem(model.CodeRateLimited, http.StatusTooManyRequests, "Rate Limit Exceeded", "rate-limit-exceeded"),
 	model.CodeUnavailable:  domainProblem(model.CodeUnavailable, http.StatusServiceUnavailable, "Service Unavailable", "service-unavailable"),
 	model.CodeInternal:     domainProblem(model.CodeInternal, http.StatusInternalServerError, "Internal Server Error", "internal-error"),
+	model.CodePreconditionFailed: domainProblem(model.CodePreconditionFailed, http.StatusPreconditionFailed,
+		"Precondition Failed", "precondition-failed"),
+	model.CodePreconditionRequired: domainProblem(model.CodePreconditionRequired, http.StatusPreconditionRequired,
+		"Precondition Required", "precondition-required"),
 }
 
 // Problems that only HTTP has.
@@ -64,6 +68,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if p.status >= 500 && e.Code == model.CodeInternal {
 		slog.ErrorContext(r.Context(), "internal error", "request_id", RequestID(r.Context()), "err", err)
 		msg = "An internal error occurred; quote the request id when reporting it"
+	}
+	if e.Version != "" {
+		w.Header().Set("ETag", `"`+e.Version+`"`) // the current representation's
 	}
 	if e.Code == model.CodeUnavailable {
 		slog.WarnContext(r.Context(), "unavailable", "request_id", RequestID(r.Context()), "err", err)

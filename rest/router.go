@@ -41,6 +41,8 @@ type Deps struct {
 	GraphQL http.Handler
 	// Mounts are extra unauthenticated handlers by chi pattern (explorer assets).
 	Mounts map[string]http.Handler
+	// Settings are the tenant's own rules.
+	Settings model.SettingsService
 	// Uptime serves components' uptime history.
 	Uptime model.UptimeService
 	// Public fans published tenants' status out to anonymous viewers.
@@ -131,6 +133,10 @@ func NewRouter(d Deps) http.Handler {
 		}
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)
+		}
+		if d.Settings != nil {
+			r.Get("/settings", settingsHandlers{d.Settings}.get)
+			r.Put("/settings", settingsHandlers{d.Settings}.put)
 		}
 		if d.Maintenance != nil {
 			r.Route("/maintenance", maintenanceHandlers{d.Maintenance}.routes)

@@ -196,6 +196,9 @@ func (x components) Update(ctx context.Context, id string, in model.ComponentInp
 		if err != nil {
 			return err
 		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
+			return err
+		}
 		next := *cur
 		if in.DisplayName.Set {
 			next.DisplayName = in.DisplayName.Value
@@ -234,6 +237,9 @@ func (x components) Delete(ctx context.Context, id string) error {
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
 		cur, err := x.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
+			return err
+		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
 			return err
 		}
 		var open int

@@ -354,6 +354,9 @@ func (x incidents) Update(ctx context.Context, id string, patch model.IncidentPa
 			return err
 		}
 		cur := row.toModel()
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
+			return err
+		}
 		a, err := x.applyTx(ctx, t, p, cur, before, patch)
 		if out, affects = a.next, a.affects; err != nil || !a.changed {
 			return err
@@ -624,6 +627,9 @@ func (x incidents) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		cur := row.toModel()
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
+			return err
+		}
 		gone := *cur
 		gone.IsDeleted, gone.UpdatedAt, gone.UpdatedBy = true, model.NormalizeTime(x.s.clock.Now()), p.ActorID
 		if err := t.exec(ctx, "delete incident", `UPDATE incidents SET is_deleted = $1, updated_at = $2, updated_by = $3 WHERE id = $4 AND tenant_id = $5`,

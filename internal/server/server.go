@@ -143,6 +143,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Hub:                     hub,
 		Public:                  pub,
 		Uptime:                  st.Uptime(),
+		Settings:                st.Settings(),
 		Authenticator:           authn,
 		MonitoringAuthenticator: authn.ForMonitoring(cfg.Monitoring),
 		Limiter:                 lim,

@@ -1,0 +1,2 @@
+-- A tenant may require a precondition (If-Match, expectedVersion) on every change of an incident or component.
+ALTER TABLE tenant_settings ADD COLUMN require_preconditions INTEGER NOT NULL DEFAULT 0;

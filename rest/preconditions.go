@@ -1,0 +1,57 @@
+package rest
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// Conditional requests (RFC 9110 §13) on incidents and components, one
+// rule for both: the ETag is the resource's model version in quotes; GET
+// answers 304 to an If-None-Match naming it; PATCH, PUT and DELETE with
+// If-Match apply only to a version it names (412 with the current ETag
+// otherwise), checked by the store under the row's lock.
+
+// setETag names the representation about to be written.
+func setETag(w http.ResponseWriter, version string) {
+	w.Header().Set("ETag", `"`+version+`"`)
+}
+
+// notModified answers 304 when If-None-Match names version.
+func notModified(w http.ResponseWriter, r *http.Request, version string) bool {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" || !etagMatches(inm, `"`+version+`"`) {
+		return false
+	}
+	setETag(w, version)
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+// withIfMatch puts If-Match's versions into the request's context for the
+// store (model.WithExpectedVersion). A weak tag never matches (RFC 9110:
+// If-Match compares strongly), and a malformed one is a 400.
+func withIfMatch(r *http.Request) (*http.Request, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return r, nil
+	}
+	if h == "*" {
+		return r.WithContext(model.WithExpectedVersion(r.Context(), "*")), nil
+	}
+	var versions []string
+	for tag := range strings.SplitSeq(h, ",") {
+		tag = strings.TrimSpace(tag)
+		if strings.HasPrefix(tag, "W/") {
+			versions = append(versions, "weak:never-matches")
+			continue
+		}
+		if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' || strings.ContainsAny(tag[1:len(tag)-1], `", `) {
+			return r, model.Invalid("Invalid If-Match", model.FieldError{Field: "If-Match",
+				Message: `If-Match is * or a list of entity tags in double quotes, e.g. "3kT0aF1yq2yq8pZcX1"`})
+		}
+		versions = append(versions, tag[1:len(tag)-1])
+	}
+	return r.WithContext(model.WithExpectedVersion(r.Context(), strings.Join(versions, ","))), nil
+}

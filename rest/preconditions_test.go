@@ -1,0 +1,149 @@
+package rest_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/incidentd/incidentd/internal/apitest"
+	"github.com/incidentd/incidentd/model"
+)
+
+// TestConditionalIncidentEdits: two clients edit one incident from the
+// same version: the second gets 412 with the current ETag and nothing the
+// first wrote is lost; GET answers 304 while a copy is current; If-Match
+// guards DELETE too; a weak or malformed tag never passes.
+func TestConditionalIncidentEdits(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("etag"), model.ScopeIncidentsWrite)
+		created := s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"}).Expect(t, 201)
+		id := created.Map(t)["id"].(string)
+		path := "/v1/incidents/" + id
+		v0 := s.Do("GET", path, key, nil).Expect(t, 200).Header.Get("ETag")
+		if v0 == "" || v0 != created.Header.Get("ETag") {
+			t.Fatalf("ETag %q, create's %q", v0, created.Header.Get("ETag"))
+		}
+		if r := s.Do("GET", path, key, nil, "If-None-Match", v0); r.Status != http.StatusNotModified || r.Header.Get("ETag") != v0 {
+			t.Errorf("If-None-Match current: %d %v", r.Status, r.Header)
+		}
+
+		a := s.Do("PATCH", path, key, map[string]any{"title": "from A"}, "If-Match", v0).Expect(t, 200)
+		v1 := a.Header.Get("ETag")
+		if v1 == v0 || v1 == "" {
+			t.Fatalf("the version did not move: %s", v1)
+		}
+		stale := s.Do("PATCH", path, key, map[string]any{"severity": "high"}, "If-Match", v0)
+		wantProblem(t, stale, 412, "PreconditionFailed")
+		if stale.Header.Get("ETag") != v1 {
+			t.Errorf("412 carries %q, the current is %q", stale.Header.Get("ETag"), v1)
+		}
+		var now struct{ Title, Severity string }
+		s.Do("GET", path, key, nil).JSON(t, &now)
+		if now.Title != "from A" || now.Severity != "low" {
+			t.Errorf("after the refused write: %+v", now)
+		}
+		s.Do("GET", path, key, nil, "If-None-Match", v0).Expect(t, 200) // the copy is stale
+		b2 := s.Do("PATCH", path, key, map[string]any{"severity": "high"}, "If-Match", v1).Expect(t, 200)
+		v2 := b2.Header.Get("ETag")
+
+		wantProblem(t, s.Do("PATCH", path, key, map[string]any{"title": "x"}, "If-Match", "W/"+v2), 412, "PreconditionFailed")
+		wantProblem(t, s.Do("PATCH", path, key, map[string]any{"title": "x"}, "If-Match", "no-quotes"), 400, "ValidationError")
+		s.Do("PATCH", path, key, map[string]any{"title": "any"}, "If-Match", `"other", `+v2).Expect(t, 200)
+		v3 := s.Do("PATCH", path, key, map[string]any{"title": "star"}, "If-Match", "*").Expect(t, 200).Header.Get("ETag")
+		wantProblem(t, s.Do("DELETE", path, key, nil, "If-Match", v2), 412, "PreconditionFailed")
+		s.Do("DELETE", path, key, nil, "If-Match", v3).Expect(t, 204)
+		wantProblem(t, s.Do("PATCH", path, key, map[string]any{"title": "x"}, "If-Match", "*"), 404, "NotFound")
+	})
+}
+
+// TestPutReplaces: PUT needs the required fields and clears the optional
+// ones it leaves out, with PATCH's rules, audit and ETag; components too.
+func TestPutReplaces(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		ten := apitest.Tenant("put")
+		key := s.Key(ten, model.ScopeIncidentsWrite, model.ScopeComponentsWrite)
+		auditor := s.Key(ten, model.ScopeAuditRead)
+		id := s.Do("POST", "/v1/incidents", key, map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z",
+			"description": "d", "service": "api", "tags": []string{"x"}}).Expect(t, 201).Map(t)["id"].(string)
+		p := wantProblem(t, s.Do("PUT", "/v1/incidents/"+id, key, map[string]any{"title": "only"}), 400, "ValidationError")
+		if len(p.Details) != 3 {
+			t.Errorf("missing fields: %+v", p.Details)
+		}
+		var got struct {
+			Title, Status string
+			Description   *string
+			Service       *string
+			Tags          []string
+			ResolvedAt    *string
+		}
+		res := s.Do("PUT", "/v1/incidents/"+id, key, map[string]any{"title": "whole", "severity": "high", "status": "resolved",
+			"occurredAt": "2024-01-15T14:30:00Z"}).Expect(t, 200)
+		res.JSON(t, &got)
+		if got.Title != "whole" || got.Description != nil || got.Service != nil || len(got.Tags) != 0 || got.Status != "resolved" ||
+			got.ResolvedAt == nil || res.Header.Get("ETag") == "" {
+			t.Errorf("after PUT: %+v", got)
+		}
+		// The lifecycle rules hold: resolvedAt before occurredAt is refused.
+		wantProblem(t, s.Do("PUT", "/v1/incidents/"+id, key, map[string]any{"title": "whole", "severity": "high", "status": "resolved",
+			"occurredAt": "2024-01-15T14:30:00Z", "resolvedAt": "2024-01-01T00:00:00Z"}), 422, "BusinessRuleViolation")
+		var trail struct{ Data []struct{ Action, ResourceID string } }
+		s.Do("GET", "/v1/audit-events?resourceId="+id, auditor, nil).JSON(t, &trail)
+		if len(trail.Data) != 2 || trail.Data[0].Action != "incident.update" {
+			t.Errorf("audit: %+v", trail.Data)
+		}
+
+		cid := s.Do("POST", "/v1/components", key, map[string]any{"displayName": "API", "labels": map[string]string{"a": "b"}}).Expect(t, 201).Map(t)["id"].(string)
+		wantProblem(t, s.Do("PUT", "/v1/components/"+cid, key, map[string]any{"labels": map[string]string{}}), 400, "ValidationError")
+		cv := s.Do("GET", "/v1/components/"+cid, key, nil).Expect(t, 200).Header.Get("ETag")
+		var comp struct {
+			DisplayName string
+			Labels      map[string]string
+		}
+		put := s.Do("PUT", "/v1/components/"+cid, key, map[string]any{"displayName": "API 2"}, "If-Match", cv).Expect(t, 200)
+		put.JSON(t, &comp)
+		if comp.DisplayName != "API 2" || len(comp.Labels) != 0 {
+			t.Errorf("component after PUT: %+v", comp)
+		}
+		wantProblem(t, s.Do("PATCH", "/v1/components/"+cid, key, map[string]any{"displayName": "late"}, "If-Match", cv), 412, "PreconditionFailed")
+		if r := s.Do("GET", "/v1/components/"+cid, key, nil, "If-None-Match", put.Header.Get("ETag")); r.Status != 304 {
+			t.Errorf("component If-None-Match: %d", r.Status)
+		}
+		wantProblem(t, s.Do("DELETE", "/v1/components/"+cid, key, nil, "If-Match", cv), 412, "PreconditionFailed")
+		s.Do("DELETE", "/v1/components/"+cid, key, nil, "If-Match", put.Header.Get("ETag")).Expect(t, 204)
+	})
+}
+
+// TestRequirePreconditions: a tenant that requires them gets 428 for a
+// change without If-Match, on incidents and components; others are not
+// affected; only its administrators set it.
+func TestRequirePreconditions(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		ten, other := apitest.Tenant("strict"), apitest.Tenant("lax")
+		admin := s.Key(ten, model.ScopeAPIKeysAdmin)
+		key := s.Key(ten, model.ScopeIncidentsWrite, model.ScopeComponentsWrite)
+		okey := s.Key(other, model.ScopeIncidentsWrite)
+		wantProblem(t, s.Do("PUT", "/v1/settings", key, map[string]any{"requirePreconditions": true}), 403, "Forbidden")
+		wantProblem(t, s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": "yes"}), 400, "ValidationError")
+		var st struct{ RequirePreconditions bool }
+		s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": true}).JSON(t, &st)
+		s.Do("GET", "/v1/settings", admin, nil).JSON(t, &st)
+		if !st.RequirePreconditions {
+			t.Fatal("not set")
+		}
+		body := map[string]any{"title": "t", "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"}
+		created := s.Do("POST", "/v1/incidents", key, body).Expect(t, 201) // creating needs no precondition
+		id := created.Map(t)["id"].(string)
+		wantProblem(t, s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"title": "x"}), 428, "PreconditionRequired")
+		wantProblem(t, s.Do("DELETE", "/v1/incidents/"+id, key, nil), 428, "PreconditionRequired")
+		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"title": "x"}, "If-Match", created.Header.Get("ETag")).Expect(t, 200)
+		cid := s.Do("POST", "/v1/components", key, map[string]any{"displayName": "C"}).Expect(t, 201).Map(t)["id"].(string)
+		wantProblem(t, s.Do("PATCH", "/v1/components/"+cid, key, map[string]any{"displayName": "D"}), 428, "PreconditionRequired")
+		// Another tenant is not affected.
+		oid := s.Do("POST", "/v1/incidents", okey, body).Expect(t, 201).Map(t)["id"].(string)
+		s.Do("PATCH", "/v1/incidents/"+oid, okey, map[string]any{"title": "free"}).Expect(t, 200)
+		s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": false}).Expect(t, 200)
+		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"title": "y"}).Expect(t, 200)
+	})
+}
