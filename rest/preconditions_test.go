@@ -87,7 +87,9 @@ func TestPutReplaces(t *testing.T) {
 		// The lifecycle rules hold: resolvedAt before occurredAt is refused.
 		wantProblem(t, s.Do("PUT", "/v1/incidents/"+id, key, map[string]any{"title": "whole", "severity": "high", "status": "resolved",
 			"occurredAt": "2024-01-15T14:30:00Z", "resolvedAt": "2024-01-01T00:00:00Z"}), 422, "BusinessRuleViolation")
-		var trail struct{ Data []struct{ Action, ResourceID string } }
+		var trail struct {
+			Data []struct{ Action, ResourceID string }
+		}
 		s.Do("GET", "/v1/audit-events?resourceId="+id, auditor, nil).JSON(t, &trail)
 		if len(trail.Data) != 2 || trail.Data[0].Action != "incident.update" {
 			t.Errorf("audit: %+v", trail.Data)
