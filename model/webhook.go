@@ -29,7 +29,8 @@ const (
 	// WebhookComponentStatus is derived from incident events: one message
 	// per component whose status an incident change moved (among those
 	// whose affect it touched and those the incident affects), carrying
-	// the status read when the event is fanned out.
+	// its status at the event's time as the uptime history records it,
+	// sent when it differs from the last status reported.
 	WebhookComponentStatus WebhookEventType = "component.status"
 	// The maintenance types may be subscribed to but are never sent yet:
 	// maintenance changes are not in the event stream.

@@ -672,7 +672,10 @@ func (s *Store) queueWebhooks(ctx context.Context, t *txn, evs []*model.Event, r
 					continue // deleted since
 				}
 				incComps = append(incComps, c)
-				if st, ok := look.status[id]; ok && st != look.sent[id] {
+				if !look.wantStatus {
+					continue
+				}
+				if st := look.statusAt(id, e.At); st != look.sent[id] {
 					look.sent[id] = st
 					moved = append(moved, model.ComponentStatusChange{Component: c, Status: st})
 					if err := t.exec(ctx, "record component status", `INSERT INTO webhook_component_status (tenant_id, component_id, status)
@@ -717,10 +720,46 @@ type webhookLookup struct {
 	// incidentComponents: the components each incident affects now.
 	incidentComponents map[string][]string
 	components         map[string]*model.Component
-	// status: each candidate component's status now ("operational" or the
-	// worst open impact), when an endpoint wants component.status; sent:
-	// the last one reported.
-	status, sent map[string]string
+	// levels: each candidate component's level history over the batch,
+	// when an endpoint wants component.status; sent: the last status
+	// reported.
+	levels map[string][]levelSpan
+	sent   map[string]string
+	// wantStatus: an endpoint wants component.status.
+	wantStatus bool
+}
+
+// levelSpan is a stretch of a component's uptime history.
+type levelSpan struct {
+	level int
+	start time.Time
+	end   *time.Time
+}
+
+// statusAt is a component's status at an instant: the level of the latest
+// stretch covering it, operational when none does.
+func (l *webhookLookup) statusAt(id string, at time.Time) string {
+	st := model.LevelOperational
+	for _, iv := range l.levels[id] {
+		if !iv.start.After(at) && (iv.end == nil || iv.end.After(at)) {
+			st = model.Level(iv.level)
+		}
+	}
+	return st.String()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // candidates are the components of an event: those whose affect it touched
@@ -733,7 +772,7 @@ func (l *webhookLookup) candidates(e *model.Event) []string {
 // an endpoint of the tenant needs it.
 func (s *Store) webhookLookups(ctx context.Context, t *txn, tenant string, evs []*model.Event, eps []*model.WebhookEndpoint) (*webhookLookup, error) {
 	look := &webhookLookup{incidentComponents: map[string][]string{}, components: map[string]*model.Component{},
-		status: map[string]string{}, sent: map[string]string{}}
+		levels: map[string][]levelSpan{}, sent: map[string]string{}}
 	needComps, needStatus := false, false
 	for _, ep := range eps {
 		needComps = needComps || ep.Filter.NeedsComponents()
@@ -782,19 +821,43 @@ func (s *Store) webhookLookups(ctx context.Context, t *txn, tenant string, evs [
 	for _, c := range comps {
 		look.components[c.ID] = c
 	}
-	if !needStatus {
+	if look.wantStatus = needStatus; !needStatus {
 		return look, nil
 	}
-	affecting, err := s.affectingOf(ctx, tenant, ids)
+	// Each component's level over the batch's span, from the uptime history
+	// (recorded in the changes' own transactions), so that each event sees
+	// the status it left, however late it is fanned out.
+	from, to := evs[0].At, evs[0].At
+	for _, e := range evs {
+		from, to = minTime(from, e.At), maxTime(to, e.At)
+	}
+	w = &where{}
+	w.and("tenant_id = " + w.arg(tenant))
+	in(w, "component_id", ids)
+	w.and("started_at <= " + w.arg(newDBTime(to)))
+	w.and("(ended_at IS NULL OR ended_at > " + w.arg(newDBTime(from)) + ")")
+	rows, err = t.query(ctx, `SELECT component_id, level, started_at, ended_at FROM uptime_intervals WHERE `+w.String()+` ORDER BY started_at`, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("read component status: %w", err)
+		return nil, fmt.Errorf("read component levels: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var iv levelSpan
+		var start dbTime
+		var end *dbTime
+		if err := rows.Scan(&id, &iv.level, &start, &end); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		iv.start, iv.end = start.Time, end.ptr()
+		look.levels[id] = append(look.levels[id], iv)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read component levels: %w", err)
 	}
 	for _, id := range ids {
-		st := model.ComponentState{Incidents: affecting[id]}
-		look.status[id], look.sent[id] = "operational", "operational"
-		if worst := st.Worst(); worst >= 0 {
-			look.status[id] = worst.String()
-		}
+		look.sent[id] = "operational"
 	}
 	w = &where{}
 	w.and("tenant_id = " + w.arg(tenant))
@@ -839,8 +902,8 @@ type WebhookJob struct {
 // that an endpoint has one delivery in flight and receives them in order.
 // Instances claim disjoint sets (PostgreSQL: SKIP LOCKED; SQLite has one
 // writer). A lease that ends without an outcome (a crash) makes the
-// delivery due again.
-func (s *Store) ClaimWebhookDeliveries(ctx context.Context, n int, lease time.Duration) ([]*WebhookJob, error) {
+// delivery due again. tenants, when not empty, limits the claim to theirs.
+func (s *Store) ClaimWebhookDeliveries(ctx context.Context, n int, lease time.Duration, tenants ...string) ([]*WebhookJob, error) {
 	now := s.clock.Now()
 	token := model.RandomString(16, "abcdefghijklmnopqrstuvwxyz0123456789")
 	var jobs []*WebhookJob
@@ -849,14 +912,20 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, n int, lease time.Du
 		if s.pg {
 			lock = ` FOR UPDATE OF d SKIP LOCKED`
 		}
+		w := &where{}
+		w.args = []any{string(model.WebhookPending), newDBTime(now), string(model.WebhookTest), n}
+		w.and("true")
+		if len(tenants) > 0 {
+			in(w, "d.tenant_id", tenants)
+		}
 		rows, err := t.query(ctx, `SELECT d.seq, d.id, d.tenant_id, d.endpoint_id, d.message_id, d.type, d.payload, d.attempts,
 				ep.url, ep.secret, ep.previous_secret, ep.previous_secret_until
 			FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.tenant_id = d.tenant_id
 			WHERE d.state = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
 				AND (d.type = $3 OR (ep.enabled AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
 					WHERE o.endpoint_id = d.endpoint_id AND o.state = $1 AND o.type <> $3 AND o.seq < d.seq)))
-			ORDER BY d.next_attempt_at, d.seq LIMIT $4`+lock,
-			string(model.WebhookPending), newDBTime(now), string(model.WebhookTest), n)
+				AND `+w.String()+`
+			ORDER BY d.next_attempt_at, d.seq LIMIT $4`+lock, w.args...)
 		if err != nil {
 			return err
 		}

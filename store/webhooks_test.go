@@ -56,11 +56,11 @@ func drainFanOut(t *testing.T, s *Store) {
 
 // claimAll claims every due delivery of tenant's endpoints, records each
 // as delivered, and returns their bodies in order of claim.
-func deliverAll(t *testing.T, s *Store, endpoint string) []string {
+func deliverAll(t *testing.T, s *Store, tenant, endpoint string) []string {
 	t.Helper()
 	var got []string
 	for range 100 {
-		jobs, err := s.ClaimWebhookDeliveries(context.Background(), 1000, time.Minute)
+		jobs, err := s.ClaimWebhookDeliveries(context.Background(), 1000, time.Minute, tenant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestWebhookFanOut(t *testing.T) {
 			off.ID:  nil,
 		}
 		for ep, w := range want {
-			got := deliverAll(t, s, ep)
+			got := deliverAll(t, s, ten, ep)
 			if strings.Join(got, "\n") != strings.Join(w, "\n") {
 				t.Errorf("%s got\n%s\nwant\n%s", ep, strings.Join(got, "\n"), strings.Join(w, "\n"))
 			}
@@ -281,7 +281,7 @@ func TestWebhookFanOut(t *testing.T) {
 		if err != nil || again.MessageID != page.Items[0].MessageID || string(again.Payload) != string(page.Items[0].Payload) || again.ID == page.Items[0].ID {
 			t.Fatalf("redeliver %+v %v", again, err)
 		}
-		if got := deliverAll(t, s, all.ID); len(got) != 1 || got[0] != string(page.Items[0].Payload) {
+		if got := deliverAll(t, s, ten, all.ID); len(got) != 1 || got[0] != string(page.Items[0].Payload) {
 			t.Errorf("redelivered %v", got)
 		}
 	})
@@ -314,7 +314,7 @@ func TestWebhookQueue(t *testing.T) {
 		drainFanOut(t, s)
 		claim := func() []*WebhookJob {
 			t.Helper()
-			jobs, err := s.ClaimWebhookDeliveries(context.Background(), 1000, time.Minute)
+			jobs, err := s.ClaimWebhookDeliveries(context.Background(), 1000, time.Minute, ten)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -406,7 +406,7 @@ func TestWebhookQueue(t *testing.T) {
 		if _, err := svc.Update(ctx, ep.ID, model.WebhookEndpointInput{Enabled: model.Some(true)}); err != nil {
 			t.Fatal(err)
 		}
-		got2 := deliverAll(t, s, ep.ID)
+		got2 := deliverAll(t, s, ten, ep.ID)
 		if len(got2) != 2 || !strings.Contains(got2[0], incs[0]) || !strings.Contains(got2[1], incs[1]) {
 			t.Errorf("redelivered %v", got2)
 		}
