@@ -1,0 +1,255 @@
+// Package webhook delivers a tenant's changes to its webhook endpoints
+// (Standard Webhooks): an engine fans the committed event stream out into
+// a durable delivery queue and sends what is due, signed, with retries.
+//
+// Guarantees:
+//   - No committed change is missed: fan-out reads the event stream after a
+//     durable cursor and queues deliveries and moves the cursor in one
+//     transaction (under a row lock, so instances fan out in turn, each
+//     event once). A crash loses nothing; a restart resumes after the
+//     cursor.
+//   - At least once: a delivery is leased while it is sent, outside any
+//     transaction; a crash before its outcome is recorded lets the lease run
+//     out and the delivery is sent again. Every attempt and redelivery of a
+//     message carries the same webhook-id, for receivers to drop duplicates.
+//   - In order per endpoint (so per resource): an endpoint has one delivery
+//     in flight, always its oldest pending one; the next is sent once it
+//     succeeded or was abandoned. A receiver that fails delays only its own
+//     deliveries. Tests (webhook.test) stand outside that order.
+//   - Messages go out to the endpoints enabled when the fan-out reads the
+//     event, and written at or after the endpoint's creation; an endpoint
+//     disabled meanwhile receives none of the events of that time.
+//
+// Event types: the incident events (incident.created, .updated, .deleted,
+// .update_added), and component.status: for each incident event, one
+// message per component (among those whose affect the change touched and
+// those the incident affects) whose status at the event's time, as the
+// uptime history records it, differs from the last one reported; so one
+// per move, however late the fan-out. The maintenance types can be
+// subscribed to but are never sent: maintenance changes are not in the
+// event stream (a maintenance window's own start and end are not events).
+package webhook
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/store"
+)
+
+// DefaultSchedule is the wait before each retry after a failed attempt:
+// eight attempts over about 28 hours.
+var DefaultSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+
+// Options tune an Engine; zero values take the defaults.
+type Options struct {
+	// Workers bounds the attempts in flight across all endpoints (default 16).
+	Workers int
+	// Timeout bounds one attempt: connection, request and answer (default 10 s).
+	Timeout time.Duration
+	// Schedule is the wait before each retry (default DefaultSchedule);
+	// when it is exhausted, the delivery is abandoned.
+	Schedule []time.Duration
+	// Jitter spreads each wait by up to ±Jitter of it (default 0.2;
+	// negative: none).
+	Jitter float64
+	// DisableAfter disables an endpoint whose deliveries have failed
+	// continuously for longer than this (default 5 days).
+	DisableAfter time.Duration
+	// AllowPrivateTargets admits plain http and loopback, private and
+	// link-local addresses (development and tests only). The service
+	// (Engine.Service) applies the same rule.
+	AllowPrivateTargets bool
+	// Poll is how often an idle engine looks for due deliveries and
+	// unread events anyway (default 1 s): Wake makes it look at once.
+	Poll time.Duration
+	// Payload renders the data of incident messages (default IncidentData):
+	// the wiring may pass the REST door's renderer.
+	Payload func(*model.Event) any
+	// Clock stamps attempts (default the system clock).
+	Clock model.Clock
+	// UserAgent of the requests (default "incidentd-webhooks").
+	UserAgent string
+}
+
+const (
+	fanOutPage = 500
+	// leaseMargin is added to the timeout for a delivery's lease: a lease
+	// that runs out while its attempt is still going would send it twice.
+	leaseMargin = 30 * time.Second
+)
+
+// Engine fans events out to endpoints and sends the deliveries. Several
+// engines (instances) may run over one database.
+type Engine struct {
+	st     *store.Store
+	opt    Options
+	client *http.Client
+	wake   chan struct{}
+	// done is signalled by each worker that finished: its endpoint's next
+	// delivery may be due.
+	done chan struct{}
+	// sent, if set (tests), is told after each recorded attempt.
+	sent func()
+	// tenants, if set (tests sharing a database), limits what is sent.
+	tenants []string
+}
+
+// New returns an engine over st; Run starts it.
+func New(st *store.Store, opt Options) *Engine {
+	if opt.Workers <= 0 {
+		opt.Workers = 16
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.Schedule == nil {
+		opt.Schedule = DefaultSchedule
+	}
+	if opt.Jitter == 0 {
+		opt.Jitter = 0.2
+	}
+	if opt.DisableAfter <= 0 {
+		opt.DisableAfter = 5 * 24 * time.Hour
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = time.Second
+	}
+	if opt.Payload == nil {
+		opt.Payload = IncidentData
+	}
+	if opt.Clock == nil {
+		opt.Clock = model.SystemClock{}
+	}
+	if opt.UserAgent == "" {
+		opt.UserAgent = "incidentd-webhooks"
+	}
+	return &Engine{st: st, opt: opt, client: newClient(opt.Timeout, opt.AllowPrivateTargets),
+		wake: make(chan struct{}, 1), done: make(chan struct{}, 1)}
+}
+
+// Service is the endpoints' service, under the engine's target rule.
+func (e *Engine) Service() model.WebhookService { return e.st.Webhooks(e.opt.AllowPrivateTargets) }
+
+// Wake makes the engine look for new events and due deliveries now (the
+// wiring calls it after each batch the event watcher delivers).
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// Run fans out and delivers until ctx ends, then waits for the attempts in
+// flight, which ctx's end cancels: their deliveries are given back unsent
+// (due again at once, for any instance).
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, e.opt.Workers)
+	for ctx.Err() == nil {
+		e.fanOut(ctx)
+		if free := cap(slots) - len(slots); free > 0 {
+			jobs, err := e.st.ClaimWebhookDeliveries(ctx, free, e.opt.Timeout+leaseMargin, e.tenants...)
+			if err != nil && ctx.Err() == nil {
+				slog.Warn("webhook: claim deliveries", "err", err)
+			}
+			for _, j := range jobs {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					e.attempt(ctx, j)
+					<-slots
+					select {
+					case e.done <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if len(jobs) == free {
+				continue // more may be due: claim again once a slot frees
+			}
+		}
+		timer := time.NewTimer(e.opt.Poll)
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-e.done:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// fanOut queues the deliveries of every event not fanned out yet.
+func (e *Engine) fanOut(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := e.st.FanOutWebhooks(ctx, fanOutPage, e.render)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("webhook: fan out", "err", err)
+			}
+			return
+		}
+		if n < fanOutPage {
+			return
+		}
+	}
+}
+
+// attempt sends one leased delivery and records the outcome.
+func (e *Engine) attempt(ctx context.Context, j *store.WebhookJob) {
+	var r result
+	if errs := model.CheckWebhookURL(j.URL, e.opt.AllowPrivateTargets); len(errs) > 0 {
+		r.err = errors.New(errs[0].Message)
+	} else {
+		r = e.post(ctx, j.URL, j.MessageID, j.Secrets, j.Payload)
+	}
+	if ctx.Err() != nil {
+		// Stopping: the attempt did not finish. Give the delivery back.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.st.ReleaseWebhookLease(rctx, j); err != nil {
+			slog.Warn("webhook: give back delivery", "delivery", j.ID, "err", err)
+		}
+		return
+	}
+	a := store.WebhookAttempt{At: e.opt.Clock.Now(), Latency: r.latency, Status: r.status, Excerpt: r.excerpt, DisableAfter: e.opt.DisableAfter}
+	switch {
+	case r.err != nil:
+		a.Error = r.err.Error()
+	case r.status >= 200 && r.status < 300:
+		a.Delivered = true
+	case r.status == http.StatusGone:
+		a.Disable = "the receiver answered 410 Gone"
+	default:
+		a.Error = "HTTP " + strconv.Itoa(r.status)
+	}
+	if !a.Delivered && a.Disable == "" && j.Attempts < len(e.opt.Schedule) {
+		a.Next = a.At.Add(e.jitter(e.opt.Schedule[j.Attempts]))
+	}
+	// The attempt is over: record it even if ctx ends now.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := e.st.RecordWebhookAttempt(rctx, j, a); err != nil {
+		slog.Warn("webhook: record attempt", "delivery", j.ID, "err", err)
+	}
+	if e.sent != nil {
+		e.sent()
+	}
+}
+
+func (e *Engine) jitter(d time.Duration) time.Duration {
+	if e.opt.Jitter <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * (1 + e.opt.Jitter*(2*rand.Float64()-1)))
+}
