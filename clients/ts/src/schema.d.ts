@@ -128,7 +128,15 @@ export interface paths {
          *     Unknown and logically deleted incidents answer `404`.
          */
         get: operations["getIncident"];
-        put?: never;
+        /**
+         * Replace the incident
+         * @description Replaces the whole incident: `title`, `severity`, `status` and `occurredAt` must be
+         *     present, and `description`, `service`, `tags`, `phase` and `affects` left out are cleared
+         *     (`resolvedAt` left out follows the lifecycle rules: stamped on resolving, cleared on
+         *     reopening). Otherwise as PATCH (the same rules, audit entry and event). `If-Match`
+         *     applies it only to the version it names (412 with the current ETag otherwise).
+         */
+        put: operations["replaceIncident"];
         post?: never;
         /**
          * Delete incident
@@ -316,7 +324,11 @@ export interface paths {
         };
         /** Get a component */
         get: operations["getComponent"];
-        put?: never;
+        /**
+         * Replace a component
+         * @description Replaces the whole component; `displayName` is required and absent `labels` are cleared. Otherwise as PATCH. Requires `components:write`.
+         */
+        put: operations["replaceComponent"];
         post?: never;
         /** Delete a component */
         delete: operations["deleteComponent"];
@@ -822,6 +834,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's settings
+         * @description Requires `apikeys:admin`.
+         */
+        get: operations["getSettings"];
+        /**
+         * Set the tenant's settings
+         * @description `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
+         *     `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+         */
+        put: operations["setSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -916,6 +953,9 @@ export interface components {
         SeverityInput: {
             displayName?: string;
             value?: number;
+        };
+        TenantSettings: {
+            requirePreconditions: boolean;
         };
         ComponentUptime: {
             componentId: string;
@@ -1379,7 +1419,7 @@ export interface components {
              * @example ValidationError
              * @enum {string}
              */
-            error: "ValidationError" | "Unauthorized" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "Conflict" | "PayloadTooLarge" | "UnsupportedMediaType" | "BusinessRuleViolation" | "RateLimitExceeded" | "InternalError" | "ServiceUnavailable";
+            error: "ValidationError" | "Unauthorized" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "Conflict" | "PayloadTooLarge" | "UnsupportedMediaType" | "BusinessRuleViolation" | "RateLimitExceeded" | "InternalError" | "ServiceUnavailable" | "PreconditionFailed" | "PreconditionRequired";
             /**
              * @description Human-readable error message
              * @example Invalid request body
@@ -1408,6 +1448,25 @@ export interface components {
         };
     };
     responses: {
+        /** @description The resource changed since the version in If-Match; the current one is in the ETag. */
+        PreconditionFailed: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The tenant requires If-Match on every change (GET /v1/settings). */
+        PreconditionRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Validation error (invalid body, query parameters or cursor) */
         BadRequest: {
             headers: {
@@ -1687,6 +1746,10 @@ export interface components {
         };
     };
     parameters: {
+        /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+        IfMatch: string;
+        /** @description The ETag of the caller's copy; 304 while it is current. */
+        IfNoneMatch: string;
         /** @description The tenant whose published status this is. */
         PublicTenant: string;
         /**
@@ -2078,7 +2141,10 @@ export interface operations {
     getIncident: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description Unique identifier of the incident
@@ -2093,6 +2159,7 @@ export interface operations {
             /** @description Incident details retrieved successfully */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2125,36 +2192,10 @@ export interface operations {
                     "application/json": components["schemas"]["Incident"];
                 };
             };
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["RateLimitExceeded"];
-            500: components["responses"]["InternalError"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    deleteIncident: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /**
-                 * @description Unique identifier of the incident
-                 * @example inc_1a2b3c4d5e6f
-                 */
-                id: components["parameters"]["IncidentId"];
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Incident deleted successfully (no body) */
-            204: {
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
                 headers: {
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2167,10 +2208,13 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
-    updateIncident: {
+    replaceIncident: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description Unique identifier of the incident
@@ -2184,18 +2228,25 @@ export interface operations {
             content: {
                 /**
                  * @example {
+                 *       "title": "Database connection timeout in production",
+                 *       "severity": "high",
                  *       "status": "resolved",
+                 *       "occurredAt": "2024-01-15T14:30:00Z",
                  *       "resolvedAt": "2024-01-15T16:45:00Z",
-                 *       "description": "Issue resolved by increasing database connection pool size from 50 to 100."
+                 *       "description": "Resolved by raising the pool size to 100.",
+                 *       "tags": [
+                 *         "database"
+                 *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["IncidentPatch"];
+                "application/json": components["schemas"]["IncidentPatch"] & unknown;
             };
         };
         responses: {
             /** @description Incident updated successfully */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2232,9 +2283,129 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimitExceeded"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteIncident: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Unique identifier of the incident
+                 * @example inc_1a2b3c4d5e6f
+                 */
+                id: components["parameters"]["IncidentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Incident deleted successfully (no body) */
+            204: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimitExceeded"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateIncident: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Unique identifier of the incident
+                 * @example inc_1a2b3c4d5e6f
+                 */
+                id: components["parameters"]["IncidentId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "resolved",
+                 *       "resolvedAt": "2024-01-15T16:45:00Z",
+                 *       "description": "Issue resolved by increasing database connection pool size from 50 to 100."
+                 *     }
+                 */
+                "application/json": components["schemas"]["IncidentPatch"];
+            };
+        };
+        responses: {
+            /** @description Incident updated successfully */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "inc_1a2b3c4d5e6f",
+                     *       "title": "Database connection timeout in production",
+                     *       "description": "Issue resolved by increasing database connection pool size from 50 to 100.",
+                     *       "severity": "high",
+                     *       "status": "resolved",
+                     *       "service": "user-service",
+                     *       "tags": [
+                     *         "database",
+                     *         "timeout",
+                     *         "production"
+                     *       ],
+                     *       "occurredAt": "2024-01-15T14:30:00Z",
+                     *       "resolvedAt": "2024-01-15T16:45:00Z",
+                     *       "createdAt": "2024-01-15T14:35:00Z",
+                     *       "updatedAt": "2024-01-15T16:45:00Z",
+                     *       "createdBy": "user_123",
+                     *       "updatedBy": "user_456",
+                     *       "isDeleted": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Incident"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2413,7 +2584,7 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
-                action?: "incident.create" | "incident.update" | "incident.delete" | "apikey.create" | "apikey.revoke" | "apikey.rotate" | "component.create" | "component.update" | "component.delete" | "maintenance.create" | "maintenance.delete" | "status.publication" | "impact_type.create" | "impact_type.update" | "impact_type.delete" | "severity.create" | "severity.update" | "severity.delete" | "phases.replace";
+                action?: "incident.create" | "incident.update" | "incident.delete" | "apikey.create" | "apikey.revoke" | "apikey.rotate" | "component.create" | "component.update" | "component.delete" | "maintenance.create" | "maintenance.delete" | "status.publication" | "impact_type.create" | "impact_type.update" | "impact_type.delete" | "severity.create" | "severity.update" | "severity.delete" | "phases.replace" | "tenant.settings";
                 resourceId?: string;
                 actor?: string;
                 from?: string;
@@ -2580,7 +2751,10 @@ export interface operations {
     getComponent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 id: string;
             };
@@ -2591,6 +2765,7 @@ export interface operations {
             /** @description The component. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2601,6 +2776,14 @@ export interface operations {
                     "application/json": components["schemas"]["Component"];
                 };
             };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -2609,10 +2792,58 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    replaceComponent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ComponentInput"] & unknown;
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Component"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimitExceeded"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     deleteComponent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -2635,6 +2866,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2643,7 +2876,10 @@ export interface operations {
     updateComponent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -2658,6 +2894,7 @@ export interface operations {
             /** @description Updated. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2672,8 +2909,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3789,6 +4028,72 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSettings"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    setSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantSettings"];
+            };
+        };
+        responses: {
+            /** @description The settings now. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSettings"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
