@@ -28,7 +28,7 @@ func (r *mutationResolver) CreateComponent(ctx context.Context, input gqlmodel.C
 }
 
 // UpdateComponent is the resolver for the updateComponent field.
-func (r *mutationResolver) UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput) (*model.Component, error) {
+func (r *mutationResolver) UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) (*model.Component, error) {
 	var in model.ComponentInput
 	if input.DisplayName != nil {
 		in.DisplayName = model.Some(*input.DisplayName)
@@ -36,12 +36,12 @@ func (r *mutationResolver) UpdateComponent(ctx context.Context, id string, input
 	if input.Labels != nil {
 		in.Labels = model.Some(labelsIn(input.Labels))
 	}
-	return r.ComponentService.Update(ctx, id, in)
+	return r.ComponentService.Update(expecting(ctx, expectedVersion), id, in)
 }
 
 // DeleteComponent is the resolver for the deleteComponent field.
-func (r *mutationResolver) DeleteComponent(ctx context.Context, id string) (string, error) {
-	if err := r.ComponentService.Delete(ctx, id); err != nil {
+func (r *mutationResolver) DeleteComponent(ctx context.Context, id string, expectedVersion *string) (string, error) {
+	if err := r.ComponentService.Delete(expecting(ctx, expectedVersion), id); err != nil {
 		return "", err
 	}
 	return id, nil

@@ -20,14 +20,14 @@ func (r *mutationResolver) CreateIncident(ctx context.Context, input gqlmodel.Cr
 }
 
 // UpdateIncident is the resolver for the updateIncident field.
-func (r *mutationResolver) UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput) (*model.Incident, error) {
-	inc, _, err := r.IncidentService.Update(ctx, id, patchIn(input))
+func (r *mutationResolver) UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput, expectedVersion *string) (*model.Incident, error) {
+	inc, _, err := r.IncidentService.Update(expecting(ctx, expectedVersion), id, patchIn(input))
 	return inc, err
 }
 
 // DeleteIncident is the resolver for the deleteIncident field.
-func (r *mutationResolver) DeleteIncident(ctx context.Context, id string) (*gqlmodel.DeleteIncidentPayload, error) {
-	if err := r.IncidentService.Delete(ctx, id); err != nil {
+func (r *mutationResolver) DeleteIncident(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.DeleteIncidentPayload, error) {
+	if err := r.IncidentService.Delete(expecting(ctx, expectedVersion), id); err != nil {
 		return nil, err
 	}
 	return &gqlmodel.DeleteIncidentPayload{ID: id}, nil

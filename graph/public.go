@@ -19,6 +19,15 @@ type prefetched struct {
 	sum             *model.StatusSummary
 }
 
+// expecting carries an expectedVersion argument to the store (as REST's
+// If-Match does).
+func expecting(ctx context.Context, v *string) context.Context {
+	if v == nil {
+		return ctx
+	}
+	return model.WithExpectedVersion(ctx, *v)
+}
+
 // toLabels lists labels in key order.
 func toLabels(labels map[string]string) []gqlmodel.Label {
 	keys := slices.Sorted(maps.Keys(labels))

@@ -22,6 +22,7 @@ type Resolver struct {
 	EventLog           model.EventLog
 	Hub                *live.Hub
 	UptimeService      model.UptimeService
+	SettingsService    model.SettingsService
 	// Public fans published status out; Version names a status's content.
 	Public  *live.Public
 	Version func(*model.StatusSummary) string

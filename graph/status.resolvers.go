@@ -24,6 +24,11 @@ func (r *mutationResolver) SetStatusPublication(ctx context.Context, public bool
 	return &gqlmodel.StatusPublication{Public: pub.Public, AllowedOrigins: append([]string{}, pub.AllowedOrigins...)}, nil
 }
 
+// SetRequirePreconditions is the resolver for the setRequirePreconditions field.
+func (r *mutationResolver) SetRequirePreconditions(ctx context.Context, required bool) (*model.TenantSettings, error) {
+	return r.SettingsService.SetRequirePreconditions(ctx, required)
+}
+
 // Status is the resolver for the status field.
 func (r *queryResolver) Status(ctx context.Context) (*gqlmodel.StatusSummary, error) {
 	sum, err := r.StatusService.Summary(ctx)
@@ -59,6 +64,11 @@ func (r *queryResolver) PublicStatus(ctx context.Context, tenant string) (*gqlmo
 		return nil, err
 	}
 	return toPublicStatus(sum, r.Version(sum)), nil
+}
+
+// Settings is the resolver for the settings field.
+func (r *queryResolver) Settings(ctx context.Context) (*model.TenantSettings, error) {
+	return r.SettingsService.Get(ctx)
 }
 
 // PublicStatus is the resolver for the publicStatus field.

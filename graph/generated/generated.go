@@ -104,6 +104,7 @@ type ComplexityRoot struct {
 		Status             func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
 		UpdatedBy          func(childComplexity int) int
+		Version            func(childComplexity int) int
 	}
 
 	ComponentPage struct {
@@ -178,6 +179,7 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 		UpdatedBy   func(childComplexity int) int
 		Updates     func(childComplexity int, last *int) int
+		Version     func(childComplexity int) int
 	}
 
 	IncidentConnection struct {
@@ -221,27 +223,28 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddIncidentUpdate     func(childComplexity int, incidentID string, input gqlmodel.AddIncidentUpdateInput) int
-		CreateAPIKey          func(childComplexity int, input gqlmodel.CreateAPIKeyInput) int
-		CreateComponent       func(childComplexity int, input gqlmodel.CreateComponentInput) int
-		CreateImpactType      func(childComplexity int, input gqlmodel.CreateImpactTypeInput) int
-		CreateIncident        func(childComplexity int, input gqlmodel.CreateIncidentInput) int
-		CreateMaintenance     func(childComplexity int, input gqlmodel.CreateMaintenanceInput) int
-		CreateSeverity        func(childComplexity int, input gqlmodel.CreateSeverityInput) int
-		DeleteComponent       func(childComplexity int, id string) int
-		DeleteImpactType      func(childComplexity int, id string) int
-		DeleteIncident        func(childComplexity int, id string) int
-		DeleteMaintenance     func(childComplexity int, id string) int
-		DeleteSeverity        func(childComplexity int, displayName string) int
-		ReplacePhases         func(childComplexity int, phases []string) int
-		ReportComponentStatus func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
-		RevokeAPIKey          func(childComplexity int, id string) int
-		RotateAPIKey          func(childComplexity int, id string, overlapSeconds *int) int
-		SetStatusPublication  func(childComplexity int, public bool, allowedOrigins []string) int
-		UpdateComponent       func(childComplexity int, id string, input gqlmodel.UpdateComponentInput) int
-		UpdateImpactType      func(childComplexity int, id string, input gqlmodel.UpdateImpactTypeInput) int
-		UpdateIncident        func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput) int
-		UpdateSeverity        func(childComplexity int, displayName string, input gqlmodel.UpdateSeverityInput) int
+		AddIncidentUpdate       func(childComplexity int, incidentID string, input gqlmodel.AddIncidentUpdateInput) int
+		CreateAPIKey            func(childComplexity int, input gqlmodel.CreateAPIKeyInput) int
+		CreateComponent         func(childComplexity int, input gqlmodel.CreateComponentInput) int
+		CreateImpactType        func(childComplexity int, input gqlmodel.CreateImpactTypeInput) int
+		CreateIncident          func(childComplexity int, input gqlmodel.CreateIncidentInput) int
+		CreateMaintenance       func(childComplexity int, input gqlmodel.CreateMaintenanceInput) int
+		CreateSeverity          func(childComplexity int, input gqlmodel.CreateSeverityInput) int
+		DeleteComponent         func(childComplexity int, id string, expectedVersion *string) int
+		DeleteImpactType        func(childComplexity int, id string) int
+		DeleteIncident          func(childComplexity int, id string, expectedVersion *string) int
+		DeleteMaintenance       func(childComplexity int, id string) int
+		DeleteSeverity          func(childComplexity int, displayName string) int
+		ReplacePhases           func(childComplexity int, phases []string) int
+		ReportComponentStatus   func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
+		RevokeAPIKey            func(childComplexity int, id string) int
+		RotateAPIKey            func(childComplexity int, id string, overlapSeconds *int) int
+		SetRequirePreconditions func(childComplexity int, required bool) int
+		SetStatusPublication    func(childComplexity int, public bool, allowedOrigins []string) int
+		UpdateComponent         func(childComplexity int, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) int
+		UpdateImpactType        func(childComplexity int, id string, input gqlmodel.UpdateImpactTypeInput) int
+		UpdateIncident          func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput, expectedVersion *string) int
+		UpdateSeverity          func(childComplexity int, displayName string, input gqlmodel.UpdateSeverityInput) int
 	}
 
 	PageInfo struct {
@@ -320,6 +323,7 @@ type ComplexityRoot struct {
 		Phases       func(childComplexity int, generation *int) int
 		PublicStatus func(childComplexity int, tenant string) int
 		PublicUptime func(childComplexity int, tenant string, components []string) int
+		Settings     func(childComplexity int) int
 		Severities   func(childComplexity int) int
 		Severity     func(childComplexity int, displayName string) int
 		Status       func(childComplexity int) int
@@ -353,6 +357,10 @@ type ComplexityRoot struct {
 		ComponentStatusChanged func(childComplexity int, filter *gqlmodel.ComponentStatusFilter) int
 		IncidentChanged        func(childComplexity int, filter *gqlmodel.IncidentEventFilter, after *string) int
 		PublicStatus           func(childComplexity int, tenant string) int
+	}
+
+	TenantSettings struct {
+		RequirePreconditions func(childComplexity int) int
 	}
 
 	UptimeDay struct {
@@ -414,8 +422,8 @@ type MaintenanceResolver interface {
 }
 type MutationResolver interface {
 	CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error)
-	UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput) (*model.Incident, error)
-	DeleteIncident(ctx context.Context, id string) (*gqlmodel.DeleteIncidentPayload, error)
+	UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput, expectedVersion *string) (*model.Incident, error)
+	DeleteIncident(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.DeleteIncidentPayload, error)
 	CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput) (*gqlmodel.APIKeySecret, error)
 	RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error)
 	RotateAPIKey(ctx context.Context, id string, overlapSeconds *int) (*gqlmodel.APIKeySecret, error)
@@ -427,12 +435,13 @@ type MutationResolver interface {
 	DeleteSeverity(ctx context.Context, displayName string) (string, error)
 	ReplacePhases(ctx context.Context, phases []string) (*gqlmodel.PhaseList, error)
 	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error)
-	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput) (*model.Component, error)
-	DeleteComponent(ctx context.Context, id string) (string, error)
+	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) (*model.Component, error)
+	DeleteComponent(ctx context.Context, id string, expectedVersion *string) (string, error)
 	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
 	DeleteMaintenance(ctx context.Context, id string) (string, error)
 	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
 	SetStatusPublication(ctx context.Context, public bool, allowedOrigins []string) (*gqlmodel.StatusPublication, error)
+	SetRequirePreconditions(ctx context.Context, required bool) (*model.TenantSettings, error)
 	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
 }
 type QueryResolver interface {
@@ -451,6 +460,7 @@ type QueryResolver interface {
 	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
 	PublicStatus(ctx context.Context, tenant string) (*gqlmodel.PublicStatus, error)
+	Settings(ctx context.Context) (*model.TenantSettings, error)
 	Uptime(ctx context.Context, components []string) ([]gqlmodel.ComponentUptime, error)
 	PublicUptime(ctx context.Context, tenant string, components []string) ([]gqlmodel.ComponentUptime, error)
 }
@@ -729,6 +739,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.UpdatedBy(childComplexity), true
+	case "Component.version":
+		if e.ComplexityRoot.Component.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.Version(childComplexity), true
 
 	case "ComponentPage.hasMore":
 		if e.ComplexityRoot.ComponentPage.HasMore == nil {
@@ -1047,6 +1063,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Incident.Updates(childComplexity, args["last"].(*int)), true
+	case "Incident.version":
+		if e.ComplexityRoot.Incident.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Incident.Version(childComplexity), true
 
 	case "IncidentConnection.edges":
 		if e.ComplexityRoot.IncidentConnection.Edges == nil {
@@ -1278,7 +1300,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteComponent(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteComponent(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.deleteImpactType":
 		if e.ComplexityRoot.Mutation.DeleteImpactType == nil {
 			break
@@ -1300,7 +1322,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteIncident(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteIncident(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.deleteMaintenance":
 		if e.ComplexityRoot.Mutation.DeleteMaintenance == nil {
 			break
@@ -1367,6 +1389,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["overlapSeconds"].(*int)), true
+	case "Mutation.setRequirePreconditions":
+		if e.ComplexityRoot.Mutation.SetRequirePreconditions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRequirePreconditions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRequirePreconditions(childComplexity, args["required"].(bool)), true
 	case "Mutation.setStatusPublication":
 		if e.ComplexityRoot.Mutation.SetStatusPublication == nil {
 			break
@@ -1388,7 +1421,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateComponent(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateComponentInput)), true
+		return e.ComplexityRoot.Mutation.UpdateComponent(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateComponentInput), args["expectedVersion"].(*string)), true
 	case "Mutation.updateImpactType":
 		if e.ComplexityRoot.Mutation.UpdateImpactType == nil {
 			break
@@ -1410,7 +1443,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateIncident(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateIncidentInput)), true
+		return e.ComplexityRoot.Mutation.UpdateIncident(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateIncidentInput), args["expectedVersion"].(*string)), true
 	case "Mutation.updateSeverity":
 		if e.ComplexityRoot.Mutation.UpdateSeverity == nil {
 			break
@@ -1793,6 +1826,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PublicUptime(childComplexity, args["tenant"].(string), args["components"].([]string)), true
+	case "Query.settings":
+		if e.ComplexityRoot.Query.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Settings(childComplexity), true
 	case "Query.severities":
 		if e.ComplexityRoot.Query.Severities == nil {
 			break
@@ -1948,6 +1987,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PublicStatus(childComplexity, args["tenant"].(string)), true
+
+	case "TenantSettings.requirePreconditions":
+		if e.ComplexityRoot.TenantSettings.RequirePreconditions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantSettings.RequirePreconditions(childComplexity), true
 
 	case "UptimeDay.date":
 		if e.ComplexityRoot.UptimeDay.Date == nil {
@@ -2428,6 +2474,8 @@ type Component {
   updatedAt: Time!
   createdBy: String!
   updatedBy: String!
+  "names the component's own fields (not its derived status): pass it as expectedVersion"
+  version: String!
 }
 
 "A key/value label (the monitoring contract calls them attributes)."
@@ -2472,8 +2520,10 @@ extend type Query {
 
 extend type Mutation {
   createComponent(input: CreateComponentInput!): Component!
-  updateComponent(id: ID!, input: UpdateComponentInput!): Component!
-  deleteComponent(id: ID!): ID!
+  "expectedVersion: apply only to this version (the component's ` + "`" + `version` + "`" + `); a stale one is a PreconditionFailed error."
+  updateComponent(id: ID!, input: UpdateComponentInput!, expectedVersion: String): Component!
+  "expectedVersion: as for updateComponent."
+  deleteComponent(id: ID!, expectedVersion: String): ID!
 }
 `, BuiltIn: false},
 	{Name: "../incidents.graphqls", Input: `"""
@@ -2531,6 +2581,8 @@ type Incident {
   createdBy: String!
   updatedBy: String!
   isDeleted: Boolean!
+  "names the incident's content: every change moves it (REST's ETag without the quotes); pass it as expectedVersion"
+  version: String!
 }
 
 "Filters are combined with AND; list members mean any of."
@@ -2629,9 +2681,10 @@ type DeleteIncidentPayload {
 
 type Mutation {
   createIncident(input: CreateIncidentInput!): Incident!
-  updateIncident(id: ID!, input: UpdateIncidentInput!): Incident!
-  "Logical delete: the incident then answers null / not found everywhere."
-  deleteIncident(id: ID!): DeleteIncidentPayload!
+  "expectedVersion: apply only to this version (the incident's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
+  updateIncident(id: ID!, input: UpdateIncidentInput!, expectedVersion: String): Incident!
+  "Logical delete: the incident then answers null / not found everywhere. expectedVersion: as for updateIncident."
+  deleteIncident(id: ID!, expectedVersion: String): DeleteIncidentPayload!
 }
 
 enum IncidentEventType {
@@ -2847,6 +2900,22 @@ extend type Subscription {
   """
   publicStatus(tenant: ID!): PublicStatus!
 }
+
+"A tenant's own rules."
+type TenantSettings {
+  "every change of an incident or component must name the version it expects (expectedVersion, If-Match)"
+  requirePreconditions: Boolean!
+}
+
+extend type Query {
+  "The tenant's settings (apikeys:admin)."
+  settings: TenantSettings!
+}
+
+extend type Mutation {
+  "Sets whether every change must name its expected version (apikeys:admin; audited). The twin of PUT /v1/settings."
+  setRequirePreconditions(required: Boolean!): TenantSettings!
+}
 `, BuiltIn: false},
 	{Name: "../updates.graphqls", Input: `# An incident's timeline.
 
@@ -3054,6 +3123,8 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_createdBy(ctx, field)
 	case "updatedBy":
 		return ec.fieldContext_Component_updatedBy(ctx, field)
+	case "version":
+		return ec.fieldContext_Component_version(ctx, field)
 	case "activelyAffectedBy":
 		return ec.fieldContext_Component_activelyAffectedBy(ctx, field)
 	case "status":
@@ -3200,6 +3271,8 @@ func (ec *executionContext) childFields_Incident(ctx context.Context, field grap
 		return ec.fieldContext_Incident_updatedBy(ctx, field)
 	case "isDeleted":
 		return ec.fieldContext_Incident_isDeleted(ctx, field)
+	case "version":
+		return ec.fieldContext_Incident_version(ctx, field)
 	case "affects":
 		return ec.fieldContext_Incident_affects(ctx, field)
 	case "phase":
@@ -3458,6 +3531,14 @@ func (ec *executionContext) childFields_StatusSummary(ctx context.Context, field
 		return ec.fieldContext_StatusSummary_maintenance(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StatusSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_TenantSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requirePreconditions":
+		return ec.fieldContext_TenantSettings_requirePreconditions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TenantSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_UptimeDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3799,6 +3880,14 @@ func (ec *executionContext) field_Mutation_deleteComponent_args(ctx context.Cont
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -3827,6 +3916,14 @@ func (ec *executionContext) field_Mutation_deleteIncident_args(ctx context.Conte
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -3922,6 +4019,20 @@ func (ec *executionContext) field_Mutation_rotateApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setRequirePreconditions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "required",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["required"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setStatusPublication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3963,6 +4074,14 @@ func (ec *executionContext) field_Mutation_updateComponent_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -4007,6 +4126,14 @@ func (ec *executionContext) field_Mutation_updateIncident_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -5403,6 +5530,29 @@ func (ec *executionContext) fieldContext_Component_updatedBy(_ context.Context, 
 	return graphql.NewScalarFieldContext("Component", field, false, false, "String")
 }
 
+func (ec *executionContext) _Component_version(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Component_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Component", field, true, false, "String")
+}
+
 func (ec *executionContext) _Component_activelyAffectedBy(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6605,6 +6755,29 @@ func (ec *executionContext) fieldContext_Incident_isDeleted(_ context.Context, f
 	return graphql.NewScalarFieldContext("Incident", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Incident_version(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Incident_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Incident_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Incident", field, true, false, "String")
+}
+
 func (ec *executionContext) _Incident_affects(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7351,7 +7524,7 @@ func (ec *executionContext) _Mutation_updateIncident(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateIncident(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateIncidentInput))
+			return ec.Resolvers.Mutation().UpdateIncident(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateIncidentInput), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Incident) graphql.Marshaler {
@@ -7395,7 +7568,7 @@ func (ec *executionContext) _Mutation_deleteIncident(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteIncident(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().DeleteIncident(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.DeleteIncidentPayload) graphql.Marshaler {
@@ -7923,7 +8096,7 @@ func (ec *executionContext) _Mutation_updateComponent(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateComponent(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateComponentInput))
+			return ec.Resolvers.Mutation().UpdateComponent(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateComponentInput), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
@@ -7967,7 +8140,7 @@ func (ec *executionContext) _Mutation_deleteComponent(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteComponent(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().DeleteComponent(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -8171,6 +8344,50 @@ func (ec *executionContext) fieldContext_Mutation_setStatusPublication(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setStatusPublication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setRequirePreconditions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRequirePreconditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRequirePreconditions(ctx, fc.Args["required"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TenantSettings) graphql.Marshaler {
+			return ec.marshalNTenantSettings2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐTenantSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRequirePreconditions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TenantSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRequirePreconditions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9752,6 +9969,38 @@ func (ec *executionContext) fieldContext_Query_publicStatus(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_settings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Settings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TenantSettings) graphql.Marshaler {
+			return ec.marshalNTenantSettings2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐTenantSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TenantSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_uptime(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10395,6 +10644,29 @@ func (ec *executionContext) fieldContext_Subscription_publicStatus(ctx context.C
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TenantSettings_requirePreconditions(ctx context.Context, field graphql.CollectedField, obj *model.TenantSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TenantSettings_requirePreconditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequirePreconditions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TenantSettings_requirePreconditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TenantSettings", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _UptimeDay_date(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeDay) (ret graphql.Marshaler) {
@@ -13480,6 +13752,11 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._Component_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "activelyAffectedBy":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -13948,6 +14225,11 @@ func (ec *executionContext) _Incident(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "isDeleted":
 			out.Values[i] = ec._Incident_isDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._Incident_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -14420,6 +14702,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setStatusPublication":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setStatusPublication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setRequirePreconditions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRequirePreconditions(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -14971,6 +15260,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_publicStatus(ctx, field)
 				})
+		case "settings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_settings(ctx, field)
+				})
 		case "uptime":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -15190,6 +15485,39 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var tenantSettingsImplementors = []string{"TenantSettings"}
+
+func (ec *executionContext) _TenantSettings(ctx context.Context, sel ast.SelectionSet, obj *model.TenantSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, tenantSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TenantSettings")
+		case "requirePreconditions":
+			out.Values[i] = ec._TenantSettings_requirePreconditions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var uptimeDayImplementors = []string{"UptimeDay"}
@@ -16504,6 +16832,14 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNTenantSettings2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐTenantSettings(ctx context.Context, sel ast.SelectionSet, v *model.TenantSettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TenantSettings!")
+		return graphql.Null
+	}
+	return ec._TenantSettings(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
