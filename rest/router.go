@@ -41,6 +41,8 @@ type Deps struct {
 	GraphQL http.Handler
 	// Mounts are extra unauthenticated handlers by chi pattern (explorer assets).
 	Mounts map[string]http.Handler
+	// Idempotency keeps the answers of POSTs sent with an Idempotency-Key.
+	Idempotency model.IdempotencyStore
 	// Settings are the tenant's own rules.
 	Settings model.SettingsService
 	// Uptime serves components' uptime history.
@@ -104,7 +106,7 @@ func NewRouter(d Deps) http.Handler {
 				}
 				g.ServeHTTP(w, r)
 			})
-		}, notePrincipal)
+		}, notePrincipal, idempotent(d.Idempotency))
 		r.Route("/incidents", func(r chi.Router) {
 			if d.Hub != nil {
 				r.Get("/events", eventHandlers{d.Hub, d.Events, d.Relations}.stream)

@@ -144,6 +144,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Public:                  pub,
 		Uptime:                  st.Uptime(),
 		Settings:                st.Settings(),
+		Idempotency:             st.Idempotency(),
 		Authenticator:           authn,
 		MonitoringAuthenticator: authn.ForMonitoring(cfg.Monitoring),
 		Limiter:                 lim,
@@ -201,6 +202,9 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 				cfg.Logger.Warn("prune events", "err", err)
 			} else if n > 0 {
 				cfg.Logger.Info("pruned events", "count", n)
+			}
+			if _, err := st.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
+				cfg.Logger.Warn("prune idempotency keys", "err", err)
 			}
 		}
 		prune()
