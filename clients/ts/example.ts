@@ -20,7 +20,7 @@
 //
 //   node dist/example.js --webhook-self-check
 
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import createClient from "openapi-fetch";
@@ -95,7 +95,10 @@ async function tour(baseUrl: string, key: string, title: string, limit: number):
   // Any of X-API-Key, API-Key or Authorization: Bearer would do.
   const client = createClient<paths>({ baseUrl, headers: { "X-API-Key": key } });
 
+  // With an Idempotency-Key a retry after a lost answer replays the first
+  // answer instead of creating a second incident.
   const created = await client.POST("/v1/incidents", {
+    params: { header: { "Idempotency-Key": randomUUID() } },
     body: {
       title,
       severity: "high",

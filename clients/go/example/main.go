@@ -128,7 +128,10 @@ func tour(ctx context.Context, url, key, title string, limit int, out io.Writer)
 	}
 
 	tags := []string{"example", "go-client"}
-	created, err := c.CreateIncidentWithResponse(ctx, incidentd.IncidentCreate{
+	// With an Idempotency-Key a retry after a lost answer replays the first
+	// answer instead of creating a second incident.
+	idem := rand.Text()
+	created, err := c.CreateIncidentWithResponse(ctx, &incidentd.CreateIncidentParams{IdempotencyKey: &idem}, incidentd.IncidentCreate{
 		Title:      title,
 		Severity:   incidentd.IncidentCreateSeverityHigh,
 		OccurredAt: time.Now().UTC().Truncate(time.Second),

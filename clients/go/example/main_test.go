@@ -65,7 +65,7 @@ func TestGoClientPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := c.CreateIncidentWithResponse(ctx, incidentd.IncidentCreate{
+	created, err := c.CreateIncidentWithResponse(ctx, nil, incidentd.IncidentCreate{
 		Title: "Patched by the Go client", Severity: incidentd.IncidentCreateSeverityLow,
 		OccurredAt: time.Now().UTC().Truncate(time.Second), Description: nullable.NewNullableWithValue("to be cleared"),
 	})

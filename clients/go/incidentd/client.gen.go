@@ -1434,6 +1434,9 @@ type UptimeSeconds struct {
 	Outage      float32 `json:"outage"`
 }
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // IfMatch defines model for IfMatch.
 type IfMatch = string
 
@@ -1485,9 +1488,31 @@ type Unauthorized = Problem
 // UnsupportedMediaType RFC 7807 problem details, extended with the legacy `error`/`message`/`details` members.
 type UnsupportedMediaType = Problem
 
+// CreateApiKeyParams defines parameters for CreateApiKey.
+type CreateApiKeyParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // RotateApiKeyJSONBody defines parameters for RotateApiKey.
 type RotateApiKeyJSONBody struct {
 	OverlapSeconds *int `json:"overlapSeconds,omitempty"`
+}
+
+// RotateApiKeyParams defines parameters for RotateApiKey.
+type RotateApiKeyParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListAuditEventsParams defines parameters for ListAuditEvents.
@@ -1533,6 +1558,17 @@ type ReportComponentStatusJSONBody struct {
 	Text *string `json:"text,omitempty"`
 }
 
+// ReportComponentStatusParams defines parameters for ReportComponentStatus.
+type ReportComponentStatusParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ReportComponentStatusJSONBodyImpact0 defines parameters for ReportComponentStatus.
 type ReportComponentStatusJSONBodyImpact0 string
 
@@ -1554,6 +1590,17 @@ type ListComponentsParams struct {
 	Label  *[]string `form:"label,omitempty" json:"label,omitempty"`
 	Limit  *int      `form:"limit,omitempty" json:"limit,omitempty"`
 	Offset *int      `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// CreateComponentParams defines parameters for CreateComponent.
+type CreateComponentParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // StreamComponentStatusParams defines parameters for StreamComponentStatus.
@@ -1595,6 +1642,17 @@ type ReplaceComponentJSONBody struct {
 type ReplaceComponentParams struct {
 	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// CreateImpactTypeParams defines parameters for CreateImpactType.
+type CreateImpactTypeParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListIncidentsParams defines parameters for ListIncidents.
@@ -1639,6 +1697,17 @@ type ListIncidentsParamsStatus string
 
 // ListIncidentsParamsSeverity defines parameters for ListIncidents.
 type ListIncidentsParamsSeverity string
+
+// CreateIncidentParams defines parameters for CreateIncident.
+type CreateIncidentParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
 
 // StreamIncidentEventsParams defines parameters for StreamIncidentEvents.
 type StreamIncidentEventsParams struct {
@@ -1735,12 +1804,45 @@ type AddIncidentUpdateJSONBody struct {
 	DisplayName string  `json:"displayName"`
 }
 
+// AddIncidentUpdateParams defines parameters for AddIncidentUpdate.
+type AddIncidentUpdateParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateMaintenanceJSONBody defines parameters for CreateMaintenance.
 type CreateMaintenanceJSONBody struct {
 	Components  []string  `json:"components"`
 	Description string    `json:"description"`
 	EndsAt      time.Time `json:"endsAt"`
 	StartsAt    time.Time `json:"startsAt"`
+}
+
+// CreateMaintenanceParams defines parameters for CreateMaintenance.
+type CreateMaintenanceParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ReplacePhasesParams defines parameters for ReplacePhases.
+type ReplacePhasesParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // GetPublicBadgeParams defines parameters for GetPublicBadge.
@@ -1763,6 +1865,17 @@ type StreamPublicStatusParams struct {
 // GetPublicUptimeParams defines parameters for GetPublicUptime.
 type GetPublicUptimeParams struct {
 	Component []string `form:"component" json:"component"`
+}
+
+// CreateSeverityParams defines parameters for CreateSeverity.
+type CreateSeverityParams struct {
+	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+	// with a key runs; a retry with the same key and the same request answers the first answer
+	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+	// does the work twice; the same key with another request is a 422; a retry while the first
+	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+	// answers of 5xx and 429 are not kept.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SetStatusPublicationJSONBody defines parameters for SetStatusPublication.
@@ -1990,7 +2103,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateApiKeyWithBody(ctx context.Context, params *CreateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateApiKey Create an API key
 	//
@@ -2000,7 +2113,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateApiKey(ctx context.Context, params *CreateApiKeyParams, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RevokeApiKey Revoke an API key
 	//
@@ -2023,7 +2136,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-	RotateApiKeyWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RotateApiKeyWithBody(ctx context.Context, id string, params *RotateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RotateApiKey Rotate an API key
 	//
@@ -2034,7 +2147,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-	RotateApiKey(ctx context.Context, id string, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RotateApiKey(ctx context.Context, id string, params *RotateApiKeyParams, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAuditEvents The audit trail
 	//
@@ -2074,7 +2187,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-	ReportComponentStatusWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportComponentStatusWithBody(ctx context.Context, params *ReportComponentStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportComponentStatus Report a component's status (monitoring)
 	//
@@ -2094,7 +2207,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-	ReportComponentStatus(ctx context.Context, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportComponentStatus(ctx context.Context, params *ReportComponentStatusParams, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListComponents List components
 	//
@@ -2110,7 +2223,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/components (the `CreateComponent` operationId).
-	CreateComponentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateComponentWithBody(ctx context.Context, params *CreateComponentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateComponent Create a component
 	//
@@ -2119,7 +2232,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/components (the `CreateComponent` operationId).
-	CreateComponent(ctx context.Context, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateComponent(ctx context.Context, params *CreateComponentParams, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StreamComponentStatus Stream component status changes
 	//
@@ -2209,7 +2322,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-	CreateImpactTypeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateImpactTypeWithBody(ctx context.Context, params *CreateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateImpactType Create an impact type
 	//
@@ -2218,7 +2331,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-	CreateImpactType(ctx context.Context, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateImpactType(ctx context.Context, params *CreateImpactTypeParams, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteImpactType Delete an impact type
 	//
@@ -2276,7 +2389,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-	CreateIncidentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateIncidentWithBody(ctx context.Context, params *CreateIncidentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateIncident Create new incident
 	//
@@ -2290,7 +2403,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-	CreateIncident(ctx context.Context, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateIncident(ctx context.Context, params *CreateIncidentParams, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StreamIncidentEvents Stream incident changes
 	//
@@ -2420,7 +2533,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-	AddIncidentUpdateWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddIncidentUpdateWithBody(ctx context.Context, id string, params *AddIncidentUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddIncidentUpdate Add an entry to the timeline
 	//
@@ -2429,7 +2542,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-	AddIncidentUpdate(ctx context.Context, id string, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddIncidentUpdate(ctx context.Context, id string, params *AddIncidentUpdateParams, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMaintenance Scheduled maintenance windows
 	//
@@ -2445,7 +2558,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-	CreateMaintenanceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateMaintenanceWithBody(ctx context.Context, params *CreateMaintenanceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateMaintenance Schedule a maintenance window
 	//
@@ -2454,7 +2567,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-	CreateMaintenance(ctx context.Context, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateMaintenance(ctx context.Context, params *CreateMaintenanceParams, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteMaintenance Cancel a maintenance window
 	//
@@ -2475,7 +2588,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-	ReplacePhasesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReplacePhasesWithBody(ctx context.Context, params *ReplacePhasesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReplacePhases Replace the phase list
 	//
@@ -2484,7 +2597,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-	ReplacePhases(ctx context.Context, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReplacePhases(ctx context.Context, params *ReplacePhasesParams, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetPhaseGeneration One phase generation
 	//
@@ -2589,7 +2702,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-	CreateSeverityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateSeverityWithBody(ctx context.Context, params *CreateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateSeverity Create a severity
 	//
@@ -2598,7 +2711,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-	CreateSeverity(ctx context.Context, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateSeverity(ctx context.Context, params *CreateSeverityParams, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteSeverity Delete a severity
 	//
@@ -2727,8 +2840,8 @@ func (c *Client) ListApiKeys(ctx context.Context, reqEditors ...RequestEditorFn)
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, params *CreateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2747,8 +2860,8 @@ func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, b
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateApiKeyRequest(c.Server, body)
+func (c *Client) CreateApiKey(ctx context.Context, params *CreateApiKeyParams, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2800,8 +2913,8 @@ func (c *Client) GetApiKey(ctx context.Context, id string, reqEditors ...Request
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-func (c *Client) RotateApiKeyWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRotateApiKeyRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) RotateApiKeyWithBody(ctx context.Context, id string, params *RotateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateApiKeyRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2821,8 +2934,8 @@ func (c *Client) RotateApiKeyWithBody(ctx context.Context, id string, contentTyp
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-func (c *Client) RotateApiKey(ctx context.Context, id string, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRotateApiKeyRequest(c.Server, id, body)
+func (c *Client) RotateApiKey(ctx context.Context, id string, params *RotateApiKeyParams, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateApiKeyRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2891,8 +3004,8 @@ func (c *Client) ListComponentStatus(ctx context.Context, params *ListComponentS
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-func (c *Client) ReportComponentStatusWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportComponentStatusRequestWithBody(c.Server, contentType, body)
+func (c *Client) ReportComponentStatusWithBody(ctx context.Context, params *ReportComponentStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportComponentStatusRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2921,8 +3034,8 @@ func (c *Client) ReportComponentStatusWithBody(ctx context.Context, contentType 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-func (c *Client) ReportComponentStatus(ctx context.Context, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportComponentStatusRequest(c.Server, body)
+func (c *Client) ReportComponentStatus(ctx context.Context, params *ReportComponentStatusParams, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportComponentStatusRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2957,8 +3070,8 @@ func (c *Client) ListComponents(ctx context.Context, params *ListComponentsParam
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/components (the `CreateComponent` operationId).
-func (c *Client) CreateComponentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateComponentRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateComponentWithBody(ctx context.Context, params *CreateComponentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateComponentRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2976,8 +3089,8 @@ func (c *Client) CreateComponentWithBody(ctx context.Context, contentType string
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/components (the `CreateComponent` operationId).
-func (c *Client) CreateComponent(ctx context.Context, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateComponentRequest(c.Server, body)
+func (c *Client) CreateComponent(ctx context.Context, params *CreateComponentParams, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateComponentRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3166,8 +3279,8 @@ func (c *Client) ListImpactTypes(ctx context.Context, reqEditors ...RequestEdito
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-func (c *Client) CreateImpactTypeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateImpactTypeRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateImpactTypeWithBody(ctx context.Context, params *CreateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateImpactTypeRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3185,8 +3298,8 @@ func (c *Client) CreateImpactTypeWithBody(ctx context.Context, contentType strin
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-func (c *Client) CreateImpactType(ctx context.Context, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateImpactTypeRequest(c.Server, body)
+func (c *Client) CreateImpactType(ctx context.Context, params *CreateImpactTypeParams, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateImpactTypeRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3303,8 +3416,8 @@ func (c *Client) ListIncidents(ctx context.Context, params *ListIncidentsParams,
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-func (c *Client) CreateIncidentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateIncidentRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateIncidentWithBody(ctx context.Context, params *CreateIncidentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateIncidentRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3327,8 +3440,8 @@ func (c *Client) CreateIncidentWithBody(ctx context.Context, contentType string,
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-func (c *Client) CreateIncident(ctx context.Context, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateIncidentRequest(c.Server, body)
+func (c *Client) CreateIncident(ctx context.Context, params *CreateIncidentParams, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateIncidentRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3557,8 +3670,8 @@ func (c *Client) ListIncidentUpdates(ctx context.Context, id string, reqEditors 
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-func (c *Client) AddIncidentUpdateWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddIncidentUpdateRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddIncidentUpdateWithBody(ctx context.Context, id string, params *AddIncidentUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddIncidentUpdateRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3576,8 +3689,8 @@ func (c *Client) AddIncidentUpdateWithBody(ctx context.Context, id string, conte
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-func (c *Client) AddIncidentUpdate(ctx context.Context, id string, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddIncidentUpdateRequest(c.Server, id, body)
+func (c *Client) AddIncidentUpdate(ctx context.Context, id string, params *AddIncidentUpdateParams, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddIncidentUpdateRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3612,8 +3725,8 @@ func (c *Client) ListMaintenance(ctx context.Context, reqEditors ...RequestEdito
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-func (c *Client) CreateMaintenanceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateMaintenanceRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateMaintenanceWithBody(ctx context.Context, params *CreateMaintenanceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateMaintenanceRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3631,8 +3744,8 @@ func (c *Client) CreateMaintenanceWithBody(ctx context.Context, contentType stri
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-func (c *Client) CreateMaintenance(ctx context.Context, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateMaintenanceRequest(c.Server, body)
+func (c *Client) CreateMaintenance(ctx context.Context, params *CreateMaintenanceParams, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateMaintenanceRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3682,8 +3795,8 @@ func (c *Client) GetPhases(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-func (c *Client) ReplacePhasesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReplacePhasesRequestWithBody(c.Server, contentType, body)
+func (c *Client) ReplacePhasesWithBody(ctx context.Context, params *ReplacePhasesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplacePhasesRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3701,8 +3814,8 @@ func (c *Client) ReplacePhasesWithBody(ctx context.Context, contentType string, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-func (c *Client) ReplacePhases(ctx context.Context, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReplacePhasesRequest(c.Server, body)
+func (c *Client) ReplacePhases(ctx context.Context, params *ReplacePhasesParams, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplacePhasesRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3926,8 +4039,8 @@ func (c *Client) ListSeverities(ctx context.Context, reqEditors ...RequestEditor
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-func (c *Client) CreateSeverityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateSeverityRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateSeverityWithBody(ctx context.Context, params *CreateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSeverityRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3945,8 +4058,8 @@ func (c *Client) CreateSeverityWithBody(ctx context.Context, contentType string,
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-func (c *Client) CreateSeverity(ctx context.Context, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateSeverityRequest(c.Server, body)
+func (c *Client) CreateSeverity(ctx context.Context, params *CreateSeverityParams, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSeverityRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4176,18 +4289,18 @@ func NewListApiKeysRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
-func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+func NewCreateApiKeyRequest(server string, params *CreateApiKeyParams, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateApiKeyRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
-func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateApiKeyRequestWithBody(server string, params *CreateApiKeyParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4211,6 +4324,21 @@ func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.R
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -4284,18 +4412,18 @@ func NewGetApiKeyRequest(server string, id string) (*http.Request, error) {
 }
 
 // NewRotateApiKeyRequest calls the generic RotateApiKey builder with application/json body
-func NewRotateApiKeyRequest(server string, id string, body RotateApiKeyJSONRequestBody) (*http.Request, error) {
+func NewRotateApiKeyRequest(server string, id string, params *RotateApiKeyParams, body RotateApiKeyJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewRotateApiKeyRequestWithBody(server, id, "application/json", bodyReader)
+	return NewRotateApiKeyRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewRotateApiKeyRequestWithBody constructs an http.Request for the RotateApiKey method, with any body, and a specified content type
-func NewRotateApiKeyRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewRotateApiKeyRequestWithBody(server string, id string, params *RotateApiKeyParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4326,6 +4454,21 @@ func NewRotateApiKeyRequestWithBody(server string, id string, contentType string
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -4559,18 +4702,18 @@ func NewListComponentStatusRequest(server string, params *ListComponentStatusPar
 }
 
 // NewReportComponentStatusRequest calls the generic ReportComponentStatus builder with application/json body
-func NewReportComponentStatusRequest(server string, body ReportComponentStatusJSONRequestBody) (*http.Request, error) {
+func NewReportComponentStatusRequest(server string, params *ReportComponentStatusParams, body ReportComponentStatusJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewReportComponentStatusRequestWithBody(server, "application/json", bodyReader)
+	return NewReportComponentStatusRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewReportComponentStatusRequestWithBody constructs an http.Request for the ReportComponentStatus method, with any body, and a specified content type
-func NewReportComponentStatusRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewReportComponentStatusRequestWithBody(server string, params *ReportComponentStatusParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4594,6 +4737,21 @@ func NewReportComponentStatusRequestWithBody(server string, contentType string, 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -4689,18 +4847,18 @@ func NewListComponentsRequest(server string, params *ListComponentsParams) (*htt
 }
 
 // NewCreateComponentRequest calls the generic CreateComponent builder with application/json body
-func NewCreateComponentRequest(server string, body CreateComponentJSONRequestBody) (*http.Request, error) {
+func NewCreateComponentRequest(server string, params *CreateComponentParams, body CreateComponentJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateComponentRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateComponentRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateComponentRequestWithBody constructs an http.Request for the CreateComponent method, with any body, and a specified content type
-func NewCreateComponentRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateComponentRequestWithBody(server string, params *CreateComponentParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4724,6 +4882,21 @@ func NewCreateComponentRequestWithBody(server string, contentType string, body i
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -5078,18 +5251,18 @@ func NewListImpactTypesRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateImpactTypeRequest calls the generic CreateImpactType builder with application/json body
-func NewCreateImpactTypeRequest(server string, body CreateImpactTypeJSONRequestBody) (*http.Request, error) {
+func NewCreateImpactTypeRequest(server string, params *CreateImpactTypeParams, body CreateImpactTypeJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateImpactTypeRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateImpactTypeRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateImpactTypeRequestWithBody constructs an http.Request for the CreateImpactType method, with any body, and a specified content type
-func NewCreateImpactTypeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateImpactTypeRequestWithBody(server string, params *CreateImpactTypeParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -5113,6 +5286,21 @@ func NewCreateImpactTypeRequestWithBody(server string, contentType string, body 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -5395,18 +5583,18 @@ func NewListIncidentsRequest(server string, params *ListIncidentsParams) (*http.
 }
 
 // NewCreateIncidentRequest calls the generic CreateIncident builder with application/json body
-func NewCreateIncidentRequest(server string, body CreateIncidentJSONRequestBody) (*http.Request, error) {
+func NewCreateIncidentRequest(server string, params *CreateIncidentParams, body CreateIncidentJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateIncidentRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateIncidentRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateIncidentRequestWithBody constructs an http.Request for the CreateIncident method, with any body, and a specified content type
-func NewCreateIncidentRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateIncidentRequestWithBody(server string, params *CreateIncidentParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -5430,6 +5618,21 @@ func NewCreateIncidentRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -5830,18 +6033,18 @@ func NewListIncidentUpdatesRequest(server string, id string) (*http.Request, err
 }
 
 // NewAddIncidentUpdateRequest calls the generic AddIncidentUpdate builder with application/json body
-func NewAddIncidentUpdateRequest(server string, id string, body AddIncidentUpdateJSONRequestBody) (*http.Request, error) {
+func NewAddIncidentUpdateRequest(server string, id string, params *AddIncidentUpdateParams, body AddIncidentUpdateJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddIncidentUpdateRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddIncidentUpdateRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddIncidentUpdateRequestWithBody constructs an http.Request for the AddIncidentUpdate method, with any body, and a specified content type
-func NewAddIncidentUpdateRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddIncidentUpdateRequestWithBody(server string, id string, params *AddIncidentUpdateParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5872,6 +6075,21 @@ func NewAddIncidentUpdateRequestWithBody(server string, id string, contentType s
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -5904,18 +6122,18 @@ func NewListMaintenanceRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateMaintenanceRequest calls the generic CreateMaintenance builder with application/json body
-func NewCreateMaintenanceRequest(server string, body CreateMaintenanceJSONRequestBody) (*http.Request, error) {
+func NewCreateMaintenanceRequest(server string, params *CreateMaintenanceParams, body CreateMaintenanceJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateMaintenanceRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateMaintenanceRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateMaintenanceRequestWithBody constructs an http.Request for the CreateMaintenance method, with any body, and a specified content type
-func NewCreateMaintenanceRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateMaintenanceRequestWithBody(server string, params *CreateMaintenanceParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -5939,6 +6157,21 @@ func NewCreateMaintenanceRequestWithBody(server string, contentType string, body
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -6005,18 +6238,18 @@ func NewGetPhasesRequest(server string) (*http.Request, error) {
 }
 
 // NewReplacePhasesRequest calls the generic ReplacePhases builder with application/json body
-func NewReplacePhasesRequest(server string, body ReplacePhasesJSONRequestBody) (*http.Request, error) {
+func NewReplacePhasesRequest(server string, params *ReplacePhasesParams, body ReplacePhasesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewReplacePhasesRequestWithBody(server, "application/json", bodyReader)
+	return NewReplacePhasesRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewReplacePhasesRequestWithBody constructs an http.Request for the ReplacePhases method, with any body, and a specified content type
-func NewReplacePhasesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewReplacePhasesRequestWithBody(server string, params *ReplacePhasesParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -6040,6 +6273,21 @@ func NewReplacePhasesRequestWithBody(server string, contentType string, body io.
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -6488,18 +6736,18 @@ func NewListSeveritiesRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateSeverityRequest calls the generic CreateSeverity builder with application/json body
-func NewCreateSeverityRequest(server string, body CreateSeverityJSONRequestBody) (*http.Request, error) {
+func NewCreateSeverityRequest(server string, params *CreateSeverityParams, body CreateSeverityJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateSeverityRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateSeverityRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateSeverityRequestWithBody constructs an http.Request for the CreateSeverity method, with any body, and a specified content type
-func NewCreateSeverityRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateSeverityRequestWithBody(server string, params *CreateSeverityParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -6523,6 +6771,21 @@ func NewCreateSeverityRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -6788,7 +7051,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, params *CreateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
 
 	// CreateApiKeyWithResponse Create an API key
 	//
@@ -6798,7 +7061,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+	CreateApiKeyWithResponse(ctx context.Context, params *CreateApiKeyParams, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
 
 	// RevokeApiKeyWithResponse Revoke an API key
 	//
@@ -6825,7 +7088,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-	RotateApiKeyWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error)
+	RotateApiKeyWithBodyWithResponse(ctx context.Context, id string, params *RotateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error)
 
 	// RotateApiKeyWithResponse Rotate an API key
 	//
@@ -6836,7 +7099,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-	RotateApiKeyWithResponse(ctx context.Context, id string, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error)
+	RotateApiKeyWithResponse(ctx context.Context, id string, params *RotateApiKeyParams, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error)
 
 	// ListAuditEventsWithResponse The audit trail
 	//
@@ -6880,7 +7143,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-	ReportComponentStatusWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error)
+	ReportComponentStatusWithBodyWithResponse(ctx context.Context, params *ReportComponentStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error)
 
 	// ReportComponentStatusWithResponse Report a component's status (monitoring)
 	//
@@ -6900,7 +7163,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-	ReportComponentStatusWithResponse(ctx context.Context, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error)
+	ReportComponentStatusWithResponse(ctx context.Context, params *ReportComponentStatusParams, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error)
 
 	// ListComponentsWithResponse List components
 	//
@@ -6918,7 +7181,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/components (the `CreateComponent` operationId).
-	CreateComponentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error)
+	CreateComponentWithBodyWithResponse(ctx context.Context, params *CreateComponentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error)
 
 	// CreateComponentWithResponse Create a component
 	//
@@ -6927,7 +7190,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/components (the `CreateComponent` operationId).
-	CreateComponentWithResponse(ctx context.Context, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error)
+	CreateComponentWithResponse(ctx context.Context, params *CreateComponentParams, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error)
 
 	// StreamComponentStatusWithResponse Stream component status changes
 	//
@@ -7027,7 +7290,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-	CreateImpactTypeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error)
+	CreateImpactTypeWithBodyWithResponse(ctx context.Context, params *CreateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error)
 
 	// CreateImpactTypeWithResponse Create an impact type
 	//
@@ -7036,7 +7299,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-	CreateImpactTypeWithResponse(ctx context.Context, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error)
+	CreateImpactTypeWithResponse(ctx context.Context, params *CreateImpactTypeParams, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error)
 
 	// DeleteImpactTypeWithResponse Delete an impact type
 	//
@@ -7100,7 +7363,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-	CreateIncidentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error)
+	CreateIncidentWithBodyWithResponse(ctx context.Context, params *CreateIncidentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error)
 
 	// CreateIncidentWithResponse Create new incident
 	//
@@ -7114,7 +7377,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-	CreateIncidentWithResponse(ctx context.Context, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error)
+	CreateIncidentWithResponse(ctx context.Context, params *CreateIncidentParams, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error)
 
 	// StreamIncidentEventsWithResponse Stream incident changes
 	//
@@ -7254,7 +7517,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-	AddIncidentUpdateWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error)
+	AddIncidentUpdateWithBodyWithResponse(ctx context.Context, id string, params *AddIncidentUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error)
 
 	// AddIncidentUpdateWithResponse Add an entry to the timeline
 	//
@@ -7263,7 +7526,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-	AddIncidentUpdateWithResponse(ctx context.Context, id string, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error)
+	AddIncidentUpdateWithResponse(ctx context.Context, id string, params *AddIncidentUpdateParams, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error)
 
 	// ListMaintenanceWithResponse Scheduled maintenance windows
 	//
@@ -7281,7 +7544,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-	CreateMaintenanceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error)
+	CreateMaintenanceWithBodyWithResponse(ctx context.Context, params *CreateMaintenanceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error)
 
 	// CreateMaintenanceWithResponse Schedule a maintenance window
 	//
@@ -7290,7 +7553,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-	CreateMaintenanceWithResponse(ctx context.Context, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error)
+	CreateMaintenanceWithResponse(ctx context.Context, params *CreateMaintenanceParams, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error)
 
 	// DeleteMaintenanceWithResponse Cancel a maintenance window
 	//
@@ -7315,7 +7578,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-	ReplacePhasesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error)
+	ReplacePhasesWithBodyWithResponse(ctx context.Context, params *ReplacePhasesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error)
 
 	// ReplacePhasesWithResponse Replace the phase list
 	//
@@ -7324,7 +7587,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-	ReplacePhasesWithResponse(ctx context.Context, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error)
+	ReplacePhasesWithResponse(ctx context.Context, params *ReplacePhasesParams, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error)
 
 	// GetPhaseGenerationWithResponse One phase generation
 	//
@@ -7447,7 +7710,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-	CreateSeverityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error)
+	CreateSeverityWithBodyWithResponse(ctx context.Context, params *CreateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error)
 
 	// CreateSeverityWithResponse Create a severity
 	//
@@ -7456,7 +7719,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-	CreateSeverityWithResponse(ctx context.Context, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error)
+	CreateSeverityWithResponse(ctx context.Context, params *CreateSeverityParams, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error)
 
 	// DeleteSeverityWithResponse Delete a severity
 	//
@@ -16901,8 +17164,8 @@ func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, reqEd
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
-	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, params *CreateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16917,8 +17180,8 @@ func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Conte
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/api-keys (the `CreateApiKey` operationId).
-func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
-	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, params *CreateApiKeyParams, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16962,8 +17225,8 @@ func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, id stri
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-func (c *ClientWithResponses) RotateApiKeyWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error) {
-	rsp, err := c.RotateApiKeyWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) RotateApiKeyWithBodyWithResponse(ctx context.Context, id string, params *RotateApiKeyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error) {
+	rsp, err := c.RotateApiKeyWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16979,8 +17242,8 @@ func (c *ClientWithResponses) RotateApiKeyWithBodyWithResponse(ctx context.Conte
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/api-keys/{id}/rotate (the `RotateApiKey` operationId).
-func (c *ClientWithResponses) RotateApiKeyWithResponse(ctx context.Context, id string, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error) {
-	rsp, err := c.RotateApiKey(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) RotateApiKeyWithResponse(ctx context.Context, id string, params *RotateApiKeyParams, body RotateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateApiKeyResponse, error) {
+	rsp, err := c.RotateApiKey(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17041,8 +17304,8 @@ func (c *ClientWithResponses) ListComponentStatusWithResponse(ctx context.Contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-func (c *ClientWithResponses) ReportComponentStatusWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error) {
-	rsp, err := c.ReportComponentStatusWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ReportComponentStatusWithBodyWithResponse(ctx context.Context, params *ReportComponentStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error) {
+	rsp, err := c.ReportComponentStatusWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17067,8 +17330,8 @@ func (c *ClientWithResponses) ReportComponentStatusWithBodyWithResponse(ctx cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/component_status (the `ReportComponentStatus` operationId).
-func (c *ClientWithResponses) ReportComponentStatusWithResponse(ctx context.Context, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error) {
-	rsp, err := c.ReportComponentStatus(ctx, body, reqEditors...)
+func (c *ClientWithResponses) ReportComponentStatusWithResponse(ctx context.Context, params *ReportComponentStatusParams, body ReportComponentStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportComponentStatusResponse, error) {
+	rsp, err := c.ReportComponentStatus(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17097,8 +17360,8 @@ func (c *ClientWithResponses) ListComponentsWithResponse(ctx context.Context, pa
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/components (the `CreateComponent` operationId).
-func (c *ClientWithResponses) CreateComponentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error) {
-	rsp, err := c.CreateComponentWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateComponentWithBodyWithResponse(ctx context.Context, params *CreateComponentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error) {
+	rsp, err := c.CreateComponentWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17112,8 +17375,8 @@ func (c *ClientWithResponses) CreateComponentWithBodyWithResponse(ctx context.Co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/components (the `CreateComponent` operationId).
-func (c *ClientWithResponses) CreateComponentWithResponse(ctx context.Context, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error) {
-	rsp, err := c.CreateComponent(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateComponentWithResponse(ctx context.Context, params *CreateComponentParams, body CreateComponentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateComponentResponse, error) {
+	rsp, err := c.CreateComponent(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17272,8 +17535,8 @@ func (c *ClientWithResponses) ListImpactTypesWithResponse(ctx context.Context, r
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-func (c *ClientWithResponses) CreateImpactTypeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error) {
-	rsp, err := c.CreateImpactTypeWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateImpactTypeWithBodyWithResponse(ctx context.Context, params *CreateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error) {
+	rsp, err := c.CreateImpactTypeWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17287,8 +17550,8 @@ func (c *ClientWithResponses) CreateImpactTypeWithBodyWithResponse(ctx context.C
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/impact-types (the `CreateImpactType` operationId).
-func (c *ClientWithResponses) CreateImpactTypeWithResponse(ctx context.Context, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error) {
-	rsp, err := c.CreateImpactType(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateImpactTypeWithResponse(ctx context.Context, params *CreateImpactTypeParams, body CreateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateImpactTypeResponse, error) {
+	rsp, err := c.CreateImpactType(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17387,8 +17650,8 @@ func (c *ClientWithResponses) ListIncidentsWithResponse(ctx context.Context, par
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-func (c *ClientWithResponses) CreateIncidentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error) {
-	rsp, err := c.CreateIncidentWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateIncidentWithBodyWithResponse(ctx context.Context, params *CreateIncidentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error) {
+	rsp, err := c.CreateIncidentWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17407,8 +17670,8 @@ func (c *ClientWithResponses) CreateIncidentWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/incidents (the `CreateIncident` operationId).
-func (c *ClientWithResponses) CreateIncidentWithResponse(ctx context.Context, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error) {
-	rsp, err := c.CreateIncident(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateIncidentWithResponse(ctx context.Context, params *CreateIncidentParams, body CreateIncidentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIncidentResponse, error) {
+	rsp, err := c.CreateIncident(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17607,8 +17870,8 @@ func (c *ClientWithResponses) ListIncidentUpdatesWithResponse(ctx context.Contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-func (c *ClientWithResponses) AddIncidentUpdateWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error) {
-	rsp, err := c.AddIncidentUpdateWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddIncidentUpdateWithBodyWithResponse(ctx context.Context, id string, params *AddIncidentUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error) {
+	rsp, err := c.AddIncidentUpdateWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17622,8 +17885,8 @@ func (c *ClientWithResponses) AddIncidentUpdateWithBodyWithResponse(ctx context.
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/incidents/{id}/updates (the `AddIncidentUpdate` operationId).
-func (c *ClientWithResponses) AddIncidentUpdateWithResponse(ctx context.Context, id string, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error) {
-	rsp, err := c.AddIncidentUpdate(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddIncidentUpdateWithResponse(ctx context.Context, id string, params *AddIncidentUpdateParams, body AddIncidentUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*AddIncidentUpdateResponse, error) {
+	rsp, err := c.AddIncidentUpdate(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17652,8 +17915,8 @@ func (c *ClientWithResponses) ListMaintenanceWithResponse(ctx context.Context, r
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-func (c *ClientWithResponses) CreateMaintenanceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error) {
-	rsp, err := c.CreateMaintenanceWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateMaintenanceWithBodyWithResponse(ctx context.Context, params *CreateMaintenanceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error) {
+	rsp, err := c.CreateMaintenanceWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17667,8 +17930,8 @@ func (c *ClientWithResponses) CreateMaintenanceWithBodyWithResponse(ctx context.
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/maintenance (the `CreateMaintenance` operationId).
-func (c *ClientWithResponses) CreateMaintenanceWithResponse(ctx context.Context, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error) {
-	rsp, err := c.CreateMaintenance(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateMaintenanceWithResponse(ctx context.Context, params *CreateMaintenanceParams, body CreateMaintenanceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMaintenanceResponse, error) {
+	rsp, err := c.CreateMaintenance(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17710,8 +17973,8 @@ func (c *ClientWithResponses) GetPhasesWithResponse(ctx context.Context, reqEdit
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-func (c *ClientWithResponses) ReplacePhasesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error) {
-	rsp, err := c.ReplacePhasesWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ReplacePhasesWithBodyWithResponse(ctx context.Context, params *ReplacePhasesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error) {
+	rsp, err := c.ReplacePhasesWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17725,8 +17988,8 @@ func (c *ClientWithResponses) ReplacePhasesWithBodyWithResponse(ctx context.Cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/phases (the `ReplacePhases` operationId).
-func (c *ClientWithResponses) ReplacePhasesWithResponse(ctx context.Context, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error) {
-	rsp, err := c.ReplacePhases(ctx, body, reqEditors...)
+func (c *ClientWithResponses) ReplacePhasesWithResponse(ctx context.Context, params *ReplacePhasesParams, body ReplacePhasesJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplacePhasesResponse, error) {
+	rsp, err := c.ReplacePhases(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17920,8 +18183,8 @@ func (c *ClientWithResponses) ListSeveritiesWithResponse(ctx context.Context, re
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-func (c *ClientWithResponses) CreateSeverityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error) {
-	rsp, err := c.CreateSeverityWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateSeverityWithBodyWithResponse(ctx context.Context, params *CreateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error) {
+	rsp, err := c.CreateSeverityWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17935,8 +18198,8 @@ func (c *ClientWithResponses) CreateSeverityWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/severities (the `CreateSeverity` operationId).
-func (c *ClientWithResponses) CreateSeverityWithResponse(ctx context.Context, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error) {
-	rsp, err := c.CreateSeverity(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateSeverityWithResponse(ctx context.Context, params *CreateSeverityParams, body CreateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSeverityResponse, error) {
+	rsp, err := c.CreateSeverity(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

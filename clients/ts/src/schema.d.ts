@@ -1746,6 +1746,15 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+         *     with a key runs; a retry with the same key and the same request answers the first answer
+         *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+         *     does the work twice; the same key with another request is a 422; a retry while the first
+         *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+         *     answers of 5xx and 429 are not kept.
+         */
+        IdempotencyKey: string;
         /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
         IfMatch: string;
         /** @description The ETag of the caller's copy; 304 while it is current. */
@@ -2015,7 +2024,17 @@ export interface operations {
     createIncident: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2444,7 +2463,17 @@ export interface operations {
     createApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2542,7 +2571,17 @@ export interface operations {
     rotateApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
@@ -2672,7 +2711,17 @@ export interface operations {
     createComponent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2983,7 +3032,17 @@ export interface operations {
     reportComponentStatus: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3105,7 +3164,17 @@ export interface operations {
     addIncidentUpdate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
@@ -3179,7 +3248,17 @@ export interface operations {
     createImpactType: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3355,7 +3434,17 @@ export interface operations {
     createSeverity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3531,7 +3620,17 @@ export interface operations {
     replacePhases: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3633,7 +3732,17 @@ export interface operations {
     createMaintenance: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
+                 *     with a key runs; a retry with the same key and the same request answers the first answer
+                 *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
+                 *     does the work twice; the same key with another request is a 422; a retry while the first
+                 *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
+                 *     answers of 5xx and 429 are not kept.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
