@@ -1,12 +1,20 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 )
+
+type viaProxyKey struct{}
+
+// ViaTrustedProxy reports whether r came through a trusted proxy, whose
+// other forwarding headers (X-Forwarded-Proto, X-Forwarded-Host) may then
+// be believed too.
+func ViaTrustedProxy(r *http.Request) bool { v, _ := r.Context().Value(viaProxyKey{}).(bool); return v }
 
 // ParseProxies reads a comma-separated list of addresses and CIDR
 // prefixes (the load balancers in front of the server).
@@ -58,12 +66,17 @@ func BehindProxies(trusted []netip.Prefix) func(http.Handler) http.Handler {
 			}
 			hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 			for i := len(hops) - 1; i >= 0; i-- {
-				a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+				hop := strings.TrimSpace(hops[i])
+				a, err := netip.ParseAddr(hop)
 				if err != nil {
-					break // a malformed hop: trust nothing left of it
+					ap, perr := netip.ParseAddrPort(hop) // some balancers add the port
+					if perr != nil {
+						break // a malformed hop: trust nothing left of it
+					}
+					a = ap.Addr()
 				}
 				if !isTrusted(a) {
-					r2 := r.Clone(r.Context())
+					r2 := r.Clone(context.WithValue(r.Context(), viaProxyKey{}, true))
 					r2.RemoteAddr = net.JoinHostPort(a.Unmap().String(), "0")
 					next.ServeHTTP(w, r2)
 					return

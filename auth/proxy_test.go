@@ -31,6 +31,8 @@ func TestBehindProxies(t *testing.T) {
 		{"10.1.2.3:5000", "", "10.1.2.3"},                                  // no header: the proxy itself
 		{"10.1.2.3:5000", "garbage, 10.0.0.1", "10.1.2.3"},                 // malformed: trust nothing
 		{"10.1.2.3:5000", "10.0.0.1, 10.0.0.2", "10.1.2.3"},                // all trusted
+		{"10.1.2.3:5000", "203.0.113.7:51234", "203.0.113.7"},              // a hop with its port
+		{"10.1.2.3:5000", "[2001:db8::1]:443", "2001:db8::1"},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = c.peer

@@ -38,6 +38,14 @@ type listBound struct {
 // aliases are refused (its answer is still bounded by the list's max).
 const pricedPage = model.MaxLimit
 
+// readCosts price fields that read a whole status summary (every
+// component, open incident and window) whatever is selected of it, so
+// that aliases of them cannot multiply that read past the limit.
+var readCosts = map[string]int{
+	"Query.status":       model.MaxSummaryComponents,
+	"Query.publicStatus": model.MaxSummaryComponents,
+}
+
 // maxAuditChanges bounds an audit event's changes: no mutation records more
 // fields than an incident has (about a dozen), the widest change.
 const maxAuditChanges = 16
@@ -181,6 +189,9 @@ type costedSchema struct{ graphql.ExecutableSchema }
 func (s costedSchema) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
 	if b, ok := listBounds[typeName+"."+field]; ok {
 		return b.cost(child, args), true
+	}
+	if c, ok := readCosts[typeName+"."+field]; ok {
+		return satAdd(c, child), true
 	}
 	return s.ExecutableSchema.Complexity(ctx, typeName, field, child, args)
 }

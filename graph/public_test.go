@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -168,6 +169,64 @@ func TestPublicSubscription(t *testing.T) {
 				}
 				break
 			}
+		}
+	})
+}
+
+// TestPublicDoorLimits: every subscription costs its address a request
+// (the budget spent, the connection closes with 4429); undeclared
+// variables are refused (they would make renderings without end); a
+// connection holding no subscription is closed; aliases of publicStatus
+// cost a whole summary each.
+func TestPublicDoorLimits(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		cfg := apitest.Config{RateLimit: "6-M"}
+		cfg.GraphQL.KeepAlive = 100 * time.Millisecond
+		s := apitest.Start(t, b, cfg)
+		ten := apitest.Tenant("plim")
+		key := s.Key(ten, model.ScopeComponentsWrite)
+		s.Do("PUT", "/v1/status/publication", key, map[string]any{"public": true}).Expect(t, 204)
+		c := dialPublic(t, s, "")                                           // 1
+		c.Subscribe("junk", publicDoc, map[string]any{"t": ten, "junk": 1}) // 2
+		if m, err := c.Next(10 * time.Second); err != nil || m.Type != "error" || !strings.Contains(string(m.Payload), "not declared") {
+			t.Errorf("undeclared variable: %+v %v", m, err)
+		}
+		// Subscribe until the address's budget (6 a minute) is spent.
+		refused := false
+		for i := 0; i < 10 && !refused; i++ {
+			id := fmt.Sprint("s", i)
+			c.Subscribe(id, publicDoc, map[string]any{"t": ten})
+			m, err := c.Next(10 * time.Second)
+			if err != nil {
+				t.Fatalf("subscription %d: %v", i, err)
+			}
+			if m.Type == "error" {
+				if !strings.Contains(string(m.Payload), "RateLimitExceeded") {
+					t.Errorf("refused for another reason: %s", m.Payload)
+				}
+				refused = true
+			}
+		}
+		if !refused {
+			t.Fatal("ten subscriptions within a budget of six")
+		}
+		if code, closed := c.Closed(10 * time.Second); !closed || code != 4429 {
+			t.Errorf("over the budget the connection closes with 4429: %d %v", code, closed)
+		}
+
+		idleServer := apitest.Start(t, b, apitest.Config{GraphQL: cfg.GraphQL})
+		idle := dialPublic(t, idleServer, "")
+		if code, closed := idle.Closed(10 * time.Second); !closed || code != 4408 {
+			t.Errorf("an idle connection: closed %v with %d", closed, code)
+		}
+
+		aliases := "{"
+		for i := range 6 {
+			aliases += fmt.Sprintf(` a%d: publicStatus(tenant: %q) { version }`, i, ten)
+		}
+		reader := idleServer.Key(apitest.Tenant("plim-reader"), model.ScopeRead)
+		if _, r := idleServer.GQL(reader, aliases+" }", nil); r.Code() != "COMPLEXITY_LIMIT_EXCEEDED" && !strings.Contains(fmt.Sprint(r.Errors), "complexity") {
+			t.Errorf("six whole summaries in one query: %+v", r)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -32,8 +33,11 @@ import (
 // change for all its viewers, and the same payload bytes are framed with
 // each viewer's subscription id.
 
-// publicQueryMax bounds a public document.
-const publicQueryMax = 8 << 10
+// publicQueryMax bounds a public document; publicAnswerMax a rendering.
+const (
+	publicQueryMax  = 8 << 10
+	publicAnswerMax = 1 << 20
+)
 
 // NewPublicHandler serves /graphql/public. cfg needs Status, Public,
 // Version and Limiter (optional); KeepAlive, ComplexityLimit, DepthLimit
@@ -58,12 +62,30 @@ func NewPublicHandler(cfg Config) http.Handler {
 	exec.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	exec.SetErrorPresenter(presentError)
 	exec.SetRecoverFunc(recoverPanic)
-	return &publicHandler{cfg: cfg, exec: exec}
+	return &publicHandler{cfg: cfg, exec: exec, conns: map[string]int{}}
 }
 
 type publicHandler struct {
 	cfg  Config
 	exec *executor.Executor
+
+	mu    sync.Mutex
+	conns map[string]int // open connections by client address
+}
+
+// charge spends one of ip's requests; false (with why) when it may not.
+func (h *publicHandler) charge(ctx context.Context, ip string) error {
+	if h.cfg.Limiter == nil {
+		return nil
+	}
+	u, err := h.cfg.Limiter.Charge(ctx, "ip:"+ip, auth.DefaultTier, 1)
+	if err != nil {
+		return model.Internal(err, "rate limiter")
+	}
+	if u.Reached {
+		return auth.RateLimited(u)
+	}
+	return nil
 }
 
 // publicMessage is a graphql-transport-ws message.
@@ -75,14 +97,32 @@ type publicMessage struct {
 
 func (h *publicHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := auth.ClientIP(r)
-	if h.cfg.Limiter != nil {
-		u, err := h.cfg.Limiter.Charge(r.Context(), "ip:"+ip, auth.DefaultTier, 1)
-		if err == nil && u.Reached {
-			auth.SetHeaders(w.Header(), u)
-			writeStatus(w, r, http.StatusTooManyRequests, auth.RateLimited(u))
-			return
+	if err := h.charge(r.Context(), ip); err != nil {
+		status := http.StatusTooManyRequests
+		if model.ErrorCode(err) == model.CodeInternal {
+			status = http.StatusInternalServerError
 		}
+		writeStatus(w, r, status, err)
+		return
 	}
+	// An address holds at most as many connections as viewers.
+	h.mu.Lock()
+	full := h.conns[ip] >= h.cfg.Public.MaxPerIP()
+	if !full {
+		h.conns[ip]++
+	}
+	h.mu.Unlock()
+	if full {
+		writeStatus(w, r, http.StatusTooManyRequests, live.ErrTooManyFromIP)
+		return
+	}
+	defer func() {
+		h.mu.Lock()
+		if h.conns[ip]--; h.conns[ip] <= 0 {
+			delete(h.conns, ip)
+		}
+		h.mu.Unlock()
+	}()
 	// Any page may connect; each subscription checks its tenant's allowed
 	// origins itself (a browser always sends Origin on a WebSocket).
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"graphql-transport-ws"}, InsecureSkipVerify: true})
@@ -116,6 +156,25 @@ func (pc *publicConn) write(ctx context.Context, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return pc.c.Write(ctx, websocket.MessageText, b)
+}
+
+// writeParts writes one message from parts, without copying them into
+// one buffer (the shared rendering is written as it is).
+func (pc *publicConn) writeParts(ctx context.Context, parts ...[]byte) error {
+	pc.writeMu.Lock()
+	defer pc.writeMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	wr, err := pc.c.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := wr.Write(p); err != nil {
+			return err
+		}
+	}
+	return wr.Close()
 }
 
 func (pc *publicConn) send(ctx context.Context, m publicMessage) error {
@@ -161,11 +220,26 @@ func (pc *publicConn) serve(ctx context.Context) {
 		defer pc.wg.Done()
 		tick := time.NewTicker(pc.h.cfg.KeepAlive)
 		defer tick.Stop()
+		idle := 0
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				// A connection that holds no subscription for two
+				// intervals holds a descriptor for nothing.
+				pc.mu.Lock()
+				if len(pc.subs) == 0 {
+					idle++
+				} else {
+					idle = 0
+				}
+				pc.mu.Unlock()
+				if idle >= 2 {
+					pc.c.Close(4408, "no subscription")
+					cancel()
+					return
+				}
 				if pc.send(ctx, publicMessage{Type: "ping"}) != nil {
 					cancel()
 					return
@@ -239,6 +313,14 @@ func (pc *publicConn) subscribe(ctx context.Context, id string, payload json.Raw
 		pc.fail(ctx, id, gqlerror.List{toGQLError(ctx, model.Invalid("the document is too long"))})
 		return
 	}
+	// Each subscription costs the address one request, as a REST read does.
+	if err := pc.h.charge(ctx, pc.ip); err != nil {
+		pc.fail(ctx, id, gqlerror.List{toGQLError(ctx, err)})
+		if model.ErrorCode(err) == model.CodeRateLimited {
+			pc.c.Close(4429, "rate limit exceeded")
+		}
+		return
+	}
 	pc.mu.Lock()
 	full := len(pc.subs) >= pc.h.cfg.MaxSubscriptionsPerConn
 	pc.mu.Unlock()
@@ -299,14 +381,14 @@ func (pc *publicConn) subscribe(ctx context.Context, id string, payload json.Raw
 				}
 				return
 			}
-			msg := make([]byte, 0, len(head)+len(b)+1)
-			msg = append(append(append(msg, head...), b...), '}')
-			if pc.write(ctx, msg) != nil {
+			if pc.writeParts(ctx, head, b, closeBrace) != nil {
 				return
 			}
 		}
 	}()
 }
+
+var closeBrace = []byte("}")
 
 // publicQuery checks that params is a subscription to publicStatus alone,
 // and returns its tenant and the same document as a query (what each
@@ -326,6 +408,11 @@ func (h *publicHandler) publicQuery(ctx context.Context, params *graphql.RawPara
 	field, ok := op.SelectionSet[0].(*ast.Field)
 	if !ok || field.Name != "publicStatus" {
 		return "", "", bad
+	}
+	for name := range params.Variables {
+		if op.VariableDefinitions.ForName(name) == nil {
+			return "", "", gqlerror.List{toGQLError(ctx, model.Invalid("variable $"+name+" is not declared by the operation"))}
+		}
 	}
 	tenant, _ := field.ArgumentMap(rc.Variables)["tenant"].(string)
 	if tenant == "" {
@@ -360,5 +447,9 @@ func (h *publicHandler) render(tenant, query string, params *graphql.RawParams, 
 		handler, octx := h.exec.DispatchOperation(ctx, rc)
 		resp = handler(octx)
 	}
-	return json.Marshal(resp)
+	b, err := json.Marshal(resp)
+	if err == nil && len(b) > publicAnswerMax {
+		return nil, model.Invalid(fmt.Sprintf("the answer would exceed %d bytes: select less", publicAnswerMax))
+	}
+	return b, err
 }

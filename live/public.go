@@ -44,6 +44,9 @@ type PublicOptions struct {
 	MaxPerIP int
 	// Max caps the instance's public viewers (default 20,000).
 	Max int
+	// MaxRenderings caps the distinct renderings of one tenant on this
+	// instance (default 64): each is rendered on every change.
+	MaxRenderings int
 }
 
 // Why a public viewer ended, besides its own Close.
@@ -52,6 +55,8 @@ var (
 	ErrTooManyFromIP = &model.Error{Code: model.CodeRateLimited,
 		Message: "too many open public streams from this address; close one and retry"}
 	ErrTooManyViewers = &model.Error{Code: model.CodeUnavailable, Message: "this instance serves as many public viewers as it can; retry shortly"}
+	ErrTooManyRenderings = &model.Error{Code: model.CodeRateLimited,
+		Message: "this status has as many distinct subscriptions as it may; use the same document and variables as others"}
 )
 
 // Render renders a tenant's status for one kind of viewer; version is the
@@ -72,6 +77,9 @@ func NewPublic(hub *Hub, fetch func(ctx context.Context, tenant string) (*model.
 	}
 	if opt.Max <= 0 {
 		opt.Max = 20_000
+	}
+	if opt.MaxRenderings <= 0 {
+		opt.MaxRenderings = 64
 	}
 	return &Public{opt: opt, hub: hub, fetch: fetch, version: version, tenants: map[string]*publicTenant{}, perIP: map[string]int{}}
 }
@@ -133,6 +141,18 @@ func (p *Public) Watch(ctx context.Context, tenant, ip, key string, render Rende
 	if t == nil {
 		t = &publicTenant{name: tenant, poke: make(chan struct{}, 1), renders: map[string]*rendering{}}
 		p.tenants[tenant] = t
+	}
+	if t.renders[key] == nil && len(t.renders) >= p.opt.MaxRenderings {
+		p.perIP[ip]--
+		if p.perIP[ip] <= 0 {
+			delete(p.perIP, ip)
+		}
+		p.viewers--
+		if len(t.renders) == 0 {
+			delete(p.tenants, tenant)
+		}
+		p.mu.Unlock()
+		return nil, ErrTooManyRenderings
 	}
 	v := &Viewer{p: p, t: t, key: key, ip: ip, wake: make(chan struct{}, 1)}
 	r := t.renders[key]
@@ -358,6 +378,9 @@ func (p *Public) Renderings(tenant string) int {
 	}
 	return 0
 }
+
+// MaxPerIP is the cap of one client address's viewers.
+func (p *Public) MaxPerIP() int { return p.opt.MaxPerIP }
 
 // Count returns the open public viewers.
 func (p *Public) Count() int {

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -117,8 +118,20 @@ func NormalizeOrigin(o string) (string, bool) {
 		return "", false
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if host == "" || (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return "", false
+		}
+		port = strconv.Itoa(n) // 0443 is 443
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 		port = ""
+	}
+	// A host is a DNS name or an IP address, nothing a header could read
+	// as more (a CSP's ; or , would start a directive or a policy).
+	if _, err := netip.ParseAddr(host); err != nil && strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return "", false
 	}
 	if host == "" {
 		return "", false
@@ -127,9 +140,6 @@ func NormalizeOrigin(o string) (string, bool) {
 		host = "[" + host + "]"
 	}
 	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "", false
-		}
 		return u.Scheme + "://" + host + ":" + port, true
 	}
 	return u.Scheme + "://" + host, true

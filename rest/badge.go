@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -50,8 +52,8 @@ func renderBadge(label, value string) []byte {
 func (h publicHandlers) badge(w http.ResponseWriter, r *http.Request) {
 	q := readQuery(r.URL.Query(), params{"component": scalar, "label": scalar})
 	component, label := q.str("component"), q.str("label")
-	if utf8.RuneCountInString(label) > 40 || !utf8.ValidString(label) {
-		q.fail("label", "label must be at most 40 characters")
+	if utf8.RuneCountInString(label) > 40 || !utf8.ValidString(label) || strings.IndexFunc(label, unicode.IsControl) >= 0 {
+		q.fail("label", "label must be at most 40 printable characters")
 	}
 	if err := q.err(); err != nil {
 		writeError(w, r, err)

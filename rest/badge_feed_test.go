@@ -76,6 +76,7 @@ func TestPublicBadges(t *testing.T) {
 		wantProblem(t, s.Do("GET", path+"?component=cmp_nope", "", nil), 404, "NotFound")
 		wantProblem(t, s.Do("GET", path+"?label="+strings.Repeat("x", 41), "", nil), 400, "ValidationError")
 		wantProblem(t, s.Do("GET", path+"?colour=red", "", nil), 400, "ValidationError")
+		wantProblem(t, s.Do("GET", path+"?label=%01x", "", nil), 400, "ValidationError")
 	})
 }
 
@@ -123,7 +124,11 @@ func TestPublicFeeds(t *testing.T) {
 		s.Do("PATCH", "/v1/incidents/"+first, key, map[string]any{"status": "resolved"}).Expect(t, 200)
 		s.Do("POST", "/v1/incidents", okey, map[string]any{"title": "Other tenant's", "severity": "low", "occurredAt": now}).Expect(t, 201)
 
-		res := s.Do("GET", "/v1/public/"+ten+"/feed.atom", "", nil).Expect(t, 200)
+		// A client's forwarding headers (no trusted proxy) never name the links.
+		res := s.Do("GET", "/v1/public/"+ten+"/feed.atom", "", nil, "X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https").Expect(t, 200)
+		if strings.Contains(string(res.Body), "evil.example") {
+			t.Error("a client's X-Forwarded-Host named the feed's links")
+		}
 		if !strings.HasPrefix(res.Header.Get("Content-Type"), "application/atom+xml") {
 			t.Errorf("content type %q", res.Header.Get("Content-Type"))
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/feeds"
 
+	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -16,18 +17,23 @@ import (
 const feedDays = 30
 
 // publicBase is the absolute URL this request reached the server at, for
-// the links a feed carries (behind a proxy, from X-Forwarded-Proto/Host).
+// the links a feed carries (behind a trusted proxy, from its
+// X-Forwarded-Proto/Host).
 func publicBase(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
 	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,") {
-		host = h
+	// Only a trusted proxy's forwarding headers name the public URL: a
+	// client's would poison the links a cache then serves to everyone.
+	if auth.ViaTrustedProxy(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			scheme = p
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,") {
+			host = h
+		}
 	}
 	return scheme + "://" + host
 }

@@ -35,7 +35,8 @@ func TestPublicationOrigins(t *testing.T) {
 		ten := apitest.Tenant("origins")
 		key := s.Key(ten, model.ScopeComponentsWrite, model.ScopeIncidentsWrite)
 		for _, bad := range []any{"https://a.example", []any{"ftp://a.example"}, []any{"https://a.example/path"},
-			[]any{"https://user@a.example"}, []any{"https://a.example?q=1"}, []any{"a.example"}, []any{1}, []any{"https://a.example:99999"}} {
+			[]any{"https://user@a.example"}, []any{"https://a.example?q=1"}, []any{"a.example"}, []any{1}, []any{"https://a.example:99999"},
+			[]any{"https://a.example;sandbox"}, []any{"https://x.example,frame-ancestors"}} {
 			p := wantProblem(t, s.Do("PUT", "/v1/status/publication", key, map[string]any{"public": true, "allowedOrigins": bad}), 400, "ValidationError")
 			if len(p.Details) == 0 || !strings.HasPrefix(p.Details[0].Field, "allowedOrigins") {
 				t.Errorf("%v: %+v", bad, p)
@@ -179,6 +180,14 @@ func TestPublicStream(t *testing.T) {
 			t.Fatalf("after an update: %s", third.Data)
 		}
 		second = third
+
+		// A component created (no event) reaches the stream too, at once.
+		s.Do("POST", "/v1/components", key, map[string]any{"displayName": "Web", "labels": map[string]string{"region": "us"}}).Expect(t, 201)
+		withWeb := st.Next(t, 10*time.Second)
+		if sum := decode(withWeb); len(sum.Components) != 2 {
+			t.Fatalf("after a component was created: %s", withWeb.Data)
+		}
+		second = withWeb
 
 		// A resume with the current version gets no repeat: its first
 		// message is the next change.

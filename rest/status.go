@@ -39,7 +39,10 @@ func toSummaryJSON(s *model.StatusSummary, public bool) summaryJSON {
 			out.Components[i].CreatedBy, out.Components[i].UpdatedBy = "", ""
 		}
 		for i := range out.OpenIncidents {
+			// Service and tags are internal routing, not for the public
+			// (GraphQL's PublicIncident has neither).
 			out.OpenIncidents[i].CreatedBy, out.OpenIncidents[i].UpdatedBy = "", ""
+			out.OpenIncidents[i].Service, out.OpenIncidents[i].Tags = nil, []string{}
 		}
 		for i := range out.Maintenance {
 			out.Maintenance[i].CreatedBy = ""

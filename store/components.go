@@ -112,6 +112,7 @@ func (x components) Create(ctx context.Context, in model.ComponentInput) (*model
 	if err != nil {
 		return nil, model.Internal(err, "create component")
 	}
+	x.s.publicChanged(p.TenantID)
 	return c, nil
 }
 
@@ -226,6 +227,7 @@ func (x components) Update(ctx context.Context, id string, in model.ComponentInp
 	if err != nil {
 		return nil, domainOrInternal(err, "update component")
 	}
+	x.s.publicChanged(p.TenantID)
 	return out, nil
 }
 
@@ -265,5 +267,8 @@ func (x components) Delete(ctx context.Context, id string) error {
 		return x.s.audit(ctx, t, p, model.AuditComponentDelete, "component", id,
 			map[string]model.Change{"displayName": {Before: cur.DisplayName}, "labels": {Before: cur.Labels}})
 	})
+	if err == nil {
+		x.s.publicChanged(p.TenantID)
+	}
 	return domainOrInternal(err, "delete component")
 }

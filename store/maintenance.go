@@ -51,6 +51,7 @@ func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (
 	if err != nil {
 		return nil, domainOrInternal(err, "create maintenance")
 	}
+	x.s.publicChanged(p.TenantID)
 	return m, nil
 }
 
@@ -117,6 +118,9 @@ func (x maintenance) Delete(ctx context.Context, id string) error {
 		}
 		return x.s.audit(ctx, t, p, model.AuditMaintenanceDelete, "maintenance", id, map[string]model.Change{})
 	})
+	if err == nil {
+		x.s.publicChanged(p.TenantID)
+	}
 	return domainOrInternal(err, "delete maintenance")
 }
 

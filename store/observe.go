@@ -36,10 +36,18 @@ var ingestDecisions = map[model.IngestAction]string{
 // raise (model.DecideIngest's actions) or maintenance.
 func (s *Store) OnIngestDecision(f func(decision string)) { s.onIngest.Store(&f) }
 
-// OnPublication sets a function told of every publication change made
-// through this store (the public streams end at once when a tenant
-// unpublishes; other instances' notice within their refresh interval).
+// OnPublication sets a function told of every change made through this
+// store that may change a tenant's public status without an event: its
+// publication, its components, its maintenance (the public streams follow
+// at once; other instances' within their refresh interval).
 func (s *Store) OnPublication(f func(tenant string)) { s.onPublication.Store(&f) }
+
+// publicChanged tells the OnPublication hook.
+func (s *Store) publicChanged(tenant string) {
+	if f := s.onPublication.Load(); f != nil {
+		(*f)(tenant)
+	}
+}
 
 // noteIngest tells the OnIngestDecision hook what a report decided.
 func (s *Store) noteIngest(res *model.IngestResult, a model.IngestAction) {

@@ -71,8 +71,8 @@ func (x status) SetPublication(ctx context.Context, pub model.Publication) error
 		return x.s.audit(ctx, t, p, model.AuditStatusPublication, "tenant", p.TenantID,
 			map[string]model.Change{"statusPublic": {After: pub.Public}, "allowedOrigins": {After: pub.AllowedOrigins}})
 	})
-	if f := x.s.onPublication.Load(); err == nil && f != nil {
-		(*f)(p.TenantID)
+	if err == nil {
+		x.s.publicChanged(p.TenantID)
 	}
 	return domainOrInternal(err, "set publication")
 }
