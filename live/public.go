@@ -54,7 +54,7 @@ var (
 	ErrUnpublished   = &model.Error{Code: model.CodeNotFound, Message: "this status page is no longer published"}
 	ErrTooManyFromIP = &model.Error{Code: model.CodeRateLimited,
 		Message: "too many open public streams from this address; close one and retry"}
-	ErrTooManyViewers = &model.Error{Code: model.CodeUnavailable, Message: "this instance serves as many public viewers as it can; retry shortly"}
+	ErrTooManyViewers    = &model.Error{Code: model.CodeUnavailable, Message: "this instance serves as many public viewers as it can; retry shortly"}
 	ErrTooManyRenderings = &model.Error{Code: model.CodeRateLimited,
 		Message: "this status has as many distinct subscriptions as it may; use the same document and variables as others"}
 )
