@@ -23,7 +23,8 @@ var AuditActions = []string{AuditIncidentCreate, AuditIncidentUpdate, AuditIncid
 	AuditComponentCreate, AuditComponentUpdate, AuditComponentDelete,
 	AuditMaintenanceCreate, AuditMaintenanceDelete, AuditStatusPublication,
 	AuditImpactTypeCreate, AuditImpactTypeUpdate, AuditImpactTypeDelete,
-	AuditSeverityCreate, AuditSeverityUpdate, AuditSeverityDelete, AuditPhasesReplace, AuditSettings}
+	AuditSeverityCreate, AuditSeverityUpdate, AuditSeverityDelete, AuditPhasesReplace, AuditSettings,
+	AuditWebhookCreate, AuditWebhookUpdate, AuditWebhookDelete, AuditWebhookRotate, AuditWebhookTest, AuditWebhookRedeliver}
 
 // Change is one field's value before and after a mutation (nil: absent).
 type Change struct {

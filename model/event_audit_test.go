@@ -137,7 +137,8 @@ func TestAuditQueryValidate(t *testing.T) {
 func TestAuditActions(t *testing.T) {
 	want := []string{"incident.create", "incident.update", "incident.delete", "apikey.create", "apikey.revoke", "apikey.rotate",
 		"component.create", "component.update", "component.delete", "maintenance.create", "maintenance.delete", "status.publication",
-		"impact_type.create", "impact_type.update", "impact_type.delete", "severity.create", "severity.update", "severity.delete", "phases.replace", "tenant.settings"}
+		"impact_type.create", "impact_type.update", "impact_type.delete", "severity.create", "severity.update", "severity.delete", "phases.replace", "tenant.settings",
+		"webhook.create", "webhook.update", "webhook.delete", "webhook.rotate", "webhook.test", "webhook.redeliver"}
 	if !slices.Equal(AuditActions, want) {
 		t.Errorf("actions %v", AuditActions)
 	}

@@ -54,7 +54,7 @@ func TestHostileInput(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
 		s := apitest.Start(t, b, apitest.Config{})
 		ten := apitest.Tenant("hostile")
-		key := s.Key(ten, model.ScopeIncidentsWrite, model.ScopeComponentsWrite, model.ScopeAPIKeysAdmin, model.ScopeAuditRead)
+		key := s.Key(ten, model.ScopeIncidentsWrite, model.ScopeComponentsWrite, model.ScopeAPIKeysAdmin, model.ScopeAuditRead, model.ScopeWebhooksAdmin)
 		if r := s.Do("PUT", "/v1/status/publication", key, map[string]any{"public": true}); r.Status >= 300 {
 			t.Fatalf("publish: %d %s", r.Status, r.Body)
 		}
@@ -68,8 +68,10 @@ func TestHostileInput(t *testing.T) {
 			"startsAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "endsAt": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)}).Expect(t, 201).Map(t)["id"].(string)
 		// Another key to rotate and revoke: the probes' own must live on.
 		victim := s.Do("POST", "/v1/api-keys", key, map[string]any{"name": "victim", "scopes": []string{"incidents:read"}}).Expect(t, 201).Map(t)["id"].(string)
+		hook := s.Do("POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks.example.com/in", "events": []string{"incident.created"}}).Expect(t, 201).Map(t)["id"].(string)
+		delivery := s.Do("POST", "/v1/webhooks/"+hook+"/test", key, nil).Expect(t, 202).Map(t)["id"].(string)
 		real := map[string]string{"incidents": inc, "components": comp, "impact-types": typ, "severities": "Meh",
-			"maintenance": mw, "api-keys": victim, "phases": "1", "public": ten}
+			"maintenance": mw, "api-keys": victim, "phases": "1", "public": ten, "webhooks": hook, "deliveries": delivery}
 
 		param := regexp.MustCompile(`\{[a-z]+\}`)
 		n := 0

@@ -43,6 +43,8 @@ type Deps struct {
 	Mounts map[string]http.Handler
 	// Idempotency keeps the answers of POSTs sent with an Idempotency-Key.
 	Idempotency model.IdempotencyStore
+	// Webhooks manages outgoing webhook endpoints.
+	Webhooks model.WebhookService
 	// Settings are the tenant's own rules.
 	Settings model.SettingsService
 	// Uptime serves components' uptime history.
@@ -135,6 +137,9 @@ func NewRouter(d Deps) http.Handler {
 		}
 		if d.Audit != nil {
 			r.Get("/audit-events", auditHandlers{d.Audit}.list)
+		}
+		if d.Webhooks != nil {
+			r.Route("/webhooks", webhookHandlers{d.Webhooks}.routes)
 		}
 		if d.Settings != nil {
 			r.Get("/settings", settingsHandlers{d.Settings}.get)

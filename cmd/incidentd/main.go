@@ -36,6 +36,7 @@ import (
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
+	"github.com/incidentd/incidentd/webhook"
 )
 
 func main() {
@@ -176,6 +177,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"events queued per subscriber before it is dropped as a slow consumer (env INCIDENTD_SUBSCRIBER_BUFFER)")
 	proxies := fs.String("trusted-proxies", env("INCIDENTD_TRUSTED_PROXIES", ""),
 		"comma-separated addresses or CIDR prefixes of the load balancers in front; their X-Forwarded-For names the client (env INCIDENTD_TRUSTED_PROXIES)")
+	hookPrivate := fs.Bool("webhook-allow-private-targets", boolEnv("INCIDENTD_WEBHOOK_ALLOW_PRIVATE_TARGETS", false),
+		"let webhook endpoints use plain http and loopback, private and link-local addresses: development and tests only (env INCIDENTD_WEBHOOK_ALLOW_PRIVATE_TARGETS=true)")
+	hookSchedule := fs.String("webhook-retry-schedule", env("INCIDENTD_WEBHOOK_RETRY_SCHEDULE", ""),
+		"waits before each webhook retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h) (env INCIDENTD_WEBHOOK_RETRY_SCHEDULE)")
 	publicPerIP := fs.Int("public-max-per-ip", intEnv("INCIDENTD_PUBLIC_MAX_PER_IP", 50),
 		"open public status streams (SSE and /graphql/public subscriptions) one client address may hold (env INCIDENTD_PUBLIC_MAX_PER_IP)")
 	publicMax := fs.Int("public-max-viewers", intEnv("INCIDENTD_PUBLIC_MAX_VIEWERS", 20000),
@@ -251,8 +256,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	schedule, err := webhook.ParseSchedule(*hookSchedule)
+	if err != nil {
+		return err
+	}
 	app, err := server.New(st, server.Config{
 		TrustedProxies: trusted,
+		Webhooks:       webhook.Options{AllowPrivateTargets: *hookPrivate, Schedule: schedule},
 		RateLimit:      *rate,
 		RateTiers:      *tiers,
 		RateStore:      rateStore,

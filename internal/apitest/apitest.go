@@ -33,6 +33,7 @@ import (
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
+	"github.com/incidentd/incidentd/webhook"
 )
 
 // Backend names a store to run a test against.
@@ -113,6 +114,7 @@ type Config struct {
 	GraphQL   graph.Config
 	Live      live.Options
 	Public    live.PublicOptions
+	Webhooks  webhook.Options
 	// Store, if set, is served instead of a fresh one (two servers on one database).
 	Store *store.Store
 	// OIDC, if set, verifies bearer JWTs.
@@ -145,7 +147,7 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	}
 	app, err := server.New(st, server.Config{
 		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore, Monitoring: cfg.Monitoring,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Public: cfg.Public, Explorer: true, CORSOrigins: cfg.CORSOrigins,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Public: cfg.Public, Webhooks: cfg.Webhooks, Explorer: true, CORSOrigins: cfg.CORSOrigins,
 	})
 	if err != nil {
 		t.Fatal(err)

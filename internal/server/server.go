@@ -24,6 +24,7 @@ import (
 	"github.com/incidentd/incidentd/rest"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/web"
+	"github.com/incidentd/incidentd/webhook"
 )
 
 // Config tunes the server; zero values mean the documented defaults.
@@ -42,6 +43,8 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client (per-address limits, logs).
 	TrustedProxies []netip.Prefix
+	// Webhooks tunes the outgoing webhooks' engine.
+	Webhooks webhook.Options
 	// Public bounds the anonymous viewers of published status.
 	Public live.PublicOptions
 	// EventRetention bounds how long events stay replayable (default 24h).
@@ -104,6 +107,13 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	}
 	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL, OIDC: cfg.OIDC}
 	hub := live.New(cfg.Live)
+	if cfg.Webhooks.Payload == nil {
+		cfg.Webhooks.Payload = rest.WebhookIncident
+	}
+	if cfg.Webhooks.Clock == nil {
+		cfg.Webhooks.Clock = cfg.Clock
+	}
+	hooks := webhook.New(st, cfg.Webhooks)
 	pub := live.NewPublic(hub, st.Status().PublicSummary, rest.PublicVersion, cfg.Public)
 	st.OnPublication(pub.Changed)
 	m := observe(st, hub, lim)
@@ -144,6 +154,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 		Public:                  pub,
 		Uptime:                  st.Uptime(),
 		Settings:                st.Settings(),
+		Webhooks:                hooks.Service(),
 		Idempotency:             st.Idempotency(),
 		Authenticator:           authn,
 		MonitoringAuthenticator: authn.ForMonitoring(cfg.Monitoring),
@@ -185,7 +196,11 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	}
 	st.OnKeyChange(keyChanged)
 	s := &Server{Handler: h, Hub: hub, Public: pub, Store: st, Metrics: scrape, cancel: cancel, authn: authn}
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		hooks.Run(ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		watcher.Run(ctx, func(evs []*model.Event) {
@@ -193,6 +208,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 			// subscriber that has an event can also see it counted).
 			m.Delivered(cfg.Clock.Now(), evs)
 			hub.Publish(evs)
+			hooks.Wake()
 		}, keyChanged)
 	}()
 	go func() {
