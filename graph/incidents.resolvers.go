@@ -14,9 +14,12 @@ import (
 )
 
 // CreateIncident is the resolver for the createIncident field.
-func (r *mutationResolver) CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput) (*model.Incident, error) {
-	inc, _, err := r.IncidentService.Create(ctx, createIn(input))
-	return inc, err
+func (r *mutationResolver) CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput, idempotencyKey *string) (*model.Incident, error) {
+	if idempotencyKey == nil {
+		inc, _, err := r.IncidentService.Create(ctx, createIn(input))
+		return inc, err
+	}
+	return r.createOnce(ctx, *idempotencyKey, input)
 }
 
 // UpdateIncident is the resolver for the updateIncident field.

@@ -23,6 +23,8 @@ type Resolver struct {
 	Hub                *live.Hub
 	UptimeService      model.UptimeService
 	SettingsService    model.SettingsService
+	WebhookService     model.WebhookService
+	Idempotency        model.IdempotencyStore
 	// Public fans published status out; Version names a status's content.
 	Public  *live.Public
 	Version func(*model.StatusSummary) string

@@ -40,6 +40,8 @@ type Config struct {
 	Status      model.StatusService
 	Uptime      model.UptimeService
 	Settings    model.SettingsService
+	Webhooks    model.WebhookService
+	Idempotency model.IdempotencyStore
 	Events      model.EventLog
 	Hub         *live.Hub
 	// Public fans published status out (the publicStatus subscription);
@@ -96,7 +98,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = model.SystemClock{}
 	}
-	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, CatalogueService: cfg.Catalogue, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, UptimeService: cfg.Uptime, SettingsService: cfg.Settings, EventLog: cfg.Events, Hub: cfg.Hub, Public: cfg.Public, Version: cfg.Version, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
+	res := &Resolver{IncidentService: cfg.Incidents, APIKeyService: cfg.APIKeys, ComponentService: cfg.Components, AuditLog: cfg.Audit, Relations: cfg.Relations, CatalogueService: cfg.Catalogue, IngestService: cfg.Ingest, MaintenanceService: cfg.Maintenance, StatusService: cfg.Status, UptimeService: cfg.Uptime, SettingsService: cfg.Settings, WebhookService: cfg.Webhooks, Idempotency: cfg.Idempotency, EventLog: cfg.Events, Hub: cfg.Hub, Public: cfg.Public, Version: cfg.Version, MaxSubscriptionsPerConn: cfg.MaxSubscriptionsPerConn}
 	gc := generated.Config{Resolvers: res}
 	// Every list is priced by its bound (cost.go), from one table.
 	srv := handler.New(costedSchema{generated.NewExecutableSchema(gc)})

@@ -451,6 +451,43 @@ type UptimeWindow struct {
 	MttrSeconds *float64 `json:"mttrSeconds,omitempty"`
 }
 
+type WebhookDeliveryPage struct {
+	Nodes      []model.WebhookDelivery `json:"nodes"`
+	HasMore    bool                    `json:"hasMore"`
+	NextCursor *string                 `json:"nextCursor,omitempty"`
+}
+
+// Like the subscriptions' filters; a list matches any of its members.
+type WebhookFilter struct {
+	Severities []model.Severity `json:"severities"`
+	Statuses   []model.Status   `json:"statuses"`
+	Services   []string         `json:"services"`
+	Components []string         `json:"components"`
+	Labels     []Label          `json:"labels"`
+}
+
+type WebhookFilterInput struct {
+	Severities []model.Severity `json:"severities,omitempty"`
+	Statuses   []model.Status   `json:"statuses,omitempty"`
+	Services   []string         `json:"services,omitempty"`
+	Components []string         `json:"components,omitempty"`
+	Labels     []LabelInput     `json:"labels,omitempty"`
+}
+
+type WebhookInput struct {
+	URL         *string             `json:"url,omitempty"`
+	Description *string             `json:"description,omitempty"`
+	Events      []string            `json:"events,omitempty"`
+	Filter      *WebhookFilterInput `json:"filter,omitempty"`
+	Enabled     *bool               `json:"enabled,omitempty"`
+}
+
+// An endpoint with its secret (whsec_…), shown once.
+type WebhookWithSecret struct {
+	Webhook *model.WebhookEndpoint `json:"webhook"`
+	Secret  string                 `json:"secret"`
+}
+
 type IncidentEventType string
 
 const (

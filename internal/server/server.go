@@ -126,7 +126,8 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	gq.Incidents, gq.APIKeys, gq.Components, gq.Audit, gq.Events, gq.Hub = st.Incidents(), st.KeyAdmin(), st.Components(), st.Audit(), st.Events(), hub
 	gq.Relations, gq.Ingest, gq.Maintenance, gq.Status, gq.Catalogue = st.Relations(), st.Ingest(), st.Maintenance(), st.Status(), st.Catalogue()
 	gq.Authenticator, gq.Limiter, gq.Clock = authn, lim, cfg.Clock
-	gq.Public, gq.Version, gq.Uptime, gq.Settings = pub, rest.PublicVersion, st.Uptime(), st.Settings()
+	gq.Public, gq.Version, gq.Uptime, gq.Settings, gq.Idempotency = pub, rest.PublicVersion, st.Uptime(), st.Settings(), st.Idempotency()
+	gq.Webhooks = hooks.Service()
 	mounts := map[string]http.Handler{}
 	mounts["/graphql/public"] = graph.NewPublicHandler(gq)
 	mounts["/widget.js"] = web.Widget()
