@@ -175,7 +175,7 @@ func NewRouter(d Deps) http.Handler {
 		}
 	}
 	r.Route("/v1", api)
-	r.Route("/api/v1", api)
+	r.With(deprecated(apiV1Alias, monitoringPath)).Route("/api/v1", api)
 	if d.GraphQL != nil {
 		r.Handle("/graphql", d.GraphQL)
 	}
