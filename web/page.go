@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,7 @@ var (
 
 type page struct {
 	status model.StatusService
+	uptime model.UptimeService
 	lim    *auth.Limiter
 	clock  model.Clock
 	log    *slog.Logger
@@ -57,15 +60,16 @@ type page struct {
 // page that needs no JavaScript (the widget script refreshes it live),
 // which the tenant's allowed origins may frame. Unknown and unpublished
 // tenants get the same 404 page. Each request is charged to the client IP,
-// like the public summary.
-func StatusPage(status model.StatusService, lim *auth.Limiter, clock model.Clock, log *slog.Logger) http.Handler {
+// like the public summary. Each component shows its uptime history from
+// uptime (none when uptime is nil).
+func StatusPage(status model.StatusService, uptime model.UptimeService, lim *auth.Limiter, clock model.Clock, log *slog.Logger) http.Handler {
 	if clock == nil {
 		clock = model.SystemClock{}
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return page{status: status, lim: lim, clock: clock, log: log}
+	return page{status: status, uptime: uptime, lim: lim, clock: clock, log: log}
 }
 
 func (p page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +129,7 @@ func (p page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // load reads what the page shows: the publication (for framing), the
-// summary and the recent history.
+// summary, the recent history and the components' uptime.
 func (p page) load(ctx context.Context, tenant string) (pageView, *model.Publication, error) {
 	pub, err := p.status.Publication(ctx, tenant)
 	if err != nil {
@@ -139,7 +143,37 @@ func (p page) load(ctx context.Context, tenant string) (pageView, *model.Publica
 	if err != nil {
 		return pageView{}, nil, fmt.Errorf("status page: history: %w", err)
 	}
-	return buildView(tenant, sum, hist, HistoryDays, p.clock.Now()), pub, nil
+	uptime, err := p.loadUptime(ctx, tenant, sum)
+	if model.ErrorCode(err) == model.CodeNotFound {
+		return pageView{}, nil, err // unpublished meanwhile
+	}
+	if err != nil {
+		// The history is an extra: the page shows the status without it.
+		p.log.WarnContext(ctx, "status page: uptime", "request_id", model.RequestIDFrom(ctx), "err", err)
+		uptime = nil
+	}
+	return buildView(tenant, sum, hist, uptime, HistoryDays, p.clock.Now()), pub, nil
+}
+
+// loadUptime reads the uptime of the summary's components, at most
+// model.MaxUptimeComponents at a time.
+func (p page) loadUptime(ctx context.Context, tenant string, sum *model.StatusSummary) (map[string]*model.ComponentUptime, error) {
+	if p.uptime == nil || len(sum.Components) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, 0, len(sum.Components))
+	for _, st := range sum.Components {
+		ids = append(ids, st.Component.ID)
+	}
+	out := make(map[string]*model.ComponentUptime, len(ids))
+	for chunk := range slices.Chunk(ids, model.MaxUptimeComponents) {
+		m, err := p.uptime.PublicUptime(ctx, tenant, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("status page: uptime: %w", err)
+		}
+		maps.Copy(out, m)
+	}
+	return out, nil
 }
 
 // frameAncestors is the CSP source list of the origins that may frame the

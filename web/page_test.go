@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,4 +235,76 @@ func TestStatusPageRateLimited(t *testing.T) {
 		!strings.Contains(string(last.Body), "Too many requests") {
 		t.Errorf("429: %v\n%s", last.Header, last.Body)
 	}
+}
+
+// setClock is a clock the test moves.
+type setClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *setClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *setClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// TestStatusPageUptime: an hour operational, an hour in outage after a
+// monitoring report, resolved, an hour operational again: the strip's
+// today is an outage, the days before the component existed are empty,
+// and the page shows 2/3 uptime and an hour to resolve; a component
+// created alongside that nothing affected is operational throughout.
+func TestStatusPageUptime(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		clock := &setClock{now: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)}
+		ts := publish(t, b, apitest.Config{Clock: clock})
+		ts.component(t, "API", map[string]string{"region": "eu"})
+		ts.component(t, "Docs", nil)
+		clock.add(time.Hour)
+		rep := ts.s.Do("POST", "/api/v1/component_status", ts.key, map[string]any{"name": "API", "impact": "outage",
+			"attributes": []map[string]string{{"name": "region", "value": "eu"}}}).Expect(t, 201).Map(t)
+		clock.add(time.Hour)
+		ts.resolve(t, rep["id"].(string))
+		clock.add(time.Hour)
+
+		res := ts.page(t).Expect(t, 200)
+		body := string(res.Body)
+		strips := regexp.MustCompile(`(?s)<li><span>([^<]*)</span>.*?<ol class="bars" aria-label="([^"]*)">(.*?)</ol>(.*?)</div></li>`).FindAllStringSubmatch(body, -1)
+		if len(strips) != 2 {
+			t.Fatalf("%d uptime strips:\n%s", len(strips), body)
+		}
+		bar := regexp.MustCompile(`<li class="bar lv-(\w+)" title="([^"]*)" data-level="(\w+)"><span class="sr-only">([^<]*)</span></li>`)
+		for _, s := range strips {
+			name, summary, bars, figures := s[1], s[2], bar.FindAllStringSubmatch(s[3], -1), s[4]
+			if len(bars) != model.UptimeDays {
+				t.Fatalf("%s: %d bars", name, len(bars))
+			}
+			for i, b := range bars[:model.UptimeDays-1] {
+				date := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i-(model.UptimeDays-1)).Format(time.DateOnly)
+				if b[1] != "none" || b[2] != date+": no data" || b[4] != b[2] {
+					t.Fatalf("%s: bar %d before the component existed: %q", name, i, b[0])
+				}
+			}
+			today := bars[model.UptimeDays-1]
+			want, uptime := "outage", "66.67%"
+			if name == "Docs" {
+				want, uptime = "operational", "100.00%"
+			}
+			if today[1] != want || today[3] != want || today[2] != "2026-11-30: "+want || today[4] != today[2] {
+				t.Errorf("%s: today's bar %q", name, today[0])
+			}
+			if !strings.Contains(figures, "<strong data-uptime-90d>"+uptime+"</strong> uptime over 90 days") ||
+				!strings.Contains(figures, "<span data-uptime-30d>"+uptime+"</span> over 30 days") {
+				t.Errorf("%s: figures %s", name, figures)
+			}
+			wantSummary := name + ", last 90 days: 1 day " + map[string]string{"outage": "with a major outage", "operational": "operational"}[want] + ", 89 days without data"
+			if summary != wantSummary {
+				t.Errorf("%s: summary %q, want %q", name, summary, wantSummary)
+			}
+			if mttr := strings.Contains(figures, "mean time to resolve <span data-mttr>1h 0m</span>"); mttr != (name == "API") {
+				t.Errorf("%s: MTTR shown %v: %s", name, mttr, figures)
+			}
+		}
+		// Still no inline style for the CSP to refuse.
+		if strings.Contains(body, " style=") {
+			t.Error("the page has an inline style attribute")
+		}
+	})
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +84,29 @@ type groupView struct {
 
 type componentView struct {
 	Name, Status, Label, Tone string
+	// Uptime is the component's uptime history, nil when there is none.
+	Uptime *uptimeView
+}
+
+// uptimeView is a component's uptime history as the page shows it.
+type uptimeView struct {
+	// Days is the daily strip, oldest first, the last one today.
+	Days []uptimeDayView
+	// Summary sums the strip up for assistive technology.
+	Summary string
+	// Ratio90 and Ratio30 are the uptime percentages ("99.95%"), empty
+	// when there is nothing to count; MTTR the mean time to resolve over
+	// 90 days, empty when nothing was resolved, and Resolved how many were.
+	Ratio90, Ratio30 string
+	MTTR             string
+	Resolved         int
+}
+
+type uptimeDayView struct {
+	// Level is the day's worst level, "none" before the component existed.
+	Level string
+	// Label is the bar's text alternative, "2026-11-30: outage".
+	Label string
 }
 
 type incidentView struct {
@@ -106,8 +130,9 @@ type dayView struct {
 	Incidents []incidentView
 }
 
-// buildView arranges a summary and its history for the page.
-func buildView(tenant string, s *model.StatusSummary, hist []model.PublicIncident, days int, now time.Time) pageView {
+// buildView arranges a summary and its history for the page; uptime, by
+// component id, may lack any component (or be nil).
+func buildView(tenant string, s *model.StatusSummary, hist []model.PublicIncident, uptime map[string]*model.ComponentUptime, days int, now time.Time) pageView {
 	level := overall(s, now)
 	v := pageView{Tenant: tenant, Level: level, Overall: overallText[level], Tone: tone[level], HistoryDays: days,
 		Generated: s.GeneratedAt, Fingerprint: fingerprint(s)}
@@ -120,7 +145,8 @@ func buildView(tenant string, s *model.StatusSummary, hist []model.PublicInciden
 		names[c.ID] = c.DisplayName
 		status := componentStatus(st)
 		g := c.Labels[GroupLabel]
-		groups[g] = append(groups[g], componentView{Name: c.DisplayName, Status: status, Label: statusLabel[status], Tone: tone[status]})
+		groups[g] = append(groups[g], componentView{Name: c.DisplayName, Status: status, Label: statusLabel[status], Tone: tone[status],
+			Uptime: toUptimeView(c.DisplayName, uptime[c.ID])})
 		for _, a := range st.Incidents {
 			affects[a.ID] = append(affects[a.ID], c.DisplayName)
 		}
@@ -174,6 +200,96 @@ func buildView(tenant string, s *model.StatusSummary, hist []model.PublicInciden
 		v.Days = append(v.Days, dayView{Date: d, Incidents: byDay[d]})
 	}
 	return v
+}
+
+// dayLevel is a day's worst level as the strip colours it: maintenance
+// ranks between operational and minor, as in levels; "none" when the day
+// counted no time (before the component existed).
+func dayLevel(d model.UptimeDay) string {
+	switch {
+	case d.Totals.Observed() <= 0:
+		return "none"
+	case d.Worst == model.LevelOperational && d.Maintenance:
+		return "maintenance"
+	}
+	return d.Worst.String()
+}
+
+var dayNoun = map[string]string{
+	"operational": "operational", "maintenance": "with maintenance", "minor": "with degraded performance",
+	"major": "with a partial outage", "outage": "with a major outage", "none": "without data",
+}
+
+// toUptimeView arranges the uptime of the component called name for the
+// page (nil for nil).
+func toUptimeView(name string, u *model.ComponentUptime) *uptimeView {
+	if u == nil || len(u.Days) == 0 {
+		return nil
+	}
+	v := &uptimeView{}
+	count := map[string]int{}
+	for _, d := range u.Days {
+		l := dayLevel(d)
+		count[l]++
+		label := l
+		if l == "none" {
+			label = "no data"
+		}
+		v.Days = append(v.Days, uptimeDayView{Level: l, Label: d.Date.UTC().Format(time.DateOnly) + ": " + label})
+	}
+	var parts []string
+	for _, l := range append(slices.Clone(levels), "none") {
+		if n := count[l]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+plural(n, "day", "days")+" "+dayNoun[l])
+		}
+	}
+	v.Summary = name + ", last " + strconv.Itoa(len(u.Days)) + " days: " + strings.Join(parts, ", ")
+	for _, w := range u.Windows {
+		switch w.Name {
+		case "90d":
+			v.Ratio90 = percent(w.Ratio)
+			if w.MTTR != nil && w.Resolved > 0 {
+				v.MTTR, v.Resolved = duration(*w.MTTR), w.Resolved
+			}
+		case "30d":
+			v.Ratio30 = percent(w.Ratio)
+		}
+	}
+	return v
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// percent formats an uptime ratio to two decimals, never rounding a ratio
+// short of 1 up to 100%; empty for none.
+func percent(r *float64) string {
+	if r == nil {
+		return ""
+	}
+	p := math.Round(*r*10000) / 100
+	if p >= 100 && *r < 1 {
+		p = 99.99
+	}
+	return strconv.FormatFloat(p, 'f', 2, 64) + "%"
+}
+
+// duration formats a mean time to resolve in its two largest units.
+func duration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 24*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h " + strconv.Itoa(int(d%time.Hour/time.Minute)) + "m"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + "d " + strconv.Itoa(int(d%(24*time.Hour)/time.Hour)) + "h"
 }
 
 func toIncidentView(inc *model.Incident, updates []model.IncidentUpdate) incidentView {

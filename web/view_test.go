@@ -86,7 +86,7 @@ func TestPastIncidentsByDay(t *testing.T) {
 		at("inc_today", time.Date(2026, 3, 10, 0, 1, 0, 0, time.FixedZone("east", 3600)), model.StatusClosed), // 9 March, 23:01 UTC
 		at("inc_old", time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC), model.StatusResolved),
 	}
-	v := buildView("t", &model.StatusSummary{OpenIncidents: []*model.Incident{open}, GeneratedAt: now}, hist, 3, now)
+	v := buildView("t", &model.StatusSummary{OpenIncidents: []*model.Incident{open}, GeneratedAt: now}, hist, nil, 3, now)
 	var got []string
 	for _, d := range v.Days {
 		var ids []string

@@ -131,7 +131,7 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	mounts := map[string]http.Handler{}
 	mounts["/graphql/public"] = graph.NewPublicHandler(gq)
 	mounts["/widget.js"] = web.Widget()
-	mounts["/status/{tenant}"] = web.StatusPage(st.Status(), lim, cfg.Clock, cfg.Logger)
+	mounts["/status/{tenant}"] = web.StatusPage(st.Status(), st.Uptime(), lim, cfg.Clock, cfg.Logger)
 	if cfg.Explorer {
 		gq.Explorer = graphiql.Handler("incidentd GraphQL", "/graphql", explorerAssets)
 		mounts[explorerAssets+"*"] = http.StripPrefix(explorerAssets, graphiql.Assets())
