@@ -244,9 +244,9 @@ func TestRestartLosesNothing(t *testing.T) {
 		st2 := openStore(t, url)
 		e2 := start(t, st2, fast(), ten)
 		e2.Wake()
-		got := rc.waitFor(t, 4)
+		rc.waitFor(t, 4)
 		eventually(t, "all recorded", func() bool { return settled(t, e2.Service(), ctx, ep.ID) })
-		got = rc.snapshot()
+		got := rc.snapshot()
 		if len(got) != 4 || got[0].ID != got[1].ID {
 			t.Fatalf("%d requests; first ids %s %s", len(got), got[0].ID, got[1].ID)
 		}
