@@ -279,6 +279,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		runMode = lg.runIngest
 	case cfg.public:
 		runMode = lg.runPublic
+	case cfg.webhooks:
+		runMode = lg.runWebhooks
 	}
 	if err := runMode(ctx); err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -320,6 +322,10 @@ type config struct {
 	wsShare    float64
 	perAddress int
 
+	// -webhooks mode (with -mutation-rate and -key2)
+	webhooks  bool
+	receivers int
+
 	// -ingest mode
 	ingest     bool
 	components int
@@ -346,7 +352,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&cfg.randSeed, "rand-seed", 1, "seed of the generated data and of request choices")
 	fs.BoolVar(&cfg.fanout, "fanout", false, "measure GraphQL subscription fan-out instead of running -scenarios")
 	fs.IntVar(&cfg.subscribers, "subscribers", 1000, "-fanout: WebSocket subscribers to open")
-	fs.Float64Var(&cfg.mutationRate, "mutation-rate", 20, "-fanout: incidents created per second during -duration; -public: changes per second")
+	fs.Float64Var(&cfg.mutationRate, "mutation-rate", 20, "-fanout: incidents created per second during -duration; -public: changes per second; -webhooks: incidents created per second")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "-fanout, -public: `pid` of the server, to report its memory per subscriber or viewer (reads /proc/PID/status)")
 	fs.IntVar(&cfg.subBatch, "sub-batch", 200, "-fanout, -public: connections opened concurrently while ramping up")
 	fs.BoolVar(&cfg.ingest, "ingest", false, "load monitoring ingestion (POST /v1/component_status) instead of running -scenarios")
@@ -356,9 +362,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.viewers, "viewers", 1000, "-public: viewers to open")
 	fs.Float64Var(&cfg.wsShare, "ws-share", 0.5, "-public: `fraction` of the viewers on WebSocket (/graphql/public); the rest on SSE")
 	fs.IntVar(&cfg.perAddress, "per-address", 40, "-public: at most `N` viewers per loopback source address (127.0.x.y), below the server's cap per client address; 0: one address")
+	fs.BoolVar(&cfg.webhooks, "webhooks", false, "measure outgoing webhook delivery to local receivers (healthy, one slow, one failing) instead of running -scenarios; -key2: a tenant without endpoints for the baseline")
+	fs.IntVar(&cfg.receivers, "receivers", 10, "-webhooks: local receivers, one endpoint each: all healthy but one slow and one failing")
 	fs.Float64Var(&cfg.escalate, "escalate", 0.05, "-ingest: `fraction` of reports that escalate to a higher impact; the rest repeat one at or below")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n       loadgen -ingest [flags]\n       loadgen -public -tenant T [flags]\n\nscenarios: %s\n\nflags:\n",
+		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n       loadgen -fanout [flags]\n       loadgen -ingest [flags]\n       loadgen -public -tenant T [flags]\n       loadgen -webhooks [flags]\n\nscenarios: %s\n\nflags:\n",
 			strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
 	}
@@ -403,6 +411,10 @@ func (c *config) validate() error {
 		return errors.New("-fanout and -ingest are separate modes: choose one")
 	case c.public && (c.fanout || c.ingest):
 		return errors.New("-public, -fanout and -ingest are separate modes: choose one")
+	case c.webhooks && (c.public || c.fanout || c.ingest):
+		return errors.New("-webhooks, -public, -fanout and -ingest are separate modes: choose one")
+	case c.webhooks && c.receivers < 3:
+		return errors.New("-receivers must be >= 3: healthy ones, one slow and one failing")
 	case c.public && c.tenant == "":
 		return errors.New("-public needs -tenant (or LOADGEN_TENANT): the key's tenant")
 	case c.public && c.viewers < 1:
@@ -415,8 +427,8 @@ func (c *config) validate() error {
 		return errors.New("-components must be >= 1")
 	case c.ingest && !(c.escalate >= 0 && c.escalate <= 1):
 		return errors.New("-escalate must be a fraction between 0 and 1")
-	case !c.fanout && !c.public:
-		return nil // the -fanout flags matter only with -fanout or -public
+	case !c.fanout && !c.public && !c.webhooks:
+		return nil // the -fanout flags matter only with -fanout, -public or -webhooks
 	case c.fanout && c.subscribers < 1:
 		return errors.New("-subscribers must be >= 1")
 	case !(c.mutationRate > 0) || math.IsInf(c.mutationRate, 0):
