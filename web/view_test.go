@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -100,5 +101,48 @@ func TestPastIncidentsByDay(t *testing.T) {
 	}
 	if len(v.Open) != 1 || v.Open[0].ID != "inc_open" {
 		t.Errorf("open %+v", v.Open)
+	}
+}
+
+// chunkUptime records the calls of PublicUptime.
+type chunkUptime struct{ calls []int }
+
+func (u *chunkUptime) Uptime(context.Context, []string) (map[string]*model.ComponentUptime, error) {
+	return nil, nil
+}
+
+func (u *chunkUptime) PublicUptime(_ context.Context, _ string, ids []string) (map[string]*model.ComponentUptime, error) {
+	u.calls = append(u.calls, len(ids))
+	out := map[string]*model.ComponentUptime{}
+	for _, id := range ids {
+		out[id] = &model.ComponentUptime{ComponentID: id}
+	}
+	return out, nil
+}
+
+// The page asks for the uptime of at most MaxUptimeComponents at a time.
+func TestLoadUptimeChunks(t *testing.T) {
+	sum := &model.StatusSummary{}
+	for i := range 2*model.MaxUptimeComponents + 1 {
+		sum.Components = append(sum.Components, model.ComponentState{Component: &model.Component{ID: "cmp_" + strconv.Itoa(i)}})
+	}
+	u := &chunkUptime{}
+	got, err := page{uptime: u}.loadUptime(context.Background(), "t", sum)
+	if err != nil || len(got) != len(sum.Components) || fmt.Sprint(u.calls) != fmt.Sprint([]int{100, 100, 1}) {
+		t.Fatalf("%d uptimes, calls %v, %v", len(got), u.calls, err)
+	}
+}
+
+func TestUptimeFigures(t *testing.T) {
+	f := func(r float64) *float64 { return &r }
+	for r, want := range map[*float64]string{nil: "", f(1): "100.00%", f(0.99999): "99.99%", f(2.0 / 3): "66.67%", f(0): "0.00%"} {
+		if got := percent(r); got != want {
+			t.Errorf("percent: %q, want %q", got, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{42 * time.Second: "42s", 5 * time.Minute: "5m", 90 * time.Minute: "1h 30m", 50 * time.Hour: "2d 2h"} {
+		if got := duration(d); got != want {
+			t.Errorf("duration(%v): %q, want %q", d, got, want)
+		}
 	}
 }
