@@ -301,5 +301,5 @@ func (h webhookHandlers) redeliverSince(w http.ResponseWriter, r *http.Request) 
 }
 
 // WebhookIncident is the data of an incident message: the incident as
-// this door shows it (the webhook engine's Options.Payload).
+// this door shows it (the webhook engine sends it).
 func WebhookIncident(e *model.Event) any { return toIncidentJSON(e.Incident) }

@@ -70,9 +70,6 @@ type Options struct {
 	// Poll is how often an idle engine looks for due deliveries and
 	// unread events anyway (default 1 s): Wake makes it look at once.
 	Poll time.Duration
-	// Payload renders the data of incident messages (default IncidentData):
-	// the wiring may pass the REST door's renderer.
-	Payload func(*model.Event) any
 	// Clock stamps attempts (default the system clock).
 	Clock model.Clock
 	// UserAgent of the requests (default "incidentd-webhooks").
@@ -121,9 +118,6 @@ func New(st *store.Store, opt Options) *Engine {
 	}
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
-	}
-	if opt.Payload == nil {
-		opt.Payload = IncidentData
 	}
 	if opt.Clock == nil {
 		opt.Clock = model.SystemClock{}

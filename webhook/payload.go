@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/incidentd/incidentd/model"
+	"github.com/incidentd/incidentd/rest"
 )
 
 // The body of every message: {"type", "timestamp", "data"}, as Standard
@@ -18,51 +19,7 @@ type body struct {
 	Data      any                    `json:"data"`
 }
 
-// incidentJSON mirrors the incidents contract's Incident as the REST door
-// shows it (without affects, which events do not carry).
-type incidentJSON struct {
-	ID          string        `json:"id"`
-	Title       string        `json:"title"`
-	Description *string       `json:"description"`
-	Severity    string        `json:"severity"`
-	Status      string        `json:"status"`
-	Service     *string       `json:"service"`
-	Tags        []string      `json:"tags"`
-	OccurredAt  string        `json:"occurredAt"`
-	ResolvedAt  *string       `json:"resolvedAt"`
-	CreatedAt   string        `json:"createdAt"`
-	UpdatedAt   string        `json:"updatedAt"`
-	CreatedBy   string        `json:"createdBy"`
-	UpdatedBy   string        `json:"updatedBy"`
-	IsDeleted   bool          `json:"isDeleted"`
-	Phase       *phaseRefJSON `json:"phase"`
-}
-
-type phaseRefJSON struct {
-	Generation int `json:"generation"`
-	Order      int `json:"order"`
-}
-
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-// IncidentData is the default data of incident messages.
-func IncidentData(e *model.Event) any {
-	i := e.Incident
-	out := incidentJSON{ID: i.ID, Title: i.Title, Description: i.Description, Severity: string(i.Severity), Status: string(i.Status),
-		Service: i.Service, Tags: i.Tags, OccurredAt: formatTime(i.OccurredAt), CreatedAt: formatTime(i.CreatedAt),
-		UpdatedAt: formatTime(i.UpdatedAt), CreatedBy: i.CreatedBy, UpdatedBy: i.UpdatedBy, IsDeleted: i.IsDeleted}
-	if out.Tags == nil {
-		out.Tags = []string{}
-	}
-	if i.ResolvedAt != nil {
-		s := formatTime(*i.ResolvedAt)
-		out.ResolvedAt = &s
-	}
-	if i.Phase != nil {
-		out.Phase = &phaseRefJSON{Generation: i.Phase.Generation, Order: i.Phase.Order}
-	}
-	return out
-}
 
 // componentStatusJSON is the data of a component.status message.
 type componentStatusJSON struct {
@@ -92,7 +49,7 @@ func (e *Engine) render(m *model.WebhookMessage) ([]byte, error) {
 		d.Status, d.IncidentID = m.Status, m.Event.Incident.ID
 		b.Data = d
 	default:
-		b.Data = e.opt.Payload(m.Event)
+		b.Data = rest.WebhookIncident(m.Event) // the incident as the REST door shows it
 	}
 	return json.Marshal(b)
 }

@@ -107,9 +107,6 @@ func New(st *store.Store, cfg Config) (*Server, error) {
 	}
 	authn := &auth.Authenticator{Keys: st.APIKeys(), Clock: cfg.Clock, CacheTTL: cfg.KeyCacheTTL, OIDC: cfg.OIDC}
 	hub := live.New(cfg.Live)
-	if cfg.Webhooks.Payload == nil {
-		cfg.Webhooks.Payload = rest.WebhookIncident
-	}
 	if cfg.Webhooks.Clock == nil {
 		cfg.Webhooks.Clock = cfg.Clock
 	}
