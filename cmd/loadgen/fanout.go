@@ -593,21 +593,8 @@ func (f *fanout) mutate(ctx context.Context, live []*subscriber) mutations {
 	var m mutations
 	rows, window := lg.attack(ctx, phase{name: "fanout", jobs: lg.cfg.requests, duration: lg.cfg.duration, keep: -1,
 		workers: workers, every: max(time.Duration(float64(time.Second)/rate), time.Microsecond),
-		gen: func(rng *rand.Rand, _ int) request { return postRequest(newIncident(rng, now, postAge)) },
-		judge: func(job int, res *vegeta.Result) (int, string, string) {
-			_, kind, detail := judgeStatus(job, res)
-			var created struct {
-				ID string `json:"id"`
-			}
-			switch {
-			case kind != "":
-				return 0, kind, detail
-			case json.Unmarshal(res.Body, &created) != nil || created.ID == "":
-				return 0, "transport", "created incident without id: " + preview(res.Body)
-			}
-			m.ids = append(m.ids, created.ID)
-			return 0, "", ""
-		}})
+		gen:   func(rng *rand.Rand, _ int) request { return postRequest(newIncident(rng, now, postAge)) },
+		judge: judgeCreated(func(id string) { m.ids = append(m.ids, id) })})
 	m.posts, m.window = rows[0], window
 	if want := rate * window.Seconds(); ctx.Err() == nil && float64(m.posts.requests) < 0.95*want {
 		lg.logf("fanout: sent only %d of %.0f creations: %d workers could not keep up with the POST latency",
@@ -786,4 +773,23 @@ func (lg *loadgen) printFanout(r fanoutResult) {
 		r.Expected, r.Delivered, r.Missing, r.SubscribersShort, r.Duplicates, r.OtherEvents, r.BadMessages, r.Dropped)
 	fmt.Fprintf(w, "latency (ms): p50 %s  p95 %s  p99 %s  max %s  (receipt - event.at, over all deliveries)\n",
 		f2(r.LatencyP50), f2(r.LatencyP95), f2(r.LatencyP99), f2(r.LatencyMax))
+}
+
+// judgeCreated judges a creation's answer and hands record the new
+// incident's id (the judge runs on one goroutine, in order).
+func judgeCreated(record func(id string)) func(int, *vegeta.Result) (int, string, string) {
+	return func(job int, res *vegeta.Result) (int, string, string) {
+		_, kind, detail := judgeStatus(job, res)
+		var created struct {
+			ID string `json:"id"`
+		}
+		switch {
+		case kind != "":
+			return 0, kind, detail
+		case json.Unmarshal(res.Body, &created) != nil || created.ID == "":
+			return 0, "transport", "created incident without id: " + preview(res.Body)
+		}
+		record(created.ID)
+		return 0, "", ""
+	}
 }

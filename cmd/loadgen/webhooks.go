@@ -27,8 +27,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 const (
@@ -276,20 +274,7 @@ func (lg *loadgen) creations(ctx context.Context, name, key string) (stats, time
 			r.key = key
 			return r
 		},
-		judge: func(job int, res *vegeta.Result) (int, string, string) {
-			_, kind, detail := judgeStatus(job, res)
-			var created struct {
-				ID string `json:"id"`
-			}
-			switch {
-			case kind != "":
-				return 0, kind, detail
-			case json.Unmarshal(res.Body, &created) != nil || created.ID == "":
-				return 0, "transport", "created incident without id: " + preview(res.Body)
-			}
-			ids = append(ids, created.ID)
-			return 0, "", ""
-		}})
+		judge: judgeCreated(func(id string) { ids = append(ids, id) })})
 	if want := rate * window.Seconds(); ctx.Err() == nil && lg.cfg.requests == 0 && float64(rows[0].requests) < 0.95*want {
 		lg.logf("%s: sent only %d of %.0f creations: the workers could not keep up with the POST latency", name, rows[0].requests, want)
 	}
