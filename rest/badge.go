@@ -95,7 +95,7 @@ func (h publicHandlers) badge(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("ETag", etag)
 	hd.Set("Cache-Control", "public, max-age=30")
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+	if NoneMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

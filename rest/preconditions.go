@@ -13,6 +13,20 @@ import (
 // If-Match apply only to a version it names (412 with the current ETag
 // otherwise), checked by the store under the row's lock.
 
+// NoneMatch reports whether an If-None-Match header names etag, by the
+// weak comparison RFC 9110 prescribes for it (any listed tag, or *): the
+// one rule of every conditional GET, the web pages' too.
+func NoneMatch(header, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for tag := range strings.SplitSeq(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
 // setETag names the representation about to be written.
 func setETag(w http.ResponseWriter, version string) {
 	w.Header().Set("ETag", `"`+version+`"`)
@@ -21,7 +35,7 @@ func setETag(w http.ResponseWriter, version string) {
 // notModified answers 304 when If-None-Match names version.
 func notModified(w http.ResponseWriter, r *http.Request, version string) bool {
 	inm := r.Header.Get("If-None-Match")
-	if inm == "" || !etagMatches(inm, `"`+version+`"`) {
+	if inm == "" || !NoneMatch(inm, `"`+version+`"`) {
 		return false
 	}
 	setETag(w, version)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -99,23 +98,11 @@ func (h publicHandlers) summary(w http.ResponseWriter, r *http.Request) {
 	etag := `W/"` + PublicVersion(s) + `"`
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "public, max-age=5, stale-while-revalidate=30")
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+	if NoneMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	writeJSON(w, http.StatusOK, toSummaryJSON(s, true))
-}
-
-// etagMatches applies If-None-Match's weak comparison: any listed tag, or *.
-func etagMatches(header, etag string) bool {
-	want := strings.TrimPrefix(etag, "W/")
-	for tag := range strings.SplitSeq(header, ",") {
-		tag = strings.TrimSpace(tag)
-		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
-			return true
-		}
-	}
-	return false
 }
 
 // sseRendering is the public stream's key: one rendering for all its viewers.

@@ -1,7 +1,7 @@
 // Package web is the public face of a published status: the embeddable
 // widget script (GET /widget.js) and the hosted status page
 // (GET /status/{tenant}), with their template and assets embedded. It
-// depends on model and auth only, like the doors.
+// depends on model, auth and the REST door's HTTP rules (conditional GETs).
 package web
 
 import (
@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/incidentd/incidentd/rest"
 )
 
 // WidgetJS is the widget script as served.
@@ -55,7 +57,7 @@ func Widget() http.Handler {
 		// Pages of any origin embed it; a page that isolates itself
 		// (Cross-Origin-Embedder-Policy) may still load it.
 		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-		if etagMatch(r.Header.Get("If-None-Match"), a.etag) {
+		if rest.NoneMatch(r.Header.Get("If-None-Match"), a.etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -79,17 +81,6 @@ func getOrHead(w http.ResponseWriter, r *http.Request) bool {
 	}
 	w.Header().Set("Allow", "GET, HEAD")
 	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-	return false
-}
-
-// etagMatch implements If-None-Match's weak comparison: a list of tags or "*".
-func etagMatch(header, etag string) bool {
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
 	return false
 }
 
