@@ -338,8 +338,8 @@ func TestServerSentEvents(t *testing.T) {
 		key := s.Key(apitest.Tenant("sse"), rw...)
 		first := rest(t, s, key, "POST", "/v1/incidents", map[string]any{"title": "before", "severity": "high", "occurredAt": "2024-01-01T00:00:00Z"})
 
-		open := func(path string, hdr ...string) (*bufio.Reader, func()) { return sseOpen(t, s, key, path, hdr...) }
-		next := func(r *bufio.Reader) (string, string, map[string]any) { return sseNext(t, r) }
+		open := func(path string, hdr ...string) (*apitest.SSE, func()) { return sseOpen(t, s, key, path, hdr...) }
+		next := func(r *apitest.SSE) (string, string, map[string]any) { return sseNext(t, r) }
 		r, stop := open("/v1/incidents/events?severity=high")
 		defer stop()
 		s.WaitSubscriptions(1)
@@ -610,59 +610,21 @@ func TestComponentStatusChanged(t *testing.T) {
 	})
 }
 
-// sseOpen opens a server-sent event stream as key.
-func sseOpen(t *testing.T, s *apitest.Server, key, path string, hdr ...string) (*bufio.Reader, func()) {
+// sseOpen opens a server-sent event stream as key (apitest's client).
+func sseOpen(t *testing.T, s *apitest.Server, key, path string, hdr ...string) (*apitest.SSE, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
-	req.Header.Set("X-API-Key", key)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("open %s: %v %v", path, err, res)
-	}
-	return bufio.NewReader(res.Body), func() { cancel(); res.Body.Close() }
+	st := s.OpenSSE(t, path, key, hdr...)
+	return st, st.Close
 }
 
-// sseNext reads the next event (comments and retry lines skipped).
-func sseNext(t *testing.T, r *bufio.Reader) (id, typ string, data map[string]any) {
+// sseNext reads the next event, its data decoded.
+func sseNext(t *testing.T, st *apitest.SSE) (id, typ string, data map[string]any) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				done <- fmt.Errorf("the stream ended before an event: %w", err)
-				return
-			}
-			line = strings.TrimRight(line, "\n")
-			switch {
-			case strings.HasPrefix(line, "id: "):
-				id = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				typ = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				if err := json.Unmarshal([]byte(line[6:]), &data); err != nil {
-					done <- fmt.Errorf("event data %q: %w", line[6:], err)
-					return
-				}
-			case line == "" && typ != "":
-				done <- nil
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event")
+	e := st.Next(t, 5*time.Second)
+	if err := json.Unmarshal(e.Data, &data); err != nil {
+		t.Fatalf("event data %s: %v", e.Data, err)
 	}
-	return id, typ, data
+	return e.ID, e.Type, data
 }
 
 // TestComponentEventsSSE: the REST twin of componentStatusChanged.
