@@ -209,3 +209,32 @@ func TestPublicPerIPCap(t *testing.T) {
 		t.Errorf("after one closed: %v", err)
 	}
 }
+
+// TestPublicRenderingsCap: a tenant's distinct renderings are capped; a
+// refused viewer holds nothing, and a shared rendering still admits more.
+func TestPublicRenderingsCap(t *testing.T) {
+	st := &fakeStatus{}
+	st.set("v", true)
+	p := NewPublic(New(Options{}), st.fetch, version, PublicOptions{Refresh: time.Hour, MaxRenderings: 2})
+	defer p.Close()
+	render := func(s *model.StatusSummary, v string) ([]byte, error) { return []byte(v), nil }
+	ctx := context.Background()
+	for _, key := range []string{"a", "b"} {
+		if _, err := p.Watch(ctx, "t", "ip", key, render, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Watch(ctx, "t", "ip", "c", render, ""); err != ErrTooManyRenderings {
+		t.Errorf("a third rendering: %v", err)
+	}
+	if n, r := p.Count(), p.Renderings("t"); n != 2 || r != 2 {
+		t.Errorf("after the refusal: %d viewers, %d renderings", n, r)
+	}
+	if _, err := p.Watch(ctx, "t", "ip", "a", render, ""); err != nil {
+		t.Errorf("joining an existing rendering: %v", err)
+	}
+	// Another tenant has its own.
+	if _, err := p.Watch(ctx, "u", "ip", "c", render, ""); err != nil {
+		t.Errorf("another tenant: %v", err)
+	}
+}
