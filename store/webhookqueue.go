@@ -1,0 +1,526 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/incidentd/incidentd/model"
+)
+
+// ---- The engine's side: fan-out, leases, outcomes. These span tenants:
+// only the webhook engine calls them, never a door.
+
+// WebhookRender renders a message's body (the same bytes for every
+// endpoint that receives it).
+type WebhookRender func(m *model.WebhookMessage) ([]byte, error)
+
+// FanOutWebhooks reads up to limit events after the webhook cursor, in the
+// stream's order and under the same rule as the watcher (only positions
+// below the oldest running transaction, so none can gain a predecessor),
+// and in one transaction queues a delivery per (message, matching enabled
+// endpoint) and moves the cursor past them. The cursor row is locked for
+// the transaction (PostgreSQL), so that instances fan out in turn and each
+// event exactly once. It returns how many events it read (limit: more may
+// wait). An endpoint receives the events written at or after its creation.
+func (s *Store) FanOutWebhooks(ctx context.Context, limit int, render WebhookRender) (int, error) {
+	seal, err := s.sealer(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("fan out webhooks: %w", err)
+	}
+	n := 0
+	err = s.write(ctx, func(ctx context.Context, t *txn) error {
+		var cur model.Position
+		lock := ``
+		if s.pg {
+			lock = ` FOR UPDATE`
+		}
+		if err := t.queryRow(ctx, `SELECT tx, seq FROM webhook_cursor WHERE id = 1`+lock).Scan(&cur.Tx, &cur.Seq); err != nil {
+			return fmt.Errorf("read webhook cursor: %w", err)
+		}
+		// The gate is read in this statement, after the lock: it may lie
+		// at or below this transaction's own id, which only defers later
+		// events to the next call.
+		rows, err := t.query(ctx, `SELECT `+eventColumns+` FROM events WHERE (tx, id) > ($1, $2) AND tx < `+s.gate()+`
+			ORDER BY tx, id LIMIT $3`, cur.Tx, cur.Seq, limit)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		var evs []*model.Event
+		for rows.Next() {
+			e, err := scanEvent(seal, rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			evs = append(evs, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		n = len(evs)
+		if n == 0 {
+			return nil
+		}
+		if err := s.queueWebhooks(ctx, t, evs, render); err != nil {
+			return err
+		}
+		last := evs[n-1].Pos
+		return t.exec(ctx, "move webhook cursor", `UPDATE webhook_cursor SET tx = $1, seq = $2 WHERE id = 1`, last.Tx, last.Seq)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fan out webhooks: %w", err)
+	}
+	return n, nil
+}
+
+// queueWebhooks queues the deliveries of evs.
+func (s *Store) queueWebhooks(ctx context.Context, t *txn, evs []*model.Event, render WebhookRender) error {
+	var tenants []string
+	for _, e := range evs {
+		tenants = append(tenants, e.TenantID)
+	}
+	tenants = dedupe(tenants)
+	w := &where{}
+	in(w, "tenant_id", tenants)
+	rows, err := s.webhookEndpointRows(ctx, t, `WHERE `+w.String()+` AND enabled ORDER BY created_at, id`, w.args...)
+	if err != nil {
+		return fmt.Errorf("read webhook endpoints: %w", err)
+	}
+	endpoints := map[string][]*model.WebhookEndpoint{}
+	for _, r := range rows {
+		ep, err := r.toModel()
+		if err != nil {
+			return err
+		}
+		endpoints[ep.TenantID] = append(endpoints[ep.TenantID], ep)
+	}
+	byTenant := map[string][]*model.Event{}
+	for _, e := range evs {
+		if len(endpoints[e.TenantID]) > 0 {
+			byTenant[e.TenantID] = append(byTenant[e.TenantID], e)
+		}
+	}
+	for _, tenant := range tenants {
+		tevs := byTenant[tenant]
+		if len(tevs) == 0 {
+			continue
+		}
+		eps := endpoints[tenant]
+		look, err := s.webhookLookups(ctx, t, tenant, tevs, eps)
+		if err != nil {
+			return err
+		}
+		for _, e := range tevs {
+			var incComps []*model.Component
+			var moved []model.ComponentStatusChange
+			for _, id := range look.candidates(e) {
+				c := look.components[id]
+				if c == nil {
+					continue // deleted since
+				}
+				incComps = append(incComps, c)
+				if !look.wantStatus {
+					continue
+				}
+				if st := look.statusAt(id, e.At); st != look.sent[id] {
+					look.sent[id] = st
+					moved = append(moved, model.ComponentStatusChange{Component: c, Status: st})
+					if err := t.exec(ctx, "record component status", `INSERT INTO webhook_component_status (tenant_id, component_id, status)
+						VALUES ($1, $2, $3) ON CONFLICT (tenant_id, component_id) DO UPDATE SET status = excluded.status`, tenant, id, st); err != nil {
+						return err
+					}
+				}
+			}
+			for _, m := range model.WebhookMessagesOf(e, incComps, moved) {
+				var body []byte
+				msgID := ""
+				for _, ep := range eps {
+					if e.At.Before(ep.CreatedAt) || !ep.Wants(m) {
+						continue
+					}
+					if body == nil {
+						if body, err = render(m); err != nil {
+							// A message that cannot be rendered is a bug; it
+							// must not stop the stream behind it.
+							slog.Error("webhook: render message", "type", m.Type, "event", e.Cursor, "err", err)
+							break
+						}
+						msgID = newMessageID()
+					}
+					resource := e.Incident.ID
+					if m.Type == model.WebhookComponentStatus {
+						resource = m.Components[0].ID
+					}
+					d := &deliveryRow{ID: model.NewID("whd", 16), TenantID: tenant, EndpointID: ep.ID, MessageID: msgID, Type: m.Type,
+						ResourceID: resource, EventID: e.Cursor, Payload: body, At: newDBTime(s.clock.Now())}
+					if err := d.insert(ctx, t); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+type webhookLookup struct {
+	// incidentComponents: the components each incident affects now.
+	incidentComponents map[string][]string
+	components         map[string]*model.Component
+	// levels: each candidate component's level history over the batch,
+	// when an endpoint wants component.status; sent: the last status
+	// reported.
+	levels map[string][]levelSpan
+	sent   map[string]string
+	// wantStatus: an endpoint wants component.status.
+	wantStatus bool
+}
+
+// levelSpan is a stretch of a component's uptime history.
+type levelSpan struct {
+	level int
+	start time.Time
+	end   *time.Time
+}
+
+// statusAt is a component's status at an instant: the level of the latest
+// stretch covering it, operational when none does.
+func (l *webhookLookup) statusAt(id string, at time.Time) string {
+	st := model.LevelOperational
+	for _, iv := range l.levels[id] {
+		if !iv.start.After(at) && (iv.end == nil || iv.end.After(at)) {
+			st = model.Level(iv.level)
+		}
+	}
+	return st.String()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// candidates are the components of an event: those whose affect it touched
+// and those the incident affects now, sorted.
+func (l *webhookLookup) candidates(e *model.Event) []string {
+	return dedupe(append(slices.Clone(e.Components), l.incidentComponents[e.Incident.ID]...))
+}
+
+// webhookLookups reads what matching and component.status need, only when
+// an endpoint of the tenant needs it.
+func (s *Store) webhookLookups(ctx context.Context, t *txn, tenant string, evs []*model.Event, eps []*model.WebhookEndpoint) (*webhookLookup, error) {
+	look := &webhookLookup{incidentComponents: map[string][]string{}, components: map[string]*model.Component{},
+		levels: map[string][]levelSpan{}, sent: map[string]string{}}
+	needComps, needStatus := false, false
+	for _, ep := range eps {
+		needComps = needComps || ep.Filter.NeedsComponents()
+		needStatus = needStatus || slices.Contains(ep.Events, model.WebhookComponentStatus)
+	}
+	if !needComps && !needStatus {
+		return look, nil
+	}
+	var incs []string
+	for _, e := range evs {
+		incs = append(incs, e.Incident.ID)
+	}
+	w := &where{}
+	w.and("tenant_id = " + w.arg(tenant))
+	in(w, "incident_id", dedupe(incs))
+	rows, err := t.query(ctx, `SELECT incident_id, component_id FROM incident_affects WHERE `+w.String(), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("read affects: %w", err)
+	}
+	for rows.Next() {
+		var inc, comp string
+		if err := rows.Scan(&inc, &comp); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		look.incidentComponents[inc] = append(look.incidentComponents[inc], comp)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read affects: %w", err)
+	}
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, look.candidates(e)...)
+	}
+	if ids = dedupe(ids); len(ids) == 0 {
+		return look, nil
+	}
+	w = &where{}
+	w.and("tenant_id = " + w.arg(tenant))
+	in(w, "id", ids)
+	comps, err := s.queryComponents(ctx, t, `WHERE `+w.String(), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("read components: %w", err)
+	}
+	for _, c := range comps {
+		look.components[c.ID] = c
+	}
+	if look.wantStatus = needStatus; !needStatus {
+		return look, nil
+	}
+	// Each component's level over the batch's span, from the uptime history
+	// (recorded in the changes' own transactions), so that each event sees
+	// the status it left, however late it is fanned out.
+	from, to := evs[0].At, evs[0].At
+	for _, e := range evs {
+		from, to = minTime(from, e.At), maxTime(to, e.At)
+	}
+	w = &where{}
+	w.and("tenant_id = " + w.arg(tenant))
+	in(w, "component_id", ids)
+	w.and("started_at <= " + w.arg(newDBTime(to)))
+	w.and("(ended_at IS NULL OR ended_at > " + w.arg(newDBTime(from)) + ")")
+	rows, err = t.query(ctx, `SELECT component_id, level, started_at, ended_at FROM uptime_intervals WHERE `+w.String()+` ORDER BY started_at`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("read component levels: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var iv levelSpan
+		var start dbTime
+		var end *dbTime
+		if err := rows.Scan(&id, &iv.level, &start, &end); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		iv.start, iv.end = start.Time, end.ptr()
+		look.levels[id] = append(look.levels[id], iv)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read component levels: %w", err)
+	}
+	for _, id := range ids {
+		look.sent[id] = "operational"
+	}
+	w = &where{}
+	w.and("tenant_id = " + w.arg(tenant))
+	in(w, "component_id", ids)
+	rows, err = t.query(ctx, `SELECT component_id, status FROM webhook_component_status WHERE `+w.String(), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("read component status: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, err
+		}
+		look.sent[id] = st
+	}
+	return look, rows.Err()
+}
+
+// WebhookJob is a leased delivery: what a worker needs to send it.
+type WebhookJob struct {
+	Seq        int64
+	ID         string
+	TenantID   string
+	EndpointID string
+	MessageID  string
+	Type       model.WebhookEventType
+	URL        string
+	Payload    []byte
+	// Secrets sign the message: the current one, then the previous one
+	// while its grace lasts.
+	Secrets []string
+	// Attempts made before this one.
+	Attempts int
+	// Lease identifies this lease: an outcome is recorded only under it.
+	Lease string
+}
+
+// ClaimWebhookDeliveries leases up to n due deliveries until now+lease: of
+// each enabled endpoint, only its oldest pending delivery (tests aside:
+// they are outside the order, and are sent to disabled endpoints too), so
+// that an endpoint has one delivery in flight and receives them in order.
+// Instances claim disjoint sets (PostgreSQL: SKIP LOCKED; SQLite has one
+// writer). A lease that ends without an outcome (a crash) makes the
+// delivery due again. tenants, when not empty, limits the claim to theirs.
+func (s *Store) ClaimWebhookDeliveries(ctx context.Context, n int, lease time.Duration, tenants ...string) ([]*WebhookJob, error) {
+	now := s.clock.Now()
+	token := model.RandomString(16, "abcdefghijklmnopqrstuvwxyz0123456789")
+	var jobs []*WebhookJob
+	err := s.write(ctx, func(ctx context.Context, t *txn) error {
+		lock := ``
+		if s.pg {
+			lock = ` FOR UPDATE OF d SKIP LOCKED`
+		}
+		w := &where{}
+		w.args = []any{string(model.WebhookPending), newDBTime(now), string(model.WebhookTest), n}
+		w.and("true")
+		if len(tenants) > 0 {
+			in(w, "d.tenant_id", tenants)
+		}
+		rows, err := t.query(ctx, `SELECT d.seq, d.id, d.tenant_id, d.endpoint_id, d.message_id, d.type, d.payload, d.attempts,
+				ep.url, ep.secret, ep.previous_secret, ep.previous_secret_until
+			FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.tenant_id = d.tenant_id
+			WHERE d.state = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
+				AND (d.type = $3 OR (ep.enabled AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
+					WHERE o.endpoint_id = d.endpoint_id AND o.state = $1 AND o.type <> $3 AND o.seq < d.seq)))
+				AND `+w.String()+`
+			ORDER BY d.next_attempt_at, d.seq LIMIT $4`+lock, w.args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var j WebhookJob
+			var typ, payload, secret string
+			var prev *string
+			var until *dbTime
+			if err := rows.Scan(&j.Seq, &j.ID, &j.TenantID, &j.EndpointID, &j.MessageID, &typ, &payload, &j.Attempts,
+				&j.URL, &secret, &prev, &until); err != nil {
+				rows.Close()
+				return err
+			}
+			j.Type, j.Payload, j.Secrets, j.Lease = model.WebhookEventType(typ), []byte(payload), []string{secret}, token
+			if prev != nil && until != nil && now.Before(until.Time) {
+				j.Secrets = append(j.Secrets, *prev)
+			}
+			jobs = append(jobs, &j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if err := t.exec(ctx, "lease webhook delivery", `UPDATE webhook_deliveries SET lease_until = $1, lease_token = $2 WHERE seq = $3`,
+				newDBTime(now.Add(lease)), token, j.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook deliveries: %w", err)
+	}
+	return jobs, nil
+}
+
+// WebhookAttempt is the outcome of one attempt.
+type WebhookAttempt struct {
+	At      time.Time
+	Latency time.Duration
+	// Status is the receiver's HTTP status, 0 when none came (Error says why).
+	Status  int
+	Error   string
+	Excerpt []byte
+	// Delivered: the receiver accepted the message (2xx).
+	Delivered bool
+	// Next is when to try again; zero abandons the delivery.
+	Next time.Time
+	// Disable, when not "", disables the endpoint with this reason (410
+	// Gone).
+	Disable string
+	// DisableAfter disables the endpoint, when this attempt failed, if its
+	// deliveries have failed without a success for longer than this.
+	DisableAfter time.Duration
+}
+
+// RecordWebhookAttempt records the outcome of a leased delivery and the
+// endpoint's health: a success ends its failure streak; a failure starts
+// one, and one longer than DisableAfter (or a Disable reason) disables the
+// endpoint, recorded with the reason and audited as the system's act.
+// Tests do not count towards the endpoint's health. It reports false if
+// the lease was lost (the delivery was deleted, or its lease ran out and
+// another worker took it): nothing is recorded then.
+func (s *Store) RecordWebhookAttempt(ctx context.Context, j *WebhookJob, a WebhookAttempt) (bool, error) {
+	state, next := model.WebhookPending, any(nil)
+	switch {
+	case a.Delivered:
+		state = model.WebhookDelivered
+	case a.Next.IsZero() || a.Disable != "":
+		state = model.WebhookFailed
+	default:
+		next = newDBTime(a.Next)
+	}
+	excerpt := excerptOf(a.Excerpt)
+	at := newDBTime(a.At)
+	recorded := false
+	err := s.write(ctx, func(ctx context.Context, t *txn) error {
+		n, err := t.execNow(ctx, "record webhook attempt", `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
+			last_error = $3, last_latency_us = $4, last_attempt_at = $5, response_excerpt = $6, next_attempt_at = $7, lease_until = NULL, lease_token = NULL
+			WHERE seq = $8 AND lease_token = $9`,
+			string(state), a.Status, a.Error, a.Latency.Microseconds(), at, excerpt, next, j.Seq, j.Lease)
+		if err != nil || n == 0 {
+			return err
+		}
+		recorded = true
+		if j.Type == model.WebhookTest {
+			return nil
+		}
+		if a.Delivered {
+			return t.exec(ctx, "webhook endpoint healthy", `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, j.EndpointID)
+		}
+		reason := a.Disable
+		var since *dbTime
+		if err := t.queryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 AND enabled
+			RETURNING failing_since`, at, j.EndpointID).Scan(&since); err != nil {
+			if isNoRows(err) {
+				return nil // disabled meanwhile
+			}
+			return err
+		}
+		if reason == "" && a.DisableAfter > 0 && since != nil && a.At.Sub(since.Time) > a.DisableAfter {
+			reason = fmt.Sprintf("deliveries failed continuously since %s (longer than %s)", since.UTC().Format(time.RFC3339), a.DisableAfter)
+		}
+		if reason == "" {
+			return nil
+		}
+		if err := t.exec(ctx, "disable webhook endpoint", `UPDATE webhook_endpoints SET enabled = $1, disabled_reason = $2, updated_at = $3, updated_by = $4
+			WHERE id = $5`, false, reason, at, "system", j.EndpointID); err != nil {
+			return err
+		}
+		slog.Warn("webhook endpoint disabled", "tenant", j.TenantID, "endpoint", j.EndpointID, "reason", reason)
+		return s.audit(ctx, t, &model.Principal{TenantID: j.TenantID, ActorID: "system", CredentialID: "webhook-engine"},
+			model.AuditWebhookUpdate, "webhook", j.EndpointID, map[string]model.Change{
+				"enabled": {Before: true, After: false}, "disabledReason": {Before: "", After: reason}})
+	})
+	if err != nil {
+		return false, fmt.Errorf("record webhook attempt: %w", err)
+	}
+	return recorded, nil
+}
+
+// excerptOf keeps at most MaxWebhookExcerpt bytes of b, cut at a rune
+// boundary, with invalid UTF-8 and NULs replaced (the column is text).
+func excerptOf(b []byte) string {
+	if len(b) > model.MaxWebhookExcerpt {
+		b = b[:model.MaxWebhookExcerpt]
+	}
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	for len(s) > model.MaxWebhookExcerpt {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+// ReleaseWebhookLease gives a leased delivery back unsent (a worker that
+// stops): it is due again at once, for any instance.
+func (s *Store) ReleaseWebhookLease(ctx context.Context, j *WebhookJob) error {
+	if _, err := s.exec(ctx, `UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL WHERE seq = $1 AND lease_token = $2`, j.Seq, j.Lease); err != nil {
+		return fmt.Errorf("release webhook lease: %w", err)
+	}
+	return nil
+}
