@@ -349,71 +349,213 @@ type WebhookJob struct {
 	Lease string
 }
 
-// ClaimWebhookDeliveries leases up to n due deliveries until now+lease: of
-// each enabled endpoint, only its oldest pending delivery (tests aside:
-// they are outside the order, and are sent to disabled endpoints too), so
-// that an endpoint has one delivery in flight and receives them in order.
-// Instances claim disjoint sets (PostgreSQL: SKIP LOCKED; SQLite has one
-// writer). A lease that ends without an outcome (a crash) makes the
-// delivery due again. tenants, when not empty, limits the claim to theirs.
-func (s *Store) ClaimWebhookDeliveries(ctx context.Context, n int, lease time.Duration, tenants ...string) ([]*WebhookJob, error) {
+// WebhookRun is what one worker sends in turn: an endpoint's oldest
+// pending deliveries, in order, under a lease of the endpoint; or one test
+// delivery (Test), which stands outside the order.
+type WebhookRun struct {
+	EndpointID string
+	Test       bool
+	Lease      string
+	Jobs       []*WebhookJob
+}
+
+// ClaimWebhookRuns leases up to n runs: of each enabled endpoint whose
+// oldest pending delivery is due and which no worker holds, up to batch of
+// its oldest pending deliveries (those due, in order); and due test
+// deliveries, one run each (they go to disabled endpoints too). The
+// endpoint's lease lasts until now+lease and each recorded outcome of the
+// run renews it (RecordWebhookAttempts); EndWebhookRun ends it. A lease
+// that runs out (a crash) lets any instance take the endpoint over, and
+// its deliveries are sent again. Instances claim disjoint endpoints
+// (PostgreSQL: the claim locks the endpoint rows it takes, skipping those
+// locked, and a taken endpoint's lease excludes it after the commit;
+// SQLite has one writer). The endpoints that waited longest come first.
+// tenants, when not empty, limits the claim to theirs (tests).
+func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.Duration, tenants ...string) ([]*WebhookRun, error) {
 	now := s.clock.Now()
+	at, until := newDBTime(now), newDBTime(now.Add(lease))
 	token := model.RandomString(16, "abcdefghijklmnopqrstuvwxyz0123456789")
-	var jobs []*WebhookJob
+	var runs []*WebhookRun
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {
-		lock := ``
+		runs = nil
+		lockEP, lockD := ``, ``
 		if s.pg {
-			lock = ` FOR UPDATE OF d SKIP LOCKED`
+			lockEP, lockD = ` FOR UPDATE OF ep SKIP LOCKED`, ` FOR UPDATE OF d SKIP LOCKED`
 		}
 		w := &where{}
-		w.args = []any{string(model.WebhookPending), newDBTime(now), string(model.WebhookTest), n}
+		w.args = []any{string(model.WebhookPending), at, string(model.WebhookTest), n}
 		w.and("true")
 		if len(tenants) > 0 {
-			in(w, "d.tenant_id", tenants)
+			in(w, "ep.tenant_id", tenants)
 		}
-		rows, err := t.query(ctx, `SELECT d.seq, d.id, d.tenant_id, d.endpoint_id, d.message_id, d.type, d.payload, d.attempts,
-				ep.url, ep.secret, ep.previous_secret, ep.previous_secret_until
-			FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.tenant_id = d.tenant_id
-			WHERE d.state = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
-				AND (d.type = $3 OR (ep.enabled AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
-					WHERE o.endpoint_id = d.endpoint_id AND o.state = $1 AND o.type <> $3 AND o.seq < d.seq)))
-				AND `+w.String()+`
-			ORDER BY d.next_attempt_at, d.seq LIMIT $4`+lock, w.args...)
+		// The head check reads the endpoint's queue index: one probe per
+		// enabled endpoint, however long its backlog.
+		rows, err := t.query(ctx, `SELECT ep.id, ep.tenant_id, ep.url, ep.secret, ep.previous_secret, ep.previous_secret_until
+			FROM webhook_endpoints ep
+			WHERE ep.enabled AND (ep.lease_token IS NULL OR ep.lease_until <= $2) AND `+w.String()+`
+				AND (SELECT d.next_attempt_at FROM webhook_deliveries d
+					WHERE d.endpoint_id = ep.id AND d.state = $1 AND d.type <> $3 ORDER BY d.seq LIMIT 1) <= $2
+			ORDER BY ep.lease_until NULLS FIRST, ep.id LIMIT $4`+lockEP, w.args...)
 		if err != nil {
 			return err
 		}
+		type target struct {
+			tenant, url string
+			secrets     []string
+		}
+		targets := map[string]target{}
 		for rows.Next() {
-			var j WebhookJob
-			var typ, payload, secret string
+			var id string
+			var tg target
+			var secret string
 			var prev *string
-			var until *dbTime
-			if err := rows.Scan(&j.Seq, &j.ID, &j.TenantID, &j.EndpointID, &j.MessageID, &typ, &payload, &j.Attempts,
-				&j.URL, &secret, &prev, &until); err != nil {
+			var prevUntil *dbTime
+			if err := rows.Scan(&id, &tg.tenant, &tg.url, &secret, &prev, &prevUntil); err != nil {
 				rows.Close()
 				return err
 			}
-			j.Type, j.Payload, j.Secrets, j.Lease = model.WebhookEventType(typ), []byte(payload), []string{secret}, token
-			if prev != nil && until != nil && now.Before(until.Time) {
-				j.Secrets = append(j.Secrets, *prev)
+			tg.secrets = []string{secret}
+			if prev != nil && prevUntil != nil && now.Before(prevUntil.Time) {
+				tg.secrets = append(tg.secrets, *prev)
 			}
-			jobs = append(jobs, &j)
+			targets[id] = tg
+			runs = append(runs, &WebhookRun{EndpointID: id, Lease: token})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, j := range jobs {
-			if err := t.exec(ctx, "lease webhook delivery", `UPDATE webhook_deliveries SET lease_until = $1, lease_token = $2 WHERE seq = $3`,
-				newDBTime(now.Add(lease)), token, j.Seq); err != nil {
+		for _, run := range runs {
+			tg := targets[run.EndpointID]
+			rows, err := t.query(ctx, `SELECT seq, id, message_id, type, payload, attempts, next_attempt_at FROM webhook_deliveries
+				WHERE endpoint_id = $1 AND state = $2 AND type <> $3 ORDER BY seq LIMIT $4`,
+				run.EndpointID, string(model.WebhookPending), string(model.WebhookTest), batch)
+			if err != nil {
 				return err
+			}
+			for rows.Next() {
+				j := WebhookJob{TenantID: tg.tenant, EndpointID: run.EndpointID, URL: tg.url, Secrets: tg.secrets, Lease: token}
+				var typ, payload string
+				var next dbTime
+				if err := rows.Scan(&j.Seq, &j.ID, &j.MessageID, &typ, &payload, &j.Attempts, &next); err != nil {
+					rows.Close()
+					return err
+				}
+				if next.After(now) {
+					break // waiting for its retry: the rest wait behind it
+				}
+				j.Type, j.Payload = model.WebhookEventType(typ), []byte(payload)
+				run.Jobs = append(run.Jobs, &j)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if err := t.exec(ctx, "lease webhook endpoint", `UPDATE webhook_endpoints SET lease_until = $1, lease_token = $2 WHERE id = $3`,
+				until, token, run.EndpointID); err != nil {
+				return err
+			}
+			if err := leaseJobs(ctx, t, run.Jobs, until, token); err != nil {
+				return err
+			}
+		}
+		if free := n - len(runs); free > 0 {
+			w := &where{}
+			w.args = []any{string(model.WebhookPending), at, string(model.WebhookTest), free}
+			w.and("true")
+			if len(tenants) > 0 {
+				in(w, "d.tenant_id", tenants)
+			}
+			rows, err := t.query(ctx, `SELECT d.seq, d.id, d.tenant_id, d.endpoint_id, d.message_id, d.payload, d.attempts,
+					ep.url, ep.secret, ep.previous_secret, ep.previous_secret_until
+				FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.tenant_id = d.tenant_id
+				WHERE d.state = $1 AND d.type = $3 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
+					AND `+w.String()+`
+				ORDER BY d.seq LIMIT $4`+lockD, w.args...)
+			if err != nil {
+				return err
+			}
+			var tests []*WebhookJob
+			for rows.Next() {
+				j := WebhookJob{Type: model.WebhookTest, Lease: token}
+				var payload, secret string
+				var prev *string
+				var prevUntil *dbTime
+				if err := rows.Scan(&j.Seq, &j.ID, &j.TenantID, &j.EndpointID, &j.MessageID, &payload, &j.Attempts,
+					&j.URL, &secret, &prev, &prevUntil); err != nil {
+					rows.Close()
+					return err
+				}
+				j.Payload, j.Secrets = []byte(payload), []string{secret}
+				if prev != nil && prevUntil != nil && now.Before(prevUntil.Time) {
+					j.Secrets = append(j.Secrets, *prev)
+				}
+				tests = append(tests, &j)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if err := leaseJobs(ctx, t, tests, until, token); err != nil {
+				return err
+			}
+			for _, j := range tests {
+				runs = append(runs, &WebhookRun{EndpointID: j.EndpointID, Test: true, Lease: token, Jobs: []*WebhookJob{j}})
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim webhook deliveries: %w", err)
+		return nil, fmt.Errorf("claim webhook runs: %w", err)
 	}
-	return jobs, nil
+	return runs, nil
+}
+
+// leaseJobs marks jobs as leased under token: an outcome is recorded only
+// under the lease it was sent under.
+func leaseJobs(ctx context.Context, t *txn, jobs []*WebhookJob, until dbTime, token string) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	w := &where{}
+	w.args = []any{until, token}
+	in(w, "id", ids)
+	return t.exec(ctx, "lease webhook deliveries", `UPDATE webhook_deliveries SET lease_until = $1, lease_token = $2 WHERE `+w.String(), w.args...)
+}
+
+// EndWebhookRun gives back what a run did not record (a failed delivery
+// ends a run: those behind it wait for its retry; a stopping worker ends
+// its run early) and releases the endpoint: its pending deliveries are
+// due again at once, for any instance.
+func (s *Store) EndWebhookRun(ctx context.Context, run *WebhookRun) error {
+	ids := make([]string, len(run.Jobs))
+	for i, j := range run.Jobs {
+		ids[i] = j.ID
+	}
+	err := s.write(ctx, func(ctx context.Context, t *txn) error {
+		if len(ids) > 0 {
+			w := &where{}
+			w.args = []any{run.Lease}
+			in(w, "id", ids)
+			if err := t.exec(ctx, "give back webhook deliveries", `UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL
+				WHERE lease_token = $1 AND `+w.String(), w.args...); err != nil {
+				return err
+			}
+		}
+		if run.Test {
+			return nil
+		}
+		return t.exec(ctx, "release webhook endpoint", `UPDATE webhook_endpoints SET lease_until = $1, lease_token = NULL
+			WHERE id = $2 AND lease_token = $3`, newDBTime(s.clock.Now()), run.EndpointID, run.Lease)
+	})
+	if err != nil {
+		return fmt.Errorf("end webhook run: %w", err)
+	}
+	return nil
 }
 
 // WebhookAttempt is the outcome of one attempt.
@@ -436,69 +578,126 @@ type WebhookAttempt struct {
 	DisableAfter time.Duration
 }
 
-// RecordWebhookAttempt records the outcome of a leased delivery and the
-// endpoint's health: a success ends its failure streak; a failure starts
-// one, and one longer than DisableAfter (or a Disable reason) disables the
-// endpoint, recorded with the reason and audited as the system's act.
-// Tests do not count towards the endpoint's health. It reports false if
-// the lease was lost (the delivery was deleted, or its lease ran out and
-// another worker took it): nothing is recorded then.
+// WebhookOutcome is one attempt of a leased delivery.
+type WebhookOutcome struct {
+	Job     *WebhookJob
+	Attempt WebhookAttempt
+}
+
+// RecordWebhookAttempt records one outcome (RecordWebhookAttempts).
 func (s *Store) RecordWebhookAttempt(ctx context.Context, j *WebhookJob, a WebhookAttempt) (bool, error) {
-	state, next := model.WebhookPending, any(nil)
-	switch {
-	case a.Delivered:
-		state = model.WebhookDelivered
-	case a.Next.IsZero() || a.Disable != "":
-		state = model.WebhookFailed
-	default:
-		next = newDBTime(a.Next)
+	ok, err := s.RecordWebhookAttempts(ctx, 0, []WebhookOutcome{{j, a}})
+	if err != nil {
+		return false, err
 	}
-	excerpt := excerptOf(a.Excerpt)
-	at := newDBTime(a.At)
-	recorded := false
+	return ok[0], nil
+}
+
+// RecordWebhookAttempts records outcomes of leased deliveries in one
+// transaction (so that many workers' outcomes share a commit), and the
+// endpoints' health: a success ends an endpoint's failure streak; a
+// failure starts one, and one longer than DisableAfter (or a Disable
+// reason) disables the endpoint, recorded with the reason and audited as
+// the system's act. Tests do not count towards an endpoint's health. The
+// leases of the outcomes' endpoints are renewed until now+renew (when
+// renew > 0). It reports, per outcome, false if the lease was lost (the
+// delivery was deleted, or its lease ran out and another worker took it):
+// nothing is recorded for it then.
+func (s *Store) RecordWebhookAttempts(ctx context.Context, renew time.Duration, outs []WebhookOutcome) ([]bool, error) {
+	recorded := make([]bool, len(outs))
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {
-		n, err := t.execNow(ctx, "record webhook attempt", `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
-			last_error = $3, last_latency_us = $4, last_attempt_at = $5, response_excerpt = $6, next_attempt_at = $7, lease_until = NULL, lease_token = NULL
-			WHERE seq = $8 AND lease_token = $9`,
-			string(state), a.Status, a.Error, a.Latency.Microseconds(), at, excerpt, next, j.Seq, j.Lease)
-		if err != nil || n == 0 {
-			return err
+		clear(recorded)
+		// An endpoint's health follows its last recorded outcome here.
+		type health struct {
+			j *WebhookJob
+			a WebhookAttempt
 		}
-		recorded = true
-		if j.Type == model.WebhookTest {
-			return nil
-		}
-		if a.Delivered {
-			return t.exec(ctx, "webhook endpoint healthy", `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, j.EndpointID)
-		}
-		reason := a.Disable
-		var since *dbTime
-		if err := t.queryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 AND enabled
-			RETURNING failing_since`, at, j.EndpointID).Scan(&since); err != nil {
-			if isNoRows(err) {
-				return nil // disabled meanwhile
+		last := map[string]health{}
+		var order []string
+		leases := map[[2]string]bool{}
+		for i, o := range outs {
+			j, a := o.Job, o.Attempt
+			state, next := model.WebhookPending, any(nil)
+			switch {
+			case a.Delivered:
+				state = model.WebhookDelivered
+			case a.Next.IsZero() || a.Disable != "":
+				state = model.WebhookFailed
+			default:
+				next = newDBTime(a.Next)
 			}
-			return err
+			n, err := t.execNow(ctx, "record webhook attempt", `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
+				last_error = $3, last_latency_us = $4, last_attempt_at = $5, response_excerpt = $6, next_attempt_at = $7, lease_until = NULL, lease_token = NULL
+				WHERE seq = $8 AND lease_token = $9`,
+				string(state), a.Status, a.Error, a.Latency.Microseconds(), newDBTime(a.At), excerptOf(a.Excerpt), next, j.Seq, j.Lease)
+			if err != nil {
+				return err
+			}
+			if n == 0 || j.Type == model.WebhookTest {
+				recorded[i] = n > 0
+				continue
+			}
+			recorded[i] = true
+			if _, seen := last[j.EndpointID]; !seen {
+				order = append(order, j.EndpointID)
+			}
+			last[j.EndpointID] = health{j, a}
+			leases[[2]string{j.EndpointID, j.Lease}] = true
 		}
-		if reason == "" && a.DisableAfter > 0 && since != nil && a.At.Sub(since.Time) > a.DisableAfter {
-			reason = fmt.Sprintf("deliveries failed continuously since %s (longer than %s)", since.UTC().Format(time.RFC3339), a.DisableAfter)
+		if renew > 0 {
+			until := newDBTime(s.clock.Now().Add(renew))
+			for k := range leases {
+				if err := t.exec(ctx, "renew webhook endpoint lease", `UPDATE webhook_endpoints SET lease_until = $1 WHERE id = $2 AND lease_token = $3`,
+					until, k[0], k[1]); err != nil {
+					return err
+				}
+			}
 		}
-		if reason == "" {
-			return nil
+		for _, ep := range order {
+			h := last[ep]
+			if err := s.recordHealth(ctx, t, h.j, h.a); err != nil {
+				return err
+			}
 		}
-		if err := t.exec(ctx, "disable webhook endpoint", `UPDATE webhook_endpoints SET enabled = $1, disabled_reason = $2, updated_at = $3, updated_by = $4
-			WHERE id = $5`, false, reason, at, "system", j.EndpointID); err != nil {
-			return err
-		}
-		slog.Warn("webhook endpoint disabled", "tenant", j.TenantID, "endpoint", j.EndpointID, "reason", reason)
-		return s.audit(ctx, t, &model.Principal{TenantID: j.TenantID, ActorID: "system", CredentialID: "webhook-engine"},
-			model.AuditWebhookUpdate, "webhook", j.EndpointID, map[string]model.Change{
-				"enabled": {Before: true, After: false}, "disabledReason": {Before: "", After: reason}})
+		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("record webhook attempt: %w", err)
+		return nil, fmt.Errorf("record webhook attempts: %w", err)
 	}
 	return recorded, nil
+}
+
+// recordHealth applies an endpoint's latest outcome to its health.
+func (s *Store) recordHealth(ctx context.Context, t *txn, j *WebhookJob, a WebhookAttempt) error {
+	if a.Delivered {
+		return t.exec(ctx, "webhook endpoint healthy", `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, j.EndpointID)
+	}
+	at := newDBTime(a.At)
+	reason := a.Disable
+	var since *dbTime
+	if err := t.queryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 AND enabled
+		RETURNING failing_since`, at, j.EndpointID).Scan(&since); err != nil {
+		if isNoRows(err) {
+			return nil // disabled meanwhile
+		}
+		return err
+	}
+	if reason == "" && a.DisableAfter > 0 && since != nil && a.At.Sub(since.Time) > a.DisableAfter {
+		reason = fmt.Sprintf("deliveries failed continuously since %s (longer than %s)", since.UTC().Format(time.RFC3339), a.DisableAfter)
+	}
+	if reason == "" {
+		return nil
+	}
+	if err := t.exec(ctx, "disable webhook endpoint", `UPDATE webhook_endpoints SET enabled = $1, disabled_reason = $2, updated_at = $3, updated_by = $4
+		WHERE id = $5`, false, reason, at, "system", j.EndpointID); err != nil {
+		return err
+	}
+	t.onCommit(func() {
+		slog.Warn("webhook endpoint disabled", "tenant", j.TenantID, "endpoint", j.EndpointID, "reason", reason)
+	})
+	return s.audit(ctx, t, &model.Principal{TenantID: j.TenantID, ActorID: "system", CredentialID: "webhook-engine"},
+		model.AuditWebhookUpdate, "webhook", j.EndpointID, map[string]model.Change{
+			"enabled": {Before: true, After: false}, "disabledReason": {Before: "", After: reason}})
 }
 
 // excerptOf keeps at most MaxWebhookExcerpt bytes of b, cut at a rune
@@ -514,13 +713,4 @@ func excerptOf(b []byte) string {
 		s = s[:len(s)-size]
 	}
 	return s
-}
-
-// ReleaseWebhookLease gives a leased delivery back unsent (a worker that
-// stops): it is due again at once, for any instance.
-func (s *Store) ReleaseWebhookLease(ctx context.Context, j *WebhookJob) error {
-	if _, err := s.exec(ctx, `UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL WHERE seq = $1 AND lease_token = $2`, j.Seq, j.Lease); err != nil {
-		return fmt.Errorf("release webhook lease: %w", err)
-	}
-	return nil
 }

@@ -50,8 +50,12 @@ var DefaultSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * tim
 
 // Options tune an Engine; zero values take the defaults.
 type Options struct {
-	// Workers bounds the attempts in flight across all endpoints (default 16).
+	// Workers bounds the endpoints sent to at once, each with one attempt
+	// in flight (default 32).
 	Workers int
+	// Batch bounds the deliveries of an endpoint one worker takes in a
+	// run, sent in order (default 50).
+	Batch int
 	// Timeout bounds one attempt: connection, request and answer (default 10 s).
 	Timeout time.Duration
 	// Schedule is the wait before each retry (default DefaultSchedule);
@@ -78,6 +82,8 @@ type Options struct {
 
 const (
 	fanOutPage = 500
+	// maxRecordBatch bounds the outcomes recorded in one transaction.
+	maxRecordBatch = 256
 	// leaseMargin is added to the timeout for a delivery's lease: a lease
 	// that runs out while its attempt is still going would send it twice.
 	leaseMargin = 30 * time.Second
@@ -102,7 +108,10 @@ type Engine struct {
 // New returns an engine over st; Run starts it.
 func New(st *store.Store, opt Options) *Engine {
 	if opt.Workers <= 0 {
-		opt.Workers = 16
+		opt.Workers = 32
+	}
+	if opt.Batch <= 0 {
+		opt.Batch = 50
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
@@ -145,22 +154,32 @@ func (e *Engine) Wake() {
 // flight, which ctx's end cancels: their deliveries are given back unsent
 // (due again at once, for any instance).
 func (e *Engine) Run(ctx context.Context) {
+	rec := make(chan *outcome, 4*e.opt.Batch)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		e.recorder(rec)
+	}()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait() // the workers' last outcomes are sent
+		close(rec)
+		<-recorded
+	}()
 	slots := make(chan struct{}, e.opt.Workers)
 	for ctx.Err() == nil {
 		e.fanOut(ctx)
 		if free := cap(slots) - len(slots); free > 0 {
-			jobs, err := e.st.ClaimWebhookDeliveries(ctx, free, e.opt.Timeout+leaseMargin, e.tenants...)
+			runs, err := e.st.ClaimWebhookRuns(ctx, free, e.opt.Batch, e.lease(), e.tenants...)
 			if err != nil && ctx.Err() == nil {
 				slog.Warn("webhook: claim deliveries", "err", err)
 			}
-			for _, j := range jobs {
+			for _, run := range runs {
 				slots <- struct{}{}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					e.attempt(ctx, j)
+					e.send(ctx, run, rec)
 					<-slots
 					select {
 					case e.done <- struct{}{}:
@@ -168,7 +187,7 @@ func (e *Engine) Run(ctx context.Context) {
 					}
 				}()
 			}
-			if len(jobs) == free {
+			if len(runs) == free {
 				continue // more may be due: claim again once a slot frees
 			}
 		}
@@ -182,6 +201,11 @@ func (e *Engine) Run(ctx context.Context) {
 		timer.Stop()
 	}
 }
+
+// lease is how long a claimed endpoint stays leased without news of its
+// run: an attempt's longest time, and a margin (a lease that ran out while
+// its attempt still went would let the delivery be sent twice at once).
+func (e *Engine) lease() time.Duration { return e.opt.Timeout + leaseMargin }
 
 // fanOut queues the deliveries of every event not fanned out yet.
 func (e *Engine) fanOut(ctx context.Context) {
@@ -199,8 +223,48 @@ func (e *Engine) fanOut(ctx context.Context) {
 	}
 }
 
-// attempt sends one leased delivery and records the outcome.
-func (e *Engine) attempt(ctx context.Context, j *store.WebhookJob) {
+// outcome is an attempt on its way to the store; done is closed once it is
+// recorded (or its recording failed).
+type outcome struct {
+	store.WebhookOutcome
+	done chan struct{}
+}
+
+// send sends a run's deliveries in order, each once, and hands each
+// outcome to the recorder without waiting for it: the run's lease covers
+// them all, and a crash before they are recorded sends them again. A
+// delivery that failed ends the run (the ones behind it wait for its
+// retry). The run ends, giving back what was not sent, once its outcomes
+// are recorded.
+func (e *Engine) send(ctx context.Context, run *store.WebhookRun, rec chan<- *outcome) {
+	var pending []chan struct{}
+	defer func() {
+		for _, d := range pending {
+			<-d
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := e.st.EndWebhookRun(rctx, run); err != nil {
+			slog.Warn("webhook: end run", "endpoint", run.EndpointID, "err", err)
+		}
+	}()
+	for _, j := range run.Jobs {
+		a, ok := e.attempt(ctx, j)
+		if !ok {
+			return // stopping: the attempt did not finish
+		}
+		o := &outcome{WebhookOutcome: store.WebhookOutcome{Job: j, Attempt: a}, done: make(chan struct{})}
+		rec <- o
+		pending = append(pending, o.done)
+		if !a.Delivered {
+			return
+		}
+	}
+}
+
+// attempt sends one leased delivery and says what came of it; false when
+// ctx ended before the attempt did.
+func (e *Engine) attempt(ctx context.Context, j *store.WebhookJob) (store.WebhookAttempt, bool) {
 	var r result
 	if errs := model.CheckWebhookURL(j.URL, e.opt.AllowPrivateTargets); len(errs) > 0 {
 		r.err = errors.New(errs[0].Message)
@@ -208,13 +272,7 @@ func (e *Engine) attempt(ctx context.Context, j *store.WebhookJob) {
 		r = e.post(ctx, j.URL, j.MessageID, j.Secrets, j.Payload)
 	}
 	if ctx.Err() != nil {
-		// Stopping: the attempt did not finish. Give the delivery back.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := e.st.ReleaseWebhookLease(rctx, j); err != nil {
-			slog.Warn("webhook: give back delivery", "delivery", j.ID, "err", err)
-		}
-		return
+		return store.WebhookAttempt{}, false
 	}
 	a := store.WebhookAttempt{At: e.opt.Clock.Now(), Latency: r.latency, Status: r.status, Excerpt: r.excerpt, DisableAfter: e.opt.DisableAfter}
 	switch {
@@ -230,14 +288,44 @@ func (e *Engine) attempt(ctx context.Context, j *store.WebhookJob) {
 	if !a.Delivered && a.Disable == "" && j.Attempts < len(e.opt.Schedule) {
 		a.Next = a.At.Add(e.jitter(e.opt.Schedule[j.Attempts]))
 	}
-	// The attempt is over: record it even if ctx ends now.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := e.st.RecordWebhookAttempt(rctx, j, a); err != nil {
-		slog.Warn("webhook: record attempt", "delivery", j.ID, "err", err)
-	}
-	if e.sent != nil {
-		e.sent()
+	return a, true
+}
+
+// recorder writes outcomes as they come, all those waiting in one
+// transaction, so that the workers of many endpoints share commits. It
+// returns when in is closed and drained. An attempt is over when it comes
+// here: it is recorded even while the engine stops.
+func (e *Engine) recorder(in <-chan *outcome) {
+	batch := make([]*outcome, 0, maxRecordBatch)
+	for o := range in {
+		batch = append(batch[:0], o)
+	more:
+		for len(batch) < maxRecordBatch {
+			select {
+			case o, ok := <-in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		outs := make([]store.WebhookOutcome, len(batch))
+		for i, o := range batch {
+			outs[i] = o.WebhookOutcome
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := e.st.RecordWebhookAttempts(ctx, e.lease(), outs); err != nil {
+			slog.Warn("webhook: record attempts", "attempts", len(outs), "err", err)
+		}
+		cancel()
+		for _, o := range batch {
+			close(o.done)
+			if e.sent != nil {
+				e.sent()
+			}
+		}
 	}
 }
 
