@@ -10,14 +10,18 @@ import (
 	"time"
 )
 
-// Versions and preconditions: every incident and component has a version
-// that names its content (equal fields, equal version; every write moves
-// updatedAt, so every change moves it). REST's ETag is the version in
-// quotes; GraphQL's version field is the version. A write may carry the
-// version its caller expects (If-Match, expectedVersion): the store then
-// applies it only to that version, checked under the row's lock, so of two
-// clients editing from the same version the second fails instead of
-// overwriting the first.
+// Versions and preconditions: every single resource (incident, component,
+// API key, impact type, severity, phase list, webhook endpoint, the tenant's
+// settings) has a version that names its content (equal fields, equal
+// version; every write of an edited resource moves updatedAt or another of
+// its fields, so every change moves it). A version covers the resource's
+// own fields, not what moves without anyone editing it: a component's
+// derived status, an API key's lastUsedAt, a webhook endpoint's
+// failingSince. REST's ETag is the version in quotes; GraphQL's version
+// field is the version. A write may carry the version its caller expects
+// (If-Match, expectedVersion): the store then applies it only to that
+// version, checked under the row's lock, so of two clients editing from the
+// same version the second fails instead of overwriting the first.
 
 // versionOf hashes a value's canonical JSON (struct fields in order, map
 // keys sorted).
@@ -34,18 +38,26 @@ func versionOf(v any) string {
 // incident read back names the same version as the one written.
 func stamp(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano) }
 
+// stampPtr is stamp of an optional time (nil stays nil).
+func stampPtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := stamp(*t)
+	return &s
+}
+
+// orEmpty is s, or an empty slice for nil (so that nil and empty name one version).
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // Version names the incident's content.
 func (i *Incident) Version() string {
-	var resolved *string
-	if i.ResolvedAt != nil {
-		r := stamp(*i.ResolvedAt)
-		resolved = &r
-	}
-	tags := i.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return versionOf([]any{i.ID, i.Title, i.Description, i.Severity, i.Status, i.Service, tags, stamp(i.OccurredAt), resolved,
+	return versionOf([]any{i.ID, i.Title, i.Description, i.Severity, i.Status, i.Service, orEmpty(i.Tags), stamp(i.OccurredAt), stampPtr(i.ResolvedAt),
 		stamp(i.CreatedAt), stamp(i.UpdatedAt), i.CreatedBy, i.UpdatedBy, i.IsDeleted, i.Phase})
 }
 
@@ -56,6 +68,49 @@ func (c *Component) Version() string {
 		labels = map[string]string{}
 	}
 	return versionOf([]any{c.ID, c.DisplayName, labels, stamp(c.CreatedAt), stamp(c.UpdatedAt), c.CreatedBy, c.UpdatedBy})
+}
+
+// Version names the API key's own fields; not lastUsedAt, which moves with
+// every use (revoking or rotating moves revokedAt or expiresAt).
+func (k *APIKey) Version() string {
+	return versionOf([]any{k.ID, k.Name, k.Prefix, orEmpty(k.Scopes), k.Tier, k.ActorID, stamp(k.CreatedAt),
+		stampPtr(k.ExpiresAt), stampPtr(k.RevokedAt)})
+}
+
+// Version names the impact type's content (a built-in one's never changes).
+func (t *ImpactType) Version() string {
+	return versionOf([]any{t.ID, t.DisplayName, t.Description, t.BuiltIn, t.Level, stamp(t.CreatedAt), stamp(t.UpdatedAt),
+		t.CreatedBy, t.UpdatedBy})
+}
+
+// Version names the severity's content (a built-in one's never changes).
+func (l *SeverityLevel) Version() string {
+	return versionOf([]any{l.DisplayName, l.Value, l.BuiltIn, l.Severity, stamp(l.CreatedAt), stamp(l.UpdatedAt),
+		l.CreatedBy, l.UpdatedBy})
+}
+
+// Version names one generation of the phase list; replacing the list makes
+// a generation with another version.
+func (l *PhaseList) Version() string {
+	return versionOf([]any{l.Generation, orEmpty(l.Phases), stamp(l.CreatedAt), l.CreatedBy})
+}
+
+// Version names the webhook endpoint's own fields (a rotation moves
+// previousSecretUntil, the platform disabling it moves enabled and
+// disabledReason); not failingSince, which moves with deliveries.
+func (ep *WebhookEndpoint) Version() string {
+	labels := ep.Filter.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return versionOf([]any{ep.ID, ep.URL, ep.Description, orEmpty(ep.Events), orEmpty(ep.Filter.Severities),
+		orEmpty(ep.Filter.Statuses), orEmpty(ep.Filter.Services), orEmpty(ep.Filter.Components), labels, ep.Enabled,
+		ep.DisabledReason, stampPtr(ep.PreviousSecretUntil), stamp(ep.CreatedAt), stamp(ep.UpdatedAt), ep.CreatedBy, ep.UpdatedBy})
+}
+
+// Version names the tenant's settings.
+func (s *TenantSettings) Version() string {
+	return versionOf([]any{"settings", s.RequirePreconditions})
 }
 
 type expectedKey struct{}
@@ -91,7 +146,10 @@ func CheckVersion(ctx context.Context, current string, required bool) error {
 // TenantSettings are a tenant's own rules.
 type TenantSettings struct {
 	// RequirePreconditions refuses (precondition_required) every change of
-	// an incident or component that does not say which version it expects.
+	// an existing versioned resource that does not say which version it
+	// expects: PATCH, PUT and DELETE, and the POSTs that change one (API
+	// key rotate, webhook rotate-secret, phases). Not the settings
+	// themselves, so that the switch can always be turned off.
 	RequirePreconditions bool
 }
 
