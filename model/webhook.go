@@ -162,8 +162,16 @@ func (ep *WebhookEndpoint) Wants(m *WebhookMessage) bool {
 // WebhookMessage is one message of the stream before it is matched to
 // endpoints.
 type WebhookMessage struct {
-	Type  WebhookEventType
+	Type WebhookEventType
+	// At is when the change happened: the event's time, or the moment a
+	// maintenance window was created, started, ended or cancelled.
+	At time.Time
+	// Event is the incident event (nil for maintenance messages).
 	Event *Event
+	// Maintenance is the window (maintenance.* only); Cancelled: its
+	// maintenance.ended comes from its deletion.
+	Maintenance *Maintenance
+	Cancelled   bool
 	// Components: see WebhookFilter (only read when a filter needs them,
 	// and for component.status: the one component).
 	Components []*Component
@@ -198,9 +206,9 @@ func WebhookMessagesOf(e *Event, incidentComponents []*Component, moved []Compon
 	default:
 		return nil
 	}
-	out := []*WebhookMessage{{Type: typ, Event: e, Components: incidentComponents}}
+	out := []*WebhookMessage{{Type: typ, At: e.At, Event: e, Components: incidentComponents}}
 	for _, c := range moved {
-		out = append(out, &WebhookMessage{Type: WebhookComponentStatus, Event: e, Components: []*Component{c.Component}, Status: c.Status})
+		out = append(out, &WebhookMessage{Type: WebhookComponentStatus, At: e.At, Event: e, Components: []*Component{c.Component}, Status: c.Status})
 	}
 	return out
 }
@@ -369,7 +377,7 @@ type WebhookDelivery struct {
 	// ResourceID is the incident (or component, for component.status) the
 	// message is about.
 	ResourceID string
-	// EventID is the event's cursor ("" for a test).
+	// EventID is the event's cursor ("" for a test or a maintenance message).
 	EventID  string
 	State    WebhookDeliveryState
 	Attempts int

@@ -79,3 +79,12 @@ func (h maintenanceHandlers) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// WebhookMaintenance is the data of maintenance.* webhook messages: the
+// window as this door shows it, and whether it was cancelled (deleted).
+func WebhookMaintenance(m *model.Maintenance, cancelled bool) any {
+	return struct {
+		maintenanceJSON
+		Cancelled bool `json:"cancelled"`
+	}{toMaintenanceJSON(m), cancelled}
+}

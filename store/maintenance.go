@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/incidentd/incidentd/model"
 )
@@ -38,6 +40,11 @@ func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (
 		}
 		if err := t.exec(ctx, "insert maintenance", `INSERT INTO maintenance_windows (id, tenant_id, description, starts_at, ends_at, created_at, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.ID, m.TenantID, m.Description, newDBTime(m.StartsAt), newDBTime(m.EndsAt), newDBTime(m.CreatedAt), m.CreatedBy); err != nil {
+			return err
+		}
+		// Its webhook messages: queued by the webhook fan-out (webhookqueue.go).
+		if err := t.exec(ctx, "announce maintenance", `INSERT INTO webhook_maintenance (window_id, tenant_id, announced, starts_at, ends_at)
+			VALUES ($1, $2, '', $3, $4)`, m.ID, m.TenantID, newDBTime(m.StartsAt), newDBTime(m.EndsAt)); err != nil {
 			return err
 		}
 		for _, c := range ids {
@@ -106,12 +113,24 @@ func (x maintenance) Delete(ctx context.Context, id string) error {
 		if err := x.s.keepMaintenance(ctx, t, p.TenantID, id); err != nil {
 			return err
 		}
-		n, err := t.execNow(ctx, "delete maintenance", `DELETE FROM maintenance_windows WHERE id = $1 AND tenant_id = $2`, id, p.TenantID)
+		w := &where{}
+		w.and("m.id = " + w.arg(id))
+		w.and("m.tenant_id = " + w.arg(p.TenantID))
+		found, err := x.windows(ctx, t, w)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if len(found) == 0 {
 			return model.NotFound("Maintenance", id)
+		}
+		if err := t.exec(ctx, "delete maintenance", `DELETE FROM maintenance_windows WHERE id = $1 AND tenant_id = $2`, id, p.TenantID); err != nil {
+			return err
+		}
+		// Its maintenance.ended goes out with the window as it was (a
+		// window that has ended has announced it and has no row).
+		if err := t.exec(ctx, "cancel maintenance messages", `UPDATE webhook_maintenance SET cancelled_at = $1, snapshot = $2
+			WHERE window_id = $3 AND tenant_id = $4`, newDBTime(x.s.clock.Now()), encodeMaintenance(found[0]), id, p.TenantID); err != nil {
+			return err
 		}
 		if err := t.exec(ctx, "delete maintenance components", `DELETE FROM maintenance_components WHERE window_id = $1 AND tenant_id = $2`, id, p.TenantID); err != nil {
 			return err
@@ -138,4 +157,32 @@ func (x maintenance) activeFor(ctx context.Context, db querier, tenant, componen
 		return nil, err
 	}
 	return ws[0], nil
+}
+
+// maintenanceRow is a window as webhook_maintenance keeps it after its
+// deletion.
+type maintenanceRow struct {
+	ID          string    `json:"id"`
+	TenantID    string    `json:"tenantId"`
+	Description string    `json:"description"`
+	StartsAt    time.Time `json:"startsAt"`
+	EndsAt      time.Time `json:"endsAt"`
+	Components  []string  `json:"components"`
+	CreatedAt   time.Time `json:"createdAt"`
+	CreatedBy   string    `json:"createdBy"`
+}
+
+func encodeMaintenance(m *model.Maintenance) string {
+	b, _ := json.Marshal(maintenanceRow{ID: m.ID, TenantID: m.TenantID, Description: m.Description, StartsAt: m.StartsAt,
+		EndsAt: m.EndsAt, Components: m.ComponentIDs, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy})
+	return string(b)
+}
+
+func decodeMaintenance(b []byte) (*model.Maintenance, error) {
+	var r maintenanceRow
+	if err := scanJSON("maintenance snapshot", b, &r); err != nil {
+		return nil, err
+	}
+	return &model.Maintenance{ID: r.ID, TenantID: r.TenantID, Description: r.Description, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
+		ComponentIDs: r.Components, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}, nil
 }

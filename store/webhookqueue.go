@@ -79,6 +79,188 @@ func (s *Store) FanOutWebhooks(ctx context.Context, limit int, render WebhookRen
 	return n, nil
 }
 
+// MaintenanceFanOutPage bounds the windows one FanOutMaintenance call reads.
+const MaintenanceFanOutPage = 200
+
+// FanOutMaintenance queues the maintenance messages due: maintenance.created
+// for each window created since, maintenance.started for each whose start
+// has passed, maintenance.ended for each whose end has passed or that was
+// deleted (Cancelled), each once and in that order per window, to the
+// enabled endpoints that want them and existed at the message's moment. It
+// runs under the webhook cursor's lock, like FanOutWebhooks, so that
+// instances queue each message once. It returns how many windows it read
+// (MaintenanceFanOutPage: more may be due).
+func (s *Store) FanOutMaintenance(ctx context.Context, render WebhookRender) (int, error) {
+	now := s.clock.Now()
+	n := 0
+	err := s.write(ctx, func(ctx context.Context, t *txn) error {
+		n = 0
+		if s.pg {
+			if err := t.queryRow(ctx, `SELECT id FROM webhook_cursor WHERE id = 1 FOR UPDATE`).Scan(new(int)); err != nil {
+				return fmt.Errorf("lock webhook cursor: %w", err)
+			}
+		}
+		type pending struct {
+			id, tenant, announced string
+			startsAt, endsAt      dbTime
+			cancelledAt           *dbTime
+			snapshot              *string
+		}
+		rows, err := t.query(ctx, `SELECT window_id, tenant_id, announced, starts_at, ends_at, cancelled_at, snapshot FROM webhook_maintenance
+			WHERE announced = '' OR cancelled_at IS NOT NULL OR (announced = $1 AND starts_at <= $2) OR ends_at <= $2
+			ORDER BY starts_at, window_id LIMIT $3`, string(model.WebhookMaintenanceCreated), newDBTime(now), MaintenanceFanOutPage)
+		if err != nil {
+			return fmt.Errorf("read maintenance messages: %w", err)
+		}
+		var due []pending
+		for rows.Next() {
+			var p pending
+			if err := rows.Scan(&p.id, &p.tenant, &p.announced, &p.startsAt, &p.endsAt, &p.cancelledAt, &p.snapshot); err != nil {
+				rows.Close()
+				return err
+			}
+			due = append(due, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read maintenance messages: %w", err)
+		}
+		n = len(due)
+		endpoints := map[string][]*model.WebhookEndpoint{}
+		for _, p := range due {
+			eps, ok := endpoints[p.tenant]
+			if !ok {
+				rows, err := s.webhookEndpointRows(ctx, t, `WHERE tenant_id = $1 AND enabled ORDER BY created_at, id`, p.tenant)
+				if err != nil {
+					return fmt.Errorf("read webhook endpoints: %w", err)
+				}
+				for _, r := range rows {
+					ep, err := r.toModel()
+					if err != nil {
+						return err
+					}
+					eps = append(eps, ep)
+				}
+				endpoints[p.tenant] = eps
+			}
+			var msgs []*model.WebhookMessage
+			if len(eps) > 0 {
+				var m *model.Maintenance
+				if p.snapshot != nil {
+					if m, err = decodeMaintenance([]byte(*p.snapshot)); err != nil {
+						return err
+					}
+				} else {
+					w := &where{}
+					w.and("m.id = " + w.arg(p.id))
+					w.and("m.tenant_id = " + w.arg(p.tenant))
+					found, err := maintenance{s}.windows(ctx, t, w)
+					if err != nil {
+						return err
+					}
+					if len(found) == 0 { // gone without its mark: nothing to say
+						if err := t.exec(ctx, "drop maintenance messages", `DELETE FROM webhook_maintenance WHERE window_id = $1`, p.id); err != nil {
+							return err
+						}
+						continue
+					}
+					m = found[0]
+				}
+				msgs = maintenanceMessages(m, p.announced, p.cancelledAt.ptr(), now)
+				if len(msgs) > 0 {
+					w := &where{}
+					w.and("tenant_id = " + w.arg(p.tenant))
+					in(w, "id", m.ComponentIDs)
+					comps, err := s.queryComponents(ctx, t, `WHERE `+w.String(), w.args...)
+					if err != nil {
+						return fmt.Errorf("read components: %w", err)
+					}
+					for _, msg := range msgs {
+						msg.Components = comps
+					}
+				}
+			} else {
+				msgs = maintenanceMessages(&model.Maintenance{ID: p.id, StartsAt: p.startsAt.Time, EndsAt: p.endsAt.Time}, p.announced, p.cancelledAt.ptr(), now)
+			}
+			for _, msg := range msgs {
+				if err := s.queueMessage(ctx, t, p.tenant, eps, msg, p.id, "", render); err != nil {
+					return err
+				}
+			}
+			if len(msgs) == 0 {
+				continue
+			}
+			if last := msgs[len(msgs)-1].Type; last == model.WebhookMaintenanceEnded {
+				err = t.exec(ctx, "maintenance announced", `DELETE FROM webhook_maintenance WHERE window_id = $1`, p.id)
+			} else {
+				err = t.exec(ctx, "maintenance announced", `UPDATE webhook_maintenance SET announced = $1 WHERE window_id = $2`, string(last), p.id)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fan out maintenance: %w", err)
+	}
+	return n, nil
+}
+
+// maintenanceMessages lists a window's messages due at now after announced
+// (the last one queued, "" for none): created, then started once its start
+// has passed, then ended once its end has passed or it was cancelled.
+func maintenanceMessages(m *model.Maintenance, announced string, cancelledAt *time.Time, now time.Time) []*model.WebhookMessage {
+	var out []*model.WebhookMessage
+	add := func(typ model.WebhookEventType, at time.Time, cancelled bool) {
+		out = append(out, &model.WebhookMessage{Type: typ, At: at, Maintenance: m, Cancelled: cancelled})
+	}
+	if announced == "" {
+		add(model.WebhookMaintenanceCreated, m.CreatedAt, false)
+	}
+	switch {
+	case cancelledAt != nil:
+		add(model.WebhookMaintenanceEnded, *cancelledAt, true)
+	case !now.Before(m.EndsAt):
+		if announced != string(model.WebhookMaintenanceStarted) {
+			add(model.WebhookMaintenanceStarted, m.StartsAt, false)
+		}
+		add(model.WebhookMaintenanceEnded, m.EndsAt, false)
+	case !now.Before(m.StartsAt) && announced != string(model.WebhookMaintenanceStarted):
+		add(model.WebhookMaintenanceStarted, m.StartsAt, false)
+	}
+	return out
+}
+
+// queueMessage queues m to each of eps that wants it and existed at its
+// moment, rendered once, with one webhook-id for all.
+func (s *Store) queueMessage(ctx context.Context, t *txn, tenant string, eps []*model.WebhookEndpoint, m *model.WebhookMessage,
+	resource, eventID string, render WebhookRender) error {
+	var body []byte
+	msgID := ""
+	for _, ep := range eps {
+		if m.At.Before(ep.CreatedAt) || !ep.Wants(m) {
+			continue
+		}
+		if body == nil {
+			var err error
+			if body, err = render(m); err != nil {
+				// A message that cannot be rendered is a bug; it must not
+				// stop the stream behind it.
+				slog.Error("webhook: render message", "type", m.Type, "resource", resource, "err", err)
+				return nil
+			}
+			msgID = newMessageID()
+		}
+		d := &deliveryRow{ID: model.NewID("whd", 16), TenantID: tenant, EndpointID: ep.ID, MessageID: msgID, Type: m.Type,
+			ResourceID: resource, EventID: eventID, Payload: body, At: newDBTime(s.clock.Now())}
+		if err := d.insert(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // queueWebhooks queues the deliveries of evs.
 func (s *Store) queueWebhooks(ctx context.Context, t *txn, evs []*model.Event, render WebhookRender) error {
 	var tenants []string
@@ -138,32 +320,15 @@ func (s *Store) queueWebhooks(ctx context.Context, t *txn, evs []*model.Event, r
 				}
 			}
 			for _, m := range model.WebhookMessagesOf(e, incComps, moved) {
-				var body []byte
-				msgID := ""
-				for _, ep := range eps {
-					if e.At.Before(ep.CreatedAt) || !ep.Wants(m) {
-						continue
-					}
-					if body == nil {
-						if body, err = render(m); err != nil {
-							// A message that cannot be rendered is a bug; it
-							// must not stop the stream behind it.
-							slog.Error("webhook: render message", "type", m.Type, "event", e.Cursor, "err", err)
-							break
-						}
-						msgID = newMessageID()
-					}
-					resource := e.Incident.ID
-					if m.Type == model.WebhookComponentStatus {
-						resource = m.Components[0].ID
-					}
-					d := &deliveryRow{ID: model.NewID("whd", 16), TenantID: tenant, EndpointID: ep.ID, MessageID: msgID, Type: m.Type,
-						ResourceID: resource, EventID: e.Cursor, Payload: body, At: newDBTime(s.clock.Now())}
-					if err := d.insert(ctx, t); err != nil {
-						return err
-					}
+				resource := e.Incident.ID
+				if m.Type == model.WebhookComponentStatus {
+					resource = m.Components[0].ID
+				}
+				if err := s.queueMessage(ctx, t, tenant, eps, m, resource, e.Cursor, render); err != nil {
+					return err
 				}
 			}
+
 		}
 	}
 	return nil

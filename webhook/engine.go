@@ -25,9 +25,11 @@
 // message per component (among those whose affect the change touched and
 // those the incident affects) whose status at the event's time, as the
 // uptime history records it, differs from the last one reported; so one
-// per move, however late the fan-out. The maintenance types can be
-// subscribed to but are never sent: maintenance changes are not in the
-// event stream (a maintenance window's own start and end are not events).
+// per move, however late the fan-out. maintenance.created, .started and
+// .ended: a window's creation and deletion write a mark in their own
+// transaction (the maintenance outbox), and its start and end, which are
+// moments rather than writes, are noticed by the fan-out once they pass
+// (within Poll); a deleted window's maintenance.ended says cancelled.
 package webhook
 
 import (
@@ -207,8 +209,21 @@ func (e *Engine) Run(ctx context.Context) {
 // its attempt still went would let the delivery be sent twice at once).
 func (e *Engine) lease() time.Duration { return e.opt.Timeout + leaseMargin }
 
-// fanOut queues the deliveries of every event not fanned out yet.
+// fanOut queues the deliveries of every event not fanned out yet, and the
+// maintenance messages due.
 func (e *Engine) fanOut(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := e.st.FanOutMaintenance(ctx, e.render)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("webhook: fan out maintenance", "err", err)
+			}
+			break
+		}
+		if n < store.MaintenanceFanOutPage {
+			break
+		}
+	}
 	for ctx.Err() == nil {
 		n, err := e.st.FanOutWebhooks(ctx, fanOutPage, e.render)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -374,6 +375,108 @@ func TestSSRFGuard(t *testing.T) {
 		}
 		if n := len(rc.snapshot()); n != 0 {
 			t.Errorf("the receiver got %d requests", n)
+		}
+	})
+}
+
+// Rule: a maintenance window sends maintenance.created when created,
+// maintenance.started once its start passes and maintenance.ended once its
+// end passes, each once and in order, with the window as the REST door
+// shows it; a window deleted sends maintenance.ended with cancelled; the
+// component filter applies; other tenants' endpoints hear nothing.
+func TestMaintenanceMessages(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ten, other := tenant("whm"), tenant("whm")
+		ctx := admin(ten)
+		rc, rcOther, rcFiltered := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
+		e := start(t, st, fast(), ten, other)
+		api, err := st.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some("api")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := st.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some("db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := []model.WebhookEventType{model.WebhookMaintenanceCreated, model.WebhookMaintenanceStarted, model.WebhookMaintenanceEnded}
+		if _, _, err := e.Service().Create(ctx, model.WebhookEndpointInput{URL: model.Some(rc.srv.URL), Events: model.Some(all)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.Service().Create(ctx, model.WebhookEndpointInput{URL: model.Some(rcFiltered.srv.URL), Events: model.Some(all),
+			Filter: model.Some(model.WebhookFilter{Components: []string{db.ID}})}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.Service().Create(admin(other), model.WebhookEndpointInput{URL: model.Some(rcOther.srv.URL), Events: model.Some(all)}); err != nil {
+			t.Fatal(err)
+		}
+		begin := time.Now().Add(time.Second).Truncate(time.Millisecond)
+		soon, err := st.Maintenance().Create(ctx, model.MaintenanceInput{Description: "upgrade", StartsAt: begin, EndsAt: begin.Add(time.Second),
+			ComponentIDs: []string{api.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		later, err := st.Maintenance().Create(ctx, model.MaintenanceInput{Description: "move", StartsAt: begin.Add(time.Hour), EndsAt: begin.Add(2 * time.Hour),
+			ComponentIDs: []string{api.ID, db.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Wake()
+		rc.waitFor(t, 2) // both created
+		if err := st.Maintenance().Delete(ctx, later.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := rc.waitFor(t, 5)
+		type seen struct{ typ, id string }
+		var order []seen
+		for _, r := range got {
+			m := r.msg(t)
+			data := m["data"].(map[string]any)
+			order = append(order, seen{m["type"].(string), data["id"].(string)})
+			if data["id"] == soon.ID && (data["description"] != "upgrade" || data["cancelled"] != false ||
+				data["startsAt"] != soon.StartsAt.UTC().Format(time.RFC3339Nano)) {
+				t.Errorf("data %s", r.Body)
+			}
+			if m["type"] == "maintenance.ended" && data["id"] == later.ID && data["cancelled"] != true {
+				t.Errorf("a deleted window's end is not cancelled: %s", r.Body)
+			}
+			if m["type"] == "maintenance.started" && m["timestamp"] != soon.StartsAt.UTC().Format(time.RFC3339Nano) {
+				t.Errorf("started at %v, want the window's start", m["timestamp"])
+			}
+		}
+		// Per window, in order; the two windows' messages interleave by time.
+		for _, w := range []struct {
+			id    string
+			types []string
+		}{{soon.ID, []string{"maintenance.created", "maintenance.started", "maintenance.ended"}},
+			{later.ID, []string{"maintenance.created", "maintenance.ended"}}} {
+			var types []string
+			for _, s := range order {
+				if s.id == w.id {
+					types = append(types, s.typ)
+				}
+			}
+			if !slices.Equal(types, w.types) {
+				t.Errorf("window %s: %v, want %v", w.id, types, w.types)
+			}
+		}
+		// The filtered endpoint hears only the window with its component.
+		f := rcFiltered.waitFor(t, 2)
+		for _, r := range f {
+			if id := r.msg(t)["data"].(map[string]any)["id"]; id != later.ID {
+				t.Errorf("the component filter let %v through", id)
+			}
+		}
+		e.Wake()
+		time.Sleep(100 * time.Millisecond) // a duplicate or a leak would have arrived by now
+		if n := len(rc.snapshot()); n != 5 {
+			t.Errorf("%d messages, want 5", n)
+		}
+		if n := len(rcFiltered.snapshot()); n != 2 {
+			t.Errorf("filtered: %d messages, want 2", n)
+		}
+		if n := len(rcOther.snapshot()); n != 0 {
+			t.Errorf("another tenant's endpoint got %d messages", n)
 		}
 	})
 }

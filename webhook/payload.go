@@ -37,8 +37,10 @@ type componentStatusJSON struct {
 
 // render builds a message's body.
 func (e *Engine) render(m *model.WebhookMessage) ([]byte, error) {
-	b := body{Type: m.Type, Timestamp: formatTime(m.Event.At)}
+	b := body{Type: m.Type, Timestamp: formatTime(m.At)}
 	switch m.Type {
+	case model.WebhookMaintenanceCreated, model.WebhookMaintenanceStarted, model.WebhookMaintenanceEnded:
+		b.Data = rest.WebhookMaintenance(m.Maintenance, m.Cancelled) // the window as the REST door shows it
 	case model.WebhookComponentStatus:
 		var d componentStatusJSON
 		c := m.Components[0]
