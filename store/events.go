@@ -81,6 +81,9 @@ func (s *Store) wake() {
 	}
 }
 
+// fannedOut keeps events at or before the webhook cursor (fanned out).
+const fannedOut = `(tx, id) <= (SELECT tx, seq FROM webhook_cursor WHERE id = 1)`
+
 const eventColumns = "tx, id, tenant_id, type, payload, created_at"
 
 // scanEvent reads one row of eventColumns.
@@ -200,14 +203,15 @@ func (l eventLog) IncidentEvents(ctx context.Context, after model.Position, limi
 
 // PruneEvents deletes events written before cutoff and records, per tenant,
 // the newest position it deleted, so that a resume from before it is
-// refused instead of silently lossy.
+// refused instead of silently lossy. It keeps the events the webhook
+// fan-out has not read yet, however old: they are its only record.
 func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {
 		var err error
 		if s.pg {
 			// One statement: the rows deleted are exactly those recorded.
-			return t.queryRow(ctx, `WITH gone AS (DELETE FROM events WHERE created_at < $1 RETURNING tenant_id, tx, id),
+			return t.queryRow(ctx, `WITH gone AS (DELETE FROM events WHERE created_at < $1 AND `+fannedOut+` RETURNING tenant_id, tx, id),
 				kept AS (INSERT INTO event_retention (tenant_id, pruned_tx, pruned_seq)
 					SELECT DISTINCT ON (tenant_id) tenant_id, tx, id FROM gone ORDER BY tenant_id, tx DESC, id DESC
 					ON CONFLICT (tenant_id) DO UPDATE SET pruned_tx = excluded.pruned_tx, pruned_seq = excluded.pruned_seq
@@ -216,11 +220,11 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 		}
 		// One writer: the two statements see the same rows.
 		if err := t.exec(ctx, "prune events", `INSERT INTO event_retention (tenant_id, pruned_tx, pruned_seq)
-			SELECT tenant_id, 0, MAX(id) FROM events WHERE created_at < $1 GROUP BY tenant_id
+			SELECT tenant_id, 0, MAX(id) FROM events WHERE created_at < $1 AND `+fannedOut+` GROUP BY tenant_id
 			ON CONFLICT (tenant_id) DO UPDATE SET pruned_seq = MAX(event_retention.pruned_seq, excluded.pruned_seq)`, newDBTime(cutoff)); err != nil {
 			return err
 		}
-		n, err = t.execNow(ctx, "prune events", `DELETE FROM events WHERE created_at < $1`, newDBTime(cutoff))
+		n, err = t.execNow(ctx, "prune events", `DELETE FROM events WHERE created_at < $1 AND `+fannedOut, newDBTime(cutoff))
 		return err
 	})
 	if err != nil {

@@ -261,6 +261,18 @@ func (s *Store) queueMessage(ctx context.Context, t *txn, tenant string, eps []*
 	return nil
 }
 
+// PruneWebhookDeliveries deletes the deliveries created before cutoff that
+// are over (delivered or failed), at most limit of them; pending ones stay
+// however old. It returns how many it deleted.
+func (s *Store) PruneWebhookDeliveries(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	n, err := s.exec(ctx, `DELETE FROM webhook_deliveries WHERE seq IN (SELECT seq FROM webhook_deliveries
+		WHERE created_at < $1 AND state <> $2 ORDER BY seq LIMIT $3)`, newDBTime(cutoff), string(model.WebhookPending), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	return n, nil
+}
+
 // queueWebhooks queues the deliveries of evs.
 func (s *Store) queueWebhooks(ctx context.Context, t *txn, evs []*model.Event, render WebhookRender) error {
 	var tenants []string

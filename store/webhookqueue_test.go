@@ -243,3 +243,49 @@ func TestWebhookQueue(t *testing.T) {
 		}
 	})
 }
+
+// Rule: events the webhook fan-out has not read are kept by the event
+// retention however old (they are its only record); deliveries that are
+// over go after their retention, pending ones stay. The store's clock is
+// in 2001 so that pruning a shared database touches only this test's rows.
+func TestWebhookRetention(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		base := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(time.Now().UnixNano() % int64(time.Hour)))
+		clk := &stepClock{now: base}
+		s := openStore(t, url, Options{Clock: clk})
+		ten := tenant("whr")
+		ctx := asHooks(ten)
+		drainFanOut(t, s)
+		ep, _, err := s.Webhooks(false).Create(ctx, hookInput("https://example.com/r", model.WebhookIncidentCreated))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: "old", Severity: model.SeverityLow, OccurredAt: base}); err != nil {
+			t.Fatal(err)
+		}
+		// An hour past the event's time, before any fan-out of this
+		// store (another test's may run on a shared database: then the
+		// event was read, and is rightly gone).
+		if _, err := s.PruneEvents(context.Background(), base.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		drainFanOut(t, s)
+		if got := deliverAll(t, s, ten, ep.ID); len(got) != 1 {
+			t.Fatalf("the pruned event's delivery: %v", got)
+		}
+		if _, _, err := s.Incidents().Create(ctx, model.IncidentCreate{Title: "pending", Severity: model.SeverityLow, OccurredAt: base}); err != nil {
+			t.Fatal(err)
+		}
+		drainFanOut(t, s)
+		if _, err := s.PruneWebhookDeliveries(context.Background(), base.Add(time.Hour), 1000); err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.Webhooks(false).Deliveries(ctx, ep.ID, model.WebhookDeliveryQuery{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 1 || page.Items[0].State != model.WebhookPending {
+			t.Fatalf("after pruning: %+v", page.Items)
+		}
+	})
+}

@@ -53,11 +53,16 @@ var DefaultSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * tim
 // Options tune an Engine; zero values take the defaults.
 type Options struct {
 	// Workers bounds the endpoints sent to at once, each with one attempt
-	// in flight (default 32).
+	// in flight (default 128): slow receivers hold a worker each, so there
+	// are many, and cheap.
 	Workers int
 	// Batch bounds the deliveries of an endpoint one worker takes in a
 	// run, sent in order (default 50).
 	Batch int
+	// RunFor bounds a run's time (default 5 s): a slow receiver then gives
+	// its worker back to the endpoints that waited longest, even when
+	// there are more slow receivers than workers.
+	RunFor time.Duration
 	// Timeout bounds one attempt: connection, request and answer (default 10 s).
 	Timeout time.Duration
 	// Schedule is the wait before each retry (default DefaultSchedule);
@@ -76,6 +81,10 @@ type Options struct {
 	// Poll is how often an idle engine looks for due deliveries and
 	// unread events anyway (default 1 s): Wake makes it look at once.
 	Poll time.Duration
+	// Retention is how long deliveries that are over (delivered or
+	// failed) stay in the delivery log (default 30 days); pending ones
+	// stay however old.
+	Retention time.Duration
 	// Clock stamps attempts (default the system clock).
 	Clock model.Clock
 	// UserAgent of the requests (default "incidentd-webhooks").
@@ -84,6 +93,10 @@ type Options struct {
 
 const (
 	fanOutPage = 500
+	// pruneEvery is how often an engine prunes the delivery log, and
+	// prunePage how many deliveries one statement deletes.
+	pruneEvery = time.Hour
+	prunePage  = 5000
 	// maxRecordBatch bounds the outcomes recorded in one transaction.
 	maxRecordBatch = 256
 	// leaseMargin is added to the timeout for a delivery's lease: a lease
@@ -110,7 +123,10 @@ type Engine struct {
 // New returns an engine over st; Run starts it.
 func New(st *store.Store, opt Options) *Engine {
 	if opt.Workers <= 0 {
-		opt.Workers = 32
+		opt.Workers = 128
+	}
+	if opt.RunFor <= 0 {
+		opt.RunFor = 5 * time.Second
 	}
 	if opt.Batch <= 0 {
 		opt.Batch = 50
@@ -129,6 +145,9 @@ func New(st *store.Store, opt Options) *Engine {
 	}
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
+	}
+	if opt.Retention <= 0 {
+		opt.Retention = 30 * 24 * time.Hour
 	}
 	if opt.Clock == nil {
 		opt.Clock = model.SystemClock{}
@@ -169,7 +188,12 @@ func (e *Engine) Run(ctx context.Context) {
 		<-recorded
 	}()
 	slots := make(chan struct{}, e.opt.Workers)
+	var pruned time.Time
 	for ctx.Err() == nil {
+		if time.Since(pruned) > pruneEvery {
+			e.prune(ctx)
+			pruned = time.Now()
+		}
 		e.fanOut(ctx)
 		if free := cap(slots) - len(slots); free > 0 {
 			runs, err := e.st.ClaimWebhookRuns(ctx, free, e.opt.Batch, e.lease(), e.tenants...)
@@ -208,6 +232,26 @@ func (e *Engine) Run(ctx context.Context) {
 // run: an attempt's longest time, and a margin (a lease that ran out while
 // its attempt still went would let the delivery be sent twice at once).
 func (e *Engine) lease() time.Duration { return e.opt.Timeout + leaseMargin }
+
+// prune deletes the deliveries that are over and older than Retention.
+func (e *Engine) prune(ctx context.Context) {
+	cutoff := e.opt.Clock.Now().Add(-e.opt.Retention)
+	for ctx.Err() == nil {
+		n, err := e.st.PruneWebhookDeliveries(ctx, cutoff, prunePage)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("webhook: prune deliveries", "err", err)
+			}
+			return
+		}
+		if n > 0 {
+			slog.Info("webhook: pruned deliveries", "count", n)
+		}
+		if n < prunePage {
+			return
+		}
+	}
+}
 
 // fanOut queues the deliveries of every event not fanned out yet, and the
 // maintenance messages due.
@@ -263,7 +307,11 @@ func (e *Engine) send(ctx context.Context, run *store.WebhookRun, rec chan<- *ou
 			slog.Warn("webhook: end run", "endpoint", run.EndpointID, "err", err)
 		}
 	}()
-	for _, j := range run.Jobs {
+	deadline := time.Now().Add(e.opt.RunFor)
+	for i, j := range run.Jobs {
+		if i > 0 && time.Now().After(deadline) {
+			return // the rest is given back, for the endpoints that waited longest first
+		}
 		a, ok := e.attempt(ctx, j)
 		if !ok {
 			return // stopping: the attempt did not finish

@@ -181,6 +181,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"let webhook endpoints use plain http and loopback, private and link-local addresses: development and tests only (env INCIDENTD_WEBHOOK_ALLOW_PRIVATE_TARGETS=true)")
 	hookSchedule := fs.String("webhook-retry-schedule", env("INCIDENTD_WEBHOOK_RETRY_SCHEDULE", ""),
 		"waits before each webhook retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h) (env INCIDENTD_WEBHOOK_RETRY_SCHEDULE)")
+	hookRetention := fs.Duration("webhook-log-retention", durationEnv("INCIDENTD_WEBHOOK_LOG_RETENTION", 30*24*time.Hour),
+		"how long delivered and failed webhook deliveries stay in the delivery log (env INCIDENTD_WEBHOOK_LOG_RETENTION)")
 	publicPerIP := fs.Int("public-max-per-ip", intEnv("INCIDENTD_PUBLIC_MAX_PER_IP", 50),
 		"open public status streams (SSE and /graphql/public subscriptions) one client address may hold (env INCIDENTD_PUBLIC_MAX_PER_IP)")
 	publicMax := fs.Int("public-max-viewers", intEnv("INCIDENTD_PUBLIC_MAX_VIEWERS", 20000),
@@ -262,7 +264,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	app, err := server.New(st, server.Config{
 		TrustedProxies: trusted,
-		Webhooks:       webhook.Options{AllowPrivateTargets: *hookPrivate, Schedule: schedule},
+		Webhooks:       webhook.Options{AllowPrivateTargets: *hookPrivate, Schedule: schedule, Retention: *hookRetention},
 		RateLimit:      *rate,
 		RateTiers:      *tiers,
 		RateStore:      rateStore,
