@@ -323,8 +323,10 @@ type config struct {
 	perAddress int
 
 	// -webhooks mode (with -mutation-rate and -key2)
-	webhooks  bool
-	receivers int
+	webhooks bool
+	// allHealthy: -webhooks without the slow and the failing receiver.
+	allHealthy bool
+	receivers  int
 
 	// -ingest mode
 	ingest     bool
@@ -363,6 +365,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.wsShare, "ws-share", 0.5, "-public: `fraction` of the viewers on WebSocket (/graphql/public); the rest on SSE")
 	fs.IntVar(&cfg.perAddress, "per-address", 40, "-public: at most `N` viewers per loopback source address (127.0.x.y), below the server's cap per client address; 0: one address")
 	fs.BoolVar(&cfg.webhooks, "webhooks", false, "measure outgoing webhook delivery to local receivers (healthy, one slow, one failing) instead of running -scenarios; -key2: a tenant without endpoints for the baseline")
+	fs.BoolVar(&cfg.allHealthy, "all-healthy", false, "-webhooks: every receiver healthy (the control run: the healthy receivers' latency without a slow and a failing one)")
 	fs.IntVar(&cfg.receivers, "receivers", 10, "-webhooks: local receivers, one endpoint each: all healthy but one slow and one failing")
 	fs.Float64Var(&cfg.escalate, "escalate", 0.05, "-ingest: `fraction` of reports that escalate to a higher impact; the rest repeat one at or below")
 	fs.Usage = func() {
@@ -413,7 +416,9 @@ func (c *config) validate() error {
 		return errors.New("-public, -fanout and -ingest are separate modes: choose one")
 	case c.webhooks && (c.public || c.fanout || c.ingest):
 		return errors.New("-webhooks, -public, -fanout and -ingest are separate modes: choose one")
-	case c.webhooks && c.receivers < 3:
+	case c.webhooks && c.allHealthy && c.receivers < 1:
+		return errors.New("-receivers must be >= 1")
+	case c.webhooks && !c.allHealthy && c.receivers < 3:
 		return errors.New("-receivers must be >= 3: healthy ones, one slow and one failing")
 	case c.public && c.tenant == "":
 		return errors.New("-public needs -tenant (or LOADGEN_TENANT): the key's tenant")

@@ -153,8 +153,14 @@ type webhooksResult struct {
 	Classes      []webhookClass `json:"classes"`
 }
 
-func receiverClasses(n int) []string {
+func receiverClasses(n int, allHealthy bool) []string {
 	out := make([]string, 0, n)
+	if allHealthy {
+		for range n {
+			out = append(out, classHealthy)
+		}
+		return out
+	}
 	for range n - 2 {
 		out = append(out, classHealthy)
 	}
@@ -194,7 +200,7 @@ func (lg *loadgen) runWebhooks(ctx context.Context) error {
 			r.srv.Close()
 		}
 	}()
-	for i, class := range receiverClasses(lg.cfg.receivers) {
+	for i, class := range receiverClasses(lg.cfg.receivers, lg.cfg.allHealthy) {
 		r := newReceiver(class, stop)
 		receivers = append(receivers, r)
 		id, err := lg.registerEndpoint(ctx, r.srv.URL+"/"+class+"/"+strconv.Itoa(i), "loadgen "+class+" receiver "+strconv.Itoa(i))
@@ -203,8 +209,13 @@ func (lg *loadgen) runWebhooks(ctx context.Context) error {
 		}
 		r.endpoint = id
 	}
-	lg.logf("webhooks: %d receivers registered (%d healthy, 1 slow: %s, 1 failing: 500); creating %.0f incidents/s %s",
-		len(receivers), len(receivers)-2, slowDelay, lg.cfg.mutationRate, lg.cfg.describe())
+	if lg.cfg.allHealthy {
+		lg.logf("webhooks: %d receivers registered, all healthy; creating %.0f incidents/s %s",
+			len(receivers), lg.cfg.mutationRate, lg.cfg.describe())
+	} else {
+		lg.logf("webhooks: %d receivers registered (%d healthy, 1 slow: %s, 1 failing: 500); creating %.0f incidents/s %s",
+			len(receivers), len(receivers)-2, slowDelay, lg.cfg.mutationRate, lg.cfg.describe())
+	}
 
 	done := make(chan struct{})
 	go func() {

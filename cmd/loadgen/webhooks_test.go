@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,7 +13,10 @@ import (
 )
 
 func TestReceiverClasses(t *testing.T) {
-	got := receiverClasses(4)
+	if got := receiverClasses(2, true); !slices.Equal(got, []string{classHealthy, classHealthy}) {
+		t.Fatalf("receiverClasses(2, true) = %v", got)
+	}
+	got := receiverClasses(4, false)
 	want := []string{classHealthy, classHealthy, classSlow, classFailing}
 	if len(got) != len(want) {
 		t.Fatalf("receiverClasses(4) = %v", got)
