@@ -714,20 +714,22 @@ func (s *Store) EndWebhookRun(ctx context.Context, run *WebhookRun) error {
 		ids[i] = j.ID
 	}
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {
-		if len(ids) > 0 {
-			w := &where{}
-			w.args = []any{run.Lease}
-			in(w, "id", ids)
-			if err := t.exec(ctx, "give back webhook deliveries", `UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL
-				WHERE lease_token = $1 AND `+w.String(), w.args...); err != nil {
+		// The endpoint's row before its deliveries' rows: every
+		// transaction that locks both takes them in that order.
+		if !run.Test {
+			if err := t.exec(ctx, "release webhook endpoint", `UPDATE webhook_endpoints SET lease_until = $1, lease_token = NULL
+				WHERE id = $2 AND lease_token = $3`, newDBTime(s.clock.Now()), run.EndpointID, run.Lease); err != nil {
 				return err
 			}
 		}
-		if run.Test {
+		if len(ids) == 0 {
 			return nil
 		}
-		return t.exec(ctx, "release webhook endpoint", `UPDATE webhook_endpoints SET lease_until = $1, lease_token = NULL
-			WHERE id = $2 AND lease_token = $3`, newDBTime(s.clock.Now()), run.EndpointID, run.Lease)
+		w := &where{}
+		w.args = []any{run.Lease}
+		in(w, "id", ids)
+		return t.exec(ctx, "give back webhook deliveries", `UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL
+			WHERE lease_token = $1 AND `+w.String(), w.args...)
 	})
 	if err != nil {
 		return fmt.Errorf("end webhook run: %w", err)
@@ -782,8 +784,31 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, j *WebhookJob, a Webho
 // nothing is recorded for it then.
 func (s *Store) RecordWebhookAttempts(ctx context.Context, renew time.Duration, outs []WebhookOutcome) ([]bool, error) {
 	recorded := make([]bool, len(outs))
+	var eps []string
+	for _, o := range outs {
+		if o.Job.Type != model.WebhookTest {
+			eps = append(eps, o.Job.EndpointID)
+		}
+	}
+	eps = dedupe(eps)
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {
 		clear(recorded)
+		// Endpoints' rows before their deliveries' rows, and in one order
+		// (by id), as every transaction that locks both takes them:
+		// otherwise an endpoint's deletion or a run's end deadlocks with
+		// this.
+		if s.pg && len(eps) > 0 {
+			w := &where{}
+			in(w, "id", eps)
+			rows, err := t.query(ctx, `SELECT id FROM webhook_endpoints WHERE `+w.String()+` ORDER BY id FOR UPDATE`, w.args...)
+			if err != nil {
+				return err
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
 		// An endpoint's health follows its last recorded outcome here.
 		type health struct {
 			j *WebhookJob
