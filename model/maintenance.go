@@ -24,6 +24,16 @@ func (m *Maintenance) Active(now time.Time) bool {
 	return !now.Before(m.StartsAt) && now.Before(m.EndsAt)
 }
 
+// Version names the window's content (a window never changes; see
+// Incident.Version for the rule).
+func (m *Maintenance) Version() string {
+	comps := m.ComponentIDs
+	if comps == nil {
+		comps = []string{}
+	}
+	return versionOf([]any{m.ID, m.Description, stamp(m.StartsAt), stamp(m.EndsAt), comps, stamp(m.CreatedAt), m.CreatedBy})
+}
+
 // MaintenanceInput creates a window.
 type MaintenanceInput struct {
 	Description  string
@@ -64,7 +74,12 @@ type MaintenanceService interface {
 	Create(ctx context.Context, in MaintenanceInput) (*Maintenance, error)
 	// List returns windows that have not ended, soonest first. Codes: unauthorized, forbidden.
 	List(ctx context.Context) ([]*Maintenance, error)
-	// Delete cancels a window. Codes: unauthorized, forbidden, not_found.
+	// Get returns one window, ended or not. Codes: unauthorized,
+	// forbidden, not_found.
+	Get(ctx context.Context, id string) (*Maintenance, error)
+	// Delete cancels a window, under the caller's expected version
+	// (WithExpectedVersion). Codes: unauthorized, forbidden, not_found,
+	// precondition_failed, precondition_required.
 	Delete(ctx context.Context, id string) error
 }
 

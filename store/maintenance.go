@@ -104,6 +104,24 @@ func (x maintenance) List(ctx context.Context) ([]*model.Maintenance, error) {
 	return out, nil
 }
 
+func (x maintenance) Get(ctx context.Context, id string) (*model.Maintenance, error) {
+	p, err := model.Authorize(ctx, model.ScopeComponentsRead)
+	if err != nil {
+		return nil, err
+	}
+	w := &where{}
+	w.and("m.id = " + w.arg(id))
+	w.and("m.tenant_id = " + w.arg(p.TenantID))
+	found, err := x.windows(ctx, x.s, w)
+	if err != nil {
+		return nil, model.Internal(err, "get maintenance")
+	}
+	if len(found) == 0 {
+		return nil, model.NotFound("Maintenance", id)
+	}
+	return found[0], nil
+}
+
 func (x maintenance) Delete(ctx context.Context, id string) error {
 	p, err := model.Authorize(ctx, model.ScopeComponentsWrite)
 	if err != nil {
@@ -123,8 +141,17 @@ func (x maintenance) Delete(ctx context.Context, id string) error {
 		if len(found) == 0 {
 			return model.NotFound("Maintenance", id)
 		}
-		if err := t.exec(ctx, "delete maintenance", `DELETE FROM maintenance_windows WHERE id = $1 AND tenant_id = $2`, id, p.TenantID); err != nil {
+		// A window never changes: its version can only be stale by naming
+		// another window's content.
+		if err := x.s.checkVersion(ctx, t, p.TenantID, found[0].Version()); err != nil {
 			return err
+		}
+		n, err := t.execNow(ctx, "delete maintenance", `DELETE FROM maintenance_windows WHERE id = $1 AND tenant_id = $2`, id, p.TenantID)
+		if err != nil {
+			return err
+		}
+		if n == 0 { // deleted meanwhile
+			return model.NotFound("Maintenance", id)
 		}
 		// Its maintenance.ended goes out with the window as it was (a
 		// window that has ended has announced it and has no row).

@@ -110,3 +110,50 @@ func TestMaintenanceOverTime(t *testing.T) {
 		check("a second before the end", last)
 	})
 }
+
+// Rule: a window reads back by id with the version it was created with;
+// its deletion applies only under the version the caller expects (another
+// version is refused, and nothing is deleted), and a tenant that requires
+// preconditions refuses a deletion without one; other tenants see nothing.
+func TestMaintenanceGetAndPreconditions(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		s := openStore(t, url, Options{})
+		ten := tenant("mpre")
+		ctx := as(ten)
+		c, err := s.Components().Create(ctx, model.ComponentInput{DisplayName: model.Some("web")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		m, err := s.Maintenance().Create(ctx, model.MaintenanceInput{Description: "upgrade", StartsAt: now.Add(time.Hour), EndsAt: now.Add(2 * time.Hour),
+			ComponentIDs: []string{c.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Maintenance().Get(ctx, m.ID)
+		if err != nil || got.Version() != m.Version() || got.Description != "upgrade" {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		if _, err := s.Maintenance().Get(as(tenant("mpre")), m.ID); codeOf(err) != model.CodeNotFound {
+			t.Fatalf("another tenant's get: %v", err)
+		}
+		if err := s.Maintenance().Delete(model.WithExpectedVersion(ctx, "stale"), m.ID); codeOf(err) != model.CodePreconditionFailed {
+			t.Fatalf("stale delete: %v", err)
+		}
+		if _, err := s.Settings().SetRequirePreconditions(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Maintenance().Delete(ctx, m.ID); codeOf(err) != model.CodePreconditionRequired {
+			t.Fatalf("delete without a precondition: %v", err)
+		}
+		if _, err := s.Maintenance().Get(ctx, m.ID); err != nil {
+			t.Fatalf("a refused delete deleted: %v", err)
+		}
+		if err := s.Maintenance().Delete(model.WithExpectedVersion(ctx, m.Version()), m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Maintenance().Get(ctx, m.ID); codeOf(err) != model.CodeNotFound {
+			t.Fatalf("after delete: %v", err)
+		}
+	})
+}
