@@ -394,6 +394,22 @@ type WebhookDelivery struct {
 	CreatedAt       time.Time
 	// Payload is the body sent (the same bytes on every attempt).
 	Payload []byte
+	// AttemptLog is every attempt, oldest first (read by Delivery only).
+	AttemptLog []WebhookDeliveryAttempt
+}
+
+// WebhookDeliveryAttempt is one attempt of a delivery.
+type WebhookDeliveryAttempt struct {
+	// Number counts from 1.
+	Number int
+	At     time.Time
+	// Status is the receiver's HTTP status (0: no answer, see Error).
+	Status  int
+	Error   string
+	Latency time.Duration
+	// ResponseExcerpt is the start of the answer's body (at most
+	// MaxWebhookExcerpt bytes, valid UTF-8).
+	ResponseExcerpt string
 }
 
 // WebhookDeliveryQuery pages through an endpoint's deliveries, newest first.
@@ -434,6 +450,9 @@ type WebhookService interface {
 	// SendTest queues a webhook.test message to the endpoint, enabled or
 	// not. Codes: not_found.
 	SendTest(ctx context.Context, id string) (*WebhookDelivery, error)
+	// Delivery returns one delivery of the endpoint with its attempt log.
+	// Codes: unauthorized, forbidden, not_found.
+	Delivery(ctx context.Context, endpointID, deliveryID string) (*WebhookDelivery, error)
 	// Deliveries pages through the endpoint's delivery log, newest first.
 	// Codes: not_found, invalid (limit, cursor).
 	Deliveries(ctx context.Context, endpointID string, q WebhookDeliveryQuery) (*WebhookDeliveryPage, error)

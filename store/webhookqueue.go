@@ -265,8 +265,36 @@ func (s *Store) queueMessage(ctx context.Context, t *txn, tenant string, eps []*
 // are over (delivered or failed), at most limit of them; pending ones stay
 // however old. It returns how many it deleted.
 func (s *Store) PruneWebhookDeliveries(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
-	n, err := s.exec(ctx, `DELETE FROM webhook_deliveries WHERE seq IN (SELECT seq FROM webhook_deliveries
-		WHERE created_at < $1 AND state <> $2 ORDER BY seq LIMIT $3)`, newDBTime(cutoff), string(model.WebhookPending), limit)
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, t *txn) error {
+		var ids []string
+		rows, err := t.query(ctx, `SELECT id FROM webhook_deliveries WHERE created_at < $1 AND state <> $2 ORDER BY seq LIMIT $3`,
+			newDBTime(cutoff), string(model.WebhookPending), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		w := &where{}
+		in(w, "delivery_id", ids)
+		if err := t.exec(ctx, "prune webhook attempts", `DELETE FROM webhook_attempts WHERE `+w.String(), w.args...); err != nil {
+			return err
+		}
+		w = &where{}
+		in(w, "id", ids)
+		n, err = t.execNow(ctx, "prune webhook deliveries", `DELETE FROM webhook_deliveries WHERE `+w.String(), w.args...)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
 	}
@@ -827,6 +855,13 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, renew time.Duration, 
 				state = model.WebhookFailed
 			default:
 				next = newDBTime(a.Next)
+			}
+			// Sent with the update below, in one round trip; both apply
+			// under the same lease.
+			if err := t.exec(ctx, "log webhook attempt", `INSERT INTO webhook_attempts (delivery_id, n, tenant_id, endpoint_id, at, status, error,
+				latency_us, response_excerpt) SELECT id, attempts + 1, tenant_id, endpoint_id, $1, $2, $3, $4, $5 FROM webhook_deliveries
+				WHERE seq = $6 AND lease_token = $7`, newDBTime(a.At), a.Status, a.Error, a.Latency.Microseconds(), excerptOf(a.Excerpt), j.Seq, j.Lease); err != nil {
+				return err
 			}
 			n, err := t.execNow(ctx, "record webhook attempt", `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
 				last_error = $3, last_latency_us = $4, last_attempt_at = $5, response_excerpt = $6, next_attempt_at = $7, lease_until = NULL, lease_token = NULL

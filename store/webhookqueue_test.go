@@ -232,6 +232,18 @@ func TestWebhookQueue(t *testing.T) {
 		if len(got2) != 2 || !strings.Contains(got2[0], incs[0]) || !strings.Contains(got2[1], incs[1]) {
 			t.Errorf("redelivered %v", got2)
 		}
+		// The attempt log: every recorded attempt, none under a lost lease.
+		d, err := svc.Delivery(ctx, ep.ID, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.AttemptLog) != 2 || d.AttemptLog[0].Number != 1 || d.AttemptLog[0].Status != 500 || d.AttemptLog[0].ResponseExcerpt != "oops" ||
+			d.AttemptLog[1].Number != 2 || d.AttemptLog[1].Error != "HTTP 500" {
+			t.Errorf("attempt log %+v", d.AttemptLog)
+		}
+		if _, err := svc.Delivery(asHooks(tenant("whq")), ep.ID, first.ID); codeOf(err) != model.CodeNotFound {
+			t.Errorf("another tenant read the delivery: %v", err)
+		}
 		page, err := svc.Deliveries(ctx, ep.ID, model.WebhookDeliveryQuery{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
@@ -286,6 +298,10 @@ func TestWebhookRetention(t *testing.T) {
 		}
 		if len(page.Items) != 1 || page.Items[0].State != model.WebhookPending {
 			t.Fatalf("after pruning: %+v", page.Items)
+		}
+		var attempts int
+		if err := s.queryRow(context.Background(), `SELECT count(*) FROM webhook_attempts WHERE endpoint_id = $1`, ep.ID).Scan(&attempts); err != nil || attempts != 0 {
+			t.Fatalf("a pruned delivery's attempts stay: %d %v", attempts, err)
 		}
 	})
 }
