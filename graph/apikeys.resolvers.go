@@ -39,12 +39,12 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input gqlmodel.Crea
 }
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
-func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error) {
-	return r.APIKeyService.Revoke(ctx, id)
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string, expectedVersion *string) (*model.APIKey, error) {
+	return r.APIKeyService.Revoke(expecting(ctx, expectedVersion), id)
 }
 
 // RotateAPIKey is the resolver for the rotateApiKey field.
-func (r *mutationResolver) RotateAPIKey(ctx context.Context, id string, overlapSeconds *int) (*gqlmodel.APIKeySecret, error) {
+func (r *mutationResolver) RotateAPIKey(ctx context.Context, id string, overlapSeconds *int, expectedVersion *string) (*gqlmodel.APIKeySecret, error) {
 	// Scope first, as the service does, so that a caller without it learns
 	// nothing from the argument check.
 	if _, err := model.Authorize(ctx, model.ScopeAPIKeysAdmin); err != nil {
@@ -57,7 +57,7 @@ func (r *mutationResolver) RotateAPIKey(ctx context.Context, id string, overlapS
 			return nil, err
 		}
 	}
-	key, secret, err := r.APIKeyService.Rotate(ctx, id, overlap)
+	key, secret, err := r.APIKeyService.Rotate(expecting(ctx, expectedVersion), id, overlap)
 	if err != nil {
 		return nil, err
 	}

@@ -19,14 +19,14 @@ func (r *mutationResolver) CreateImpactType(ctx context.Context, input gqlmodel.
 }
 
 // UpdateImpactType is the resolver for the updateImpactType field.
-func (r *mutationResolver) UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput) (*gqlmodel.ImpactType, error) {
-	t, err := r.CatalogueService.UpdateImpactType(ctx, id, model.ImpactTypeInput{DisplayName: optionalValue(input.DisplayName), Description: optionalValue(input.Description)})
+func (r *mutationResolver) UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput, expectedVersion *string) (*gqlmodel.ImpactType, error) {
+	t, err := r.CatalogueService.UpdateImpactType(expecting(ctx, expectedVersion), id, model.ImpactTypeInput{DisplayName: optionalValue(input.DisplayName), Description: optionalValue(input.Description)})
 	return impactTypeOut(t), err
 }
 
 // DeleteImpactType is the resolver for the deleteImpactType field.
-func (r *mutationResolver) DeleteImpactType(ctx context.Context, id string) (string, error) {
-	if err := r.CatalogueService.DeleteImpactType(ctx, id); err != nil {
+func (r *mutationResolver) DeleteImpactType(ctx context.Context, id string, expectedVersion *string) (string, error) {
+	if err := r.CatalogueService.DeleteImpactType(expecting(ctx, expectedVersion), id); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -39,22 +39,22 @@ func (r *mutationResolver) CreateSeverity(ctx context.Context, input gqlmodel.Cr
 }
 
 // UpdateSeverity is the resolver for the updateSeverity field.
-func (r *mutationResolver) UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput) (*gqlmodel.SeverityLevel, error) {
-	l, err := r.CatalogueService.UpdateSeverity(ctx, displayName, model.SeverityInput{DisplayName: optionalValue(input.DisplayName), Value: optionalValue(input.Value)})
+func (r *mutationResolver) UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput, expectedVersion *string) (*gqlmodel.SeverityLevel, error) {
+	l, err := r.CatalogueService.UpdateSeverity(expecting(ctx, expectedVersion), displayName, model.SeverityInput{DisplayName: optionalValue(input.DisplayName), Value: optionalValue(input.Value)})
 	return severityOut(l), err
 }
 
 // DeleteSeverity is the resolver for the deleteSeverity field.
-func (r *mutationResolver) DeleteSeverity(ctx context.Context, displayName string) (string, error) {
-	if err := r.CatalogueService.DeleteSeverity(ctx, displayName); err != nil {
+func (r *mutationResolver) DeleteSeverity(ctx context.Context, displayName string, expectedVersion *string) (string, error) {
+	if err := r.CatalogueService.DeleteSeverity(expecting(ctx, expectedVersion), displayName); err != nil {
 		return "", err
 	}
 	return displayName, nil
 }
 
 // ReplacePhases is the resolver for the replacePhases field.
-func (r *mutationResolver) ReplacePhases(ctx context.Context, phases []string) (*gqlmodel.PhaseList, error) {
-	l, err := r.CatalogueService.ReplacePhases(ctx, phases)
+func (r *mutationResolver) ReplacePhases(ctx context.Context, phases []string, expectedVersion *string) (*gqlmodel.PhaseList, error) {
+	l, err := r.CatalogueService.ReplacePhases(expecting(ctx, expectedVersion), phases)
 	return phasesOut(l), err
 }
 

@@ -135,7 +135,7 @@ func impactTypeOut(t *model.ImpactType) *gqlmodel.ImpactType {
 	if t == nil {
 		return nil
 	}
-	out := &gqlmodel.ImpactType{ID: t.ID, DisplayName: t.DisplayName, Description: t.Description, BuiltIn: t.BuiltIn}
+	out := &gqlmodel.ImpactType{ID: t.ID, DisplayName: t.DisplayName, Description: t.Description, BuiltIn: t.BuiltIn, Version: t.Version()}
 	if t.BuiltIn {
 		name, value, sev := t.Level.String(), int(t.Level), t.Level.Severity()
 		out.Name, out.Value, out.Severity = &name, &value, &sev
@@ -149,7 +149,7 @@ func severityOut(l *model.SeverityLevel) *gqlmodel.SeverityLevel {
 	if l == nil {
 		return nil
 	}
-	out := &gqlmodel.SeverityLevel{DisplayName: l.DisplayName, Value: l.Value, BuiltIn: l.BuiltIn}
+	out := &gqlmodel.SeverityLevel{DisplayName: l.DisplayName, Value: l.Value, BuiltIn: l.BuiltIn, Version: l.Version()}
 	if l.BuiltIn {
 		out.Name = &l.Severity
 		return out
@@ -162,7 +162,7 @@ func phasesOut(l *model.PhaseList) *gqlmodel.PhaseList {
 	if l == nil {
 		return nil
 	}
-	out := &gqlmodel.PhaseList{Generation: l.Generation, Phases: l.Phases}
+	out := &gqlmodel.PhaseList{Generation: l.Generation, Phases: l.Phases, Version: l.Version()}
 	if l.Generation > 0 {
 		out.CreatedAt, out.CreatedBy = &l.CreatedAt, &l.CreatedBy
 	}

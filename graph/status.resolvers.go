@@ -25,8 +25,8 @@ func (r *mutationResolver) SetStatusPublication(ctx context.Context, public bool
 }
 
 // SetRequirePreconditions is the resolver for the setRequirePreconditions field.
-func (r *mutationResolver) SetRequirePreconditions(ctx context.Context, required bool) (*model.TenantSettings, error) {
-	return r.SettingsService.SetRequirePreconditions(ctx, required)
+func (r *mutationResolver) SetRequirePreconditions(ctx context.Context, required bool, expectedVersion *string) (*model.TenantSettings, error) {
+	return r.SettingsService.SetRequirePreconditions(expecting(ctx, expectedVersion), required)
 }
 
 // Status is the resolver for the status field.

@@ -23,21 +23,21 @@ func (r *mutationResolver) CreateWebhook(ctx context.Context, input gqlmodel.Web
 }
 
 // UpdateWebhook is the resolver for the updateWebhook field.
-func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input gqlmodel.WebhookInput) (*model.WebhookEndpoint, error) {
-	return r.WebhookService.Update(ctx, id, webhookIn(input))
+func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input gqlmodel.WebhookInput, expectedVersion *string) (*model.WebhookEndpoint, error) {
+	return r.WebhookService.Update(expecting(ctx, expectedVersion), id, webhookIn(input))
 }
 
 // DeleteWebhook is the resolver for the deleteWebhook field.
-func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (string, error) {
-	if err := r.WebhookService.Delete(ctx, id); err != nil {
+func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string, expectedVersion *string) (string, error) {
+	if err := r.WebhookService.Delete(expecting(ctx, expectedVersion), id); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
 // RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
-func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*gqlmodel.WebhookWithSecret, error) {
-	ep, secret, err := r.WebhookService.RotateSecret(ctx, id)
+func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.WebhookWithSecret, error) {
+	ep, secret, err := r.WebhookService.RotateSecret(expecting(ctx, expectedVersion), id)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (h apiKeyHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+key.ID)
-	writeJSON(w, http.StatusCreated, toAPIKeyJSON(key, secret))
+	writeVersioned(w, http.StatusCreated, key.Version(), toAPIKeyJSON(key, secret))
 }
 
 func (h apiKeyHandlers) get(w http.ResponseWriter, r *http.Request) {
@@ -103,10 +103,15 @@ func (h apiKeyHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAPIKeyJSON(key, ""))
+	getVersioned(w, r, key.Version(), toAPIKeyJSON(key, ""))
 }
 
 func (h apiKeyHandlers) revoke(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if _, err := h.svc.Revoke(r.Context(), chi.URLParam(r, "id")); err != nil {
 		writeError(w, r, err)
 		return
@@ -142,11 +147,16 @@ func (h apiKeyHandlers) rotate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	r, err := withIfMatch(r) // the version of the key rotated
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	key, secret, err := h.svc.Rotate(r.Context(), chi.URLParam(r, "id"), overlap)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/api-keys/"+key.ID)
-	writeJSON(w, http.StatusCreated, toAPIKeyJSON(key, secret))
+	writeVersioned(w, http.StatusCreated, key.Version(), toAPIKeyJSON(key, secret)) // the successor's
 }

@@ -153,7 +153,7 @@ func (h catalogueHandlers) createImpactType(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+t.ID)
-	writeJSON(w, http.StatusCreated, toImpactTypeJSON(t))
+	writeVersioned(w, http.StatusCreated, t.Version(), toImpactTypeJSON(t))
 }
 
 func (h catalogueHandlers) getImpactType(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +162,7 @@ func (h catalogueHandlers) getImpactType(w http.ResponseWriter, r *http.Request)
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toImpactTypeJSON(t))
+	getVersioned(w, r, t.Version(), toImpactTypeJSON(t))
 }
 
 func (h catalogueHandlers) updateImpactType(w http.ResponseWriter, r *http.Request) {
@@ -171,6 +171,9 @@ func (h catalogueHandlers) updateImpactType(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	in, err := decodeImpactType(raw, false)
+	if err == nil {
+		r, err = withIfMatch(r)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -180,10 +183,15 @@ func (h catalogueHandlers) updateImpactType(w http.ResponseWriter, r *http.Reque
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toImpactTypeJSON(t))
+	writeVersioned(w, http.StatusOK, t.Version(), toImpactTypeJSON(t))
 }
 
 func (h catalogueHandlers) deleteImpactType(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := h.svc.DeleteImpactType(r.Context(), chi.URLParam(r, "id")); err != nil {
 		writeError(w, r, err)
 		return
@@ -247,7 +255,7 @@ func (h catalogueHandlers) createSeverity(w http.ResponseWriter, r *http.Request
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+url.PathEscape(l.DisplayName))
-	writeJSON(w, http.StatusCreated, toSeverityJSON(l))
+	writeVersioned(w, http.StatusCreated, l.Version(), toSeverityJSON(l))
 }
 
 func (h catalogueHandlers) getSeverity(w http.ResponseWriter, r *http.Request) {
@@ -256,7 +264,7 @@ func (h catalogueHandlers) getSeverity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toSeverityJSON(l))
+	getVersioned(w, r, l.Version(), toSeverityJSON(l))
 }
 
 func (h catalogueHandlers) updateSeverity(w http.ResponseWriter, r *http.Request) {
@@ -265,6 +273,9 @@ func (h catalogueHandlers) updateSeverity(w http.ResponseWriter, r *http.Request
 		return
 	}
 	in, err := decodeSeverity(raw, false)
+	if err == nil {
+		r, err = withIfMatch(r)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -274,10 +285,15 @@ func (h catalogueHandlers) updateSeverity(w http.ResponseWriter, r *http.Request
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toSeverityJSON(l))
+	writeVersioned(w, http.StatusOK, l.Version(), toSeverityJSON(l))
 }
 
 func (h catalogueHandlers) deleteSeverity(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := h.svc.DeleteSeverity(r.Context(), severityName(r)); err != nil {
 		writeError(w, r, err)
 		return
@@ -314,7 +330,7 @@ func (h catalogueHandlers) writePhases(w http.ResponseWriter, r *http.Request, g
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toPhasesJSON(l))
+	getVersioned(w, r, l.Version(), toPhasesJSON(l))
 }
 
 // replacePhases serves POST /v1/phases {"phases": [...]}: the whole list,
@@ -336,11 +352,16 @@ func (h catalogueHandlers) replacePhases(w http.ResponseWriter, r *http.Request)
 		writeError(w, r, model.Invalid("Invalid request body", sortDetails(errs)...))
 		return
 	}
+	r, err := withIfMatch(r) // the version of the current list
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	l, err := h.svc.ReplacePhases(r.Context(), names.Value)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.Itoa(l.Generation))
-	writeJSON(w, http.StatusCreated, toPhasesJSON(l))
+	writeVersioned(w, http.StatusCreated, l.Version(), toPhasesJSON(l))
 }

@@ -7,11 +7,14 @@ import (
 	"github.com/incidentd/incidentd/model"
 )
 
-// Conditional requests (RFC 9110 §13) on incidents and components, one
-// rule for both: the ETag is the resource's model version in quotes; GET
-// answers 304 to an If-None-Match naming it; PATCH, PUT and DELETE with
-// If-Match apply only to a version it names (412 with the current ETag
-// otherwise), checked by the store under the row's lock.
+// Conditional requests (RFC 9110 §13) on every single resource (incidents,
+// components, API keys, impact types, severities, phase lists, webhook
+// endpoints, settings), one rule for all: the ETag is the resource's model
+// version in quotes, on GET and on the answers of writes; GET answers 304
+// to an If-None-Match naming it; PATCH, PUT and DELETE (and the POSTs that
+// change one: rotations, phases) with If-Match apply only to a version it
+// names (412 with the current ETag otherwise), checked by the store under
+// the row's lock.
 
 // NoneMatch reports whether an If-None-Match header names etag, by the
 // weak comparison RFC 9110 prescribes for it (any listed tag, or *): the
@@ -30,6 +33,20 @@ func NoneMatch(header, etag string) bool {
 // setETag names the representation about to be written.
 func setETag(w http.ResponseWriter, version string) {
 	w.Header().Set("ETag", `"`+version+`"`)
+}
+
+// writeVersioned writes a single resource's representation with its ETag.
+func writeVersioned(w http.ResponseWriter, status int, version string, v any) {
+	setETag(w, version)
+	writeJSON(w, status, v)
+}
+
+// getVersioned answers a GET of a single resource: 304 when If-None-Match
+// names its version, else the representation with its ETag.
+func getVersioned(w http.ResponseWriter, r *http.Request, version string, v any) {
+	if !notModified(w, r, version) {
+		writeVersioned(w, http.StatusOK, version, v)
+	}
 }
 
 // notModified answers 304 when If-None-Match names version.

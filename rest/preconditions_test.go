@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/apitest"
@@ -147,5 +148,166 @@ func TestRequirePreconditions(t *testing.T) {
 		s.Do("PATCH", "/v1/incidents/"+oid, okey, map[string]any{"title": "free"}).Expect(t, 200)
 		s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": false}).Expect(t, 200)
 		s.Do("PATCH", "/v1/incidents/"+id, key, map[string]any{"title": "y"}).Expect(t, 200)
+	})
+}
+
+// conditional is one single resource of the REST door under the ETag rule:
+// made fresh (its path and the create's answer), then two clients each
+// change it (a, b: method, path and body, from the version both read).
+type conditional struct {
+	name           string
+	create         func(t *testing.T, s *apitest.Server, key string) (path string, res *apitest.Response)
+	a, b           func(path string) (method, target string, body any)
+	deletes        bool     // DELETE path applies If-Match
+	keepsBoth      []string // what a GET finds once both changes applied, in its body
+	requireRefused bool     // a tenant requiring preconditions refuses a's change without one
+}
+
+func conditionals() []conditional {
+	patch := func(body any) func(string) (string, string, any) {
+		return func(p string) (string, string, any) { return "PATCH", p, body }
+	}
+	return []conditional{
+		{name: "impact type", deletes: true, requireRefused: true,
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				r := s.Do("POST", "/v1/impact-types", key, map[string]any{"displayName": "Slow"}).Expect(t, 201)
+				return r.Header.Get("Location"), r
+			},
+			a: patch(map[string]any{"displayName": "Sluggish"}), b: patch(map[string]any{"description": "from B"}),
+			keepsBoth: []string{`"displayName":"Sluggish"`, `"description":"from B"`}},
+		{name: "severity", deletes: true, requireRefused: true,
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				r := s.Do("POST", "/v1/severities", key, map[string]any{"displayName": "Sev 2", "value": 60}).Expect(t, 201)
+				return r.Header.Get("Location"), r
+			},
+			a: patch(map[string]any{"value": 61}), b: patch(map[string]any{"value": 62}),
+			keepsBoth: []string{`"value":62`}},
+		{name: "webhook endpoint", deletes: true, requireRefused: true,
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				r := s.Do("POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks.example.com/c", "events": []string{"incident.created"}}).Expect(t, 201)
+				return r.Header.Get("Location"), r
+			},
+			a: patch(map[string]any{"description": "from A"}), b: patch(map[string]any{"enabled": false}),
+			keepsBoth: []string{`"description":"from A"`, `"enabled":false`}},
+		{name: "webhook secret rotation", requireRefused: true,
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				r := s.Do("POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks.example.com/r", "events": []string{"incident.created"}}).Expect(t, 201)
+				return r.Header.Get("Location"), r
+			},
+			a:         func(p string) (string, string, any) { return "POST", p + "/rotate-secret", nil },
+			b:         patch(map[string]any{"description": "after the rotation"}),
+			keepsBoth: []string{`"previousSecretUntil":"`, `"description":"after the rotation"`}},
+		{name: "api key", deletes: true, requireRefused: true,
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				r := s.Do("POST", "/v1/api-keys", key, map[string]any{"name": "ci", "scopes": []string{"incidents:read"}}).Expect(t, 201)
+				return r.Header.Get("Location"), r
+			},
+			// A rotates (the key then expires in an hour); B, who read it
+			// before, revokes it.
+			a: func(p string) (string, string, any) {
+				return "POST", p + "/rotate", map[string]any{"overlapSeconds": 3600}
+			},
+			b:         func(p string) (string, string, any) { return "DELETE", p, nil },
+			keepsBoth: []string{`"expiresAt":"`, `"revokedAt":"`}},
+		{name: "phases", requireRefused: true,
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				return "/v1/phases", s.Do("POST", "/v1/phases", key, map[string]any{"phases": []string{"triage"}}).Expect(t, 201)
+			},
+			a: func(p string) (string, string, any) {
+				return "POST", p, map[string]any{"phases": []string{"triage", "fix"}}
+			},
+			b: func(p string) (string, string, any) {
+				return "POST", p, map[string]any{"phases": []string{"triage", "fix", "verify"}}
+			},
+			keepsBoth: []string{`"phases":["triage","fix","verify"]`, `"generation":3`}},
+		{name: "settings",
+			create: func(t *testing.T, s *apitest.Server, key string) (string, *apitest.Response) {
+				return "/v1/settings", s.Do("GET", "/v1/settings", key, nil).Expect(t, 200)
+			},
+			a:         func(p string) (string, string, any) { return "PUT", p, map[string]any{"requirePreconditions": true} },
+			b:         func(p string) (string, string, any) { return "PUT", p, map[string]any{"requirePreconditions": false} },
+			keepsBoth: []string{`"requirePreconditions":false`}},
+	}
+}
+
+// TestConditionalEditsOfEveryResource: every single resource but
+// incidents and components (tested above) on the same rule. The create's
+// ETag is the GET's; If-None-Match gives 304 while current. Two clients
+// change it from the version both read: the first applies, the second gets
+// 412 with the current ETag and nothing the first did is lost; the second
+// then applies from that ETag. DELETE is guarded the same way. A tenant
+// requiring preconditions gets 428 without If-Match (not for its settings).
+func TestConditionalEditsOfEveryResource(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		scopes := []model.Scope{model.ScopeAPIKeysAdmin, model.ScopeWebhooksAdmin, model.ScopeComponentsWrite, model.ScopeIncidentsRead}
+		for _, c := range conditionals() {
+			t.Run(c.name, func(t *testing.T) {
+				ten := apitest.Tenant("cond")
+				ka, kb := s.Key(ten, scopes...), s.Key(ten, scopes...) // two clients
+				path, created := c.create(t, s, ka)
+				v0 := s.Do("GET", path, kb, nil).Expect(t, 200).Header.Get("ETag")
+				if v0 == "" || v0 != created.Header.Get("ETag") {
+					t.Fatalf("GET's ETag %q, the create's %q", v0, created.Header.Get("ETag"))
+				}
+				if r := s.Do("GET", path, kb, nil, "If-None-Match", `"other", `+v0); r.Status != 304 || r.Header.Get("ETag") != v0 || len(r.Body) != 0 {
+					t.Errorf("If-None-Match current: %d %q %s", r.Status, r.Header.Get("ETag"), r.Body)
+				}
+
+				m, target, body := c.a(path)
+				ra := s.Do(m, target, ka, body, "If-Match", v0)
+				if ra.Status >= 300 {
+					t.Fatalf("A: %d %s", ra.Status, ra.Body)
+				}
+				cur := s.Do("GET", path, kb, nil).Expect(t, 200)
+				v1 := cur.Header.Get("ETag")
+				if v1 == v0 {
+					t.Fatalf("A's change did not move the version")
+				}
+				if target == path && ra.Header.Get("ETag") != v1 {
+					t.Errorf("A's answer carries %q, a GET %q", ra.Header.Get("ETag"), v1)
+				}
+				m, target, body = c.b(path)
+				stale := s.Do(m, target, kb, body, "If-Match", v0)
+				wantProblem(t, stale, 412, "PreconditionFailed")
+				if stale.Header.Get("ETag") != v1 {
+					t.Errorf("412 carries %q, the current is %q", stale.Header.Get("ETag"), v1)
+				}
+				if after := s.Do("GET", path, kb, nil); after.Header.Get("ETag") != v1 || string(after.Body) != string(cur.Body) {
+					t.Errorf("the refused change changed it: %s, was %s", after.Body, cur.Body)
+				}
+				s.Do("GET", path, kb, nil, "If-None-Match", v0).Expect(t, 200) // B's copy is stale
+				if r := s.Do(m, target, kb, body, "If-Match", v1); r.Status >= 300 {
+					t.Fatalf("B from the current version: %d %s", r.Status, r.Body)
+				}
+				both := s.Do("GET", path, ka, nil).Expect(t, 200)
+				for _, want := range c.keepsBoth {
+					if !strings.Contains(string(both.Body), want) {
+						t.Errorf("after both changes, %s lacks %s", both.Body, want)
+					}
+				}
+				v2 := both.Header.Get("ETag")
+				wantProblem(t, s.Do(m, target, kb, body, "If-Match", "no-quotes"), 400, "ValidationError")
+				if c.deletes {
+					wantProblem(t, s.Do("DELETE", path, ka, nil, "If-Match", v1), 412, "PreconditionFailed")
+				}
+
+				// A tenant that requires preconditions.
+				admin := s.Key(ten, model.ScopeAPIKeysAdmin)
+				s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": true}).Expect(t, 200)
+				m, target, body = c.a(path)
+				if c.requireRefused {
+					wantProblem(t, s.Do(m, target, ka, body), 428, "PreconditionRequired")
+					if c.deletes {
+						wantProblem(t, s.Do("DELETE", path, ka, nil), 428, "PreconditionRequired")
+					}
+				}
+				if c.deletes {
+					s.Do("DELETE", path, ka, nil, "If-Match", v2).Expect(t, 204)
+				}
+				// The switch is turned off without a precondition.
+				s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": false}).Expect(t, 200)
+			})
+		}
 	})
 }

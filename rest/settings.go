@@ -23,10 +23,11 @@ func (h settingsHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, settingsJSON{RequirePreconditions: s.RequirePreconditions})
+	getVersioned(w, r, s.Version(), settingsJSON{RequirePreconditions: s.RequirePreconditions})
 }
 
-// put serves PUT /v1/settings: {"requirePreconditions": bool}.
+// put serves PUT /v1/settings: {"requirePreconditions": bool}; If-Match
+// applies, but is never required (the switch can always be turned off).
 func (h settingsHandlers) put(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readAuthorized(w, r, model.ScopeAPIKeysAdmin)
 	if !ok {
@@ -41,10 +42,15 @@ func (h settingsHandlers) put(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, model.Invalid("Invalid request body", f.errs...))
 		return
 	}
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	s, err := h.svc.SetRequirePreconditions(r.Context(), required)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, settingsJSON{RequirePreconditions: s.RequirePreconditions})
+	writeVersioned(w, http.StatusOK, s.Version(), settingsJSON{RequirePreconditions: s.RequirePreconditions})
 }

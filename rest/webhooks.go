@@ -185,7 +185,7 @@ func (h webhookHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/webhooks/"+ep.ID)
-	writeJSON(w, http.StatusCreated, toWebhookJSON(ep, secret))
+	writeVersioned(w, http.StatusCreated, ep.Version(), toWebhookJSON(ep, secret))
 }
 
 func (h webhookHandlers) get(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +194,7 @@ func (h webhookHandlers) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toWebhookJSON(ep, ""))
+	getVersioned(w, r, ep.Version(), toWebhookJSON(ep, ""))
 }
 
 func (h webhookHandlers) update(w http.ResponseWriter, r *http.Request) {
@@ -207,15 +207,25 @@ func (h webhookHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, model.Invalid("Invalid request body", errs...))
 		return
 	}
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	ep, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), in)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toWebhookJSON(ep, ""))
+	writeVersioned(w, http.StatusOK, ep.Version(), toWebhookJSON(ep, ""))
 }
 
 func (h webhookHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
 		writeError(w, r, err)
 		return
@@ -224,12 +234,17 @@ func (h webhookHandlers) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h webhookHandlers) rotate(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	ep, secret, err := h.svc.RotateSecret(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toWebhookJSON(ep, secret))
+	writeVersioned(w, http.StatusOK, ep.Version(), toWebhookJSON(ep, secret))
 }
 
 func (h webhookHandlers) test(w http.ResponseWriter, r *http.Request) {

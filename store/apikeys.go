@@ -247,6 +247,9 @@ func (k keyAdmin) Revoke(ctx context.Context, id string) (*model.APIKey, error) 
 		if err != nil {
 			return err
 		}
+		if err := k.s.checkVersion(ctx, t, p.TenantID, row.toModel().Version()); err != nil {
+			return err
+		}
 		if row.RevokedAt == nil {
 			now := newDBTime(k.s.clock.Now())
 			row.RevokedAt = &now
@@ -290,6 +293,9 @@ func (k keyAdmin) Rotate(ctx context.Context, id string, overlap time.Duration) 
 	err = k.s.write(ctx, func(ctx context.Context, t *txn) error {
 		row, err := k.load(ctx, t, p.TenantID, id, true)
 		if err != nil {
+			return err
+		}
+		if err := k.s.checkVersion(ctx, t, p.TenantID, row.toModel().Version()); err != nil {
 			return err
 		}
 		if row.RevokedAt != nil || (row.ExpiresAt != nil && !now.Before(row.ExpiresAt.Time)) {

@@ -198,6 +198,9 @@ func (x catalogue) UpdateImpactType(ctx context.Context, id string, in model.Imp
 		if err != nil {
 			return err
 		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
+			return err
+		}
 		next := *cur
 		if in.DisplayName.Set {
 			next.DisplayName = in.DisplayName.Value
@@ -247,6 +250,9 @@ func (x catalogue) DeleteImpactType(ctx context.Context, id string) error {
 		// SHARE), so the count below sees their affects.
 		cur, err := x.loadImpactType(ctx, t, p.TenantID, id, true)
 		if err != nil {
+			return err
+		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
 			return err
 		}
 		var used int
@@ -403,6 +409,9 @@ func (x catalogue) UpdateSeverity(ctx context.Context, name string, in model.Sev
 		if err != nil {
 			return err
 		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
+			return err
+		}
 		next := *cur
 		if in.DisplayName.Set {
 			next.DisplayName = in.DisplayName.Value
@@ -455,6 +464,9 @@ func (x catalogue) DeleteSeverity(ctx context.Context, name string) error {
 	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
 		cur, err := x.loadSeverity(ctx, t, p.TenantID, name)
 		if err != nil {
+			return err
+		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
 			return err
 		}
 		if err := t.exec(ctx, "delete severity", `DELETE FROM severities WHERE tenant_id = $1 AND name_key = $2`, p.TenantID, model.NameKey(name)); err != nil {
@@ -528,6 +540,9 @@ func (x catalogue) ReplacePhases(ctx context.Context, names []string) (*model.Ph
 	err = x.locked(ctx, p, func(ctx context.Context, t *txn) error {
 		cur, err := x.s.phases(ctx, t, p.TenantID, 0)
 		if err != nil {
+			return err
+		}
+		if err := x.s.checkVersion(ctx, t, p.TenantID, cur.Version()); err != nil {
 			return err
 		}
 		out.Generation = cur.Generation + 1

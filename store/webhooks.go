@@ -129,6 +129,15 @@ func (x webhooks) loadEndpoint(ctx context.Context, db querier, tenant, id strin
 	return rows[0], nil
 }
 
+// checkVersion applies the caller's expected version to a locked endpoint.
+func (x webhooks) checkVersion(ctx context.Context, t *txn, row *webhookEndpointRow) error {
+	ep, err := row.toModel()
+	if err != nil {
+		return err
+	}
+	return x.s.checkVersion(ctx, t, row.TenantID, ep.Version())
+}
+
 func (x webhooks) Create(ctx context.Context, in model.WebhookEndpointInput) (*model.WebhookEndpoint, string, error) {
 	p, err := model.Authorize(ctx, model.ScopeWebhooksAdmin)
 	if err != nil {
@@ -224,6 +233,9 @@ func (x webhooks) Update(ctx context.Context, id string, in model.WebhookEndpoin
 		if err != nil {
 			return err
 		}
+		if err := x.checkVersion(ctx, t, row); err != nil {
+			return err
+		}
 		before, err := row.toModel()
 		if err != nil {
 			return err
@@ -286,6 +298,9 @@ func (x webhooks) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		if err := x.checkVersion(ctx, t, row); err != nil {
+			return err
+		}
 		if err := t.exec(ctx, "delete webhook deliveries", `DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND tenant_id = $2`, row.ID, row.TenantID); err != nil {
 			return err
 		}
@@ -307,6 +322,9 @@ func (x webhooks) RotateSecret(ctx context.Context, id string) (*model.WebhookEn
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
 		row, err := x.loadEndpoint(ctx, t, p.TenantID, id, true)
 		if err != nil {
+			return err
+		}
+		if err := x.checkVersion(ctx, t, row); err != nil {
 			return err
 		}
 		now := x.s.clock.Now()

@@ -72,6 +72,7 @@ type ComplexityRoot struct {
 		RevokedAt  func(childComplexity int) int
 		Scopes     func(childComplexity int) int
 		Tier       func(childComplexity int) int
+		Version    func(childComplexity int) int
 	}
 
 	ApiKeySecret struct {
@@ -161,6 +162,7 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 		UpdatedBy   func(childComplexity int) int
 		Value       func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	Incident struct {
@@ -234,25 +236,25 @@ type ComplexityRoot struct {
 		CreateSeverity          func(childComplexity int, input gqlmodel.CreateSeverityInput) int
 		CreateWebhook           func(childComplexity int, input gqlmodel.WebhookInput) int
 		DeleteComponent         func(childComplexity int, id string, expectedVersion *string) int
-		DeleteImpactType        func(childComplexity int, id string) int
+		DeleteImpactType        func(childComplexity int, id string, expectedVersion *string) int
 		DeleteIncident          func(childComplexity int, id string, expectedVersion *string) int
 		DeleteMaintenance       func(childComplexity int, id string) int
-		DeleteSeverity          func(childComplexity int, displayName string) int
-		DeleteWebhook           func(childComplexity int, id string) int
+		DeleteSeverity          func(childComplexity int, displayName string, expectedVersion *string) int
+		DeleteWebhook           func(childComplexity int, id string, expectedVersion *string) int
 		RedeliverWebhook        func(childComplexity int, delivery string) int
-		ReplacePhases           func(childComplexity int, phases []string) int
+		ReplacePhases           func(childComplexity int, phases []string, expectedVersion *string) int
 		ReportComponentStatus   func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
-		RevokeAPIKey            func(childComplexity int, id string) int
-		RotateAPIKey            func(childComplexity int, id string, overlapSeconds *int) int
-		RotateWebhookSecret     func(childComplexity int, id string) int
+		RevokeAPIKey            func(childComplexity int, id string, expectedVersion *string) int
+		RotateAPIKey            func(childComplexity int, id string, overlapSeconds *int, expectedVersion *string) int
+		RotateWebhookSecret     func(childComplexity int, id string, expectedVersion *string) int
 		SendWebhookTest         func(childComplexity int, id string) int
-		SetRequirePreconditions func(childComplexity int, required bool) int
+		SetRequirePreconditions func(childComplexity int, required bool, expectedVersion *string) int
 		SetStatusPublication    func(childComplexity int, public bool, allowedOrigins []string) int
 		UpdateComponent         func(childComplexity int, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) int
-		UpdateImpactType        func(childComplexity int, id string, input gqlmodel.UpdateImpactTypeInput) int
+		UpdateImpactType        func(childComplexity int, id string, input gqlmodel.UpdateImpactTypeInput, expectedVersion *string) int
 		UpdateIncident          func(childComplexity int, id string, input gqlmodel.UpdateIncidentInput, expectedVersion *string) int
-		UpdateSeverity          func(childComplexity int, displayName string, input gqlmodel.UpdateSeverityInput) int
-		UpdateWebhook           func(childComplexity int, id string, input gqlmodel.WebhookInput) int
+		UpdateSeverity          func(childComplexity int, displayName string, input gqlmodel.UpdateSeverityInput, expectedVersion *string) int
+		UpdateWebhook           func(childComplexity int, id string, input gqlmodel.WebhookInput, expectedVersion *string) int
 	}
 
 	PageInfo struct {
@@ -273,6 +275,7 @@ type ComplexityRoot struct {
 		CreatedBy  func(childComplexity int) int
 		Generation func(childComplexity int) int
 		Phases     func(childComplexity int) int
+		Version    func(childComplexity int) int
 	}
 
 	PublicComponent struct {
@@ -349,6 +352,7 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 		UpdatedBy   func(childComplexity int) int
 		Value       func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	StatusPublication struct {
@@ -371,6 +375,7 @@ type ComplexityRoot struct {
 
 	TenantSettings struct {
 		RequirePreconditions func(childComplexity int) int
+		Version              func(childComplexity int) int
 	}
 
 	UptimeDay struct {
@@ -410,6 +415,7 @@ type ComplexityRoot struct {
 		PreviousSecretUntil func(childComplexity int) int
 		URL                 func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
+		Version             func(childComplexity int) int
 	}
 
 	WebhookDelivery struct {
@@ -485,15 +491,15 @@ type MutationResolver interface {
 	UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput, expectedVersion *string) (*model.Incident, error)
 	DeleteIncident(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.DeleteIncidentPayload, error)
 	CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput) (*gqlmodel.APIKeySecret, error)
-	RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error)
-	RotateAPIKey(ctx context.Context, id string, overlapSeconds *int) (*gqlmodel.APIKeySecret, error)
+	RevokeAPIKey(ctx context.Context, id string, expectedVersion *string) (*model.APIKey, error)
+	RotateAPIKey(ctx context.Context, id string, overlapSeconds *int, expectedVersion *string) (*gqlmodel.APIKeySecret, error)
 	CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput) (*gqlmodel.ImpactType, error)
-	UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput) (*gqlmodel.ImpactType, error)
-	DeleteImpactType(ctx context.Context, id string) (string, error)
+	UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput, expectedVersion *string) (*gqlmodel.ImpactType, error)
+	DeleteImpactType(ctx context.Context, id string, expectedVersion *string) (string, error)
 	CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput) (*gqlmodel.SeverityLevel, error)
-	UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput) (*gqlmodel.SeverityLevel, error)
-	DeleteSeverity(ctx context.Context, displayName string) (string, error)
-	ReplacePhases(ctx context.Context, phases []string) (*gqlmodel.PhaseList, error)
+	UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput, expectedVersion *string) (*gqlmodel.SeverityLevel, error)
+	DeleteSeverity(ctx context.Context, displayName string, expectedVersion *string) (string, error)
+	ReplacePhases(ctx context.Context, phases []string, expectedVersion *string) (*gqlmodel.PhaseList, error)
 	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error)
 	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) (*model.Component, error)
 	DeleteComponent(ctx context.Context, id string, expectedVersion *string) (string, error)
@@ -501,12 +507,12 @@ type MutationResolver interface {
 	DeleteMaintenance(ctx context.Context, id string) (string, error)
 	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
 	SetStatusPublication(ctx context.Context, public bool, allowedOrigins []string) (*gqlmodel.StatusPublication, error)
-	SetRequirePreconditions(ctx context.Context, required bool) (*model.TenantSettings, error)
+	SetRequirePreconditions(ctx context.Context, required bool, expectedVersion *string) (*model.TenantSettings, error)
 	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
 	CreateWebhook(ctx context.Context, input gqlmodel.WebhookInput) (*gqlmodel.WebhookWithSecret, error)
-	UpdateWebhook(ctx context.Context, id string, input gqlmodel.WebhookInput) (*model.WebhookEndpoint, error)
-	DeleteWebhook(ctx context.Context, id string) (string, error)
-	RotateWebhookSecret(ctx context.Context, id string) (*gqlmodel.WebhookWithSecret, error)
+	UpdateWebhook(ctx context.Context, id string, input gqlmodel.WebhookInput, expectedVersion *string) (*model.WebhookEndpoint, error)
+	DeleteWebhook(ctx context.Context, id string, expectedVersion *string) (string, error)
+	RotateWebhookSecret(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.WebhookWithSecret, error)
 	SendWebhookTest(ctx context.Context, id string) (*model.WebhookDelivery, error)
 	RedeliverWebhook(ctx context.Context, delivery string) (*model.WebhookDelivery, error)
 }
@@ -679,6 +685,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiKey.Tier(childComplexity), true
+	case "ApiKey.version":
+		if e.ComplexityRoot.ApiKey.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Version(childComplexity), true
 
 	case "ApiKeySecret.apiKey":
 		if e.ComplexityRoot.ApiKeySecret.APIKey == nil {
@@ -1031,6 +1043,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImpactType.Value(childComplexity), true
+	case "ImpactType.version":
+		if e.ComplexityRoot.ImpactType.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactType.Version(childComplexity), true
 
 	case "Incident.affects":
 		if e.ComplexityRoot.Incident.Affects == nil {
@@ -1403,7 +1421,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteImpactType(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteImpactType(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.deleteIncident":
 		if e.ComplexityRoot.Mutation.DeleteIncident == nil {
 			break
@@ -1436,7 +1454,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteSeverity(childComplexity, args["displayName"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteSeverity(childComplexity, args["displayName"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.deleteWebhook":
 		if e.ComplexityRoot.Mutation.DeleteWebhook == nil {
 			break
@@ -1447,7 +1465,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteWebhook(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteWebhook(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.redeliverWebhook":
 		if e.ComplexityRoot.Mutation.RedeliverWebhook == nil {
 			break
@@ -1469,7 +1487,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReplacePhases(childComplexity, args["phases"].([]string)), true
+		return e.ComplexityRoot.Mutation.ReplacePhases(childComplexity, args["phases"].([]string), args["expectedVersion"].(*string)), true
 	case "Mutation.reportComponentStatus":
 		if e.ComplexityRoot.Mutation.ReportComponentStatus == nil {
 			break
@@ -1491,7 +1509,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.rotateApiKey":
 		if e.ComplexityRoot.Mutation.RotateAPIKey == nil {
 			break
@@ -1502,7 +1520,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["overlapSeconds"].(*int)), true
+		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["overlapSeconds"].(*int), args["expectedVersion"].(*string)), true
 	case "Mutation.rotateWebhookSecret":
 		if e.ComplexityRoot.Mutation.RotateWebhookSecret == nil {
 			break
@@ -1513,7 +1531,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RotateWebhookSecret(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.RotateWebhookSecret(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.sendWebhookTest":
 		if e.ComplexityRoot.Mutation.SendWebhookTest == nil {
 			break
@@ -1535,7 +1553,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.SetRequirePreconditions(childComplexity, args["required"].(bool)), true
+		return e.ComplexityRoot.Mutation.SetRequirePreconditions(childComplexity, args["required"].(bool), args["expectedVersion"].(*string)), true
 	case "Mutation.setStatusPublication":
 		if e.ComplexityRoot.Mutation.SetStatusPublication == nil {
 			break
@@ -1568,7 +1586,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateImpactType(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateImpactTypeInput)), true
+		return e.ComplexityRoot.Mutation.UpdateImpactType(childComplexity, args["id"].(string), args["input"].(gqlmodel.UpdateImpactTypeInput), args["expectedVersion"].(*string)), true
 	case "Mutation.updateIncident":
 		if e.ComplexityRoot.Mutation.UpdateIncident == nil {
 			break
@@ -1590,7 +1608,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateSeverity(childComplexity, args["displayName"].(string), args["input"].(gqlmodel.UpdateSeverityInput)), true
+		return e.ComplexityRoot.Mutation.UpdateSeverity(childComplexity, args["displayName"].(string), args["input"].(gqlmodel.UpdateSeverityInput), args["expectedVersion"].(*string)), true
 	case "Mutation.updateWebhook":
 		if e.ComplexityRoot.Mutation.UpdateWebhook == nil {
 			break
@@ -1601,7 +1619,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateWebhook(childComplexity, args["id"].(string), args["input"].(gqlmodel.WebhookInput)), true
+		return e.ComplexityRoot.Mutation.UpdateWebhook(childComplexity, args["id"].(string), args["input"].(gqlmodel.WebhookInput), args["expectedVersion"].(*string)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1671,6 +1689,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PhaseList.Phases(childComplexity), true
+	case "PhaseList.version":
+		if e.ComplexityRoot.PhaseList.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseList.Version(childComplexity), true
 
 	case "PublicComponent.displayName":
 		if e.ComplexityRoot.PublicComponent.DisplayName == nil {
@@ -2079,6 +2103,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SeverityLevel.Value(childComplexity), true
+	case "SeverityLevel.version":
+		if e.ComplexityRoot.SeverityLevel.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityLevel.Version(childComplexity), true
 
 	case "StatusPublication.allowedOrigins":
 		if e.ComplexityRoot.StatusPublication.AllowedOrigins == nil {
@@ -2158,6 +2188,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TenantSettings.RequirePreconditions(childComplexity), true
+	case "TenantSettings.version":
+		if e.ComplexityRoot.TenantSettings.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantSettings.Version(childComplexity), true
 
 	case "UptimeDay.date":
 		if e.ComplexityRoot.UptimeDay.Date == nil {
@@ -2324,6 +2360,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Webhook.UpdatedAt(childComplexity), true
+	case "Webhook.version":
+		if e.ComplexityRoot.Webhook.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.Version(childComplexity), true
 
 	case "WebhookDelivery.attempts":
 		if e.ComplexityRoot.WebhookDelivery.Attempts == nil {
@@ -2661,6 +2703,8 @@ type ApiKey {
   "recorded at most once a minute"
   lastUsedAt: Time
   revokedAt: Time
+  "names the key's own fields, not lastUsedAt (REST's ETag): pass it as expectedVersion"
+  version: String!
 }
 
 "A key with its secret, shown this once."
@@ -2685,10 +2729,10 @@ extend type Query {
 
 extend type Mutation {
   createApiKey(input: CreateApiKeyInput!): ApiKeySecret!
-  "Ends the key at once on every instance; a no-op on a revoked key."
-  revokeApiKey(id: ID!): ApiKey!
-  "A successor with the same name, scopes and tier; the old key works for overlapSeconds more (default 86400)."
-  rotateApiKey(id: ID!, overlapSeconds: Int): ApiKeySecret!
+  "Ends the key at once on every instance; a no-op on a revoked key. expectedVersion: apply only to this version of the key (its ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
+  revokeApiKey(id: ID!, expectedVersion: String): ApiKey!
+  "A successor with the same name, scopes and tier; the old key works for overlapSeconds more (default 86400). expectedVersion: as for revokeApiKey, of the key rotated."
+  rotateApiKey(id: ID!, overlapSeconds: Int, expectedVersion: String): ApiKeySecret!
 }
 `, BuiltIn: false},
 	{Name: "../audit.graphqls", Input: `"Any JSON value."
@@ -2756,6 +2800,8 @@ type ImpactType {
   updatedAt: Time
   createdBy: String
   updatedBy: String
+  "names the content (REST's ETag): pass it as expectedVersion"
+  version: String!
 }
 
 """
@@ -2773,6 +2819,8 @@ type SeverityLevel {
   updatedAt: Time
   createdBy: String
   updatedBy: String
+  "names the content (REST's ETag): pass it as expectedVersion"
+  version: String!
 }
 
 "Where an incident stands in the tenant's phase list (the status-page model)."
@@ -2791,6 +2839,8 @@ type PhaseList {
   phases: [String!]!
   createdAt: Time
   createdBy: String
+  "names this generation (REST's ETag): pass the current one's as replacePhases' expectedVersion"
+  version: String!
 }
 
 input PhaseInput {
@@ -2836,14 +2886,17 @@ extend type Query {
 extend type Mutation {
   "Impact types, severities and phases need components:write; built-in entries are read-only."
   createImpactType(input: CreateImpactTypeInput!): ImpactType!
-  updateImpactType(id: ID!, input: UpdateImpactTypeInput!): ImpactType!
-  "Refused (Conflict) while an incident's affects use the type."
-  deleteImpactType(id: ID!): ID!
+  "expectedVersion: apply only to this version (the type's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
+  updateImpactType(id: ID!, input: UpdateImpactTypeInput!, expectedVersion: String): ImpactType!
+  "Refused (Conflict) while an incident's affects use the type. expectedVersion: as for updateImpactType."
+  deleteImpactType(id: ID!, expectedVersion: String): ID!
   createSeverity(input: CreateSeverityInput!): SeverityLevel!
-  updateSeverity(displayName: String!, input: UpdateSeverityInput!): SeverityLevel!
-  deleteSeverity(displayName: String!): String!
-  "Stores the whole list as a new generation; older generations stay readable."
-  replacePhases(phases: [String!]!): PhaseList!
+  "expectedVersion: apply only to this version (the severity's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
+  updateSeverity(displayName: String!, input: UpdateSeverityInput!, expectedVersion: String): SeverityLevel!
+  "expectedVersion: as for updateSeverity."
+  deleteSeverity(displayName: String!, expectedVersion: String): String!
+  "Stores the whole list as a new generation; older generations stay readable. expectedVersion: the current generation's ` + "`" + `version` + "`" + ` (another replacement since is a PreconditionFailed error)."
+  replacePhases(phases: [String!]!, expectedVersion: String): PhaseList!
 }
 `, BuiltIn: false},
 	{Name: "../components.graphqls", Input: `"A part of a service whose status is tracked (the status-page model)."
@@ -3285,8 +3338,10 @@ extend type Subscription {
 
 "A tenant's own rules."
 type TenantSettings {
-  "every change of an incident or component must name the version it expects (expectedVersion, If-Match)"
+  "every change of an existing resource (update, delete, revoke, rotate, replacePhases; not these settings) must name the version it expects (expectedVersion, If-Match), or it is a PreconditionRequired error"
   requirePreconditions: Boolean!
+  "names the settings (REST's ETag): pass it as expectedVersion"
+  version: String!
 }
 
 extend type Query {
@@ -3295,8 +3350,8 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Sets whether every change must name its expected version (apikeys:admin; audited). The twin of PUT /v1/settings."
-  setRequirePreconditions(required: Boolean!): TenantSettings!
+  "Sets whether every change must name its expected version (apikeys:admin; audited). The twin of PUT /v1/settings. expectedVersion: apply only to this version of the settings (PreconditionFailed otherwise); never required here."
+  setRequirePreconditions(required: Boolean!, expectedVersion: String): TenantSettings!
 }
 `, BuiltIn: false},
 	{Name: "../updates.graphqls", Input: `# An incident's timeline.
@@ -3417,6 +3472,8 @@ type Webhook {
   previousSecretUntil: Time
   createdAt: Time!
   updatedAt: Time!
+  "names the endpoint's own fields, not failingSince (REST's ETag): pass it as expectedVersion"
+  version: String!
 }
 
 "An endpoint with its secret (whsec_…), shown once."
@@ -3468,9 +3525,12 @@ extend type Query {
 extend type Mutation {
   "url and events are required; the secret is shown once."
   createWebhook(input: WebhookInput!): WebhookWithSecret!
-  updateWebhook(id: ID!, input: WebhookInput!): Webhook!
-  deleteWebhook(id: ID!): ID!
-  rotateWebhookSecret(id: ID!): WebhookWithSecret!
+  "expectedVersion: apply only to this version (the endpoint's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
+  updateWebhook(id: ID!, input: WebhookInput!, expectedVersion: String): Webhook!
+  "expectedVersion: as for updateWebhook."
+  deleteWebhook(id: ID!, expectedVersion: String): ID!
+  "expectedVersion: as for updateWebhook."
+  rotateWebhookSecret(id: ID!, expectedVersion: String): WebhookWithSecret!
   sendWebhookTest(id: ID!): WebhookDelivery!
   redeliverWebhook(delivery: ID!): WebhookDelivery!
 }
@@ -3532,6 +3592,8 @@ func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphq
 		return ec.fieldContext_ApiKey_lastUsedAt(ctx, field)
 	case "revokedAt":
 		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_ApiKey_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
 }
@@ -3710,6 +3772,8 @@ func (ec *executionContext) childFields_ImpactType(ctx context.Context, field gr
 		return ec.fieldContext_ImpactType_createdBy(ctx, field)
 	case "updatedBy":
 		return ec.fieldContext_ImpactType_updatedBy(ctx, field)
+	case "version":
+		return ec.fieldContext_ImpactType_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImpactType", field.Name)
 }
@@ -3872,6 +3936,8 @@ func (ec *executionContext) childFields_PhaseList(ctx context.Context, field gra
 		return ec.fieldContext_PhaseList_createdAt(ctx, field)
 	case "createdBy":
 		return ec.fieldContext_PhaseList_createdBy(ctx, field)
+	case "version":
+		return ec.fieldContext_PhaseList_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PhaseList", field.Name)
 }
@@ -3978,6 +4044,8 @@ func (ec *executionContext) childFields_SeverityLevel(ctx context.Context, field
 		return ec.fieldContext_SeverityLevel_createdBy(ctx, field)
 	case "updatedBy":
 		return ec.fieldContext_SeverityLevel_updatedBy(ctx, field)
+	case "version":
+		return ec.fieldContext_SeverityLevel_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SeverityLevel", field.Name)
 }
@@ -4010,6 +4078,8 @@ func (ec *executionContext) childFields_TenantSettings(ctx context.Context, fiel
 	switch field.Name {
 	case "requirePreconditions":
 		return ec.fieldContext_TenantSettings_requirePreconditions(ctx, field)
+	case "version":
+		return ec.fieldContext_TenantSettings_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TenantSettings", field.Name)
 }
@@ -4088,6 +4158,8 @@ func (ec *executionContext) childFields_Webhook(ctx context.Context, field graph
 		return ec.fieldContext_Webhook_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Webhook_updatedAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Webhook_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Webhook", field.Name)
 }
@@ -4497,6 +4569,14 @@ func (ec *executionContext) field_Mutation_deleteImpactType_args(ctx context.Con
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4547,6 +4627,14 @@ func (ec *executionContext) field_Mutation_deleteSeverity_args(ctx context.Conte
 		return nil, err
 	}
 	args["displayName"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4561,6 +4649,14 @@ func (ec *executionContext) field_Mutation_deleteWebhook_args(ctx context.Contex
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4589,6 +4685,14 @@ func (ec *executionContext) field_Mutation_replacePhases_args(ctx context.Contex
 		return nil, err
 	}
 	args["phases"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4617,6 +4721,14 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4639,6 +4751,14 @@ func (ec *executionContext) field_Mutation_rotateApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["overlapSeconds"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -4653,6 +4773,14 @@ func (ec *executionContext) field_Mutation_rotateWebhookSecret_args(ctx context.
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4681,6 +4809,14 @@ func (ec *executionContext) field_Mutation_setRequirePreconditions_args(ctx cont
 		return nil, err
 	}
 	args["required"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -4755,6 +4891,14 @@ func (ec *executionContext) field_Mutation_updateImpactType_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -4807,6 +4951,14 @@ func (ec *executionContext) field_Mutation_updateSeverity_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -4829,6 +4981,14 @@ func (ec *executionContext) field_Mutation_updateWebhook_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -5726,6 +5886,29 @@ func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKey_version(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, true, false, "String")
 }
 
 func (ec *executionContext) _ApiKeySecret_apiKey(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.APIKeySecret) (ret graphql.Marshaler) {
@@ -7136,6 +7319,29 @@ func (ec *executionContext) fieldContext_ImpactType_updatedBy(_ context.Context,
 	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
 }
 
+func (ec *executionContext) _ImpactType_version(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.ImpactType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactType_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactType_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactType", field, false, false, "String")
+}
+
 func (ec *executionContext) _Incident_id(ctx context.Context, field graphql.CollectedField, obj *model.Incident) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8359,7 +8565,7 @@ func (ec *executionContext) _Mutation_revokeApiKey(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RevokeAPIKey(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().RevokeAPIKey(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
@@ -8403,7 +8609,7 @@ func (ec *executionContext) _Mutation_rotateApiKey(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RotateAPIKey(ctx, fc.Args["id"].(string), fc.Args["overlapSeconds"].(*int))
+			return ec.Resolvers.Mutation().RotateAPIKey(ctx, fc.Args["id"].(string), fc.Args["overlapSeconds"].(*int), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.APIKeySecret) graphql.Marshaler {
@@ -8491,7 +8697,7 @@ func (ec *executionContext) _Mutation_updateImpactType(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateImpactType(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateImpactTypeInput))
+			return ec.Resolvers.Mutation().UpdateImpactType(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateImpactTypeInput), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
@@ -8535,7 +8741,7 @@ func (ec *executionContext) _Mutation_deleteImpactType(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteImpactType(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().DeleteImpactType(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -8623,7 +8829,7 @@ func (ec *executionContext) _Mutation_updateSeverity(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateSeverity(ctx, fc.Args["displayName"].(string), fc.Args["input"].(gqlmodel.UpdateSeverityInput))
+			return ec.Resolvers.Mutation().UpdateSeverity(ctx, fc.Args["displayName"].(string), fc.Args["input"].(gqlmodel.UpdateSeverityInput), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
@@ -8667,7 +8873,7 @@ func (ec *executionContext) _Mutation_deleteSeverity(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteSeverity(ctx, fc.Args["displayName"].(string))
+			return ec.Resolvers.Mutation().DeleteSeverity(ctx, fc.Args["displayName"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -8711,7 +8917,7 @@ func (ec *executionContext) _Mutation_replacePhases(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReplacePhases(ctx, fc.Args["phases"].([]string))
+			return ec.Resolvers.Mutation().ReplacePhases(ctx, fc.Args["phases"].([]string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PhaseList) graphql.Marshaler {
@@ -9063,7 +9269,7 @@ func (ec *executionContext) _Mutation_setRequirePreconditions(ctx context.Contex
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SetRequirePreconditions(ctx, fc.Args["required"].(bool))
+			return ec.Resolvers.Mutation().SetRequirePreconditions(ctx, fc.Args["required"].(bool), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TenantSettings) graphql.Marshaler {
@@ -9195,7 +9401,7 @@ func (ec *executionContext) _Mutation_updateWebhook(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateWebhook(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.WebhookInput))
+			return ec.Resolvers.Mutation().UpdateWebhook(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.WebhookInput), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.WebhookEndpoint) graphql.Marshaler {
@@ -9239,7 +9445,7 @@ func (ec *executionContext) _Mutation_deleteWebhook(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteWebhook(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().DeleteWebhook(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -9283,7 +9489,7 @@ func (ec *executionContext) _Mutation_rotateWebhookSecret(ctx context.Context, f
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RotateWebhookSecret(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().RotateWebhookSecret(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WebhookWithSecret) graphql.Marshaler {
@@ -9655,6 +9861,29 @@ func (ec *executionContext) _PhaseList_createdBy(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_PhaseList_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "String")
+}
+
+func (ec *executionContext) _PhaseList_version(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.PhaseList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseList_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseList_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PhaseList", field, false, false, "String")
 }
 
@@ -11392,6 +11621,29 @@ func (ec *executionContext) fieldContext_SeverityLevel_updatedBy(_ context.Conte
 	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "String")
 }
 
+func (ec *executionContext) _SeverityLevel_version(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SeverityLevel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityLevel_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityLevel_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityLevel", field, false, false, "String")
+}
+
 func (ec *executionContext) _StatusPublication_public(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.StatusPublication) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11710,6 +11962,29 @@ func (ec *executionContext) _TenantSettings_requirePreconditions(ctx context.Con
 }
 func (ec *executionContext) fieldContext_TenantSettings_requirePreconditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TenantSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TenantSettings_version(ctx context.Context, field graphql.CollectedField, obj *model.TenantSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TenantSettings_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TenantSettings_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TenantSettings", field, true, false, "String")
 }
 
 func (ec *executionContext) _UptimeDay_date(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.UptimeDay) (ret graphql.Marshaler) {
@@ -12358,6 +12633,29 @@ func (ec *executionContext) _Webhook_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Webhook_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Webhook", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Webhook_version(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Webhook_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Webhook_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Webhook", field, true, false, "String")
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
@@ -15563,6 +15861,11 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._ApiKey_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16152,6 +16455,11 @@ func (ec *executionContext) _ImpactType(ctx context.Context, sel ast.SelectionSe
 		case "updatedBy":
 			out.Values[i] = ec._ImpactType_updatedBy(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ImpactType_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -16925,6 +17233,11 @@ func (ec *executionContext) _PhaseList(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "version":
+			out.Values[i] = ec._PhaseList_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17438,6 +17751,11 @@ func (ec *executionContext) _SeverityLevel(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "version":
+			out.Values[i] = ec._SeverityLevel_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17578,6 +17896,11 @@ func (ec *executionContext) _TenantSettings(ctx context.Context, sel ast.Selecti
 			out.Values[i] = graphql.MarshalString("TenantSettings")
 		case "requirePreconditions":
 			out.Values[i] = ec._TenantSettings_requirePreconditions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._TenantSettings_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -17828,6 +18151,11 @@ func (ec *executionContext) _Webhook(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Webhook_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._Webhook_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -187,6 +187,8 @@ type ImpactType struct {
 	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
 	CreatedBy *string         `json:"createdBy,omitempty"`
 	UpdatedBy *string         `json:"updatedBy,omitempty"`
+	// names the content (REST's ETag): pass it as expectedVersion
+	Version string `json:"version"`
 }
 
 type IncidentConnection struct {
@@ -280,6 +282,8 @@ type PhaseList struct {
 	Phases     []string   `json:"phases"`
 	CreatedAt  *time.Time `json:"createdAt,omitempty"`
 	CreatedBy  *string    `json:"createdBy,omitempty"`
+	// names this generation (REST's ETag): pass the current one's as replacePhases' expectedVersion
+	Version string `json:"version"`
 }
 
 type PublicComponent struct {
@@ -359,6 +363,8 @@ type SeverityLevel struct {
 	UpdatedAt *time.Time      `json:"updatedAt,omitempty"`
 	CreatedBy *string         `json:"createdBy,omitempty"`
 	UpdatedBy *string         `json:"updatedBy,omitempty"`
+	// names the content (REST's ETag): pass it as expectedVersion
+	Version string `json:"version"`
 }
 
 // How the tenant's status is published.

@@ -1642,6 +1642,18 @@ type CreateApiKeyParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// RevokeApiKeyParams defines parameters for RevokeApiKey.
+type RevokeApiKeyParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetApiKeyParams defines parameters for GetApiKey.
+type GetApiKeyParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // RotateApiKeyJSONBody defines parameters for RotateApiKey.
 type RotateApiKeyJSONBody struct {
 	OverlapSeconds *int `json:"overlapSeconds,omitempty"`
@@ -1656,6 +1668,9 @@ type RotateApiKeyParams struct {
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
 	// answers of 5xx and 429 are not kept.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListAuditEventsParams defines parameters for ListAuditEvents.
@@ -1796,6 +1811,24 @@ type CreateImpactTypeParams struct {
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
 	// answers of 5xx and 429 are not kept.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteImpactTypeParams defines parameters for DeleteImpactType.
+type DeleteImpactTypeParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetImpactTypeParams defines parameters for GetImpactType.
+type GetImpactTypeParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// UpdateImpactTypeParams defines parameters for UpdateImpactType.
+type UpdateImpactTypeParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListIncidentsParams defines parameters for ListIncidents.
@@ -1977,6 +2010,12 @@ type CreateMaintenanceParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// GetPhasesParams defines parameters for GetPhases.
+type GetPhasesParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // ReplacePhasesParams defines parameters for ReplacePhases.
 type ReplacePhasesParams struct {
 	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
@@ -1986,6 +2025,15 @@ type ReplacePhasesParams struct {
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
 	// answers of 5xx and 429 are not kept.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetPhaseGenerationParams defines parameters for GetPhaseGeneration.
+type GetPhaseGenerationParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // GetPublicBadgeParams defines parameters for GetPublicBadge.
@@ -2010,6 +2058,18 @@ type GetPublicUptimeParams struct {
 	Component []string `form:"component" json:"component"`
 }
 
+// GetSettingsParams defines parameters for GetSettings.
+type GetSettingsParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// SetSettingsParams defines parameters for SetSettings.
+type SetSettingsParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // CreateSeverityParams defines parameters for CreateSeverity.
 type CreateSeverityParams struct {
 	// IdempotencyKey Any unique string (1 to 255 printable ASCII characters, e.g. a UUID). The first request
@@ -2021,10 +2081,46 @@ type CreateSeverityParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// DeleteSeverityParams defines parameters for DeleteSeverity.
+type DeleteSeverityParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetSeverityParams defines parameters for GetSeverity.
+type GetSeverityParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// UpdateSeverityParams defines parameters for UpdateSeverity.
+type UpdateSeverityParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // SetStatusPublicationJSONBody defines parameters for SetStatusPublication.
 type SetStatusPublicationJSONBody struct {
 	AllowedOrigins *[]string `json:"allowedOrigins,omitempty"`
 	Public         bool      `json:"public"`
+}
+
+// DeleteWebhookParams defines parameters for DeleteWebhook.
+type DeleteWebhookParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetWebhookParams defines parameters for GetWebhook.
+type GetWebhookParams struct {
+	// IfNoneMatch The ETag of the caller's copy; 304 while it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// UpdateWebhookParams defines parameters for UpdateWebhook.
+type UpdateWebhookParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -2036,6 +2132,12 @@ type ListWebhookDeliveriesParams struct {
 // RedeliverWebhookSinceJSONBody defines parameters for RedeliverWebhookSince.
 type RedeliverWebhookSinceJSONBody struct {
 	Since time.Time `json:"since"`
+}
+
+// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
+type RotateWebhookSecretParams struct {
+	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
@@ -2280,21 +2382,25 @@ type ClientInterface interface {
 
 	// RevokeApiKey Revoke an API key
 	//
-	// The key stops working at once, on every instance. Revoking a revoked key is a no-op. Requires `apikeys:admin`.
+	// The key stops working at once, on every instance. Revoking a revoked key is a no-op. `If-Match` applies it only to the version it names (412 with the current ETag otherwise). Requires `apikeys:admin`.
 	//
 	// Corresponds with DELETE /v1/api-keys/{id} (the `RevokeApiKey` operationId).
-	RevokeApiKey(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RevokeApiKey(ctx context.Context, id string, params *RevokeApiKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetApiKey Get an API key
 	//
+	// The ETag names the key's own fields, not `lastUsedAt` (which moves with every use). Requires `apikeys:admin`.
+	//
 	// Corresponds with GET /v1/api-keys/{id} (the `GetApiKey` operationId).
-	GetApiKey(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetApiKey(ctx context.Context, id string, params *GetApiKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RotateApiKeyWithBody Rotate an API key
 	//
 	// Issues a successor with the same name, scopes and tier and returns its secret once. The old
 	// key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-	// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+	// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+	// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+	// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2305,7 +2411,9 @@ type ClientInterface interface {
 	//
 	// Issues a successor with the same name, scopes and tier and returns its secret once. The old
 	// key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-	// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+	// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+	// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+	// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2501,14 +2609,14 @@ type ClientInterface interface {
 	// Refused with 409 while the affects of any incident use it; built-in types are read-only (422). Requires `components:write`.
 	//
 	// Corresponds with DELETE /v1/impact-types/{id} (the `DeleteImpactType` operationId).
-	DeleteImpactType(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteImpactType(ctx context.Context, id string, params *DeleteImpactTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetImpactType Get an impact type
 	//
 	// Requires `incidents:read` or `components:read`.
 	//
 	// Corresponds with GET /v1/impact-types/{id} (the `GetImpactType` operationId).
-	GetImpactType(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetImpactType(ctx context.Context, id string, params *GetImpactTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateImpactTypeWithBody Update an impact type
 	//
@@ -2517,7 +2625,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-	UpdateImpactTypeWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateImpactTypeWithBody(ctx context.Context, id string, params *UpdateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateImpactType Update an impact type
 	//
@@ -2526,7 +2634,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-	UpdateImpactType(ctx context.Context, id string, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateImpactType(ctx context.Context, id string, params *UpdateImpactTypeParams, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListIncidents Search and list incidents
 	//
@@ -2742,11 +2850,11 @@ type ClientInterface interface {
 	// The newest generation of the tenant's incident phases (the status-page model); generation 0 with no phases before the first list is stored. Requires `incidents:read` or `components:read`.
 	//
 	// Corresponds with GET /v1/phases (the `GetPhases` operationId).
-	GetPhases(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetPhases(ctx context.Context, params *GetPhasesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReplacePhasesWithBody Replace the phase list
 	//
-	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2755,7 +2863,7 @@ type ClientInterface interface {
 
 	// ReplacePhases Replace the phase list
 	//
-	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2767,7 +2875,7 @@ type ClientInterface interface {
 	// Requires `incidents:read` or `components:read`.
 	//
 	// Corresponds with GET /v1/phases/{generation} (the `GetPhaseGeneration` operationId).
-	GetPhaseGeneration(ctx context.Context, generation int, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetPhaseGeneration(ctx context.Context, generation int, params *GetPhaseGenerationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetPublicBadge A status badge
 	//
@@ -2829,27 +2937,35 @@ type ClientInterface interface {
 	// Requires `apikeys:admin`.
 	//
 	// Corresponds with GET /v1/settings (the `GetSettings` operationId).
-	GetSettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetSettings(ctx context.Context, params *GetSettingsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetSettingsWithBody Set the tenant's settings
 	//
-	// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-	// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+	// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+	// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+	// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+	// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+	// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+	// Requires `apikeys:admin`; audited.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-	SetSettingsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetSettingsWithBody(ctx context.Context, params *SetSettingsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetSettings Set the tenant's settings
 	//
-	// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-	// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+	// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+	// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+	// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+	// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+	// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+	// Requires `apikeys:admin`; audited.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-	SetSettings(ctx context.Context, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetSettings(ctx context.Context, params *SetSettingsParams, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSeverities Severities
 	//
@@ -2881,14 +2997,14 @@ type ClientInterface interface {
 	// Affects keep their values. Built-in severities are read-only (422). Requires `components:write`.
 	//
 	// Corresponds with DELETE /v1/severities/{name} (the `DeleteSeverity` operationId).
-	DeleteSeverity(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteSeverity(ctx context.Context, name string, params *DeleteSeverityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSeverity Get a severity
 	//
 	// Requires `incidents:read` or `components:read`.
 	//
 	// Corresponds with GET /v1/severities/{name} (the `GetSeverity` operationId).
-	GetSeverity(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetSeverity(ctx context.Context, name string, params *GetSeverityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateSeverityWithBody Update a severity
 	//
@@ -2897,7 +3013,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-	UpdateSeverityWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateSeverityWithBody(ctx context.Context, name string, params *UpdateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateSeverity Update a severity
 	//
@@ -2906,7 +3022,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-	UpdateSeverity(ctx context.Context, name string, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateSeverity(ctx context.Context, name string, params *UpdateSeverityParams, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetStatus Status summary for widgets
 	//
@@ -2983,30 +3099,30 @@ type ClientInterface interface {
 	// Its delivery log goes with it; pending deliveries are dropped.
 	//
 	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-	DeleteWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteWebhook(ctx context.Context, id string, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWebhook One webhook endpoint
 	//
 	// Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-	GetWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetWebhook(ctx context.Context, id string, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateWebhookWithBody Change a webhook endpoint
 	//
-	// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+	// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateWebhookWithBody(ctx context.Context, id string, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateWebhook Change a webhook endpoint
 	//
-	// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+	// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhook(ctx context.Context, id string, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateWebhook(ctx context.Context, id string, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWebhookDeliveries An endpoint's delivery log
 	//
@@ -3042,10 +3158,10 @@ type ClientInterface interface {
 
 	// RotateWebhookSecret Rotate an endpoint's secret
 	//
-	// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours.
+	// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours. `If-Match` applies it only to the version it names.
 	//
 	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `RotateWebhookSecret` operationId).
-	RotateWebhookSecret(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RotateWebhookSecret(ctx context.Context, id string, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// TestWebhook Send a test message
 	//
@@ -3148,11 +3264,11 @@ func (c *Client) CreateApiKey(ctx context.Context, params *CreateApiKeyParams, b
 
 // RevokeApiKey Revoke an API key
 //
-// The key stops working at once, on every instance. Revoking a revoked key is a no-op. Requires `apikeys:admin`.
+// The key stops working at once, on every instance. Revoking a revoked key is a no-op. `If-Match` applies it only to the version it names (412 with the current ETag otherwise). Requires `apikeys:admin`.
 //
 // Corresponds with DELETE /v1/api-keys/{id} (the `RevokeApiKey` operationId).
-func (c *Client) RevokeApiKey(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRevokeApiKeyRequest(c.Server, id)
+func (c *Client) RevokeApiKey(ctx context.Context, id string, params *RevokeApiKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeApiKeyRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3165,9 +3281,11 @@ func (c *Client) RevokeApiKey(ctx context.Context, id string, reqEditors ...Requ
 
 // GetApiKey Get an API key
 //
+// The ETag names the key's own fields, not `lastUsedAt` (which moves with every use). Requires `apikeys:admin`.
+//
 // Corresponds with GET /v1/api-keys/{id} (the `GetApiKey` operationId).
-func (c *Client) GetApiKey(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetApiKeyRequest(c.Server, id)
+func (c *Client) GetApiKey(ctx context.Context, id string, params *GetApiKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetApiKeyRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3182,7 +3300,9 @@ func (c *Client) GetApiKey(ctx context.Context, id string, reqEditors ...Request
 //
 // Issues a successor with the same name, scopes and tier and returns its secret once. The old
 // key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3203,7 +3323,9 @@ func (c *Client) RotateApiKeyWithBody(ctx context.Context, id string, params *Ro
 //
 // Issues a successor with the same name, scopes and tier and returns its secret once. The old
 // key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3589,8 +3711,8 @@ func (c *Client) CreateImpactType(ctx context.Context, params *CreateImpactTypeP
 // Refused with 409 while the affects of any incident use it; built-in types are read-only (422). Requires `components:write`.
 //
 // Corresponds with DELETE /v1/impact-types/{id} (the `DeleteImpactType` operationId).
-func (c *Client) DeleteImpactType(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteImpactTypeRequest(c.Server, id)
+func (c *Client) DeleteImpactType(ctx context.Context, id string, params *DeleteImpactTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteImpactTypeRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3606,8 +3728,8 @@ func (c *Client) DeleteImpactType(ctx context.Context, id string, reqEditors ...
 // Requires `incidents:read` or `components:read`.
 //
 // Corresponds with GET /v1/impact-types/{id} (the `GetImpactType` operationId).
-func (c *Client) GetImpactType(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetImpactTypeRequest(c.Server, id)
+func (c *Client) GetImpactType(ctx context.Context, id string, params *GetImpactTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetImpactTypeRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3625,8 +3747,8 @@ func (c *Client) GetImpactType(ctx context.Context, id string, reqEditors ...Req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-func (c *Client) UpdateImpactTypeWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateImpactTypeRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) UpdateImpactTypeWithBody(ctx context.Context, id string, params *UpdateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateImpactTypeRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3644,8 +3766,8 @@ func (c *Client) UpdateImpactTypeWithBody(ctx context.Context, id string, conten
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-func (c *Client) UpdateImpactType(ctx context.Context, id string, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateImpactTypeRequest(c.Server, id, body)
+func (c *Client) UpdateImpactType(ctx context.Context, id string, params *UpdateImpactTypeParams, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateImpactTypeRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4050,8 +4172,8 @@ func (c *Client) DeleteMaintenance(ctx context.Context, id string, reqEditors ..
 // The newest generation of the tenant's incident phases (the status-page model); generation 0 with no phases before the first list is stored. Requires `incidents:read` or `components:read`.
 //
 // Corresponds with GET /v1/phases (the `GetPhases` operationId).
-func (c *Client) GetPhases(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetPhasesRequest(c.Server)
+func (c *Client) GetPhases(ctx context.Context, params *GetPhasesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPhasesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4064,7 +4186,7 @@ func (c *Client) GetPhases(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // ReplacePhasesWithBody Replace the phase list
 //
-// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4083,7 +4205,7 @@ func (c *Client) ReplacePhasesWithBody(ctx context.Context, params *ReplacePhase
 
 // ReplacePhases Replace the phase list
 //
-// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4105,8 +4227,8 @@ func (c *Client) ReplacePhases(ctx context.Context, params *ReplacePhasesParams,
 // Requires `incidents:read` or `components:read`.
 //
 // Corresponds with GET /v1/phases/{generation} (the `GetPhaseGeneration` operationId).
-func (c *Client) GetPhaseGeneration(ctx context.Context, generation int, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetPhaseGenerationRequest(c.Server, generation)
+func (c *Client) GetPhaseGeneration(ctx context.Context, generation int, params *GetPhaseGenerationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPhaseGenerationRequest(c.Server, generation, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4237,8 +4359,8 @@ func (c *Client) GetPublicUptime(ctx context.Context, tenant PublicTenant, param
 // Requires `apikeys:admin`.
 //
 // Corresponds with GET /v1/settings (the `GetSettings` operationId).
-func (c *Client) GetSettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetSettingsRequest(c.Server)
+func (c *Client) GetSettings(ctx context.Context, params *GetSettingsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSettingsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4251,14 +4373,18 @@ func (c *Client) GetSettings(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // SetSettingsWithBody Set the tenant's settings
 //
-// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+// Requires `apikeys:admin`; audited.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-func (c *Client) SetSettingsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetSettingsRequestWithBody(c.Server, contentType, body)
+func (c *Client) SetSettingsWithBody(ctx context.Context, params *SetSettingsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetSettingsRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4271,14 +4397,18 @@ func (c *Client) SetSettingsWithBody(ctx context.Context, contentType string, bo
 
 // SetSettings Set the tenant's settings
 //
-// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+// Requires `apikeys:admin`; audited.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-func (c *Client) SetSettings(ctx context.Context, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetSettingsRequest(c.Server, body)
+func (c *Client) SetSettings(ctx context.Context, params *SetSettingsParams, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetSettingsRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4349,8 +4479,8 @@ func (c *Client) CreateSeverity(ctx context.Context, params *CreateSeverityParam
 // Affects keep their values. Built-in severities are read-only (422). Requires `components:write`.
 //
 // Corresponds with DELETE /v1/severities/{name} (the `DeleteSeverity` operationId).
-func (c *Client) DeleteSeverity(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteSeverityRequest(c.Server, name)
+func (c *Client) DeleteSeverity(ctx context.Context, name string, params *DeleteSeverityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSeverityRequest(c.Server, name, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4366,8 +4496,8 @@ func (c *Client) DeleteSeverity(ctx context.Context, name string, reqEditors ...
 // Requires `incidents:read` or `components:read`.
 //
 // Corresponds with GET /v1/severities/{name} (the `GetSeverity` operationId).
-func (c *Client) GetSeverity(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetSeverityRequest(c.Server, name)
+func (c *Client) GetSeverity(ctx context.Context, name string, params *GetSeverityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSeverityRequest(c.Server, name, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4385,8 +4515,8 @@ func (c *Client) GetSeverity(ctx context.Context, name string, reqEditors ...Req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-func (c *Client) UpdateSeverityWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateSeverityRequestWithBody(c.Server, name, contentType, body)
+func (c *Client) UpdateSeverityWithBody(ctx context.Context, name string, params *UpdateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSeverityRequestWithBody(c.Server, name, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4404,8 +4534,8 @@ func (c *Client) UpdateSeverityWithBody(ctx context.Context, name string, conten
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-func (c *Client) UpdateSeverity(ctx context.Context, name string, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateSeverityRequest(c.Server, name, body)
+func (c *Client) UpdateSeverity(ctx context.Context, name string, params *UpdateSeverityParams, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSeverityRequest(c.Server, name, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4551,8 +4681,8 @@ func (c *Client) CreateWebhook(ctx context.Context, body CreateWebhookJSONReques
 // Its delivery log goes with it; pending deliveries are dropped.
 //
 // Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-func (c *Client) DeleteWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteWebhookRequest(c.Server, id)
+func (c *Client) DeleteWebhook(ctx context.Context, id string, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteWebhookRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4566,8 +4696,8 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string, reqEditors ...Req
 // GetWebhook One webhook endpoint
 //
 // Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-func (c *Client) GetWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetWebhookRequest(c.Server, id)
+func (c *Client) GetWebhook(ctx context.Context, id string, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWebhookRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4580,13 +4710,13 @@ func (c *Client) GetWebhook(ctx context.Context, id string, reqEditors ...Reques
 
 // UpdateWebhookWithBody Change a webhook endpoint
 //
-// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *Client) UpdateWebhookWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateWebhookRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) UpdateWebhookWithBody(ctx context.Context, id string, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4599,13 +4729,13 @@ func (c *Client) UpdateWebhookWithBody(ctx context.Context, id string, contentTy
 
 // UpdateWebhook Change a webhook endpoint
 //
-// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *Client) UpdateWebhook(ctx context.Context, id string, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateWebhookRequest(c.Server, id, body)
+func (c *Client) UpdateWebhook(ctx context.Context, id string, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4690,11 +4820,11 @@ func (c *Client) RedeliverWebhookSince(ctx context.Context, id string, body Rede
 
 // RotateWebhookSecret Rotate an endpoint's secret
 //
-// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours.
+// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours. `If-Match` applies it only to the version it names.
 //
 // Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `RotateWebhookSecret` operationId).
-func (c *Client) RotateWebhookSecret(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRotateWebhookSecretRequest(c.Server, id)
+func (c *Client) RotateWebhookSecret(ctx context.Context, id string, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSecretRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4859,7 +4989,7 @@ func NewCreateApiKeyRequestWithBody(server string, params *CreateApiKeyParams, c
 }
 
 // NewRevokeApiKeyRequest constructs an http.Request for the RevokeApiKey method
-func NewRevokeApiKeyRequest(server string, id string) (*http.Request, error) {
+func NewRevokeApiKeyRequest(server string, id string, params *RevokeApiKeyParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4889,11 +5019,26 @@ func NewRevokeApiKeyRequest(server string, id string) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewGetApiKeyRequest constructs an http.Request for the GetApiKey method
-func NewGetApiKeyRequest(server string, id string) (*http.Request, error) {
+func NewGetApiKeyRequest(server string, id string, params *GetApiKeyParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4921,6 +5066,21 @@ func NewGetApiKeyRequest(server string, id string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -4981,6 +5141,17 @@ func NewRotateApiKeyRequestWithBody(server string, id string, params *RotateApiK
 			}
 
 			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam1)
 		}
 
 	}
@@ -5821,7 +5992,7 @@ func NewCreateImpactTypeRequestWithBody(server string, params *CreateImpactTypeP
 }
 
 // NewDeleteImpactTypeRequest constructs an http.Request for the DeleteImpactType method
-func NewDeleteImpactTypeRequest(server string, id string) (*http.Request, error) {
+func NewDeleteImpactTypeRequest(server string, id string, params *DeleteImpactTypeParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5851,11 +6022,26 @@ func NewDeleteImpactTypeRequest(server string, id string) (*http.Request, error)
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewGetImpactTypeRequest constructs an http.Request for the GetImpactType method
-func NewGetImpactTypeRequest(server string, id string) (*http.Request, error) {
+func NewGetImpactTypeRequest(server string, id string, params *GetImpactTypeParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5885,22 +6071,37 @@ func NewGetImpactTypeRequest(server string, id string) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewUpdateImpactTypeRequest calls the generic UpdateImpactType builder with application/json body
-func NewUpdateImpactTypeRequest(server string, id string, body UpdateImpactTypeJSONRequestBody) (*http.Request, error) {
+func NewUpdateImpactTypeRequest(server string, id string, params *UpdateImpactTypeParams, body UpdateImpactTypeJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateImpactTypeRequestWithBody(server, id, "application/json", bodyReader)
+	return NewUpdateImpactTypeRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewUpdateImpactTypeRequestWithBody constructs an http.Request for the UpdateImpactType method, with any body, and a specified content type
-func NewUpdateImpactTypeRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateImpactTypeRequestWithBody(server string, id string, params *UpdateImpactTypeParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5931,6 +6132,21 @@ func NewUpdateImpactTypeRequestWithBody(server string, id string, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -6726,7 +6942,7 @@ func NewDeleteMaintenanceRequest(server string, id string) (*http.Request, error
 }
 
 // NewGetPhasesRequest constructs an http.Request for the GetPhases method
-func NewGetPhasesRequest(server string) (*http.Request, error) {
+func NewGetPhasesRequest(server string, params *GetPhasesParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -6747,6 +6963,21 @@ func NewGetPhasesRequest(server string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -6802,13 +7033,24 @@ func NewReplacePhasesRequestWithBody(server string, params *ReplacePhasesParams,
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam1)
+		}
+
 	}
 
 	return req, nil
 }
 
 // NewGetPhaseGenerationRequest constructs an http.Request for the GetPhaseGeneration method
-func NewGetPhaseGenerationRequest(server string, generation int) (*http.Request, error) {
+func NewGetPhaseGenerationRequest(server string, generation int, params *GetPhaseGenerationParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6836,6 +7078,21 @@ func NewGetPhaseGenerationRequest(server string, generation int) (*http.Request,
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -7157,7 +7414,7 @@ func NewGetPublicUptimeRequest(server string, tenant PublicTenant, params *GetPu
 }
 
 // NewGetSettingsRequest constructs an http.Request for the GetSettings method
-func NewGetSettingsRequest(server string) (*http.Request, error) {
+func NewGetSettingsRequest(server string, params *GetSettingsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -7180,22 +7437,37 @@ func NewGetSettingsRequest(server string) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewSetSettingsRequest calls the generic SetSettings builder with application/json body
-func NewSetSettingsRequest(server string, body SetSettingsJSONRequestBody) (*http.Request, error) {
+func NewSetSettingsRequest(server string, params *SetSettingsParams, body SetSettingsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSetSettingsRequestWithBody(server, "application/json", bodyReader)
+	return NewSetSettingsRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewSetSettingsRequestWithBody constructs an http.Request for the SetSettings method, with any body, and a specified content type
-func NewSetSettingsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewSetSettingsRequestWithBody(server string, params *SetSettingsParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -7219,6 +7491,21 @@ func NewSetSettingsRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7306,7 +7593,7 @@ func NewCreateSeverityRequestWithBody(server string, params *CreateSeverityParam
 }
 
 // NewDeleteSeverityRequest constructs an http.Request for the DeleteSeverity method
-func NewDeleteSeverityRequest(server string, name string) (*http.Request, error) {
+func NewDeleteSeverityRequest(server string, name string, params *DeleteSeverityParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7336,11 +7623,26 @@ func NewDeleteSeverityRequest(server string, name string) (*http.Request, error)
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewGetSeverityRequest constructs an http.Request for the GetSeverity method
-func NewGetSeverityRequest(server string, name string) (*http.Request, error) {
+func NewGetSeverityRequest(server string, name string, params *GetSeverityParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7370,22 +7672,37 @@ func NewGetSeverityRequest(server string, name string) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewUpdateSeverityRequest calls the generic UpdateSeverity builder with application/json body
-func NewUpdateSeverityRequest(server string, name string, body UpdateSeverityJSONRequestBody) (*http.Request, error) {
+func NewUpdateSeverityRequest(server string, name string, params *UpdateSeverityParams, body UpdateSeverityJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateSeverityRequestWithBody(server, name, "application/json", bodyReader)
+	return NewUpdateSeverityRequestWithBody(server, name, params, "application/json", bodyReader)
 }
 
 // NewUpdateSeverityRequestWithBody constructs an http.Request for the UpdateSeverity method, with any body, and a specified content type
-func NewUpdateSeverityRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateSeverityRequestWithBody(server string, name string, params *UpdateSeverityParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7416,6 +7733,21 @@ func NewUpdateSeverityRequestWithBody(server string, name string, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7555,7 +7887,7 @@ func NewCreateWebhookRequestWithBody(server string, contentType string, body io.
 }
 
 // NewDeleteWebhookRequest constructs an http.Request for the DeleteWebhook method
-func NewDeleteWebhookRequest(server string, id string) (*http.Request, error) {
+func NewDeleteWebhookRequest(server string, id string, params *DeleteWebhookParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7585,11 +7917,26 @@ func NewDeleteWebhookRequest(server string, id string) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewGetWebhookRequest constructs an http.Request for the GetWebhook method
-func NewGetWebhookRequest(server string, id string) (*http.Request, error) {
+func NewGetWebhookRequest(server string, id string, params *GetWebhookParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7619,22 +7966,37 @@ func NewGetWebhookRequest(server string, id string) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewUpdateWebhookRequest calls the generic UpdateWebhook builder with application/json body
-func NewUpdateWebhookRequest(server string, id string, body UpdateWebhookJSONRequestBody) (*http.Request, error) {
+func NewUpdateWebhookRequest(server string, id string, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateWebhookRequestWithBody(server, id, "application/json", bodyReader)
+	return NewUpdateWebhookRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewUpdateWebhookRequestWithBody constructs an http.Request for the UpdateWebhook method, with any body, and a specified content type
-func NewUpdateWebhookRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateWebhookRequestWithBody(server string, id string, params *UpdateWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7665,6 +8027,21 @@ func NewUpdateWebhookRequestWithBody(server string, id string, contentType strin
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7831,7 +8208,7 @@ func NewRedeliverWebhookSinceRequestWithBody(server string, id string, contentTy
 }
 
 // NewRotateWebhookSecretRequest constructs an http.Request for the RotateWebhookSecret method
-func NewRotateWebhookSecretRequest(server string, id string) (*http.Request, error) {
+func NewRotateWebhookSecretRequest(server string, id string, params *RotateWebhookSecretParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7859,6 +8236,21 @@ func NewRotateWebhookSecretRequest(server string, id string) (*http.Request, err
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -7991,25 +8383,29 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeApiKeyWithResponse Revoke an API key
 	//
-	// The key stops working at once, on every instance. Revoking a revoked key is a no-op. Requires `apikeys:admin`.
+	// The key stops working at once, on every instance. Revoking a revoked key is a no-op. `If-Match` applies it only to the version it names (412 with the current ETag otherwise). Requires `apikeys:admin`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/api-keys/{id} (the `RevokeApiKey` operationId).
-	RevokeApiKeyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error)
+	RevokeApiKeyWithResponse(ctx context.Context, id string, params *RevokeApiKeyParams, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error)
 
 	// GetApiKeyWithResponse Get an API key
+	//
+	// The ETag names the key's own fields, not `lastUsedAt` (which moves with every use). Requires `apikeys:admin`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/api-keys/{id} (the `GetApiKey` operationId).
-	GetApiKeyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetApiKeyResponse, error)
+	GetApiKeyWithResponse(ctx context.Context, id string, params *GetApiKeyParams, reqEditors ...RequestEditorFn) (*GetApiKeyResponse, error)
 
 	// RotateApiKeyWithBodyWithResponse Rotate an API key
 	//
 	// Issues a successor with the same name, scopes and tier and returns its secret once. The old
 	// key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-	// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+	// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+	// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+	// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8020,7 +8416,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Issues a successor with the same name, scopes and tier and returns its secret once. The old
 	// key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-	// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+	// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+	// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+	// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8234,7 +8632,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/impact-types/{id} (the `DeleteImpactType` operationId).
-	DeleteImpactTypeWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteImpactTypeResponse, error)
+	DeleteImpactTypeWithResponse(ctx context.Context, id string, params *DeleteImpactTypeParams, reqEditors ...RequestEditorFn) (*DeleteImpactTypeResponse, error)
 
 	// GetImpactTypeWithResponse Get an impact type
 	//
@@ -8243,7 +8641,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/impact-types/{id} (the `GetImpactType` operationId).
-	GetImpactTypeWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetImpactTypeResponse, error)
+	GetImpactTypeWithResponse(ctx context.Context, id string, params *GetImpactTypeParams, reqEditors ...RequestEditorFn) (*GetImpactTypeResponse, error)
 
 	// UpdateImpactTypeWithBodyWithResponse Update an impact type
 	//
@@ -8252,7 +8650,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-	UpdateImpactTypeWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error)
+	UpdateImpactTypeWithBodyWithResponse(ctx context.Context, id string, params *UpdateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error)
 
 	// UpdateImpactTypeWithResponse Update an impact type
 	//
@@ -8261,7 +8659,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-	UpdateImpactTypeWithResponse(ctx context.Context, id string, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error)
+	UpdateImpactTypeWithResponse(ctx context.Context, id string, params *UpdateImpactTypeParams, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error)
 
 	// ListIncidentsWithResponse Search and list incidents
 	//
@@ -8495,11 +8893,11 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/phases (the `GetPhases` operationId).
-	GetPhasesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPhasesResponse, error)
+	GetPhasesWithResponse(ctx context.Context, params *GetPhasesParams, reqEditors ...RequestEditorFn) (*GetPhasesResponse, error)
 
 	// ReplacePhasesWithBodyWithResponse Replace the phase list
 	//
-	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8508,7 +8906,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReplacePhasesWithResponse Replace the phase list
 	//
-	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+	// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8522,7 +8920,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/phases/{generation} (the `GetPhaseGeneration` operationId).
-	GetPhaseGenerationWithResponse(ctx context.Context, generation int, reqEditors ...RequestEditorFn) (*GetPhaseGenerationResponse, error)
+	GetPhaseGenerationWithResponse(ctx context.Context, generation int, params *GetPhaseGenerationParams, reqEditors ...RequestEditorFn) (*GetPhaseGenerationResponse, error)
 
 	// GetPublicBadgeWithResponse A status badge
 	//
@@ -8598,27 +8996,35 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/settings (the `GetSettings` operationId).
-	GetSettingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSettingsResponse, error)
+	GetSettingsWithResponse(ctx context.Context, params *GetSettingsParams, reqEditors ...RequestEditorFn) (*GetSettingsResponse, error)
 
 	// SetSettingsWithBodyWithResponse Set the tenant's settings
 	//
-	// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-	// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+	// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+	// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+	// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+	// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+	// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+	// Requires `apikeys:admin`; audited.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-	SetSettingsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error)
+	SetSettingsWithBodyWithResponse(ctx context.Context, params *SetSettingsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error)
 
 	// SetSettingsWithResponse Set the tenant's settings
 	//
-	// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-	// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+	// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+	// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+	// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+	// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+	// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+	// Requires `apikeys:admin`; audited.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-	SetSettingsWithResponse(ctx context.Context, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error)
+	SetSettingsWithResponse(ctx context.Context, params *SetSettingsParams, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error)
 
 	// ListSeveritiesWithResponse Severities
 	//
@@ -8654,7 +9060,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/severities/{name} (the `DeleteSeverity` operationId).
-	DeleteSeverityWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*DeleteSeverityResponse, error)
+	DeleteSeverityWithResponse(ctx context.Context, name string, params *DeleteSeverityParams, reqEditors ...RequestEditorFn) (*DeleteSeverityResponse, error)
 
 	// GetSeverityWithResponse Get a severity
 	//
@@ -8663,7 +9069,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/severities/{name} (the `GetSeverity` operationId).
-	GetSeverityWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*GetSeverityResponse, error)
+	GetSeverityWithResponse(ctx context.Context, name string, params *GetSeverityParams, reqEditors ...RequestEditorFn) (*GetSeverityResponse, error)
 
 	// UpdateSeverityWithBodyWithResponse Update a severity
 	//
@@ -8672,7 +9078,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-	UpdateSeverityWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error)
+	UpdateSeverityWithBodyWithResponse(ctx context.Context, name string, params *UpdateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error)
 
 	// UpdateSeverityWithResponse Update a severity
 	//
@@ -8681,7 +9087,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-	UpdateSeverityWithResponse(ctx context.Context, name string, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error)
+	UpdateSeverityWithResponse(ctx context.Context, name string, params *UpdateSeverityParams, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error)
 
 	// GetStatusWithResponse Status summary for widgets
 	//
@@ -8764,32 +9170,32 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-	DeleteWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
+	DeleteWebhookWithResponse(ctx context.Context, id string, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
 
 	// GetWebhookWithResponse One webhook endpoint
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-	GetWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error)
+	GetWebhookWithResponse(ctx context.Context, id string, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error)
 
 	// UpdateWebhookWithBodyWithResponse Change a webhook endpoint
 	//
-	// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+	// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+	UpdateWebhookWithBodyWithResponse(ctx context.Context, id string, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
 
 	// UpdateWebhookWithResponse Change a webhook endpoint
 	//
-	// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+	// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithResponse(ctx context.Context, id string, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+	UpdateWebhookWithResponse(ctx context.Context, id string, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
 
 	// ListWebhookDeliveriesWithResponse An endpoint's delivery log
 	//
@@ -8829,12 +9235,12 @@ type ClientWithResponsesInterface interface {
 
 	// RotateWebhookSecretWithResponse Rotate an endpoint's secret
 	//
-	// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours.
+	// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours. `If-Match` applies it only to the version it names.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `RotateWebhookSecret` operationId).
-	RotateWebhookSecretWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error)
+	RotateWebhookSecretWithResponse(ctx context.Context, id string, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error)
 
 	// TestWebhookWithResponse Send a test message
 	//
@@ -9078,6 +9484,7 @@ func (r ListApiKeysResponse) ContentType() string {
 
 // CreateApiKeyResponse201Headers the declared response headers of an HTTP 201 response for CreateApiKey
 type CreateApiKeyResponse201Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -9273,6 +9680,14 @@ type RevokeApiKeyResponse204Headers struct {
 	XRequestId          *string
 }
 
+// RevokeApiKeyResponse400Headers the declared response headers of an HTTP 400 response for RevokeApiKey
+type RevokeApiKeyResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
 // RevokeApiKeyResponse401Headers the declared response headers of an HTTP 401 response for RevokeApiKey
 type RevokeApiKeyResponse401Headers struct {
 	XRateLimitLimit     *int
@@ -9295,6 +9710,11 @@ type RevokeApiKeyResponse404Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// RevokeApiKeyResponse412Headers the declared response headers of an HTTP 412 response for RevokeApiKey
+type RevokeApiKeyResponse412Headers struct {
+	ETag *string
 }
 
 // RevokeApiKeyResponse429Headers the declared response headers of an HTTP 429 response for RevokeApiKey
@@ -9326,12 +9746,18 @@ type RevokeApiKeyResponse503Headers struct {
 type RevokeApiKeyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -9340,18 +9766,27 @@ type RevokeApiKeyResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *RevokeApiKeyResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RevokeApiKeyResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RevokeApiKeyResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *RevokeApiKeyResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RevokeApiKeyResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *RevokeApiKeyResponse412Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RevokeApiKeyResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RevokeApiKeyResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *RevokeApiKeyResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -9367,6 +9802,16 @@ func (r RevokeApiKeyResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RevokeApiKeyResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9415,10 +9860,16 @@ func (r RevokeApiKeyResponse) ContentType() string {
 
 // GetApiKeyResponse200Headers the declared response headers of an HTTP 200 response for GetApiKey
 type GetApiKeyResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetApiKeyResponse304Headers the declared response headers of an HTTP 304 response for GetApiKey
+type GetApiKeyResponse304Headers struct {
+	ETag *string
 }
 
 // GetApiKeyResponse401Headers the declared response headers of an HTTP 401 response for GetApiKey
@@ -9490,6 +9941,8 @@ type GetApiKeyResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetApiKeyResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetApiKeyResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetApiKeyResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -9570,6 +10023,7 @@ func (r GetApiKeyResponse) ContentType() string {
 
 // RotateApiKeyResponse201Headers the declared response headers of an HTTP 201 response for RotateApiKey
 type RotateApiKeyResponse201Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -9606,6 +10060,11 @@ type RotateApiKeyResponse404Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// RotateApiKeyResponse412Headers the declared response headers of an HTTP 412 response for RotateApiKey
+type RotateApiKeyResponse412Headers struct {
+	ETag *string
 }
 
 // RotateApiKeyResponse413Headers the declared response headers of an HTTP 413 response for RotateApiKey
@@ -9671,12 +10130,16 @@ type RotateApiKeyResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *BusinessRuleViolation
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -9693,6 +10156,8 @@ type RotateApiKeyResponse struct {
 	Headers403 *RotateApiKeyResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RotateApiKeyResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *RotateApiKeyResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *RotateApiKeyResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -9732,6 +10197,11 @@ func (r RotateApiKeyResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r RotateApiKeyResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r RotateApiKeyResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -9745,6 +10215,11 @@ func (r RotateApiKeyResponse) GetApplicationproblemJSON415() *UnsupportedMediaTy
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r RotateApiKeyResponse) GetApplicationproblemJSON422() *BusinessRuleViolation {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r RotateApiKeyResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -10884,6 +11359,14 @@ type DeleteComponentResponse204Headers struct {
 	XRequestId          *string
 }
 
+// DeleteComponentResponse400Headers the declared response headers of an HTTP 400 response for DeleteComponent
+type DeleteComponentResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
 // DeleteComponentResponse401Headers the declared response headers of an HTTP 401 response for DeleteComponent
 type DeleteComponentResponse401Headers struct {
 	XRateLimitLimit     *int
@@ -10950,6 +11433,8 @@ type DeleteComponentResponse503Headers struct {
 type DeleteComponentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -10970,6 +11455,8 @@ type DeleteComponentResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *DeleteComponentResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteComponentResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteComponentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -10986,6 +11473,11 @@ type DeleteComponentResponse struct {
 	Headers500 *DeleteComponentResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *DeleteComponentResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteComponentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -12014,6 +12506,7 @@ func (r ListImpactTypesResponse) ContentType() string {
 
 // CreateImpactTypeResponse201Headers the declared response headers of an HTTP 201 response for CreateImpactType
 type CreateImpactTypeResponse201Headers struct {
+	ETag                *string
 	Location            *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -12244,6 +12737,14 @@ type DeleteImpactTypeResponse204Headers struct {
 	XRequestId          *string
 }
 
+// DeleteImpactTypeResponse400Headers the declared response headers of an HTTP 400 response for DeleteImpactType
+type DeleteImpactTypeResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
 // DeleteImpactTypeResponse401Headers the declared response headers of an HTTP 401 response for DeleteImpactType
 type DeleteImpactTypeResponse401Headers struct {
 	XRateLimitLimit     *int
@@ -12274,6 +12775,11 @@ type DeleteImpactTypeResponse409Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// DeleteImpactTypeResponse412Headers the declared response headers of an HTTP 412 response for DeleteImpactType
+type DeleteImpactTypeResponse412Headers struct {
+	ETag *string
 }
 
 // DeleteImpactTypeResponse422Headers the declared response headers of an HTTP 422 response for DeleteImpactType
@@ -12313,6 +12819,8 @@ type DeleteImpactTypeResponse503Headers struct {
 type DeleteImpactTypeResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -12321,8 +12829,12 @@ type DeleteImpactTypeResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *BusinessRuleViolation
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -12331,6 +12843,8 @@ type DeleteImpactTypeResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *DeleteImpactTypeResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteImpactTypeResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteImpactTypeResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -12339,6 +12853,8 @@ type DeleteImpactTypeResponse struct {
 	Headers404 *DeleteImpactTypeResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *DeleteImpactTypeResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *DeleteImpactTypeResponse412Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *DeleteImpactTypeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -12347,6 +12863,11 @@ type DeleteImpactTypeResponse struct {
 	Headers500 *DeleteImpactTypeResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *DeleteImpactTypeResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteImpactTypeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -12369,9 +12890,19 @@ func (r DeleteImpactTypeResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteImpactTypeResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r DeleteImpactTypeResponse) GetApplicationproblemJSON422() *BusinessRuleViolation {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r DeleteImpactTypeResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -12420,10 +12951,16 @@ func (r DeleteImpactTypeResponse) ContentType() string {
 
 // GetImpactTypeResponse200Headers the declared response headers of an HTTP 200 response for GetImpactType
 type GetImpactTypeResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetImpactTypeResponse304Headers the declared response headers of an HTTP 304 response for GetImpactType
+type GetImpactTypeResponse304Headers struct {
+	ETag *string
 }
 
 // GetImpactTypeResponse401Headers the declared response headers of an HTTP 401 response for GetImpactType
@@ -12495,6 +13032,8 @@ type GetImpactTypeResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetImpactTypeResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetImpactTypeResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetImpactTypeResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -12575,6 +13114,7 @@ func (r GetImpactTypeResponse) ContentType() string {
 
 // UpdateImpactTypeResponse200Headers the declared response headers of an HTTP 200 response for UpdateImpactType
 type UpdateImpactTypeResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -12619,6 +13159,11 @@ type UpdateImpactTypeResponse409Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// UpdateImpactTypeResponse412Headers the declared response headers of an HTTP 412 response for UpdateImpactType
+type UpdateImpactTypeResponse412Headers struct {
+	ETag *string
 }
 
 // UpdateImpactTypeResponse413Headers the declared response headers of an HTTP 413 response for UpdateImpactType
@@ -12686,12 +13231,16 @@ type UpdateImpactTypeResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *BusinessRuleViolation
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -12710,6 +13259,8 @@ type UpdateImpactTypeResponse struct {
 	Headers404 *UpdateImpactTypeResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *UpdateImpactTypeResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *UpdateImpactTypeResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *UpdateImpactTypeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12754,6 +13305,11 @@ func (r UpdateImpactTypeResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateImpactTypeResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r UpdateImpactTypeResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -12767,6 +13323,11 @@ func (r UpdateImpactTypeResponse) GetApplicationproblemJSON415() *UnsupportedMed
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UpdateImpactTypeResponse) GetApplicationproblemJSON422() *BusinessRuleViolation {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r UpdateImpactTypeResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -13331,6 +13892,14 @@ type DeleteIncidentResponse204Headers struct {
 	XRequestId          *string
 }
 
+// DeleteIncidentResponse400Headers the declared response headers of an HTTP 400 response for DeleteIncident
+type DeleteIncidentResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
 // DeleteIncidentResponse401Headers the declared response headers of an HTTP 401 response for DeleteIncident
 type DeleteIncidentResponse401Headers struct {
 	XRateLimitLimit     *int
@@ -13389,6 +13958,8 @@ type DeleteIncidentResponse503Headers struct {
 type DeleteIncidentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -13407,6 +13978,8 @@ type DeleteIncidentResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *DeleteIncidentResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteIncidentResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteIncidentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -13421,6 +13994,11 @@ type DeleteIncidentResponse struct {
 	Headers500 *DeleteIncidentResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *DeleteIncidentResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteIncidentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -15201,10 +15779,16 @@ func (r DeleteMaintenanceResponse) ContentType() string {
 
 // GetPhasesResponse200Headers the declared response headers of an HTTP 200 response for GetPhases
 type GetPhasesResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetPhasesResponse304Headers the declared response headers of an HTTP 304 response for GetPhases
+type GetPhasesResponse304Headers struct {
+	ETag *string
 }
 
 // GetPhasesResponse400Headers the declared response headers of an HTTP 400 response for GetPhases
@@ -15276,6 +15860,8 @@ type GetPhasesResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetPhasesResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetPhasesResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetPhasesResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -15356,6 +15942,7 @@ func (r GetPhasesResponse) ContentType() string {
 
 // ReplacePhasesResponse201Headers the declared response headers of an HTTP 201 response for ReplacePhases
 type ReplacePhasesResponse201Headers struct {
+	ETag                *string
 	Location            *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -15385,6 +15972,11 @@ type ReplacePhasesResponse403Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// ReplacePhasesResponse412Headers the declared response headers of an HTTP 412 response for ReplacePhases
+type ReplacePhasesResponse412Headers struct {
+	ETag *string
 }
 
 // ReplacePhasesResponse413Headers the declared response headers of an HTTP 413 response for ReplacePhases
@@ -15440,10 +16032,14 @@ type ReplacePhasesResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -15458,6 +16054,8 @@ type ReplacePhasesResponse struct {
 	Headers401 *ReplacePhasesResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ReplacePhasesResponse403Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *ReplacePhasesResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *ReplacePhasesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -15490,6 +16088,11 @@ func (r ReplacePhasesResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r ReplacePhasesResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r ReplacePhasesResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -15498,6 +16101,11 @@ func (r ReplacePhasesResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r ReplacePhasesResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r ReplacePhasesResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -15546,10 +16154,16 @@ func (r ReplacePhasesResponse) ContentType() string {
 
 // GetPhaseGenerationResponse200Headers the declared response headers of an HTTP 200 response for GetPhaseGeneration
 type GetPhaseGenerationResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetPhaseGenerationResponse304Headers the declared response headers of an HTTP 304 response for GetPhaseGeneration
+type GetPhaseGenerationResponse304Headers struct {
+	ETag *string
 }
 
 // GetPhaseGenerationResponse400Headers the declared response headers of an HTTP 400 response for GetPhaseGeneration
@@ -15631,6 +16245,8 @@ type GetPhaseGenerationResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetPhaseGenerationResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetPhaseGenerationResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetPhaseGenerationResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -16540,10 +17156,16 @@ func (r GetPublicUptimeResponse) ContentType() string {
 
 // GetSettingsResponse200Headers the declared response headers of an HTTP 200 response for GetSettings
 type GetSettingsResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetSettingsResponse304Headers the declared response headers of an HTTP 304 response for GetSettings
+type GetSettingsResponse304Headers struct {
+	ETag *string
 }
 
 // GetSettingsResponse400Headers the declared response headers of an HTTP 400 response for GetSettings
@@ -16615,6 +17237,8 @@ type GetSettingsResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetSettingsResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetSettingsResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetSettingsResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -16695,6 +17319,7 @@ func (r GetSettingsResponse) ContentType() string {
 
 // SetSettingsResponse200Headers the declared response headers of an HTTP 200 response for SetSettings
 type SetSettingsResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -16723,6 +17348,11 @@ type SetSettingsResponse403Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// SetSettingsResponse412Headers the declared response headers of an HTTP 412 response for SetSettings
+type SetSettingsResponse412Headers struct {
+	ETag *string
 }
 
 // SetSettingsResponse413Headers the declared response headers of an HTTP 413 response for SetSettings
@@ -16778,6 +17408,8 @@ type SetSettingsResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -16796,6 +17428,8 @@ type SetSettingsResponse struct {
 	Headers401 *SetSettingsResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *SetSettingsResponse403Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *SetSettingsResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *SetSettingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -16826,6 +17460,11 @@ func (r SetSettingsResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r SetSettingsResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r SetSettingsResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -17043,6 +17682,7 @@ func (r ListSeveritiesResponse) ContentType() string {
 
 // CreateSeverityResponse201Headers the declared response headers of an HTTP 201 response for CreateSeverity
 type CreateSeverityResponse201Headers struct {
+	ETag                *string
 	Location            *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
@@ -17273,6 +17913,14 @@ type DeleteSeverityResponse204Headers struct {
 	XRequestId          *string
 }
 
+// DeleteSeverityResponse400Headers the declared response headers of an HTTP 400 response for DeleteSeverity
+type DeleteSeverityResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
 // DeleteSeverityResponse401Headers the declared response headers of an HTTP 401 response for DeleteSeverity
 type DeleteSeverityResponse401Headers struct {
 	XRateLimitLimit     *int
@@ -17295,6 +17943,11 @@ type DeleteSeverityResponse404Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// DeleteSeverityResponse412Headers the declared response headers of an HTTP 412 response for DeleteSeverity
+type DeleteSeverityResponse412Headers struct {
+	ETag *string
 }
 
 // DeleteSeverityResponse422Headers the declared response headers of an HTTP 422 response for DeleteSeverity
@@ -17334,14 +17987,20 @@ type DeleteSeverityResponse503Headers struct {
 type DeleteSeverityResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *BusinessRuleViolation
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -17350,12 +18009,16 @@ type DeleteSeverityResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *DeleteSeverityResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteSeverityResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteSeverityResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DeleteSeverityResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteSeverityResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *DeleteSeverityResponse412Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *DeleteSeverityResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -17364,6 +18027,11 @@ type DeleteSeverityResponse struct {
 	Headers500 *DeleteSeverityResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *DeleteSeverityResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteSeverityResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -17381,9 +18049,19 @@ func (r DeleteSeverityResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteSeverityResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r DeleteSeverityResponse) GetApplicationproblemJSON422() *BusinessRuleViolation {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r DeleteSeverityResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -17432,10 +18110,16 @@ func (r DeleteSeverityResponse) ContentType() string {
 
 // GetSeverityResponse200Headers the declared response headers of an HTTP 200 response for GetSeverity
 type GetSeverityResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetSeverityResponse304Headers the declared response headers of an HTTP 304 response for GetSeverity
+type GetSeverityResponse304Headers struct {
+	ETag *string
 }
 
 // GetSeverityResponse401Headers the declared response headers of an HTTP 401 response for GetSeverity
@@ -17507,6 +18191,8 @@ type GetSeverityResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetSeverityResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetSeverityResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSeverityResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -17587,6 +18273,7 @@ func (r GetSeverityResponse) ContentType() string {
 
 // UpdateSeverityResponse200Headers the declared response headers of an HTTP 200 response for UpdateSeverity
 type UpdateSeverityResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -17631,6 +18318,11 @@ type UpdateSeverityResponse409Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// UpdateSeverityResponse412Headers the declared response headers of an HTTP 412 response for UpdateSeverity
+type UpdateSeverityResponse412Headers struct {
+	ETag *string
 }
 
 // UpdateSeverityResponse413Headers the declared response headers of an HTTP 413 response for UpdateSeverity
@@ -17698,12 +18390,16 @@ type UpdateSeverityResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *BusinessRuleViolation
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -17722,6 +18418,8 @@ type UpdateSeverityResponse struct {
 	Headers404 *UpdateSeverityResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *UpdateSeverityResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *UpdateSeverityResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *UpdateSeverityResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -17766,6 +18464,11 @@ func (r UpdateSeverityResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateSeverityResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r UpdateSeverityResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -17779,6 +18482,11 @@ func (r UpdateSeverityResponse) GetApplicationproblemJSON415() *UnsupportedMedia
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UpdateSeverityResponse) GetApplicationproblemJSON422() *BusinessRuleViolation {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r UpdateSeverityResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -18323,6 +19031,7 @@ func (r ListWebhooksResponse) ContentType() string {
 
 // CreateWebhookResponse201Headers the declared response headers of an HTTP 201 response for CreateWebhook
 type CreateWebhookResponse201Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -18535,6 +19244,14 @@ type DeleteWebhookResponse204Headers struct {
 	XRequestId          *string
 }
 
+// DeleteWebhookResponse400Headers the declared response headers of an HTTP 400 response for DeleteWebhook
+type DeleteWebhookResponse400Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
 // DeleteWebhookResponse401Headers the declared response headers of an HTTP 401 response for DeleteWebhook
 type DeleteWebhookResponse401Headers struct {
 	XRateLimitLimit     *int
@@ -18557,6 +19274,11 @@ type DeleteWebhookResponse404Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// DeleteWebhookResponse412Headers the declared response headers of an HTTP 412 response for DeleteWebhook
+type DeleteWebhookResponse412Headers struct {
+	ETag *string
 }
 
 // DeleteWebhookResponse429Headers the declared response headers of an HTTP 429 response for DeleteWebhook
@@ -18588,12 +19310,18 @@ type DeleteWebhookResponse503Headers struct {
 type DeleteWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -18602,18 +19330,27 @@ type DeleteWebhookResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *DeleteWebhookResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteWebhookResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteWebhookResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DeleteWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DeleteWebhookResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *DeleteWebhookResponse412Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteWebhookResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *DeleteWebhookResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *DeleteWebhookResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -18629,6 +19366,16 @@ func (r DeleteWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -18677,10 +19424,16 @@ func (r DeleteWebhookResponse) ContentType() string {
 
 // GetWebhookResponse200Headers the declared response headers of an HTTP 200 response for GetWebhook
 type GetWebhookResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// GetWebhookResponse304Headers the declared response headers of an HTTP 304 response for GetWebhook
+type GetWebhookResponse304Headers struct {
+	ETag *string
 }
 
 // GetWebhookResponse401Headers the declared response headers of an HTTP 401 response for GetWebhook
@@ -18752,6 +19505,8 @@ type GetWebhookResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetWebhookResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetWebhookResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetWebhookResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -18832,6 +19587,7 @@ func (r GetWebhookResponse) ContentType() string {
 
 // UpdateWebhookResponse200Headers the declared response headers of an HTTP 200 response for UpdateWebhook
 type UpdateWebhookResponse200Headers struct {
+	ETag                *string
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -18868,6 +19624,11 @@ type UpdateWebhookResponse404Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// UpdateWebhookResponse412Headers the declared response headers of an HTTP 412 response for UpdateWebhook
+type UpdateWebhookResponse412Headers struct {
+	ETag *string
 }
 
 // UpdateWebhookResponse413Headers the declared response headers of an HTTP 413 response for UpdateWebhook
@@ -18925,10 +19686,14 @@ type UpdateWebhookResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -18945,6 +19710,8 @@ type UpdateWebhookResponse struct {
 	Headers403 *UpdateWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *UpdateWebhookResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *UpdateWebhookResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *UpdateWebhookResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -18982,6 +19749,11 @@ func (r UpdateWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateWebhookResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r UpdateWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -18990,6 +19762,11 @@ func (r UpdateWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r UpdateWebhookResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r UpdateWebhookResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19587,6 +20364,15 @@ func (r RedeliverWebhookSinceResponse) ContentType() string {
 
 // RotateWebhookSecretResponse200Headers the declared response headers of an HTTP 200 response for RotateWebhookSecret
 type RotateWebhookSecretResponse200Headers struct {
+	ETag                *string
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          *string
+}
+
+// RotateWebhookSecretResponse400Headers the declared response headers of an HTTP 400 response for RotateWebhookSecret
+type RotateWebhookSecretResponse400Headers struct {
 	XRateLimitLimit     *int
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
@@ -19615,6 +20401,11 @@ type RotateWebhookSecretResponse404Headers struct {
 	XRateLimitRemaining *int
 	XRateLimitReset     *int
 	XRequestId          *string
+}
+
+// RotateWebhookSecretResponse412Headers the declared response headers of an HTTP 412 response for RotateWebhookSecret
+type RotateWebhookSecretResponse412Headers struct {
+	ETag *string
 }
 
 // RotateWebhookSecretResponse429Headers the declared response headers of an HTTP 429 response for RotateWebhookSecret
@@ -19648,12 +20439,18 @@ type RotateWebhookSecretResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Webhook
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *PreconditionRequired
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimitExceeded
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19662,12 +20459,16 @@ type RotateWebhookSecretResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *RotateWebhookSecretResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RotateWebhookSecretResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RotateWebhookSecretResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *RotateWebhookSecretResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RotateWebhookSecretResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *RotateWebhookSecretResponse412Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RotateWebhookSecretResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -19679,6 +20480,11 @@ type RotateWebhookSecretResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r RotateWebhookSecretResponse) GetJSON200() *Webhook {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -19694,6 +20500,16 @@ func (r RotateWebhookSecretResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RotateWebhookSecretResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON428() *PreconditionRequired {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19974,13 +20790,13 @@ func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, para
 
 // RevokeApiKeyWithResponse Revoke an API key
 //
-// The key stops working at once, on every instance. Revoking a revoked key is a no-op. Requires `apikeys:admin`.
+// The key stops working at once, on every instance. Revoking a revoked key is a no-op. `If-Match` applies it only to the version it names (412 with the current ETag otherwise). Requires `apikeys:admin`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/api-keys/{id} (the `RevokeApiKey` operationId).
-func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error) {
-	rsp, err := c.RevokeApiKey(ctx, id, reqEditors...)
+func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, id string, params *RevokeApiKeyParams, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error) {
+	rsp, err := c.RevokeApiKey(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19989,11 +20805,13 @@ func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, id s
 
 // GetApiKeyWithResponse Get an API key
 //
+// The ETag names the key's own fields, not `lastUsedAt` (which moves with every use). Requires `apikeys:admin`.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/api-keys/{id} (the `GetApiKey` operationId).
-func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetApiKeyResponse, error) {
-	rsp, err := c.GetApiKey(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, id string, params *GetApiKeyParams, reqEditors ...RequestEditorFn) (*GetApiKeyResponse, error) {
+	rsp, err := c.GetApiKey(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20004,7 +20822,9 @@ func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, id stri
 //
 // Issues a successor with the same name, scopes and tier and returns its secret once. The old
 // key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20021,7 +20841,9 @@ func (c *ClientWithResponses) RotateApiKeyWithBodyWithResponse(ctx context.Conte
 //
 // Issues a successor with the same name, scopes and tier and returns its secret once. The old
 // key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-// A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+// A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+// rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+// sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20349,8 +21171,8 @@ func (c *ClientWithResponses) CreateImpactTypeWithResponse(ctx context.Context, 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/impact-types/{id} (the `DeleteImpactType` operationId).
-func (c *ClientWithResponses) DeleteImpactTypeWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteImpactTypeResponse, error) {
-	rsp, err := c.DeleteImpactType(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DeleteImpactTypeWithResponse(ctx context.Context, id string, params *DeleteImpactTypeParams, reqEditors ...RequestEditorFn) (*DeleteImpactTypeResponse, error) {
+	rsp, err := c.DeleteImpactType(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20364,8 +21186,8 @@ func (c *ClientWithResponses) DeleteImpactTypeWithResponse(ctx context.Context, 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/impact-types/{id} (the `GetImpactType` operationId).
-func (c *ClientWithResponses) GetImpactTypeWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetImpactTypeResponse, error) {
-	rsp, err := c.GetImpactType(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetImpactTypeWithResponse(ctx context.Context, id string, params *GetImpactTypeParams, reqEditors ...RequestEditorFn) (*GetImpactTypeResponse, error) {
+	rsp, err := c.GetImpactType(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20379,8 +21201,8 @@ func (c *ClientWithResponses) GetImpactTypeWithResponse(ctx context.Context, id 
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-func (c *ClientWithResponses) UpdateImpactTypeWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error) {
-	rsp, err := c.UpdateImpactTypeWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateImpactTypeWithBodyWithResponse(ctx context.Context, id string, params *UpdateImpactTypeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error) {
+	rsp, err := c.UpdateImpactTypeWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20394,8 +21216,8 @@ func (c *ClientWithResponses) UpdateImpactTypeWithBodyWithResponse(ctx context.C
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/impact-types/{id} (the `UpdateImpactType` operationId).
-func (c *ClientWithResponses) UpdateImpactTypeWithResponse(ctx context.Context, id string, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error) {
-	rsp, err := c.UpdateImpactType(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateImpactTypeWithResponse(ctx context.Context, id string, params *UpdateImpactTypeParams, body UpdateImpactTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateImpactTypeResponse, error) {
+	rsp, err := c.UpdateImpactType(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20742,8 +21564,8 @@ func (c *ClientWithResponses) DeleteMaintenanceWithResponse(ctx context.Context,
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/phases (the `GetPhases` operationId).
-func (c *ClientWithResponses) GetPhasesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPhasesResponse, error) {
-	rsp, err := c.GetPhases(ctx, reqEditors...)
+func (c *ClientWithResponses) GetPhasesWithResponse(ctx context.Context, params *GetPhasesParams, reqEditors ...RequestEditorFn) (*GetPhasesResponse, error) {
+	rsp, err := c.GetPhases(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20752,7 +21574,7 @@ func (c *ClientWithResponses) GetPhasesWithResponse(ctx context.Context, reqEdit
 
 // ReplacePhasesWithBodyWithResponse Replace the phase list
 //
-// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20767,7 +21589,7 @@ func (c *ClientWithResponses) ReplacePhasesWithBodyWithResponse(ctx context.Cont
 
 // ReplacePhasesWithResponse Replace the phase list
 //
-// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+// Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20787,8 +21609,8 @@ func (c *ClientWithResponses) ReplacePhasesWithResponse(ctx context.Context, par
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/phases/{generation} (the `GetPhaseGeneration` operationId).
-func (c *ClientWithResponses) GetPhaseGenerationWithResponse(ctx context.Context, generation int, reqEditors ...RequestEditorFn) (*GetPhaseGenerationResponse, error) {
-	rsp, err := c.GetPhaseGeneration(ctx, generation, reqEditors...)
+func (c *ClientWithResponses) GetPhaseGenerationWithResponse(ctx context.Context, generation int, params *GetPhaseGenerationParams, reqEditors ...RequestEditorFn) (*GetPhaseGenerationResponse, error) {
+	rsp, err := c.GetPhaseGeneration(ctx, generation, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20905,8 +21727,8 @@ func (c *ClientWithResponses) GetPublicUptimeWithResponse(ctx context.Context, t
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/settings (the `GetSettings` operationId).
-func (c *ClientWithResponses) GetSettingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSettingsResponse, error) {
-	rsp, err := c.GetSettings(ctx, reqEditors...)
+func (c *ClientWithResponses) GetSettingsWithResponse(ctx context.Context, params *GetSettingsParams, reqEditors ...RequestEditorFn) (*GetSettingsResponse, error) {
+	rsp, err := c.GetSettings(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20915,14 +21737,18 @@ func (c *ClientWithResponses) GetSettingsWithResponse(ctx context.Context, reqEd
 
 // SetSettingsWithBodyWithResponse Set the tenant's settings
 //
-// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+// Requires `apikeys:admin`; audited.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-func (c *ClientWithResponses) SetSettingsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error) {
-	rsp, err := c.SetSettingsWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SetSettingsWithBodyWithResponse(ctx context.Context, params *SetSettingsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error) {
+	rsp, err := c.SetSettingsWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20931,14 +21757,18 @@ func (c *ClientWithResponses) SetSettingsWithBodyWithResponse(ctx context.Contex
 
 // SetSettingsWithResponse Set the tenant's settings
 //
-// `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-// `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+// `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+// incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+// the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+// (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+// `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+// Requires `apikeys:admin`; audited.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /v1/settings (the `SetSettings` operationId).
-func (c *ClientWithResponses) SetSettingsWithResponse(ctx context.Context, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error) {
-	rsp, err := c.SetSettings(ctx, body, reqEditors...)
+func (c *ClientWithResponses) SetSettingsWithResponse(ctx context.Context, params *SetSettingsParams, body SetSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSettingsResponse, error) {
+	rsp, err := c.SetSettings(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -20997,8 +21827,8 @@ func (c *ClientWithResponses) CreateSeverityWithResponse(ctx context.Context, pa
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/severities/{name} (the `DeleteSeverity` operationId).
-func (c *ClientWithResponses) DeleteSeverityWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*DeleteSeverityResponse, error) {
-	rsp, err := c.DeleteSeverity(ctx, name, reqEditors...)
+func (c *ClientWithResponses) DeleteSeverityWithResponse(ctx context.Context, name string, params *DeleteSeverityParams, reqEditors ...RequestEditorFn) (*DeleteSeverityResponse, error) {
+	rsp, err := c.DeleteSeverity(ctx, name, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21012,8 +21842,8 @@ func (c *ClientWithResponses) DeleteSeverityWithResponse(ctx context.Context, na
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/severities/{name} (the `GetSeverity` operationId).
-func (c *ClientWithResponses) GetSeverityWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*GetSeverityResponse, error) {
-	rsp, err := c.GetSeverity(ctx, name, reqEditors...)
+func (c *ClientWithResponses) GetSeverityWithResponse(ctx context.Context, name string, params *GetSeverityParams, reqEditors ...RequestEditorFn) (*GetSeverityResponse, error) {
+	rsp, err := c.GetSeverity(ctx, name, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21027,8 +21857,8 @@ func (c *ClientWithResponses) GetSeverityWithResponse(ctx context.Context, name 
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-func (c *ClientWithResponses) UpdateSeverityWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error) {
-	rsp, err := c.UpdateSeverityWithBody(ctx, name, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateSeverityWithBodyWithResponse(ctx context.Context, name string, params *UpdateSeverityParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error) {
+	rsp, err := c.UpdateSeverityWithBody(ctx, name, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21042,8 +21872,8 @@ func (c *ClientWithResponses) UpdateSeverityWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/severities/{name} (the `UpdateSeverity` operationId).
-func (c *ClientWithResponses) UpdateSeverityWithResponse(ctx context.Context, name string, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error) {
-	rsp, err := c.UpdateSeverity(ctx, name, body, reqEditors...)
+func (c *ClientWithResponses) UpdateSeverityWithResponse(ctx context.Context, name string, params *UpdateSeverityParams, body UpdateSeverityJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSeverityResponse, error) {
+	rsp, err := c.UpdateSeverity(ctx, name, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21167,8 +21997,8 @@ func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, bod
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error) {
-	rsp, err := c.DeleteWebhook(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id string, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error) {
+	rsp, err := c.DeleteWebhook(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21180,8 +22010,8 @@ func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error) {
-	rsp, err := c.GetWebhook(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id string, params *GetWebhookParams, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error) {
+	rsp, err := c.GetWebhook(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21190,13 +22020,13 @@ func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id str
 
 // UpdateWebhookWithBodyWithResponse Change a webhook endpoint
 //
-// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
-	rsp, err := c.UpdateWebhookWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Context, id string, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhookWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21205,13 +22035,13 @@ func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Cont
 
 // UpdateWebhookWithResponse Change a webhook endpoint
 //
-// Only the fields sent change. Enabling clears its disabled reason and failure streak.
+// Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id string, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
-	rsp, err := c.UpdateWebhook(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id string, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhook(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21280,13 +22110,13 @@ func (c *ClientWithResponses) RedeliverWebhookSinceWithResponse(ctx context.Cont
 
 // RotateWebhookSecretWithResponse Rotate an endpoint's secret
 //
-// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours.
+// The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours. `If-Match` applies it only to the version it names.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `RotateWebhookSecret` operationId).
-func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error) {
-	rsp, err := c.RotateWebhookSecret(ctx, id, reqEditors...)
+func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Context, id string, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error) {
+	rsp, err := c.RotateWebhookSecret(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -21734,6 +22564,13 @@ func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateApiKeyResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -22047,6 +22884,13 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22067,6 +22911,20 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -22123,6 +22981,37 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 			headers.XRequestId = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers RevokeApiKeyResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers RevokeApiKeyResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -22216,6 +23105,16 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers RevokeApiKeyResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 429:
 		var headers RevokeApiKeyResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -22349,6 +23248,9 @@ func ParseGetApiKeyResponse(rsp *http.Response) (*GetApiKeyResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22396,6 +23298,13 @@ func ParseGetApiKeyResponse(rsp *http.Response) (*GetApiKeyResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetApiKeyResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -22425,6 +23334,16 @@ func ParseGetApiKeyResponse(rsp *http.Response) (*GetApiKeyResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetApiKeyResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetApiKeyResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -22679,6 +23598,13 @@ func ParseRotateApiKeyResponse(rsp *http.Response) (*RotateApiKeyResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22699,6 +23625,13 @@ func ParseRotateApiKeyResponse(rsp *http.Response) (*RotateApiKeyResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -22726,6 +23659,13 @@ func ParseRotateApiKeyResponse(rsp *http.Response) (*RotateApiKeyResponse, error
 	switch {
 	case rsp.StatusCode == 201:
 		var headers RotateApiKeyResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -22879,6 +23819,16 @@ func ParseRotateApiKeyResponse(rsp *http.Response) (*RotateApiKeyResponse, error
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers RotateApiKeyResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers RotateApiKeyResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -25164,6 +26114,13 @@ func ParseDeleteComponentResponse(rsp *http.Response) (*DeleteComponentResponse,
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25261,6 +26218,37 @@ func ParseDeleteComponentResponse(rsp *http.Response) (*DeleteComponentResponse,
 			headers.XRequestId = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteComponentResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteComponentResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -27463,6 +28451,13 @@ func ParseCreateImpactTypeResponse(rsp *http.Response) (*CreateImpactTypeRespons
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateImpactTypeResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -27845,6 +28840,13 @@ func ParseDeleteImpactTypeResponse(rsp *http.Response) (*DeleteImpactTypeRespons
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27873,12 +28875,26 @@ func ParseDeleteImpactTypeResponse(rsp *http.Response) (*DeleteImpactTypeRespons
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest BusinessRuleViolation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -27935,6 +28951,37 @@ func ParseDeleteImpactTypeResponse(rsp *http.Response) (*DeleteImpactTypeRespons
 			headers.XRequestId = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteImpactTypeResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteImpactTypeResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -28059,6 +29106,16 @@ func ParseDeleteImpactTypeResponse(rsp *http.Response) (*DeleteImpactTypeRespons
 			headers.XRequestId = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers DeleteImpactTypeResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 422:
 		var headers DeleteImpactTypeResponse422Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -28223,6 +29280,9 @@ func ParseGetImpactTypeResponse(rsp *http.Response) (*GetImpactTypeResponse, err
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28270,6 +29330,13 @@ func ParseGetImpactTypeResponse(rsp *http.Response) (*GetImpactTypeResponse, err
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetImpactTypeResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -28299,6 +29366,16 @@ func ParseGetImpactTypeResponse(rsp *http.Response) (*GetImpactTypeResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetImpactTypeResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetImpactTypeResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -28560,6 +29637,13 @@ func ParseUpdateImpactTypeResponse(rsp *http.Response) (*UpdateImpactTypeRespons
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28580,6 +29664,13 @@ func ParseUpdateImpactTypeResponse(rsp *http.Response) (*UpdateImpactTypeRespons
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -28607,6 +29698,13 @@ func ParseUpdateImpactTypeResponse(rsp *http.Response) (*UpdateImpactTypeRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers UpdateImpactTypeResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -28791,6 +29889,16 @@ func ParseUpdateImpactTypeResponse(rsp *http.Response) (*UpdateImpactTypeRespons
 			headers.XRequestId = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers UpdateImpactTypeResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers UpdateImpactTypeResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -30033,6 +31141,13 @@ func ParseDeleteIncidentResponse(rsp *http.Response) (*DeleteIncidentResponse, e
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -30123,6 +31238,37 @@ func ParseDeleteIncidentResponse(rsp *http.Response) (*DeleteIncidentResponse, e
 			headers.XRequestId = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteIncidentResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteIncidentResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -33731,6 +34877,9 @@ func ParseGetPhasesResponse(rsp *http.Response) (*GetPhasesResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -33778,6 +34927,13 @@ func ParseGetPhasesResponse(rsp *http.Response) (*GetPhasesResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetPhasesResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -33807,6 +34963,16 @@ func ParseGetPhasesResponse(rsp *http.Response) (*GetPhasesResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetPhasesResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetPhasesResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -34054,6 +35220,13 @@ func ParseReplacePhasesResponse(rsp *http.Response) (*ReplacePhasesResponse, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -34067,6 +35240,13 @@ func ParseReplacePhasesResponse(rsp *http.Response) (*ReplacePhasesResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -34094,6 +35274,13 @@ func ParseReplacePhasesResponse(rsp *http.Response) (*ReplacePhasesResponse, err
 	switch {
 	case rsp.StatusCode == 201:
 		var headers ReplacePhasesResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -34223,6 +35410,16 @@ func ParseReplacePhasesResponse(rsp *http.Response) (*ReplacePhasesResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 412:
+		var headers ReplacePhasesResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers ReplacePhasesResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -34418,6 +35615,9 @@ func ParseGetPhaseGenerationResponse(rsp *http.Response) (*GetPhaseGenerationRes
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -34472,6 +35672,13 @@ func ParseGetPhaseGenerationResponse(rsp *http.Response) (*GetPhaseGenerationRes
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetPhaseGenerationResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -34501,6 +35708,16 @@ func ParseGetPhaseGenerationResponse(rsp *http.Response) (*GetPhaseGenerationRes
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetPhaseGenerationResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetPhaseGenerationResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -36370,6 +37587,9 @@ func ParseGetSettingsResponse(rsp *http.Response) (*GetSettingsResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -36417,6 +37637,13 @@ func ParseGetSettingsResponse(rsp *http.Response) (*GetSettingsResponse, error) 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetSettingsResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -36446,6 +37673,16 @@ func ParseGetSettingsResponse(rsp *http.Response) (*GetSettingsResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetSettingsResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetSettingsResponse400Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -36693,6 +37930,13 @@ func ParseSetSettingsResponse(rsp *http.Response) (*SetSettingsResponse, error) 
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -36733,6 +37977,13 @@ func ParseSetSettingsResponse(rsp *http.Response) (*SetSettingsResponse, error) 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers SetSettingsResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -36855,6 +38106,16 @@ func ParseSetSettingsResponse(rsp *http.Response) (*SetSettingsResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 412:
+		var headers SetSettingsResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers SetSettingsResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -37429,6 +38690,13 @@ func ParseCreateSeverityResponse(rsp *http.Response) (*CreateSeverityResponse, e
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateSeverityResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -37811,6 +39079,13 @@ func ParseDeleteSeverityResponse(rsp *http.Response) (*DeleteSeverityResponse, e
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -37832,12 +39107,26 @@ func ParseDeleteSeverityResponse(rsp *http.Response) (*DeleteSeverityResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest BusinessRuleViolation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -37894,6 +39183,37 @@ func ParseDeleteSeverityResponse(rsp *http.Response) (*DeleteSeverityResponse, e
 			headers.XRequestId = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteSeverityResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteSeverityResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -37987,6 +39307,16 @@ func ParseDeleteSeverityResponse(rsp *http.Response) (*DeleteSeverityResponse, e
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers DeleteSeverityResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 422:
 		var headers DeleteSeverityResponse422Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -38151,6 +39481,9 @@ func ParseGetSeverityResponse(rsp *http.Response) (*GetSeverityResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -38198,6 +39531,13 @@ func ParseGetSeverityResponse(rsp *http.Response) (*GetSeverityResponse, error) 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetSeverityResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -38227,6 +39567,16 @@ func ParseGetSeverityResponse(rsp *http.Response) (*GetSeverityResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetSeverityResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetSeverityResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -38488,6 +39838,13 @@ func ParseUpdateSeverityResponse(rsp *http.Response) (*UpdateSeverityResponse, e
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -38508,6 +39865,13 @@ func ParseUpdateSeverityResponse(rsp *http.Response) (*UpdateSeverityResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -38535,6 +39899,13 @@ func ParseUpdateSeverityResponse(rsp *http.Response) (*UpdateSeverityResponse, e
 	switch {
 	case rsp.StatusCode == 200:
 		var headers UpdateSeverityResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -38719,6 +40090,16 @@ func ParseUpdateSeverityResponse(rsp *http.Response) (*UpdateSeverityResponse, e
 			headers.XRequestId = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers UpdateSeverityResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers UpdateSeverityResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -39993,6 +41374,13 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateWebhookResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -40337,6 +41725,13 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -40357,6 +41752,20 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -40413,6 +41822,37 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteWebhookResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteWebhookResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -40506,6 +41946,16 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers DeleteWebhookResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 429:
 		var headers DeleteWebhookResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -40639,6 +42089,9 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -40686,6 +42139,13 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetWebhookResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -40715,6 +42175,16 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetWebhookResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetWebhookResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -40969,6 +42439,13 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -40982,6 +42459,13 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -41009,6 +42493,13 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 	switch {
 	case rsp.StatusCode == 200:
 		var headers UpdateWebhookResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -41162,6 +42653,16 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers UpdateWebhookResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers UpdateWebhookResponse413Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -42423,6 +43924,13 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42443,6 +43951,20 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest PreconditionRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimitExceeded
@@ -42470,6 +43992,13 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 	switch {
 	case rsp.StatusCode == 200:
 		var headers RotateWebhookSecretResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -42499,6 +44028,37 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RotateWebhookSecretResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers RotateWebhookSecretResponse401Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
@@ -42592,6 +44152,16 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers RotateWebhookSecretResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 429:
 		var headers RotateWebhookSecretResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -201,13 +201,16 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Get an API key */
+        /**
+         * Get an API key
+         * @description The ETag names the key's own fields, not `lastUsedAt` (which moves with every use). Requires `apikeys:admin`.
+         */
         get: operations["getApiKey"];
         put?: never;
         post?: never;
         /**
          * Revoke an API key
-         * @description The key stops working at once, on every instance. Revoking a revoked key is a no-op. Requires `apikeys:admin`.
+         * @description The key stops working at once, on every instance. Revoking a revoked key is a no-op. `If-Match` applies it only to the version it names (412 with the current ETag otherwise). Requires `apikeys:admin`.
          */
         delete: operations["revokeApiKey"];
         options?: never;
@@ -230,7 +233,9 @@ export interface paths {
          * Rotate an API key
          * @description Issues a successor with the same name, scopes and tier and returns its secret once. The old
          *     key keeps working for `overlapSeconds` (default 86400, at most 30 days), then expires.
-         *     A revoked or expired key cannot be rotated (422). Requires `apikeys:admin`.
+         *     A revoked or expired key cannot be rotated (422). `If-Match` names the version of the key
+         *     rotated (412 with its current ETag otherwise; rotating moves its `expiresAt` unless it expires
+         *     sooner); the answer's ETag is the successor's. Requires `apikeys:admin`.
          */
         post: operations["rotateApiKey"];
         delete?: never;
@@ -558,7 +563,7 @@ export interface paths {
         put?: never;
         /**
          * Replace the phase list
-         * @description Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. Requires `components:write`.
+         * @description Phases are always handled as a whole list: this stores a new generation (the server numbers it) and leaves older generations readable, so incidents that point into them keep their meaning. 1 to 32 names, each 1..100 characters, no two alike. `If-Match` names the current generation's ETag (from `GET /v1/phases`): another replacement since is a 412. Requires `components:write`.
          */
         post: operations["replacePhases"];
         delete?: never;
@@ -848,8 +853,12 @@ export interface paths {
         get: operations["getSettings"];
         /**
          * Set the tenant's settings
-         * @description `requirePreconditions`: every PATCH, PUT and DELETE of an incident or component must carry
-         *     `If-Match` (GraphQL: `expectedVersion`), or it answers 428. Requires `apikeys:admin`; audited.
+         * @description `requirePreconditions`: every change of an existing resource (PATCH, PUT and DELETE of
+         *     incidents, components, impact types, severities and webhook endpoints, revoking an API key, and
+         *     the POSTs that change one: API key rotate, webhook rotate-secret, phases) must carry `If-Match`
+         *     (GraphQL: `expectedVersion`; `*` will do), or it answers 428. Not this PUT itself, which
+         *     `If-Match` guards (412) but never requires, so that the switch can always be turned off.
+         *     Requires `apikeys:admin`; audited.
          */
         put: operations["setSettings"];
         post?: never;
@@ -908,7 +917,7 @@ export interface paths {
         head?: never;
         /**
          * Change a webhook endpoint
-         * @description Only the fields sent change. Enabling clears its disabled reason and failure streak.
+         * @description Only the fields sent change. Enabling clears its disabled reason and failure streak. The ETag names the endpoint's own fields (the platform disabling it included), not `failingSince`.
          */
         patch: operations["updateWebhook"];
         trace?: never;
@@ -924,7 +933,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an endpoint's secret
-         * @description The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours.
+         * @description The answer carries the new secret (shown once); the old one still signs (a second signature) for 24 hours. `If-Match` applies it only to the version it names.
          */
         post: operations["rotateWebhookSecret"];
         delete?: never;
@@ -1671,7 +1680,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The tenant requires If-Match on every change (GET /v1/settings). */
+        /** @description The tenant requires If-Match on every change of an existing resource (GET /v1/settings). */
         PreconditionRequired: {
             headers: {
                 [name: string]: unknown;
@@ -2554,6 +2563,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -2699,6 +2709,7 @@ export interface operations {
             /** @description The key, with its secret. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2722,7 +2733,10 @@ export interface operations {
     getApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 id: string;
             };
@@ -2733,6 +2747,7 @@ export interface operations {
             /** @description The key (without its secret). */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2742,6 +2757,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiKey"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -2754,7 +2777,10 @@ export interface operations {
     revokeApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -2773,9 +2799,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2794,6 +2823,8 @@ export interface operations {
                  *     answers of 5xx and 429 are not kept.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
                 id: string;
@@ -2811,6 +2842,7 @@ export interface operations {
             /** @description The successor, with its secret. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -2825,9 +2857,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3124,6 +3158,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3484,6 +3519,7 @@ export interface operations {
             /** @description Created. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3510,7 +3546,10 @@ export interface operations {
     getImpactType: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 id: string;
             };
@@ -3521,6 +3560,7 @@ export interface operations {
             /** @description The impact type. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3530,6 +3570,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ImpactType"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -3542,7 +3590,10 @@ export interface operations {
     deleteImpactType: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -3561,11 +3612,14 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3574,7 +3628,10 @@ export interface operations {
     updateImpactType: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -3589,6 +3646,7 @@ export interface operations {
             /** @description Updated. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3604,9 +3662,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3670,6 +3730,7 @@ export interface operations {
             /** @description Created. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3696,7 +3757,10 @@ export interface operations {
     getSeverity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /** @description The display name (case-insensitive), percent-encoded. */
                 name: string;
@@ -3708,6 +3772,7 @@ export interface operations {
             /** @description The severity. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3717,6 +3782,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SeverityLevel"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -3729,7 +3802,10 @@ export interface operations {
     deleteSeverity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /** @description The display name (case-insensitive), percent-encoded. */
                 name: string;
@@ -3749,10 +3825,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3761,7 +3840,10 @@ export interface operations {
     updateSeverity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /** @description The display name (case-insensitive), percent-encoded. */
                 name: string;
@@ -3777,6 +3859,7 @@ export interface operations {
             /** @description Updated. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3792,9 +3875,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["BusinessRuleViolation"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3803,7 +3888,10 @@ export interface operations {
     getPhases: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3812,6 +3900,7 @@ export interface operations {
             /** @description The newest generation. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3821,6 +3910,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PhaseList"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
@@ -3843,6 +3940,8 @@ export interface operations {
                  *     answers of 5xx and 429 are not kept.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
             };
             path?: never;
             cookie?: never;
@@ -3856,6 +3955,7 @@ export interface operations {
             /** @description The new generation. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3870,8 +3970,10 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3880,7 +3982,10 @@ export interface operations {
     getPhaseGeneration: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 generation: number;
             };
@@ -3891,6 +3996,7 @@ export interface operations {
             /** @description The generation. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -3900,6 +4006,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PhaseList"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
@@ -4358,7 +4472,10 @@ export interface operations {
     getSettings: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4367,6 +4484,7 @@ export interface operations {
             /** @description The settings. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -4376,6 +4494,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TenantSettings"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
@@ -4388,7 +4514,10 @@ export interface operations {
     setSettings: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4401,6 +4530,7 @@ export interface operations {
             /** @description The settings now. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -4414,6 +4544,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimitExceeded"];
@@ -4469,6 +4600,7 @@ export interface operations {
             /** @description Registered (with its secret). */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -4493,7 +4625,10 @@ export interface operations {
     getWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the caller's copy; 304 while it is current. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 id: string;
             };
@@ -4504,6 +4639,7 @@ export interface operations {
             /** @description The endpoint. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -4513,6 +4649,14 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Webhook"];
                 };
+            };
+            /** @description The caller's copy (If-None-Match) is current. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -4525,7 +4669,10 @@ export interface operations {
     deleteWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -4544,9 +4691,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4555,7 +4705,10 @@ export interface operations {
     updateWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -4570,6 +4723,7 @@ export interface operations {
             /** @description Changed. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -4584,8 +4738,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4594,7 +4750,10 @@ export interface operations {
     rotateWebhookSecret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -4605,6 +4764,7 @@ export interface operations {
             /** @description Rotated (with the new secret). */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
@@ -4615,9 +4775,12 @@ export interface operations {
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimitExceeded"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
