@@ -23,7 +23,7 @@ func (r *apiKeyResolver) Scopes(ctx context.Context, obj *model.APIKey) ([]strin
 }
 
 // CreateAPIKey is the resolver for the createApiKey field.
-func (r *mutationResolver) CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput) (*gqlmodel.APIKeySecret, error) {
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput, idempotencyKey *string) (*gqlmodel.APIKeySecret, error) {
 	in := model.APIKeyCreate{Name: input.Name, ExpiresAt: input.ExpiresAt}
 	if input.Tier != nil {
 		in.Tier = *input.Tier
@@ -31,11 +31,13 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input gqlmodel.Crea
 	for _, s := range input.Scopes {
 		in.Scopes = append(in.Scopes, model.Scope(s))
 	}
-	key, secret, err := r.APIKeyService.Create(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return &gqlmodel.APIKeySecret{APIKey: key, Key: secret}, nil
+	return createOnce(ctx, r, "createApiKey", idempotencyKey, input, func(ctx context.Context) (*gqlmodel.APIKeySecret, error) {
+		key, secret, err := r.APIKeyService.Create(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return &gqlmodel.APIKeySecret{APIKey: key, Key: secret}, nil
+	}, withoutKey)
 }
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.

@@ -13,9 +13,11 @@ import (
 )
 
 // CreateImpactType is the resolver for the createImpactType field.
-func (r *mutationResolver) CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput) (*gqlmodel.ImpactType, error) {
-	t, err := r.CatalogueService.CreateImpactType(ctx, model.ImpactTypeInput{DisplayName: model.Some(input.DisplayName), Description: optionalValue(input.Description)})
-	return impactTypeOut(t), err
+func (r *mutationResolver) CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput, idempotencyKey *string) (*gqlmodel.ImpactType, error) {
+	return createOnce(ctx, r, "createImpactType", idempotencyKey, input, func(ctx context.Context) (*gqlmodel.ImpactType, error) {
+		t, err := r.CatalogueService.CreateImpactType(ctx, model.ImpactTypeInput{DisplayName: model.Some(input.DisplayName), Description: optionalValue(input.Description)})
+		return impactTypeOut(t), err
+	}, nil)
 }
 
 // UpdateImpactType is the resolver for the updateImpactType field.
@@ -33,9 +35,11 @@ func (r *mutationResolver) DeleteImpactType(ctx context.Context, id string, expe
 }
 
 // CreateSeverity is the resolver for the createSeverity field.
-func (r *mutationResolver) CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput) (*gqlmodel.SeverityLevel, error) {
-	l, err := r.CatalogueService.CreateSeverity(ctx, model.SeverityInput{DisplayName: model.Some(input.DisplayName), Value: model.Some(input.Value)})
-	return severityOut(l), err
+func (r *mutationResolver) CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput, idempotencyKey *string) (*gqlmodel.SeverityLevel, error) {
+	return createOnce(ctx, r, "createSeverity", idempotencyKey, input, func(ctx context.Context) (*gqlmodel.SeverityLevel, error) {
+		l, err := r.CatalogueService.CreateSeverity(ctx, model.SeverityInput{DisplayName: model.Some(input.DisplayName), Value: model.Some(input.Value)})
+		return severityOut(l), err
+	}, nil)
 }
 
 // UpdateSeverity is the resolver for the updateSeverity field.
@@ -53,9 +57,11 @@ func (r *mutationResolver) DeleteSeverity(ctx context.Context, displayName strin
 }
 
 // ReplacePhases is the resolver for the replacePhases field.
-func (r *mutationResolver) ReplacePhases(ctx context.Context, phases []string, expectedVersion *string) (*gqlmodel.PhaseList, error) {
-	l, err := r.CatalogueService.ReplacePhases(expecting(ctx, expectedVersion), phases)
-	return phasesOut(l), err
+func (r *mutationResolver) ReplacePhases(ctx context.Context, phases []string, expectedVersion *string, idempotencyKey *string) (*gqlmodel.PhaseList, error) {
+	return createOnce(ctx, r, "replacePhases", idempotencyKey, phases, func(ctx context.Context) (*gqlmodel.PhaseList, error) {
+		l, err := r.CatalogueService.ReplacePhases(expecting(ctx, expectedVersion), phases)
+		return phasesOut(l), err
+	}, nil)
 }
 
 // ImpactTypes is the resolver for the impactTypes field.

@@ -19,12 +19,14 @@ func (r *componentResolver) Labels(ctx context.Context, obj *model.Component) ([
 }
 
 // CreateComponent is the resolver for the createComponent field.
-func (r *mutationResolver) CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error) {
+func (r *mutationResolver) CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput, idempotencyKey *string) (*model.Component, error) {
 	in := model.ComponentInput{DisplayName: model.Some(input.DisplayName)}
 	if input.Labels != nil {
 		in.Labels = model.Some(labelsIn(input.Labels))
 	}
-	return r.ComponentService.Create(ctx, in)
+	return createOnce(ctx, r, "createComponent", idempotencyKey, input, func(ctx context.Context) (*model.Component, error) {
+		return r.ComponentService.Create(ctx, in)
+	}, nil)
 }
 
 // UpdateComponent is the resolver for the updateComponent field.

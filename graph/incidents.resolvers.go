@@ -15,11 +15,10 @@ import (
 
 // CreateIncident is the resolver for the createIncident field.
 func (r *mutationResolver) CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput, idempotencyKey *string) (*model.Incident, error) {
-	if idempotencyKey == nil {
+	return createOnce(ctx, r, "createIncident", idempotencyKey, input, func(ctx context.Context) (*model.Incident, error) {
 		inc, _, err := r.IncidentService.Create(ctx, createIn(input))
 		return inc, err
-	}
-	return r.createOnce(ctx, *idempotencyKey, input)
+	}, nil)
 }
 
 // UpdateIncident is the resolver for the updateIncident field.

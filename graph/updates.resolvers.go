@@ -26,10 +26,16 @@ func (r *incidentResolver) Updates(ctx context.Context, obj *model.Incident, las
 }
 
 // AddIncidentUpdate is the resolver for the addIncidentUpdate field.
-func (r *mutationResolver) AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error) {
+func (r *mutationResolver) AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput, idempotencyKey *string) (*model.IncidentUpdate, error) {
 	in := model.UpdateInput{DisplayName: input.DisplayName}
 	if input.Description != nil {
 		in.Description = *input.Description
 	}
-	return r.IncidentService.AddUpdate(ctx, incidentID, in)
+	args := struct {
+		IncidentID string                          `json:"incidentId"`
+		Input      gqlmodel.AddIncidentUpdateInput `json:"input"`
+	}{incidentID, input}
+	return createOnce(ctx, r, "addIncidentUpdate", idempotencyKey, args, func(ctx context.Context) (*model.IncidentUpdate, error) {
+		return r.IncidentService.AddUpdate(ctx, incidentID, in)
+	}, nil)
 }

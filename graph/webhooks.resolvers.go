@@ -14,12 +14,14 @@ import (
 )
 
 // CreateWebhook is the resolver for the createWebhook field.
-func (r *mutationResolver) CreateWebhook(ctx context.Context, input gqlmodel.WebhookInput) (*gqlmodel.WebhookWithSecret, error) {
-	ep, secret, err := r.WebhookService.Create(ctx, webhookIn(input))
-	if err != nil {
-		return nil, err
-	}
-	return &gqlmodel.WebhookWithSecret{Webhook: ep, Secret: secret}, nil
+func (r *mutationResolver) CreateWebhook(ctx context.Context, input gqlmodel.WebhookInput, idempotencyKey *string) (*gqlmodel.WebhookWithSecret, error) {
+	return createOnce(ctx, r, "createWebhook", idempotencyKey, input, func(ctx context.Context) (*gqlmodel.WebhookWithSecret, error) {
+		ep, secret, err := r.WebhookService.Create(ctx, webhookIn(input))
+		if err != nil {
+			return nil, err
+		}
+		return &gqlmodel.WebhookWithSecret{Webhook: ep, Secret: secret}, nil
+	}, withoutSecret)
 }
 
 // UpdateWebhook is the resolver for the updateWebhook field.

@@ -227,14 +227,14 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddIncidentUpdate       func(childComplexity int, incidentID string, input gqlmodel.AddIncidentUpdateInput) int
-		CreateAPIKey            func(childComplexity int, input gqlmodel.CreateAPIKeyInput) int
-		CreateComponent         func(childComplexity int, input gqlmodel.CreateComponentInput) int
-		CreateImpactType        func(childComplexity int, input gqlmodel.CreateImpactTypeInput) int
+		AddIncidentUpdate       func(childComplexity int, incidentID string, input gqlmodel.AddIncidentUpdateInput, idempotencyKey *string) int
+		CreateAPIKey            func(childComplexity int, input gqlmodel.CreateAPIKeyInput, idempotencyKey *string) int
+		CreateComponent         func(childComplexity int, input gqlmodel.CreateComponentInput, idempotencyKey *string) int
+		CreateImpactType        func(childComplexity int, input gqlmodel.CreateImpactTypeInput, idempotencyKey *string) int
 		CreateIncident          func(childComplexity int, input gqlmodel.CreateIncidentInput, idempotencyKey *string) int
 		CreateMaintenance       func(childComplexity int, input gqlmodel.CreateMaintenanceInput) int
-		CreateSeverity          func(childComplexity int, input gqlmodel.CreateSeverityInput) int
-		CreateWebhook           func(childComplexity int, input gqlmodel.WebhookInput) int
+		CreateSeverity          func(childComplexity int, input gqlmodel.CreateSeverityInput, idempotencyKey *string) int
+		CreateWebhook           func(childComplexity int, input gqlmodel.WebhookInput, idempotencyKey *string) int
 		DeleteComponent         func(childComplexity int, id string, expectedVersion *string) int
 		DeleteImpactType        func(childComplexity int, id string, expectedVersion *string) int
 		DeleteIncident          func(childComplexity int, id string, expectedVersion *string) int
@@ -242,7 +242,7 @@ type ComplexityRoot struct {
 		DeleteSeverity          func(childComplexity int, displayName string, expectedVersion *string) int
 		DeleteWebhook           func(childComplexity int, id string, expectedVersion *string) int
 		RedeliverWebhook        func(childComplexity int, delivery string) int
-		ReplacePhases           func(childComplexity int, phases []string, expectedVersion *string) int
+		ReplacePhases           func(childComplexity int, phases []string, expectedVersion *string, idempotencyKey *string) int
 		ReportComponentStatus   func(childComplexity int, input gqlmodel.ReportComponentStatusInput) int
 		RevokeAPIKey            func(childComplexity int, id string, expectedVersion *string) int
 		RotateAPIKey            func(childComplexity int, id string, overlapSeconds *int, expectedVersion *string) int
@@ -490,17 +490,17 @@ type MutationResolver interface {
 	CreateIncident(ctx context.Context, input gqlmodel.CreateIncidentInput, idempotencyKey *string) (*model.Incident, error)
 	UpdateIncident(ctx context.Context, id string, input gqlmodel.UpdateIncidentInput, expectedVersion *string) (*model.Incident, error)
 	DeleteIncident(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.DeleteIncidentPayload, error)
-	CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput) (*gqlmodel.APIKeySecret, error)
+	CreateAPIKey(ctx context.Context, input gqlmodel.CreateAPIKeyInput, idempotencyKey *string) (*gqlmodel.APIKeySecret, error)
 	RevokeAPIKey(ctx context.Context, id string, expectedVersion *string) (*model.APIKey, error)
 	RotateAPIKey(ctx context.Context, id string, overlapSeconds *int, expectedVersion *string) (*gqlmodel.APIKeySecret, error)
-	CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput) (*gqlmodel.ImpactType, error)
+	CreateImpactType(ctx context.Context, input gqlmodel.CreateImpactTypeInput, idempotencyKey *string) (*gqlmodel.ImpactType, error)
 	UpdateImpactType(ctx context.Context, id string, input gqlmodel.UpdateImpactTypeInput, expectedVersion *string) (*gqlmodel.ImpactType, error)
 	DeleteImpactType(ctx context.Context, id string, expectedVersion *string) (string, error)
-	CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput) (*gqlmodel.SeverityLevel, error)
+	CreateSeverity(ctx context.Context, input gqlmodel.CreateSeverityInput, idempotencyKey *string) (*gqlmodel.SeverityLevel, error)
 	UpdateSeverity(ctx context.Context, displayName string, input gqlmodel.UpdateSeverityInput, expectedVersion *string) (*gqlmodel.SeverityLevel, error)
 	DeleteSeverity(ctx context.Context, displayName string, expectedVersion *string) (string, error)
-	ReplacePhases(ctx context.Context, phases []string, expectedVersion *string) (*gqlmodel.PhaseList, error)
-	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput) (*model.Component, error)
+	ReplacePhases(ctx context.Context, phases []string, expectedVersion *string, idempotencyKey *string) (*gqlmodel.PhaseList, error)
+	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput, idempotencyKey *string) (*model.Component, error)
 	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) (*model.Component, error)
 	DeleteComponent(ctx context.Context, id string, expectedVersion *string) (string, error)
 	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
@@ -508,8 +508,8 @@ type MutationResolver interface {
 	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
 	SetStatusPublication(ctx context.Context, public bool, allowedOrigins []string) (*gqlmodel.StatusPublication, error)
 	SetRequirePreconditions(ctx context.Context, required bool, expectedVersion *string) (*model.TenantSettings, error)
-	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput) (*model.IncidentUpdate, error)
-	CreateWebhook(ctx context.Context, input gqlmodel.WebhookInput) (*gqlmodel.WebhookWithSecret, error)
+	AddIncidentUpdate(ctx context.Context, incidentID string, input gqlmodel.AddIncidentUpdateInput, idempotencyKey *string) (*model.IncidentUpdate, error)
+	CreateWebhook(ctx context.Context, input gqlmodel.WebhookInput, idempotencyKey *string) (*gqlmodel.WebhookWithSecret, error)
 	UpdateWebhook(ctx context.Context, id string, input gqlmodel.WebhookInput, expectedVersion *string) (*model.WebhookEndpoint, error)
 	DeleteWebhook(ctx context.Context, id string, expectedVersion *string) (string, error)
 	RotateWebhookSecret(ctx context.Context, id string, expectedVersion *string) (*gqlmodel.WebhookWithSecret, error)
@@ -1322,7 +1322,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddIncidentUpdate(childComplexity, args["incidentId"].(string), args["input"].(gqlmodel.AddIncidentUpdateInput)), true
+		return e.ComplexityRoot.Mutation.AddIncidentUpdate(childComplexity, args["incidentId"].(string), args["input"].(gqlmodel.AddIncidentUpdateInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -1333,7 +1333,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(gqlmodel.CreateAPIKeyInput)), true
+		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(gqlmodel.CreateAPIKeyInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.createComponent":
 		if e.ComplexityRoot.Mutation.CreateComponent == nil {
 			break
@@ -1344,7 +1344,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateComponent(childComplexity, args["input"].(gqlmodel.CreateComponentInput)), true
+		return e.ComplexityRoot.Mutation.CreateComponent(childComplexity, args["input"].(gqlmodel.CreateComponentInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.createImpactType":
 		if e.ComplexityRoot.Mutation.CreateImpactType == nil {
 			break
@@ -1355,7 +1355,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateImpactType(childComplexity, args["input"].(gqlmodel.CreateImpactTypeInput)), true
+		return e.ComplexityRoot.Mutation.CreateImpactType(childComplexity, args["input"].(gqlmodel.CreateImpactTypeInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.createIncident":
 		if e.ComplexityRoot.Mutation.CreateIncident == nil {
 			break
@@ -1388,7 +1388,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateSeverity(childComplexity, args["input"].(gqlmodel.CreateSeverityInput)), true
+		return e.ComplexityRoot.Mutation.CreateSeverity(childComplexity, args["input"].(gqlmodel.CreateSeverityInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.createWebhook":
 		if e.ComplexityRoot.Mutation.CreateWebhook == nil {
 			break
@@ -1399,7 +1399,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateWebhook(childComplexity, args["input"].(gqlmodel.WebhookInput)), true
+		return e.ComplexityRoot.Mutation.CreateWebhook(childComplexity, args["input"].(gqlmodel.WebhookInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.deleteComponent":
 		if e.ComplexityRoot.Mutation.DeleteComponent == nil {
 			break
@@ -1487,7 +1487,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReplacePhases(childComplexity, args["phases"].([]string), args["expectedVersion"].(*string)), true
+		return e.ComplexityRoot.Mutation.ReplacePhases(childComplexity, args["phases"].([]string), args["expectedVersion"].(*string), args["idempotencyKey"].(*string)), true
 	case "Mutation.reportComponentStatus":
 		if e.ComplexityRoot.Mutation.ReportComponentStatus == nil {
 			break
@@ -2710,6 +2710,7 @@ type ApiKey {
 "A key with its secret, shown this once."
 type ApiKeySecret {
   apiKey: ApiKey!
+  "the secret; empty in an idempotent replay (it is never kept)"
   key: String!
 }
 
@@ -2728,7 +2729,8 @@ extend type Query {
 }
 
 extend type Mutation {
-  createApiKey(input: CreateApiKeyInput!): ApiKeySecret!
+  "idempotencyKey: as for createIncident, but the secret is never kept: a replay answers the key with ` + "`" + `key` + "`" + ` empty (rotate it if the first answer was lost)."
+  createApiKey(input: CreateApiKeyInput!, idempotencyKey: String): ApiKeySecret!
   "Ends the key at once on every instance; a no-op on a revoked key. expectedVersion: apply only to this version of the key (its ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
   revokeApiKey(id: ID!, expectedVersion: String): ApiKey!
   "A successor with the same name, scopes and tier; the old key works for overlapSeconds more (default 86400). expectedVersion: as for revokeApiKey, of the key rotated."
@@ -2884,19 +2886,19 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Impact types, severities and phases need components:write; built-in entries are read-only."
-  createImpactType(input: CreateImpactTypeInput!): ImpactType!
+  "Impact types, severities and phases need components:write; built-in entries are read-only. idempotencyKey: as for createIncident (so for createSeverity and replacePhases)."
+  createImpactType(input: CreateImpactTypeInput!, idempotencyKey: String): ImpactType!
   "expectedVersion: apply only to this version (the type's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
   updateImpactType(id: ID!, input: UpdateImpactTypeInput!, expectedVersion: String): ImpactType!
   "Refused (Conflict) while an incident's affects use the type. expectedVersion: as for updateImpactType."
   deleteImpactType(id: ID!, expectedVersion: String): ID!
-  createSeverity(input: CreateSeverityInput!): SeverityLevel!
+  createSeverity(input: CreateSeverityInput!, idempotencyKey: String): SeverityLevel!
   "expectedVersion: apply only to this version (the severity's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
   updateSeverity(displayName: String!, input: UpdateSeverityInput!, expectedVersion: String): SeverityLevel!
   "expectedVersion: as for updateSeverity."
   deleteSeverity(displayName: String!, expectedVersion: String): String!
   "Stores the whole list as a new generation; older generations stay readable. expectedVersion: the current generation's ` + "`" + `version` + "`" + ` (another replacement since is a PreconditionFailed error)."
-  replacePhases(phases: [String!]!, expectedVersion: String): PhaseList!
+  replacePhases(phases: [String!]!, expectedVersion: String, idempotencyKey: String): PhaseList!
 }
 `, BuiltIn: false},
 	{Name: "../components.graphqls", Input: `"A part of a service whose status is tracked (the status-page model)."
@@ -2953,7 +2955,8 @@ extend type Query {
 }
 
 extend type Mutation {
-  createComponent(input: CreateComponentInput!): Component!
+  "idempotencyKey: as for createIncident."
+  createComponent(input: CreateComponentInput!, idempotencyKey: String): Component!
   "expectedVersion: apply only to this version (the component's ` + "`" + `version` + "`" + `); a stale one is a PreconditionFailed error."
   updateComponent(id: ID!, input: UpdateComponentInput!, expectedVersion: String): Component!
   "expectedVersion: as for updateComponent."
@@ -3114,7 +3117,13 @@ type DeleteIncidentPayload {
 }
 
 type Mutation {
-  "idempotencyKey: a retry with the same key and input answers the same incident, never a second one (24 h, per credential; another input is a BusinessRuleViolation)."
+  """
+  idempotencyKey (on every create: createIncident, createComponent, createApiKey, createImpactType,
+  createSeverity, createWebhook, addIncidentUpdate, replacePhases): a retry with the same key and
+  arguments answers what the first call answered (as it was then), never a second resource (24 h,
+  per credential, REST's Idempotency-Key rule; a duplicate waits for the first; another input with
+  the key is a BusinessRuleViolation; an error is not kept, a retry runs again).
+  """
   createIncident(input: CreateIncidentInput!, idempotencyKey: String): Incident!
   "expectedVersion: apply only to this version (the incident's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
   updateIncident(id: ID!, input: UpdateIncidentInput!, expectedVersion: String): Incident!
@@ -3376,7 +3385,8 @@ extend type Incident {
 }
 
 extend type Mutation {
-  addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!): IncidentUpdate!
+  "idempotencyKey: as for createIncident."
+  addIncidentUpdate(incidentId: ID!, input: AddIncidentUpdateInput!, idempotencyKey: String): IncidentUpdate!
 }
 `, BuiltIn: false},
 	{Name: "../uptime.graphqls", Input: `# Uptime history (exact, from each component's recorded status intervals).
@@ -3479,6 +3489,7 @@ type Webhook {
 "An endpoint with its secret (whsec_…), shown once."
 type WebhookWithSecret {
   webhook: Webhook!
+  "empty in an idempotent replay of createWebhook (it is never kept)"
   secret: String!
 }
 
@@ -3523,8 +3534,8 @@ extend type Query {
 }
 
 extend type Mutation {
-  "url and events are required; the secret is shown once."
-  createWebhook(input: WebhookInput!): WebhookWithSecret!
+  "url and events are required; the secret is shown once. idempotencyKey: as for createIncident, but the secret is never kept: a replay answers the endpoint with ` + "`" + `secret` + "`" + ` empty (rotate it if the first answer was lost)."
+  createWebhook(input: WebhookInput!, idempotencyKey: String): WebhookWithSecret!
   "expectedVersion: apply only to this version (the endpoint's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
   updateWebhook(id: ID!, input: WebhookInput!, expectedVersion: String): Webhook!
   "expectedVersion: as for updateWebhook."
@@ -4427,6 +4438,14 @@ func (ec *executionContext) field_Mutation_addIncidentUpdate_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg2
 	return args, nil
 }
 
@@ -4441,6 +4460,14 @@ func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -4455,6 +4482,14 @@ func (ec *executionContext) field_Mutation_createComponent_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -4469,6 +4504,14 @@ func (ec *executionContext) field_Mutation_createImpactType_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -4519,6 +4562,14 @@ func (ec *executionContext) field_Mutation_createSeverity_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -4533,6 +4584,14 @@ func (ec *executionContext) field_Mutation_createWebhook_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -4693,6 +4752,14 @@ func (ec *executionContext) field_Mutation_replacePhases_args(ctx context.Contex
 		return nil, err
 	}
 	args["expectedVersion"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg2
 	return args, nil
 }
 
@@ -8521,7 +8588,7 @@ func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateAPIKey(ctx, fc.Args["input"].(gqlmodel.CreateAPIKeyInput))
+			return ec.Resolvers.Mutation().CreateAPIKey(ctx, fc.Args["input"].(gqlmodel.CreateAPIKeyInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.APIKeySecret) graphql.Marshaler {
@@ -8653,7 +8720,7 @@ func (ec *executionContext) _Mutation_createImpactType(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateImpactType(ctx, fc.Args["input"].(gqlmodel.CreateImpactTypeInput))
+			return ec.Resolvers.Mutation().CreateImpactType(ctx, fc.Args["input"].(gqlmodel.CreateImpactTypeInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.ImpactType) graphql.Marshaler {
@@ -8785,7 +8852,7 @@ func (ec *executionContext) _Mutation_createSeverity(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateSeverity(ctx, fc.Args["input"].(gqlmodel.CreateSeverityInput))
+			return ec.Resolvers.Mutation().CreateSeverity(ctx, fc.Args["input"].(gqlmodel.CreateSeverityInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SeverityLevel) graphql.Marshaler {
@@ -8917,7 +8984,7 @@ func (ec *executionContext) _Mutation_replacePhases(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReplacePhases(ctx, fc.Args["phases"].([]string), fc.Args["expectedVersion"].(*string))
+			return ec.Resolvers.Mutation().ReplacePhases(ctx, fc.Args["phases"].([]string), fc.Args["expectedVersion"].(*string), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.PhaseList) graphql.Marshaler {
@@ -8961,7 +9028,7 @@ func (ec *executionContext) _Mutation_createComponent(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateComponent(ctx, fc.Args["input"].(gqlmodel.CreateComponentInput))
+			return ec.Resolvers.Mutation().CreateComponent(ctx, fc.Args["input"].(gqlmodel.CreateComponentInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
@@ -9313,7 +9380,7 @@ func (ec *executionContext) _Mutation_addIncidentUpdate(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddIncidentUpdate(ctx, fc.Args["incidentId"].(string), fc.Args["input"].(gqlmodel.AddIncidentUpdateInput))
+			return ec.Resolvers.Mutation().AddIncidentUpdate(ctx, fc.Args["incidentId"].(string), fc.Args["input"].(gqlmodel.AddIncidentUpdateInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.IncidentUpdate) graphql.Marshaler {
@@ -9357,7 +9424,7 @@ func (ec *executionContext) _Mutation_createWebhook(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateWebhook(ctx, fc.Args["input"].(gqlmodel.WebhookInput))
+			return ec.Resolvers.Mutation().CreateWebhook(ctx, fc.Args["input"].(gqlmodel.WebhookInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.WebhookWithSecret) graphql.Marshaler {

@@ -30,7 +30,8 @@ type AffectInput struct {
 // A key with its secret, shown this once.
 type APIKeySecret struct {
 	APIKey *model.APIKey `json:"apiKey"`
-	Key    string        `json:"key"`
+	// the secret; empty in an idempotent replay (it is never kept)
+	Key string `json:"key"`
 }
 
 // One mutating operation: who did what to which resource, when, in which request.
@@ -491,7 +492,8 @@ type WebhookInput struct {
 // An endpoint with its secret (whsec_…), shown once.
 type WebhookWithSecret struct {
 	Webhook *model.WebhookEndpoint `json:"webhook"`
-	Secret  string                 `json:"secret"`
+	// empty in an idempotent replay of createWebhook (it is never kept)
+	Secret string `json:"secret"`
 }
 
 type IncidentEventType string
