@@ -29,6 +29,7 @@ type maintenanceHandlers struct{ svc model.MaintenanceService }
 func (h maintenanceHandlers) routes(r chi.Router) {
 	r.Get("/", h.list)
 	r.Post("/", h.create)
+	r.Get("/{id}", h.get)
 	r.Delete("/{id}", h.delete)
 }
 
@@ -50,7 +51,7 @@ func (h maintenanceHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+m.ID)
-	writeJSON(w, http.StatusCreated, toMaintenanceJSON(m))
+	writeVersioned(w, http.StatusCreated, m.Version(), toMaintenanceJSON(m))
 }
 
 // list serves the windows that have not ended, soonest first.
@@ -72,7 +73,25 @@ func (h maintenanceHandlers) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// get serves one window, ended or not, with its ETag.
+func (h maintenanceHandlers) get(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
+	m, err := h.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	getVersioned(w, r, m.Version(), toMaintenanceJSON(m))
+}
+
 func (h maintenanceHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	r, err := withIfMatch(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
 		writeError(w, r, err)
 		return

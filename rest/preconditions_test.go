@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/incidentd/incidentd/internal/apitest"
 	"github.com/incidentd/incidentd/model"
@@ -309,5 +310,44 @@ func TestConditionalEditsOfEveryResource(t *testing.T) {
 				s.Do("PUT", "/v1/settings", admin, map[string]any{"requirePreconditions": false}).Expect(t, 200)
 			})
 		}
+	})
+}
+
+// TestMaintenanceConditionalCancel: a window never changes, so its only
+// conditional write is its cancellation; the create's ETag is the GET's, and
+// a DELETE under another version is refused with the current one.
+func TestMaintenanceConditionalCancel(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		ten := apitest.Tenant("mcond")
+		key := s.Key(ten, model.ScopeComponentsWrite, model.ScopeAPIKeysAdmin)
+		c := s.Do("POST", "/v1/components", key, map[string]any{"displayName": "DB"}).Expect(t, 201).Map(t)["id"].(string)
+		now := time.Now().UTC()
+		created := s.Do("POST", "/v1/maintenance", key, map[string]any{"description": "Upgrade", "components": []string{c},
+			"startsAt": now.Add(time.Hour).Format(time.RFC3339), "endsAt": now.Add(2 * time.Hour).Format(time.RFC3339)}).Expect(t, 201)
+		path := created.Header.Get("Location")
+		v := s.Do("GET", path, key, nil).Expect(t, 200).Header.Get("ETag")
+		if v == "" || v != created.Header.Get("ETag") || !strings.HasSuffix(path, "/"+created.Map(t)["id"].(string)) {
+			t.Fatalf("GET %s: ETag %q, the create's %q", path, v, created.Header.Get("ETag"))
+		}
+		if r := s.Do("GET", path, key, nil, "If-None-Match", v); r.Status != 304 || r.Header.Get("ETag") != v {
+			t.Errorf("If-None-Match current: %d %q", r.Status, r.Header.Get("ETag"))
+		}
+		wantProblem(t, s.Do("GET", path+"?x=1", key, nil), 400, "ValidationError")
+		wantProblem(t, s.Do("GET", "/v1/maintenance/mnt_nope", key, nil), 404, "NotFound")
+		other := s.Key(apitest.Tenant("mcond2"), model.ScopeComponentsWrite)
+		wantProblem(t, s.Do("GET", path, other, nil), 404, "NotFound")
+		wantProblem(t, s.Do("DELETE", path, other, nil), 404, "NotFound")
+
+		stale := s.Do("DELETE", path, key, nil, "If-Match", `"stale"`)
+		wantProblem(t, stale, 412, "PreconditionFailed")
+		if stale.Header.Get("ETag") != v {
+			t.Errorf("412 carries %q, the current is %q", stale.Header.Get("ETag"), v)
+		}
+		wantProblem(t, s.Do("DELETE", path, key, nil, "If-Match", "no-quotes"), 400, "ValidationError")
+		s.Do("PUT", "/v1/settings", key, map[string]any{"requirePreconditions": true}).Expect(t, 200)
+		wantProblem(t, s.Do("DELETE", path, key, nil), 428, "PreconditionRequired")
+		s.Do("DELETE", path, key, nil, "If-Match", v).Expect(t, 204)
+		wantProblem(t, s.Do("DELETE", path, key, nil, "If-Match", v), 404, "NotFound")
 	})
 }
