@@ -23,14 +23,16 @@ func (r *maintenanceResolver) Components(ctx context.Context, obj *model.Mainten
 }
 
 // CreateMaintenance is the resolver for the createMaintenance field.
-func (r *mutationResolver) CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error) {
-	return r.MaintenanceService.Create(ctx, model.MaintenanceInput{Description: input.Description,
-		StartsAt: input.StartsAt, EndsAt: input.EndsAt, ComponentIDs: input.Components})
+func (r *mutationResolver) CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput, idempotencyKey *string) (*model.Maintenance, error) {
+	return createOnce(ctx, r, "createMaintenance", idempotencyKey, input, func(ctx context.Context) (*model.Maintenance, error) {
+		return r.MaintenanceService.Create(ctx, model.MaintenanceInput{Description: input.Description,
+			StartsAt: input.StartsAt, EndsAt: input.EndsAt, ComponentIDs: input.Components})
+	}, nil)
 }
 
 // DeleteMaintenance is the resolver for the deleteMaintenance field.
-func (r *mutationResolver) DeleteMaintenance(ctx context.Context, id string) (string, error) {
-	if err := r.MaintenanceService.Delete(ctx, id); err != nil {
+func (r *mutationResolver) DeleteMaintenance(ctx context.Context, id string, expectedVersion *string) (string, error) {
+	if err := r.MaintenanceService.Delete(expecting(ctx, expectedVersion), id); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -52,6 +54,15 @@ func (r *queryResolver) Maintenance(ctx context.Context, first *int) ([]model.Ma
 		out[i] = *m
 	}
 	return out, nil
+}
+
+// MaintenanceWindow is the resolver for the maintenanceWindow field.
+func (r *queryResolver) MaintenanceWindow(ctx context.Context, id string) (*model.Maintenance, error) {
+	m, err := r.MaintenanceService.Get(ctx, id)
+	if model.ErrorCode(err) == model.CodeNotFound {
+		return nil, nil
+	}
+	return m, err
 }
 
 // Maintenance returns generated.MaintenanceResolver implementation.

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/apitest"
@@ -220,6 +221,70 @@ func TestExpectedVersionOfEveryResource(t *testing.T) {
 					t.Errorf("required, given: %+v", r.Errors)
 				}
 			})
+		}
+	})
+}
+
+// TestMaintenanceVersionAndReplay: a window's version is REST's ETag;
+// createMaintenance with an idempotencyKey makes one window however often
+// it is sent; deleteMaintenance under a stale version changes nothing, and
+// maintenanceWindow reads one window (null once cancelled, or another
+// tenant's).
+func TestMaintenanceVersionAndReplay(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		key := s.Key(apitest.Tenant("gmnt"), model.ScopeComponentsWrite)
+		other := s.Key(apitest.Tenant("gmnt2"), model.ScopeComponentsWrite)
+		cid := s.Do("POST", "/v1/components", key, map[string]any{"displayName": "DB"}).Expect(t, 201).Map(t)["id"].(string)
+		create := `mutation($c: ID!, $d: String!, $k: String) { createMaintenance(input: {description: $d, components: [$c],
+			startsAt: "2099-01-01T00:00:00Z", endsAt: "2099-01-01T02:00:00Z"}, idempotencyKey: $k) { id version components { id } } }`
+		vars := map[string]any{"c": cid, "d": "Upgrade", "k": "m-1"}
+		_, r1 := s.GQL(key, create, vars)
+		_, r2 := s.GQL(key, create, vars)
+		if len(r1.Errors) > 0 || string(r1.Data) != string(r2.Data) {
+			t.Fatalf("createMaintenance, then its replay: %s %+v / %s", r1.Data, r1.Errors, r2.Data)
+		}
+		var got struct {
+			CreateMaintenance struct {
+				ID, Version string
+				Components  []struct{ ID string }
+			}
+		}
+		if err := json.Unmarshal(r1.Data, &got); err != nil || len(got.CreateMaintenance.Components) != 1 {
+			t.Fatalf("%s %v", r1.Data, err)
+		}
+		m := got.CreateMaintenance
+		var list struct{ Data []struct{ ID string } }
+		s.Do("GET", "/v1/maintenance", key, nil).JSON(t, &list)
+		if len(list.Data) != 1 {
+			t.Errorf("%d windows from one key", len(list.Data))
+		}
+		if _, r := s.GQL(key, create, map[string]any{"c": cid, "d": "Other", "k": "m-1"}); r.Code() != "BusinessRuleViolation" {
+			t.Errorf("the key with another input: %+v", r)
+		}
+		if etag := s.Do("GET", "/v1/maintenance/"+m.ID, key, nil).Expect(t, 200).Header.Get("ETag"); etag != `"`+m.Version+`"` {
+			t.Errorf("version %s, ETag %s", m.Version, etag)
+		}
+		read := `query($id: ID!) { maintenanceWindow(id: $id) { id version } }`
+		if _, r := s.GQL(key, read, map[string]any{"id": m.ID}); !strings.Contains(string(r.Data), m.Version) {
+			t.Errorf("maintenanceWindow: %s %+v", r.Data, r.Errors)
+		}
+		if _, r := s.GQL(other, read, map[string]any{"id": m.ID}); string(r.Data) != `{"maintenanceWindow":null}` {
+			t.Errorf("another tenant reads %s %+v", r.Data, r.Errors)
+		}
+		del := `mutation($id: ID!, $v: String) { deleteMaintenance(id: $id, expectedVersion: $v) }`
+		if _, r := s.GQL(key, del, map[string]any{"id": m.ID, "v": "stale"}); r.Code() != "PreconditionFailed" {
+			t.Errorf("stale delete: %+v", r)
+		}
+		if _, r := s.GQL(other, del, map[string]any{"id": m.ID}); r.Code() != "NotFound" {
+			t.Errorf("another tenant's delete: %+v", r)
+		}
+		s.Do("GET", "/v1/maintenance/"+m.ID, key, nil).Expect(t, 200)
+		if _, r := s.GQL(key, del, map[string]any{"id": m.ID, "v": m.Version}); len(r.Errors) > 0 {
+			t.Errorf("delete: %+v", r.Errors)
+		}
+		if _, r := s.GQL(key, read, map[string]any{"id": m.ID}); string(r.Data) != `{"maintenanceWindow":null}` {
+			t.Errorf("after the cancellation: %s", r.Data)
 		}
 	})
 }

@@ -224,6 +224,7 @@ type ComplexityRoot struct {
 		EndsAt      func(childComplexity int) int
 		ID          func(childComplexity int) int
 		StartsAt    func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -232,13 +233,13 @@ type ComplexityRoot struct {
 		CreateComponent         func(childComplexity int, input gqlmodel.CreateComponentInput, idempotencyKey *string) int
 		CreateImpactType        func(childComplexity int, input gqlmodel.CreateImpactTypeInput, idempotencyKey *string) int
 		CreateIncident          func(childComplexity int, input gqlmodel.CreateIncidentInput, idempotencyKey *string) int
-		CreateMaintenance       func(childComplexity int, input gqlmodel.CreateMaintenanceInput) int
+		CreateMaintenance       func(childComplexity int, input gqlmodel.CreateMaintenanceInput, idempotencyKey *string) int
 		CreateSeverity          func(childComplexity int, input gqlmodel.CreateSeverityInput, idempotencyKey *string) int
 		CreateWebhook           func(childComplexity int, input gqlmodel.WebhookInput, idempotencyKey *string) int
 		DeleteComponent         func(childComplexity int, id string, expectedVersion *string) int
 		DeleteImpactType        func(childComplexity int, id string, expectedVersion *string) int
 		DeleteIncident          func(childComplexity int, id string, expectedVersion *string) int
-		DeleteMaintenance       func(childComplexity int, id string) int
+		DeleteMaintenance       func(childComplexity int, id string, expectedVersion *string) int
 		DeleteSeverity          func(childComplexity int, displayName string, expectedVersion *string) int
 		DeleteWebhook           func(childComplexity int, id string, expectedVersion *string) int
 		RedeliverWebhook        func(childComplexity int, delivery string) int
@@ -331,6 +332,7 @@ type ComplexityRoot struct {
 		Incident          func(childComplexity int, id string) int
 		Incidents         func(childComplexity int, filter *gqlmodel.IncidentFilter, orderBy *gqlmodel.IncidentOrder, first *int, after *string, last *int, before *string, limit *int, offset *int) int
 		Maintenance       func(childComplexity int, first *int) int
+		MaintenanceWindow func(childComplexity int, id string) int
 		Phases            func(childComplexity int, generation *int) int
 		PublicStatus      func(childComplexity int, tenant string) int
 		PublicUptime      func(childComplexity int, tenant string, components []string) int
@@ -503,8 +505,8 @@ type MutationResolver interface {
 	CreateComponent(ctx context.Context, input gqlmodel.CreateComponentInput, idempotencyKey *string) (*model.Component, error)
 	UpdateComponent(ctx context.Context, id string, input gqlmodel.UpdateComponentInput, expectedVersion *string) (*model.Component, error)
 	DeleteComponent(ctx context.Context, id string, expectedVersion *string) (string, error)
-	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput) (*model.Maintenance, error)
-	DeleteMaintenance(ctx context.Context, id string) (string, error)
+	CreateMaintenance(ctx context.Context, input gqlmodel.CreateMaintenanceInput, idempotencyKey *string) (*model.Maintenance, error)
+	DeleteMaintenance(ctx context.Context, id string, expectedVersion *string) (string, error)
 	ReportComponentStatus(ctx context.Context, input gqlmodel.ReportComponentStatusInput) (*gqlmodel.ComponentReport, error)
 	SetStatusPublication(ctx context.Context, public bool, allowedOrigins []string) (*gqlmodel.StatusPublication, error)
 	SetRequirePreconditions(ctx context.Context, required bool, expectedVersion *string) (*model.TenantSettings, error)
@@ -530,6 +532,7 @@ type QueryResolver interface {
 	Component(ctx context.Context, id string) (*model.Component, error)
 	Components(ctx context.Context, filter *gqlmodel.ComponentFilter, limit *int, offset *int) (*gqlmodel.ComponentPage, error)
 	Maintenance(ctx context.Context, first *int) ([]model.Maintenance, error)
+	MaintenanceWindow(ctx context.Context, id string) (*model.Maintenance, error)
 	Status(ctx context.Context) (*gqlmodel.StatusSummary, error)
 	PublicStatus(ctx context.Context, tenant string) (*gqlmodel.PublicStatus, error)
 	Settings(ctx context.Context) (*model.TenantSettings, error)
@@ -1311,6 +1314,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Maintenance.StartsAt(childComplexity), true
+	case "Maintenance.version":
+		if e.ComplexityRoot.Maintenance.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Maintenance.Version(childComplexity), true
 
 	case "Mutation.addIncidentUpdate":
 		if e.ComplexityRoot.Mutation.AddIncidentUpdate == nil {
@@ -1377,7 +1386,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateMaintenance(childComplexity, args["input"].(gqlmodel.CreateMaintenanceInput)), true
+		return e.ComplexityRoot.Mutation.CreateMaintenance(childComplexity, args["input"].(gqlmodel.CreateMaintenanceInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.createSeverity":
 		if e.ComplexityRoot.Mutation.CreateSeverity == nil {
 			break
@@ -1443,7 +1452,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteMaintenance(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteMaintenance(childComplexity, args["id"].(string), args["expectedVersion"].(*string)), true
 	case "Mutation.deleteSeverity":
 		if e.ComplexityRoot.Mutation.DeleteSeverity == nil {
 			break
@@ -1964,6 +1973,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Maintenance(childComplexity, args["first"].(*int)), true
+	case "Query.maintenanceWindow":
+		if e.ComplexityRoot.Query.MaintenanceWindow == nil {
+			break
+		}
+
+		args, err := ec.field_Query_maintenanceWindow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MaintenanceWindow(childComplexity, args["id"].(string)), true
 	case "Query.phases":
 		if e.ComplexityRoot.Query.Phases == nil {
 			break
@@ -3172,6 +3192,8 @@ type Maintenance {
   description: String!
   startsAt: Time!
   endsAt: Time!
+  "names the content (REST's ETag): pass it as deleteMaintenance's expectedVersion"
+  version: String!
   "The window's components: the first 20 unless ` + "`" + `first` + "`" + ` (1..1000) says otherwise."
   components(first: Int): [Component!]!
 }
@@ -3186,11 +3208,15 @@ input CreateMaintenanceInput {
 extend type Query {
   "Maintenance windows that have not ended, soonest first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
   maintenance(first: Int): [Maintenance!]!
+  "One window, ended or not; null when the tenant has none by that id."
+  maintenanceWindow(id: ID!): Maintenance
 }
 
 extend type Mutation {
-  createMaintenance(input: CreateMaintenanceInput!): Maintenance!
-  deleteMaintenance(id: ID!): ID!
+  "idempotencyKey: as for createIncident."
+  createMaintenance(input: CreateMaintenanceInput!, idempotencyKey: String): Maintenance!
+  "Cancels a window (webhook endpoints asking for maintenance.ended are told, cancelled). expectedVersion: apply only to this version (the window's ` + "`" + `version` + "`" + `, REST's ETag); a stale one is a PreconditionFailed error, nothing changes."
+  deleteMaintenance(id: ID!, expectedVersion: String): ID!
 }
 `, BuiltIn: false},
 	{Name: "../monitoring.graphqls", Input: `# Monitoring: reports of component status, and the status changes they cause.
@@ -3905,6 +3931,8 @@ func (ec *executionContext) childFields_Maintenance(ctx context.Context, field g
 		return ec.fieldContext_Maintenance_startsAt(ctx, field)
 	case "endsAt":
 		return ec.fieldContext_Maintenance_endsAt(ctx, field)
+	case "version":
+		return ec.fieldContext_Maintenance_version(ctx, field)
 	case "components":
 		return ec.fieldContext_Maintenance_components(ctx, field)
 	}
@@ -4548,6 +4576,14 @@ func (ec *executionContext) field_Mutation_createMaintenance_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -4672,6 +4708,14 @@ func (ec *executionContext) field_Mutation_deleteMaintenance_args(ctx context.Co
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -5256,6 +5300,20 @@ func (ec *executionContext) field_Query_incidents_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["offset"] = arg7
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_maintenanceWindow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -8402,6 +8460,29 @@ func (ec *executionContext) fieldContext_Maintenance_endsAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Maintenance", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Maintenance_version(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Maintenance_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Maintenance_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Maintenance", field, true, false, "String")
+}
+
 func (ec *executionContext) _Maintenance_components(ctx context.Context, field graphql.CollectedField, obj *model.Maintenance) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9160,7 +9241,7 @@ func (ec *executionContext) _Mutation_createMaintenance(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateMaintenance(ctx, fc.Args["input"].(gqlmodel.CreateMaintenanceInput))
+			return ec.Resolvers.Mutation().CreateMaintenance(ctx, fc.Args["input"].(gqlmodel.CreateMaintenanceInput), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
@@ -9204,7 +9285,7 @@ func (ec *executionContext) _Mutation_deleteMaintenance(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteMaintenance(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().DeleteMaintenance(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -11150,6 +11231,50 @@ func (ec *executionContext) fieldContext_Query_maintenance(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_maintenance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_maintenanceWindow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_maintenanceWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MaintenanceWindow(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Maintenance) graphql.Marshaler {
+			return ec.marshalOMaintenance2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐMaintenance(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_maintenanceWindow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Maintenance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_maintenanceWindow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16923,6 +17048,11 @@ func (ec *executionContext) _Maintenance(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._Maintenance_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "components":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -17693,6 +17823,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_maintenance(ctx, field)
+				})
+		case "maintenanceWindow":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_maintenanceWindow(ctx, field)
 				})
 		case "status":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
