@@ -79,6 +79,7 @@ var listBounds = map[string]listBound{
 	"Query.webhooks":                   {max: model.MaxWebhookEndpoints},
 	"Query.webhookDeliveries":          {max: model.MaxLimit, def: model.DefaultLimit, args: []string{"first"}},
 	"WebhookDeliveryPage.nodes":        {max: model.MaxLimit, paged: true},
+	"WebhookDelivery.attemptLog":       {max: model.MaxWebhookRetries + 1, embedded: true},
 	"Webhook.events":                   {max: 8, embedded: true},
 	"WebhookFilter.severities":         {max: model.MaxWebhookFilterItems},
 	"WebhookFilter.statuses":           {max: model.MaxWebhookFilterItems},

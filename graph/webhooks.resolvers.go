@@ -93,6 +93,15 @@ func (r *queryResolver) WebhookDeliveries(ctx context.Context, webhook string, f
 	return out, nil
 }
 
+// WebhookDelivery is the resolver for the webhookDelivery field.
+func (r *queryResolver) WebhookDelivery(ctx context.Context, webhook string, id string) (*model.WebhookDelivery, error) {
+	d, err := r.WebhookService.Delivery(ctx, webhook, id)
+	if model.ErrorCode(err) == model.CodeNotFound {
+		return nil, nil
+	}
+	return d, err
+}
+
 // Events is the resolver for the events field.
 func (r *webhookResolver) Events(ctx context.Context, obj *model.WebhookEndpoint) ([]string, error) {
 	out := make([]string, len(obj.Events))
@@ -129,7 +138,17 @@ func (r *webhookDeliveryResolver) State(ctx context.Context, obj *model.WebhookD
 
 // LastLatencyMs is the resolver for the lastLatencyMs field.
 func (r *webhookDeliveryResolver) LastLatencyMs(ctx context.Context, obj *model.WebhookDelivery) (float64, error) {
-	return float64(obj.LastLatency.Microseconds()) / 1000, nil
+	return model.Milliseconds(obj.LastLatency), nil
+}
+
+// Payload is the resolver for the payload field.
+func (r *webhookDeliveryResolver) Payload(ctx context.Context, obj *model.WebhookDelivery) (string, error) {
+	return string(obj.Payload), nil
+}
+
+// LatencyMs is the resolver for the latencyMs field.
+func (r *webhookDeliveryAttemptResolver) LatencyMs(ctx context.Context, obj *model.WebhookDeliveryAttempt) (float64, error) {
+	return model.Milliseconds(obj.Latency), nil
 }
 
 // Webhook returns generated.WebhookResolver implementation.
@@ -140,7 +159,13 @@ func (r *Resolver) WebhookDelivery() generated.WebhookDeliveryResolver {
 	return &webhookDeliveryResolver{r}
 }
 
+// WebhookDeliveryAttempt returns generated.WebhookDeliveryAttemptResolver implementation.
+func (r *Resolver) WebhookDeliveryAttempt() generated.WebhookDeliveryAttemptResolver {
+	return &webhookDeliveryAttemptResolver{r}
+}
+
 type (
-	webhookResolver         struct{ *Resolver }
-	webhookDeliveryResolver struct{ *Resolver }
+	webhookResolver                struct{ *Resolver }
+	webhookDeliveryResolver        struct{ *Resolver }
+	webhookDeliveryAttemptResolver struct{ *Resolver }
 )

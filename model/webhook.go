@@ -68,6 +68,9 @@ const (
 	WebhookSecretGrace = 24 * time.Hour
 	// MaxWebhookExcerpt bounds the stored start of a receiver's answer.
 	MaxWebhookExcerpt = 1024
+	// MaxWebhookRetries bounds a retry schedule, and so a delivery's
+	// attempt log (one more attempt than retries).
+	MaxWebhookRetries = 20
 )
 
 // WebhookFilter narrows what an endpoint receives; empty members do not
@@ -397,6 +400,10 @@ type WebhookDelivery struct {
 	// AttemptLog is every attempt, oldest first (read by Delivery only).
 	AttemptLog []WebhookDeliveryAttempt
 }
+
+// Milliseconds is how both doors show a latency: milliseconds with the
+// microseconds kept.
+func Milliseconds(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // WebhookDeliveryAttempt is one attempt of a delivery.
 type WebhookDeliveryAttempt struct {

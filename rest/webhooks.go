@@ -86,12 +86,37 @@ type webhookDeliveryJSON struct {
 	ResponseExcerpt string  `json:"responseExcerpt"`
 	NextAttemptAt   *string `json:"nextAttemptAt"`
 	CreatedAt       string  `json:"createdAt"`
+	// Payload and AttemptLog are read one delivery at a time only.
+	Payload    json.RawMessage       `json:"payload,omitempty"`
+	AttemptLog *[]webhookAttemptJSON `json:"attemptLog,omitempty"`
+}
+
+type webhookAttemptJSON struct {
+	Number          int     `json:"number"`
+	At              string  `json:"at"`
+	Status          int     `json:"status"`
+	Error           string  `json:"error"`
+	LatencyMs       float64 `json:"latencyMs"`
+	ResponseExcerpt string  `json:"responseExcerpt"`
+}
+
+// toDeliveryDetailJSON is a delivery with the body sent and every attempt.
+func toDeliveryDetailJSON(d *model.WebhookDelivery) webhookDeliveryJSON {
+	out := toDeliveryJSON(d)
+	out.Payload = json.RawMessage(d.Payload)
+	log := make([]webhookAttemptJSON, len(d.AttemptLog))
+	for i, a := range d.AttemptLog {
+		log[i] = webhookAttemptJSON{Number: a.Number, At: formatTime(a.At), Status: a.Status, Error: a.Error,
+			LatencyMs: model.Milliseconds(a.Latency), ResponseExcerpt: a.ResponseExcerpt}
+	}
+	out.AttemptLog = &log
+	return out
 }
 
 func toDeliveryJSON(d *model.WebhookDelivery) webhookDeliveryJSON {
 	out := webhookDeliveryJSON{ID: d.ID, EndpointID: d.EndpointID, MessageID: d.MessageID, Type: string(d.Type), ResourceID: d.ResourceID,
 		EventID: d.EventID, State: string(d.State), Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: d.LastError,
-		LastLatencyMs: float64(d.LastLatency.Microseconds()) / 1000, ResponseExcerpt: d.ResponseExcerpt, CreatedAt: formatTime(d.CreatedAt)}
+		LastLatencyMs: model.Milliseconds(d.LastLatency), ResponseExcerpt: d.ResponseExcerpt, CreatedAt: formatTime(d.CreatedAt)}
 	if d.LastAttemptAt != nil {
 		s := formatTime(*d.LastAttemptAt)
 		out.LastAttemptAt = &s
@@ -114,6 +139,7 @@ func (h webhookHandlers) routes(r chi.Router) {
 	r.Post("/{id}/rotate-secret", h.rotate)
 	r.Post("/{id}/test", h.test)
 	r.Get("/{id}/deliveries", h.deliveries)
+	r.Get("/{id}/deliveries/{delivery}", h.delivery)
 	r.Post("/{id}/redeliver", h.redeliverSince)
 	r.Post("/{id}/deliveries/{delivery}/redeliver", h.redeliver)
 }
@@ -277,6 +303,19 @@ func (h webhookHandlers) deliveries(w http.ResponseWriter, r *http.Request) {
 		next = &page.NextCursor
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "pagination": map[string]any{"hasMore": page.HasMore, "nextCursor": next}})
+}
+
+// delivery serves one delivery with its body and attempt log.
+func (h webhookHandlers) delivery(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
+	d, err := h.svc.Delivery(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "delivery"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toDeliveryDetailJSON(d))
 }
 
 func (h webhookHandlers) redeliver(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,11 +41,15 @@ func newReceiver(t *testing.T, answers ...int) *receiver {
 		}
 		rc.mu.Unlock()
 		w.WriteHeader(status)
+		_, _ = io.WriteString(w, rc.answer(status))
 		rc.more <- struct{}{}
 	}))
 	t.Cleanup(rc.Close)
 	return rc
 }
+
+// answer is the body the receiver answers with a status.
+func (rc *receiver) answer(status int) string { return "answered " + strconv.Itoa(status) }
 
 func (rc *receiver) wait(t *testing.T, n int) ([]http.Header, [][]byte) {
 	t.Helper()
@@ -135,9 +140,37 @@ func TestWebhooksOverREST(t *testing.T) {
 			log.Data[0].MessageID != headers[0].Get("webhook-id") {
 			t.Errorf("delivery log %+v", log.Data)
 		}
+		// The delivery read alone: its body and each attempt.
+		var one struct {
+			ID         string
+			Payload    json.RawMessage
+			AttemptLog []struct {
+				Number, Status  int
+				At              time.Time
+				LatencyMs       float64
+				ResponseExcerpt string
+			}
+		}
+		var ids struct{ Data []struct{ ID string } }
+		s.Do("GET", "/v1/webhooks/"+ep.ID+"/deliveries", admin, nil).JSON(t, &ids)
+		path := "/v1/webhooks/" + ep.ID + "/deliveries/" + ids.Data[0].ID
+		s.Do("GET", path, admin, nil).Expect(t, 200).JSON(t, &one)
+		if string(one.Payload) != string(bodies[0]) || len(one.AttemptLog) != 3 {
+			t.Fatalf("one delivery: %s, %d attempts", one.Payload, len(one.AttemptLog))
+		}
+		for i, a := range one.AttemptLog {
+			want := []int{500, 500, 200}[i]
+			if a.Number != i+1 || a.Status != want || a.At.IsZero() || a.LatencyMs <= 0 || a.ResponseExcerpt != rc.answer(want) ||
+				i > 0 && a.At.Before(one.AttemptLog[i-1].At) {
+				t.Errorf("attempt %d: %+v", i+1, a)
+			}
+		}
+		wantProblem(t, s.Do("GET", path+"?x=1", admin, nil), 400, "ValidationError")
+		wantProblem(t, s.Do("GET", "/v1/webhooks/"+ep.ID+"/deliveries/whd_nope", admin, nil), 404, "NotFound")
 
 		// Another tenant sees nothing of it.
 		stranger := s.Key(apitest.Tenant("hooks-other"), model.ScopeWebhooksAdmin)
+		wantProblem(t, s.Do("GET", path, stranger, nil), 404, "NotFound")
 		wantProblem(t, s.Do("GET", "/v1/webhooks/"+ep.ID, stranger, nil), 404, "NotFound")
 		wantProblem(t, s.Do("DELETE", "/v1/webhooks/"+ep.ID, stranger, nil), 404, "NotFound")
 		var list struct{ Data []any }

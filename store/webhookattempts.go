@@ -34,7 +34,7 @@ func (x webhooks) Delivery(ctx context.Context, endpointID, deliveryID string) (
 		return nil, model.NotFound("Webhook delivery", deliveryID)
 	}
 	rows, err = x.s.query(ctx, `SELECT n, at, status, error, latency_us, response_excerpt FROM webhook_attempts
-		WHERE delivery_id = $1 AND tenant_id = $2 ORDER BY n`, deliveryID, p.TenantID)
+		WHERE delivery_id = $1 AND tenant_id = $2 ORDER BY n LIMIT $3`, deliveryID, p.TenantID, model.MaxWebhookRetries+1)
 	if err != nil {
 		return nil, model.Internal(err, "get webhook delivery")
 	}

@@ -253,6 +253,15 @@ func TestWebhookQueue(t *testing.T) {
 				t.Errorf("first delivery %+v", d)
 			}
 		}
+		// Deleting the endpoint takes its log with it, attempts included.
+		if err := svc.Delete(ctx, ep.ID); err != nil {
+			t.Fatal(err)
+		}
+		var left int
+		if err := s.queryRow(context.Background(), `SELECT (SELECT count(*) FROM webhook_attempts WHERE endpoint_id = $1) +
+			(SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1)`, ep.ID).Scan(&left); err != nil || left != 0 {
+			t.Errorf("%d rows of the deleted endpoint's log left (%v)", left, err)
+		}
 	})
 }
 

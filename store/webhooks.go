@@ -301,6 +301,9 @@ func (x webhooks) Delete(ctx context.Context, id string) error {
 		if err := x.checkVersion(ctx, t, row); err != nil {
 			return err
 		}
+		if err := t.exec(ctx, "delete webhook attempts", `DELETE FROM webhook_attempts WHERE endpoint_id = $1 AND tenant_id = $2`, row.ID, row.TenantID); err != nil {
+			return err
+		}
 		if err := t.exec(ctx, "delete webhook deliveries", `DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND tenant_id = $2`, row.ID, row.TenantID); err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/incidentd/incidentd/model"
 )
 
 // ParseSchedule reads a retry schedule: comma-separated durations, each
@@ -20,6 +22,9 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 			return nil, fmt.Errorf("retry schedule %q: %q is not a positive duration", s, item)
 		}
 		out = append(out, d)
+	}
+	if len(out) > model.MaxWebhookRetries {
+		return nil, fmt.Errorf("retry schedule %q: at most %d retries", s, model.MaxWebhookRetries)
 	}
 	return out, nil
 }

@@ -41,6 +41,7 @@ type ResolverRoot interface {
 	Subscription() SubscriptionResolver
 	Webhook() WebhookResolver
 	WebhookDelivery() WebhookDeliveryResolver
+	WebhookDeliveryAttempt() WebhookDeliveryAttemptResolver
 }
 
 type DirectiveRoot struct {
@@ -342,6 +343,7 @@ type ComplexityRoot struct {
 		Status            func(childComplexity int) int
 		Uptime            func(childComplexity int, components []string) int
 		WebhookDeliveries func(childComplexity int, webhook string, first *int, after *string) int
+		WebhookDelivery   func(childComplexity int, webhook string, id string) int
 		Webhooks          func(childComplexity int) int
 	}
 
@@ -421,6 +423,7 @@ type ComplexityRoot struct {
 	}
 
 	WebhookDelivery struct {
+		AttemptLog      func(childComplexity int) int
 		Attempts        func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
 		EndpointID      func(childComplexity int) int
@@ -431,10 +434,20 @@ type ComplexityRoot struct {
 		LastStatus      func(childComplexity int) int
 		MessageID       func(childComplexity int) int
 		NextAttemptAt   func(childComplexity int) int
+		Payload         func(childComplexity int) int
 		ResourceID      func(childComplexity int) int
 		ResponseExcerpt func(childComplexity int) int
 		State           func(childComplexity int) int
 		Type            func(childComplexity int) int
+	}
+
+	WebhookDeliveryAttempt struct {
+		At              func(childComplexity int) int
+		Error           func(childComplexity int) int
+		LatencyMs       func(childComplexity int) int
+		Number          func(childComplexity int) int
+		ResponseExcerpt func(childComplexity int) int
+		Status          func(childComplexity int) int
 	}
 
 	WebhookDeliveryPage struct {
@@ -540,6 +553,7 @@ type QueryResolver interface {
 	PublicUptime(ctx context.Context, tenant string, components []string) ([]gqlmodel.ComponentUptime, error)
 	Webhooks(ctx context.Context) ([]model.WebhookEndpoint, error)
 	WebhookDeliveries(ctx context.Context, webhook string, first *int, after *string) (*gqlmodel.WebhookDeliveryPage, error)
+	WebhookDelivery(ctx context.Context, webhook string, id string) (*model.WebhookDelivery, error)
 }
 type SubscriptionResolver interface {
 	IncidentChanged(ctx context.Context, filter *gqlmodel.IncidentEventFilter, after *string) (<-chan *gqlmodel.IncidentEvent, error)
@@ -558,6 +572,11 @@ type WebhookDeliveryResolver interface {
 	State(ctx context.Context, obj *model.WebhookDelivery) (string, error)
 
 	LastLatencyMs(ctx context.Context, obj *model.WebhookDelivery) (float64, error)
+
+	Payload(ctx context.Context, obj *model.WebhookDelivery) (string, error)
+}
+type WebhookDeliveryAttemptResolver interface {
+	LatencyMs(ctx context.Context, obj *model.WebhookDeliveryAttempt) (float64, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2068,6 +2087,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookDeliveries(childComplexity, args["webhook"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.webhookDelivery":
+		if e.ComplexityRoot.Query.WebhookDelivery == nil {
+			break
+		}
+
+		args, err := ec.field_Query_webhookDelivery_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WebhookDelivery(childComplexity, args["webhook"].(string), args["id"].(string)), true
 	case "Query.webhooks":
 		if e.ComplexityRoot.Query.Webhooks == nil {
 			break
@@ -2387,6 +2417,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Webhook.Version(childComplexity), true
 
+	case "WebhookDelivery.attemptLog":
+		if e.ComplexityRoot.WebhookDelivery.AttemptLog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.AttemptLog(childComplexity), true
 	case "WebhookDelivery.attempts":
 		if e.ComplexityRoot.WebhookDelivery.Attempts == nil {
 			break
@@ -2447,6 +2483,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookDelivery.NextAttemptAt(childComplexity), true
+	case "WebhookDelivery.payload":
+		if e.ComplexityRoot.WebhookDelivery.Payload == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Payload(childComplexity), true
 	case "WebhookDelivery.resourceId":
 		if e.ComplexityRoot.WebhookDelivery.ResourceID == nil {
 			break
@@ -2471,6 +2513,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookDelivery.Type(childComplexity), true
+
+	case "WebhookDeliveryAttempt.at":
+		if e.ComplexityRoot.WebhookDeliveryAttempt.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryAttempt.At(childComplexity), true
+	case "WebhookDeliveryAttempt.error":
+		if e.ComplexityRoot.WebhookDeliveryAttempt.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryAttempt.Error(childComplexity), true
+	case "WebhookDeliveryAttempt.latencyMs":
+		if e.ComplexityRoot.WebhookDeliveryAttempt.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryAttempt.LatencyMs(childComplexity), true
+	case "WebhookDeliveryAttempt.number":
+		if e.ComplexityRoot.WebhookDeliveryAttempt.Number == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryAttempt.Number(childComplexity), true
+	case "WebhookDeliveryAttempt.responseExcerpt":
+		if e.ComplexityRoot.WebhookDeliveryAttempt.ResponseExcerpt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryAttempt.ResponseExcerpt(childComplexity), true
+	case "WebhookDeliveryAttempt.status":
+		if e.ComplexityRoot.WebhookDeliveryAttempt.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryAttempt.Status(childComplexity), true
 
 	case "WebhookDeliveryPage.hasMore":
 		if e.ComplexityRoot.WebhookDeliveryPage.HasMore == nil {
@@ -3536,6 +3615,23 @@ type WebhookDelivery {
   responseExcerpt: String!
   nextAttemptAt: Time
   createdAt: Time!
+  "the body sent (JSON text), the same bytes on every attempt"
+  payload: String!
+  "every attempt, oldest first: only when read through webhookDelivery (null elsewhere)"
+  attemptLog: [WebhookDeliveryAttempt!]
+}
+
+"One attempt of a delivery."
+type WebhookDeliveryAttempt {
+  "counts from 1"
+  number: Int!
+  at: Time!
+  "the receiver's HTTP status; 0 when there was no answer (see error)"
+  status: Int!
+  error: String!
+  latencyMs: Float!
+  "the start of the answer's body (at most 1 KiB)"
+  responseExcerpt: String!
 }
 
 type WebhookDeliveryPage {
@@ -3557,6 +3653,8 @@ extend type Query {
   webhooks: [Webhook!]!
   "An endpoint's delivery log, newest first: the first 20 unless ` + "`" + `first` + "`" + ` (1..100) says otherwise."
   webhookDeliveries(webhook: ID!, first: Int, after: String): WebhookDeliveryPage!
+  "One delivery of the endpoint with its body and every attempt; null when the endpoint has none by that id."
+  webhookDelivery(webhook: ID!, id: ID!): WebhookDelivery
 }
 
 extend type Mutation {
@@ -4233,8 +4331,30 @@ func (ec *executionContext) childFields_WebhookDelivery(ctx context.Context, fie
 		return ec.fieldContext_WebhookDelivery_nextAttemptAt(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_WebhookDelivery_createdAt(ctx, field)
+	case "payload":
+		return ec.fieldContext_WebhookDelivery_payload(ctx, field)
+	case "attemptLog":
+		return ec.fieldContext_WebhookDelivery_attemptLog(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WebhookDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookDeliveryAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "number":
+		return ec.fieldContext_WebhookDeliveryAttempt_number(ctx, field)
+	case "at":
+		return ec.fieldContext_WebhookDeliveryAttempt_at(ctx, field)
+	case "status":
+		return ec.fieldContext_WebhookDeliveryAttempt_status(ctx, field)
+	case "error":
+		return ec.fieldContext_WebhookDeliveryAttempt_error(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_WebhookDeliveryAttempt_latencyMs(ctx, field)
+	case "responseExcerpt":
+		return ec.fieldContext_WebhookDeliveryAttempt_responseExcerpt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookDeliveryAttempt", field.Name)
 }
 
 func (ec *executionContext) childFields_WebhookDeliveryPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5436,6 +5556,28 @@ func (ec *executionContext) field_Query_webhookDeliveries_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_webhookDelivery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "webhook",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["webhook"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -11553,6 +11695,50 @@ func (ec *executionContext) fieldContext_Query_webhookDeliveries(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_webhookDelivery(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_webhookDelivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WebhookDelivery(ctx, fc.Args["webhook"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WebhookDelivery) graphql.Marshaler {
+			return ec.marshalOWebhookDelivery2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐWebhookDelivery(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_webhookDelivery(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WebhookDelivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_webhookDelivery_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13170,6 +13356,199 @@ func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WebhookDelivery_payload(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDelivery_payload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WebhookDelivery().Payload(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDelivery_payload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDelivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _WebhookDelivery_attemptLog(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDelivery_attemptLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AttemptLog, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.WebhookDeliveryAttempt) graphql.Marshaler {
+			return ec.marshalOWebhookDeliveryAttempt2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐWebhookDeliveryAttemptᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDelivery_attemptLog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WebhookDelivery",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WebhookDeliveryAttempt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WebhookDeliveryAttempt_number(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDeliveryAttempt_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Number, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDeliveryAttempt_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDeliveryAttempt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WebhookDeliveryAttempt_at(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDeliveryAttempt_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDeliveryAttempt_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDeliveryAttempt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WebhookDeliveryAttempt_status(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDeliveryAttempt_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDeliveryAttempt_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDeliveryAttempt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WebhookDeliveryAttempt_error(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDeliveryAttempt_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDeliveryAttempt_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDeliveryAttempt", field, false, false, "String")
+}
+
+func (ec *executionContext) _WebhookDeliveryAttempt_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDeliveryAttempt_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WebhookDeliveryAttempt().LatencyMs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDeliveryAttempt_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDeliveryAttempt", field, true, true, "Float")
+}
+
+func (ec *executionContext) _WebhookDeliveryAttempt_responseExcerpt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDeliveryAttempt_responseExcerpt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResponseExcerpt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDeliveryAttempt_responseExcerpt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDeliveryAttempt", field, false, false, "String")
 }
 
 func (ec *executionContext) _WebhookDeliveryPage_nodes(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.WebhookDeliveryPage) (ret graphql.Marshaler) {
@@ -17872,6 +18251,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_webhookDeliveries(ctx, field)
 				})
+		case "webhookDelivery":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_webhookDelivery(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -18460,6 +18845,76 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 			}
 		case "createdAt":
 			out.Values[i] = ec._WebhookDelivery_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "payload":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WebhookDelivery_payload(ctx, field, obj)
+				})
+		case "attemptLog":
+			out.Values[i] = ec._WebhookDelivery_attemptLog(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var webhookDeliveryAttemptImplementors = []string{"WebhookDeliveryAttempt"}
+
+func (ec *executionContext) _WebhookDeliveryAttempt(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookDeliveryAttempt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryAttemptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WebhookDeliveryAttempt")
+		case "number":
+			out.Values[i] = ec._WebhookDeliveryAttempt_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._WebhookDeliveryAttempt_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._WebhookDeliveryAttempt_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._WebhookDeliveryAttempt_error(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "latencyMs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WebhookDeliveryAttempt_latencyMs(ctx, field, obj)
+				})
+		case "responseExcerpt":
+			out.Values[i] = ec._WebhookDeliveryAttempt_responseExcerpt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19970,6 +20425,10 @@ func (ec *executionContext) marshalNWebhookDelivery2ᚖgithubᚗcomᚋincidentd�
 	return ec._WebhookDelivery(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNWebhookDeliveryAttempt2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐWebhookDeliveryAttempt(ctx context.Context, sel ast.SelectionSet, v model.WebhookDeliveryAttempt) graphql.Marshaler {
+	return ec._WebhookDeliveryAttempt(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNWebhookDeliveryPage2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐWebhookDeliveryPage(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.WebhookDeliveryPage) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "WebhookDeliveryPage!")
@@ -20625,6 +21084,32 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOWebhookDelivery2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐWebhookDelivery(ctx context.Context, sel ast.SelectionSet, v *model.WebhookDelivery) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WebhookDelivery(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWebhookDeliveryAttempt2ᚕgithubᚗcomᚋincidentdᚋincidentdᚋmodelᚐWebhookDeliveryAttemptᚄ(ctx context.Context, sel ast.SelectionSet, v []model.WebhookDeliveryAttempt) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWebhookDeliveryAttempt2githubᚗcomᚋincidentdᚋincidentdᚋmodelᚐWebhookDeliveryAttempt(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOWebhookFilterInput2ᚖgithubᚗcomᚋincidentdᚋincidentdᚋgraphᚋgqlmodelᚐWebhookFilterInput(ctx context.Context, v any) (*gqlmodel.WebhookFilterInput, error) {
