@@ -94,6 +94,7 @@ func (h apiKeyHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+key.ID)
+	keepInstead(r, toAPIKeyJSON(key, ""))
 	writeVersioned(w, http.StatusCreated, key.Version(), toAPIKeyJSON(key, secret))
 }
 
@@ -158,5 +159,6 @@ func (h apiKeyHandlers) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/api-keys/"+key.ID)
+	keepInstead(r, toAPIKeyJSON(key, ""))
 	writeVersioned(w, http.StatusCreated, key.Version(), toAPIKeyJSON(key, secret)) // the successor's
 }

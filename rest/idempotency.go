@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 
@@ -16,7 +17,9 @@ import (
 // the first answer again (status, body, Location, and
 // Idempotent-Replayed: true); the same key with another request is a 422;
 // a retry while the first runs waits for it, then 409. Answers of 5xx and
-// 429 are not kept, so that a retry runs again.
+// 429 are not kept, so that a retry runs again. An answer showing a secret
+// once is kept without it (keepInstead), as GraphQL's are: the store never
+// holds a live credential.
 func idempotent(keys model.IdempotencyStore) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if keys == nil {
@@ -66,15 +69,33 @@ func idempotent(keys model.IdempotencyStore) func(http.Handler) http.Handler {
 				return
 			}
 			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-			next.ServeHTTP(rec, r)
+			var instead []byte
+			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), keptAnswerKey{}, &instead)))
 			// Kept even if the client went away meanwhile: the work is done.
 			ctx := context.WithoutCancel(r.Context())
 			if rec.status >= 500 || rec.status == http.StatusTooManyRequests {
 				_ = keys.Abandon(ctx, key[0])
 				return
 			}
-			_ = keys.Finish(ctx, key[0], model.StoredResponse{Status: rec.status, Location: w.Header().Get("Location"), Body: rec.body.Bytes()})
+			answer := rec.body.Bytes()
+			if instead != nil {
+				answer = instead
+			}
+			_ = keys.Finish(ctx, key[0], model.StoredResponse{Status: rec.status, Location: w.Header().Get("Location"), Body: answer})
 		})
+	}
+}
+
+type keptAnswerKey struct{}
+
+// keepInstead sets the body an idempotent retry of this request is
+// answered with, in place of the one written: the same resource without
+// the secret shown once. Without an Idempotency-Key it does nothing.
+func keepInstead(r *http.Request, v any) {
+	if kept, ok := r.Context().Value(keptAnswerKey{}).(*[]byte); ok {
+		if b, err := json.Marshal(v); err == nil {
+			*kept = append(b, '\n')
+		}
 	}
 }
 

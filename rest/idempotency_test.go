@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/apitest"
@@ -74,6 +75,42 @@ func TestIdempotentCreates(t *testing.T) {
 		wantProblem(t, s.Do("POST", "/v1/incidents", key, body, "Idempotency-Key", "bad key with spaces"), 400, "ValidationError")
 		for i := range 2 {
 			s.Do("POST", "/v1/incidents", key, map[string]any{"title": fmt.Sprint("no key ", i), "severity": "low", "occurredAt": "2024-01-15T14:30:00Z"}).Expect(t, 201)
+		}
+	})
+}
+
+// TestIdempotentSecretsNotKept: a create or rotation showing a secret once
+// is replayed without it (the same resource, no `key` / `secret`), as on
+// GraphQL, so that the idempotency store never holds a live credential;
+// the secret of the first answer is the one that works.
+func TestIdempotentSecretsNotKept(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, b apitest.Backend) {
+		s := apitest.Start(t, b, apitest.Config{})
+		admin := s.Key(apitest.Tenant("idsec"), model.ScopeAPIKeysAdmin, model.ScopeWebhooksAdmin, model.ScopeIncidentsRead)
+		for _, c := range []struct {
+			name, path, secret string
+			body               any
+		}{
+			{"api-key", "/v1/api-keys", "key", map[string]any{"name": "ci", "scopes": []string{"incidents:read"}}},
+			{"webhook", "/v1/webhooks", "secret", map[string]any{"url": "https://hooks.example.com/s", "events": []string{"incident.created"}}},
+		} {
+			first := s.Do("POST", c.path, admin, c.body, "Idempotency-Key", "sec-"+c.name).Expect(t, 201)
+			again := s.Do("POST", c.path, admin, c.body, "Idempotency-Key", "sec-"+c.name).Expect(t, 201)
+			f, a := first.Map(t), again.Map(t)
+			// The replay is the kept answer, byte for byte.
+			if f[c.secret] == nil || f[c.secret] == "" || a[c.secret] != nil || a["id"] != f["id"] || strings.Contains(string(again.Body), f[c.secret].(string)) ||
+				again.Header.Get("Idempotent-Replayed") != "true" || again.Header.Get("Location") != first.Header.Get("Location") {
+				t.Errorf("%s: first %v, replay %v", c.name, f, a)
+			}
+			rotate := c.path + "/" + f["id"].(string) + map[string]string{"key": "/rotate", "secret": "/rotate-secret"}[c.secret]
+			r1 := s.Do("POST", rotate, admin, nil, "Idempotency-Key", "rot-"+c.name).Map(t)
+			r2 := s.Do("POST", rotate, admin, nil, "Idempotency-Key", "rot-"+c.name).Map(t)
+			if r1[c.secret] == nil || r2[c.secret] != nil || r1["id"] != r2["id"] {
+				t.Errorf("%s rotation: first %v, replay %v", c.name, r1, r2)
+			}
+			if c.secret == "key" {
+				s.Do("GET", "/v1/incidents", f["key"].(string), nil).Expect(t, 200)
+			}
 		}
 	})
 }

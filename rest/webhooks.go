@@ -211,6 +211,7 @@ func (h webhookHandlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/webhooks/"+ep.ID)
+	keepInstead(r, toWebhookJSON(ep, ""))
 	writeVersioned(w, http.StatusCreated, ep.Version(), toWebhookJSON(ep, secret))
 }
 
@@ -270,6 +271,7 @@ func (h webhookHandlers) rotate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	keepInstead(r, toWebhookJSON(ep, ""))
 	writeVersioned(w, http.StatusOK, ep.Version(), toWebhookJSON(ep, secret))
 }
 

@@ -1657,7 +1657,8 @@ type CreateApiKeyParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1685,7 +1686,8 @@ type RotateApiKeyParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
@@ -1742,7 +1744,8 @@ type ReportComponentStatusParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1776,7 +1779,8 @@ type CreateComponentParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1828,7 +1832,8 @@ type CreateImpactTypeParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1900,7 +1905,8 @@ type CreateIncidentParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2006,7 +2012,8 @@ type AddIncidentUpdateParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2025,7 +2032,8 @@ type CreateMaintenanceParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2054,7 +2062,8 @@ type ReplacePhasesParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag.
@@ -2108,7 +2117,8 @@ type CreateSeverityParams struct {
 	// again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
 	// does the work twice; the same key with another request is a 422; a retry while the first
 	// still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-	// answers of 5xx and 429 are not kept.
+	// answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+	// endpoint's `secret`) is not kept: the replay answers the same resource without it.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 

@@ -2020,7 +2020,8 @@ export interface components {
          *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
          *     does the work twice; the same key with another request is a 422; a retry while the first
          *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-         *     answers of 5xx and 429 are not kept.
+         *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+         *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
          */
         IdempotencyKey: string;
         /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
@@ -2299,7 +2300,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2739,7 +2741,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2866,7 +2869,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
@@ -3011,7 +3015,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -3333,7 +3338,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -3465,7 +3471,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -3549,7 +3556,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -3760,7 +3768,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -3983,7 +3992,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description Apply the change only to this version (the ETag of a GET, in quotes), or `*`. A stale one answers 412 with the current ETag. */
@@ -4112,7 +4122,8 @@ export interface operations {
                  *     again (status, body, Location, with `Idempotent-Replayed: true`) for 24 hours, and never
                  *     does the work twice; the same key with another request is a 422; a retry while the first
                  *     still runs waits for it, up to 10 s, then 409. Keys are per tenant and credential;
-                 *     answers of 5xx and 429 are not kept.
+                 *     answers of 5xx and 429 are not kept. A secret shown once (an API key's `key`, a webhook
+                 *     endpoint's `secret`) is not kept: the replay answers the same resource without it.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
