@@ -3,8 +3,8 @@ package rest_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/apitest"
