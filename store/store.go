@@ -42,6 +42,9 @@ type Options struct {
 	// Tracer, when set, also sees every statement on PostgreSQL, with its
 	// context (database spans of request traces); it composes with Trace.
 	Tracer pgx.QueryTracer
+	// WebhookSecretKey, when set (WebhookSecretKeyLen bytes), seals webhook
+	// signing secrets at rest (ParseWebhookSecretKey reads the setting).
+	WebhookSecretKey []byte
 }
 
 // Store implements the model services over one database.
@@ -56,6 +59,8 @@ type Store struct {
 	trace func(string)
 
 	counts *countCache
+	// box seals webhook signing secrets at rest (secrets.go).
+	box *secretBox
 	// poke wakes the local event watcher; notify asks the notifier to wake
 	// the other instances' (PostgreSQL).
 	poke   chan struct{}
@@ -94,8 +99,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.CountCacheSize <= 0 {
 		opt.CountCacheSize = 10_000
 	}
+	box, err := newSecretBox(opt.WebhookSecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	s := &Store{clock: opt.Clock, url: url, trace: opt.Trace, poke: make(chan struct{}, 1), notify: make(chan struct{}, 1),
-		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789")}
+		instance: model.RandomString(8, "abcdefghijklmnopqrstuvwxyz0123456789"), box: box}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		cfg, err := pgxpool.ParseConfig(url)

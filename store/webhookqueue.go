@@ -609,6 +609,7 @@ func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.D
 			secrets     []string
 		}
 		targets := map[string]target{}
+		var unsigned []string
 		for rows.Next() {
 			var id string
 			var tg target
@@ -619,9 +620,11 @@ func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.D
 				rows.Close()
 				return err
 			}
-			tg.secrets = []string{secret}
-			if prev != nil && prevUntil != nil && now.Before(prevUntil.Time) {
-				tg.secrets = append(tg.secrets, *prev)
+			if tg.secrets, err = s.signingSecrets(id, secret, prev, prevUntil, now); err != nil {
+				// Leased without a run, so that it does not hold a place in
+				// every claim: it is tried again when the lease runs out.
+				unsigned = append(unsigned, id)
+				continue
 			}
 			targets[id] = tg
 			runs = append(runs, &WebhookRun{EndpointID: id, Lease: token})
@@ -629,6 +632,12 @@ func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.D
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		for _, id := range unsigned {
+			if err := t.exec(ctx, "lease webhook endpoint", `UPDATE webhook_endpoints SET lease_until = $1, lease_token = $2 WHERE id = $3`,
+				until, token, id); err != nil {
+				return err
+			}
 		}
 		for _, run := range runs {
 			tg := targets[run.EndpointID]
@@ -680,7 +689,7 @@ func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.D
 			if err != nil {
 				return err
 			}
-			var tests []*WebhookJob
+			var tests, unsignedTests []*WebhookJob
 			for rows.Next() {
 				j := WebhookJob{Type: model.WebhookTest, Lease: token}
 				var payload, secret string
@@ -691,9 +700,10 @@ func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.D
 					rows.Close()
 					return err
 				}
-				j.Payload, j.Secrets = []byte(payload), []string{secret}
-				if prev != nil && prevUntil != nil && now.Before(prevUntil.Time) {
-					j.Secrets = append(j.Secrets, *prev)
+				j.Payload = []byte(payload)
+				if j.Secrets, err = s.signingSecrets(j.EndpointID, secret, prev, prevUntil, now); err != nil {
+					unsignedTests = append(unsignedTests, &j) // leased without a run, as above
+					continue
 				}
 				tests = append(tests, &j)
 			}
@@ -701,7 +711,7 @@ func (s *Store) ClaimWebhookRuns(ctx context.Context, n, batch int, lease time.D
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			if err := leaseJobs(ctx, t, tests, until, token); err != nil {
+			if err := leaseJobs(ctx, t, append(tests, unsignedTests...), until, token); err != nil {
 				return err
 			}
 			for _, j := range tests {

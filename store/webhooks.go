@@ -166,7 +166,7 @@ func (x webhooks) Create(ctx context.Context, in model.WebhookEndpointInput) (*m
 		if err := t.exec(ctx, "insert webhook endpoint", `INSERT INTO webhook_endpoints (`+webhookEndpointColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			row.ID, row.TenantID, row.URL, row.Description, string(row.Events), string(row.Filter), row.Enabled, row.DisabledReason, nil,
-			row.Secret, nil, nil, row.CreatedAt, row.UpdatedAt, row.CreatedBy, row.UpdatedBy); err != nil {
+			x.s.box.seal(row.ID, row.Secret), nil, nil, row.CreatedAt, row.UpdatedAt, row.CreatedBy, row.UpdatedBy); err != nil {
 			return err
 		}
 		return x.s.audit(ctx, t, p, model.AuditWebhookCreate, "webhook", row.ID, model.WebhookChanges(nil, ep))
@@ -332,8 +332,8 @@ func (x webhooks) RotateSecret(ctx context.Context, id string) (*model.WebhookEn
 		}
 		now := x.s.clock.Now()
 		until := newDBTime(now.Add(model.WebhookSecretGrace))
-		prev := row.Secret
-		row.PreviousSecret, row.PreviousSecretUntil, row.Secret = &prev, &until, secret
+		prev := row.Secret // as stored (sealed or not): it moves over as it is
+		row.PreviousSecret, row.PreviousSecretUntil, row.Secret = &prev, &until, x.s.box.seal(row.ID, secret)
 		row.UpdatedAt, row.UpdatedBy = newDBTime(now), p.ActorID
 		if out, err = row.toModel(); err != nil {
 			return err

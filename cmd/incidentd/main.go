@@ -84,6 +84,8 @@ type common struct {
 	dbMaxConns  int
 	// dbTracer, if set, makes database spans (serve, with tracing on).
 	dbTracer pgx.QueryTracer
+	// webhookKey, if set, seals webhook signing secrets at rest (serve).
+	webhookKey []byte
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -114,7 +116,7 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func (c *common) open(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, c.databaseURL, store.Options{MaxOpenConns: c.dbMaxConns, Tracer: c.dbTracer})
+	st, err := store.Open(ctx, c.databaseURL, store.Options{MaxOpenConns: c.dbMaxConns, Tracer: c.dbTracer, WebhookSecretKey: c.webhookKey})
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +183,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"let webhook endpoints use plain http and loopback, private and link-local addresses: development and tests only (env INCIDENTD_WEBHOOK_ALLOW_PRIVATE_TARGETS=true)")
 	hookSchedule := fs.String("webhook-retry-schedule", env("INCIDENTD_WEBHOOK_RETRY_SCHEDULE", ""),
 		"waits before each webhook retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h) (env INCIDENTD_WEBHOOK_RETRY_SCHEDULE)")
+	hookKey := fs.String("webhook-secret-key", env("INCIDENTD_WEBHOOK_SECRET_KEY", ""),
+		"base64 of 32 random bytes (openssl rand -base64 32): webhook signing secrets are stored sealed with it (AES-256-GCM); secrets stored before are sealed at start (env INCIDENTD_WEBHOOK_SECRET_KEY)")
 	hookRetention := fs.Duration("webhook-log-retention", durationEnv("INCIDENTD_WEBHOOK_LOG_RETENTION", 30*24*time.Hour),
 		"how long delivered and failed webhook deliveries stay in the delivery log (env INCIDENTD_WEBHOOK_LOG_RETENTION)")
 	publicPerIP := fs.Int("public-max-per-ip", intEnv("INCIDENTD_PUBLIC_MAX_PER_IP", 50),
@@ -226,11 +230,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		c.dbTracer = telemetry.PgxTracer(tracer)
 		log.Info("tracing on: spans go to the OTLP endpoint of the OTEL_* environment")
 	}
+	if c.webhookKey, err = store.ParseWebhookSecretKey(*hookKey); err != nil {
+		return err
+	}
 	st, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if n, err := st.SealWebhookSecrets(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("webhook secrets sealed with INCIDENTD_WEBHOOK_SECRET_KEY", "endpoints", n)
+	}
 
 	var wsOrigins []string
 	for o := range strings.SplitSeq(*origins, ",") {

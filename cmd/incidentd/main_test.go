@@ -225,6 +225,8 @@ func testMigrateAndBadConfig(t *testing.T, db string) {
 		{"migrate", "--database-url", "mysql://x"},
 		{"serve", "--database-url", db, "--rate-limit", "lots"},
 		{"serve", "--database-url", db, "--log-level", "loud"},
+		{"serve", "--database-url", db, "--webhook-secret-key", "c2hvcnQ="},
+		{"serve", "--database-url", db, "--webhook-retry-schedule", "5s,soon"},
 		{"frobnicate"},
 	} {
 		if err := run(t.Context(), args, io.Discard, io.Discard); err == nil {
