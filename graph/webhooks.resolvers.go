@@ -53,7 +53,7 @@ func (r *mutationResolver) SendWebhookTest(ctx context.Context, id string) (*mod
 
 // RedeliverWebhook is the resolver for the redeliverWebhook field.
 func (r *mutationResolver) RedeliverWebhook(ctx context.Context, delivery string) (*model.WebhookDelivery, error) {
-	return r.WebhookService.Redeliver(ctx, delivery)
+	return r.WebhookService.Redeliver(ctx, "", delivery)
 }
 
 // Webhooks is the resolver for the webhooks field.

@@ -464,8 +464,9 @@ type WebhookService interface {
 	// Codes: not_found, invalid (limit, cursor).
 	Deliveries(ctx context.Context, endpointID string, q WebhookDeliveryQuery) (*WebhookDeliveryPage, error)
 	// Redeliver queues the delivery's message again (same webhook-id and
-	// body) as a new delivery, whatever its state. Codes: not_found.
-	Redeliver(ctx context.Context, deliveryID string) (*WebhookDelivery, error)
+	// body) as a new delivery, whatever its state. endpointID, when not
+	// empty, is the endpoint the delivery must be of. Codes: not_found.
+	Redeliver(ctx context.Context, endpointID, deliveryID string) (*WebhookDelivery, error)
 	// RedeliverSince queues again every failed delivery of the endpoint
 	// created at or after since, in their order, and says how many.
 	// Codes: not_found, invalid (since in the future or out of range).

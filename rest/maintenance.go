@@ -21,7 +21,7 @@ type maintenanceJSON struct {
 
 func toMaintenanceJSON(m *model.Maintenance) maintenanceJSON {
 	return maintenanceJSON{ID: m.ID, Description: m.Description, StartsAt: formatTime(m.StartsAt), EndsAt: formatTime(m.EndsAt),
-		Components: m.ComponentIDs, CreatedAt: formatTime(m.CreatedAt), CreatedBy: m.CreatedBy}
+		Components: nonNil(m.ComponentIDs), CreatedAt: formatTime(m.CreatedAt), CreatedBy: m.CreatedBy}
 }
 
 type maintenanceHandlers struct{ svc model.MaintenanceService }

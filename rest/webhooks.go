@@ -321,10 +321,7 @@ func (h webhookHandlers) delivery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h webhookHandlers) redeliver(w http.ResponseWriter, r *http.Request) {
-	d, err := h.svc.Redeliver(r.Context(), chi.URLParam(r, "delivery"))
-	if err == nil && d.EndpointID != chi.URLParam(r, "id") {
-		err = model.NotFound("Delivery", chi.URLParam(r, "delivery"))
-	}
+	d, err := h.svc.Redeliver(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "delivery"))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incidentd/incidentd/internal/testdb"
 	"github.com/incidentd/incidentd/model"
 )
 
@@ -22,8 +23,8 @@ type backend struct {
 
 func backends(t *testing.T) []backend {
 	out := []backend{{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "s.db") }}}
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		out = append(out, backend{"postgres", func(*testing.T) string { return u }})
+	if os.Getenv(testdb.Env) != "" {
+		out = append(out, backend{"postgres", func(t *testing.T) string { return testdb.For(t) }})
 	}
 	return out
 }
@@ -39,7 +40,7 @@ func each(t *testing.T, fn func(t *testing.T, url string)) {
 }
 
 func postgresURL(t *testing.T) string {
-	u := os.Getenv("TEST_DATABASE_URL")
+	u := testdb.For(t)
 	if u == "" {
 		t.Skip("TEST_DATABASE_URL is not set: this test needs PostgreSQL")
 	}

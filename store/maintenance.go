@@ -62,10 +62,12 @@ func (x maintenance) Create(ctx context.Context, input model.MaintenanceInput) (
 	return m, nil
 }
 
-// windows loads windows matching the conditions, with their components.
+// windows loads windows matching the conditions, with their components
+// (a window whose components were all deleted is still read, with none:
+// it can still be read, cancelled and announced as ended).
 func (x maintenance) windows(ctx context.Context, db querier, w *where) ([]*model.Maintenance, error) {
 	rows, err := db.query(ctx, `SELECT m.id, m.tenant_id, m.description, m.starts_at, m.ends_at, m.created_at, m.created_by, mc.component_id
-		FROM maintenance_windows m JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
+		FROM maintenance_windows m LEFT JOIN maintenance_components mc ON mc.window_id = m.id AND mc.tenant_id = m.tenant_id
 		WHERE `+w.String()+` ORDER BY m.starts_at, m.id, mc.component_id`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("load maintenance: %w", err)
@@ -75,7 +77,7 @@ func (x maintenance) windows(ctx context.Context, db querier, w *where) ([]*mode
 	for rows.Next() {
 		var m model.Maintenance
 		var starts, ends, created dbTime
-		var comp string
+		var comp *string
 		if err := rows.Scan(&m.ID, &m.TenantID, &m.Description, &starts, &ends, &created, &m.CreatedBy, &comp); err != nil {
 			return nil, fmt.Errorf("load maintenance: %w", err)
 		}
@@ -83,8 +85,9 @@ func (x maintenance) windows(ctx context.Context, db querier, w *where) ([]*mode
 			m.StartsAt, m.EndsAt, m.CreatedAt = starts.Time, ends.Time, created.Time
 			out = append(out, &m)
 		}
-		last := out[len(out)-1]
-		last.ComponentIDs = append(last.ComponentIDs, comp)
+		if last := out[len(out)-1]; comp != nil {
+			last.ComponentIDs = append(last.ComponentIDs, *comp)
+		}
 	}
 	return out, rows.Err()
 }

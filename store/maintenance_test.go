@@ -155,5 +155,28 @@ func TestMaintenanceGetAndPreconditions(t *testing.T) {
 		if _, err := s.Maintenance().Get(ctx, m.ID); codeOf(err) != model.CodeNotFound {
 			t.Fatalf("after delete: %v", err)
 		}
+
+		// A window whose components are all deleted is still read (with
+		// none), listed, and can be cancelled.
+		if _, err := s.Settings().SetRequirePreconditions(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		bare, err := s.Maintenance().Create(ctx, model.MaintenanceInput{Description: "orphaned", StartsAt: now.Add(time.Hour), EndsAt: now.Add(2 * time.Hour),
+			ComponentIDs: []string{c.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Components().Delete(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Maintenance().Get(ctx, bare.ID); err != nil || len(got.ComponentIDs) != 0 || got.Description != "orphaned" {
+			t.Fatalf("a window without components: %+v %v", got, err)
+		}
+		if list, err := s.Maintenance().List(ctx); err != nil || len(list) != 1 || list[0].ID != bare.ID {
+			t.Errorf("list %+v %v", list, err)
+		}
+		if err := s.Maintenance().Delete(ctx, bare.ID); err != nil {
+			t.Errorf("cancel a window without components: %v", err)
+		}
 	})
 }

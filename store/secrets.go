@@ -17,9 +17,13 @@ import (
 // secrets at rest (AES-256-GCM).
 const WebhookSecretKeyLen = 32
 
-// sealedPrefix marks a sealed secret in webhook_endpoints; a value without
-// it was written before a key was set and is read as it is.
-const sealedPrefix = "sealed:v1:"
+// sealedMark starts every sealed secret in webhook_endpoints, sealedPrefix
+// those of this format; a value without the mark was written without a key
+// and is read as it is.
+const (
+	sealedMark   = "sealed:"
+	sealedPrefix = sealedMark + "v1:"
+)
 
 // secretBox seals webhook signing secrets, which the server must read back
 // to sign (so they cannot be hashed like API keys): a copy of the database
@@ -73,6 +77,9 @@ func (b *secretBox) seal(endpointID, secret string) string {
 func (b *secretBox) open(endpointID, stored string) (string, error) {
 	raw, sealed := strings.CutPrefix(stored, sealedPrefix)
 	if !sealed {
+		if strings.HasPrefix(stored, sealedMark) {
+			return "", errors.New("webhook secret: sealed in a format this version does not know")
+		}
 		return stored, nil
 	}
 	if b.aead == nil {
@@ -100,12 +107,13 @@ func (s *Store) signingSecrets(endpointID, secret string, prev *string, prevUnti
 	}
 	out := []string{cur}
 	if prev != nil && prevUntil != nil && now.Before(prevUntil.Time) {
-		old, err := s.box.open(endpointID, *prev)
-		if err != nil {
-			slog.Error("webhook endpoint cannot sign", "endpoint", endpointID, "err", err)
-			return nil, err
+		// The rotated-out secret only adds a signature: without it the
+		// current one still signs.
+		if old, err := s.box.open(endpointID, *prev); err != nil {
+			slog.Warn("webhook endpoint: the previous secret does not open; signing with the current one only", "endpoint", endpointID, "err", err)
+		} else {
+			out = append(out, old)
 		}
-		out = append(out, old)
 	}
 	return out, nil
 }
@@ -125,7 +133,8 @@ func (s *Store) SealWebhookSecrets(ctx context.Context, tenants ...string) (int,
 	}
 	var todo []row
 	w := &where{}
-	w.and("(secret NOT LIKE 'sealed:%' OR (previous_secret IS NOT NULL AND previous_secret NOT LIKE 'sealed:%'))")
+	unsealed := w.arg(sealedMark + "%")
+	w.and("(secret NOT LIKE " + unsealed + " OR (previous_secret IS NOT NULL AND previous_secret NOT LIKE " + unsealed + "))")
 	if len(tenants) > 0 {
 		in(w, "tenant_id", tenants)
 	}
@@ -148,10 +157,10 @@ func (s *Store) SealWebhookSecrets(ctx context.Context, tenants ...string) (int,
 	sealed := 0
 	for _, r := range todo {
 		secret, prev := r.secret, r.prev
-		if !strings.HasPrefix(secret, sealedPrefix) {
+		if !strings.HasPrefix(secret, sealedMark) {
 			secret = s.box.seal(r.id, secret)
 		}
-		if prev != nil && !strings.HasPrefix(*prev, sealedPrefix) {
+		if prev != nil && !strings.HasPrefix(*prev, sealedMark) {
 			p := s.box.seal(r.id, *prev)
 			prev = &p
 		}

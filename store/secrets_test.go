@@ -101,10 +101,21 @@ func TestWebhookSecretsSealed(t *testing.T) {
 			t.Errorf("after the rotation, signs with %v (new %s, old %s)", got, rotated, secret)
 		}
 
-		// Another endpoint's sealed value does not open here.
+		// Another endpoint's sealed value does not open here, nor does a
+		// format this version does not know (it is not taken as plain).
 		moved, _ := stored(sealedEP.ID)
 		if _, err := keyed.box.open(oldEP.ID, moved); err == nil {
 			t.Error("a sealed secret opened for another endpoint")
+		}
+		if _, err := keyed.box.open(sealedEP.ID, sealedMark+"v9:"+strings.TrimPrefix(moved, sealedPrefix)); err == nil {
+			t.Error("an unknown sealing format was read as a plain secret")
+		}
+		// A previous secret that does not open leaves the current one signing.
+		if _, err := keyed.exec(context.Background(), `UPDATE webhook_endpoints SET previous_secret = $1 WHERE id = $2`, sealedPrefix+"AAAA", sealedEP.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := signs(keyed, time.Minute)[sealedEP.ID]; len(got) != 1 || got[0] != rotated {
+			t.Errorf("with a broken previous secret, signs with %v", got)
 		}
 
 		n, err := keyed.SealWebhookSecrets(context.Background(), ten)

@@ -824,9 +824,9 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, renew time.Duration, 
 	recorded := make([]bool, len(outs))
 	var eps []string
 	for _, o := range outs {
-		if o.Job.Type != model.WebhookTest {
-			eps = append(eps, o.Job.EndpointID)
-		}
+		// Tests' endpoints too: their deletion must not run between an
+		// attempt's row and its delivery's.
+		eps = append(eps, o.Job.EndpointID)
 	}
 	eps = dedupe(eps)
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {

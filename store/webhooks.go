@@ -294,6 +294,14 @@ func (x webhooks) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
+		// The fan-out reads endpoints under the cursor's lock without
+		// locking them: taking it first, the deletion cannot fall between
+		// its reading the endpoint and queuing deliveries for it.
+		if x.s.pg {
+			if err := t.queryRow(ctx, `SELECT id FROM webhook_cursor WHERE id = 1 FOR UPDATE`).Scan(new(int)); err != nil {
+				return fmt.Errorf("lock webhook cursor: %w", err)
+			}
+		}
 		row, err := x.loadEndpoint(ctx, t, p.TenantID, id, true)
 		if err != nil {
 			return err
@@ -391,7 +399,7 @@ func (x webhooks) SendTest(ctx context.Context, id string) (*model.WebhookDelive
 	}
 	var d *deliveryRow
 	err = x.s.write(ctx, func(ctx context.Context, t *txn) error {
-		row, err := x.loadEndpoint(ctx, t, p.TenantID, id, false)
+		row, err := x.loadEndpoint(ctx, t, p.TenantID, id, true) // locked: not deleted meanwhile
 		if err != nil {
 			return err
 		}
@@ -479,7 +487,7 @@ func (x webhooks) Deliveries(ctx context.Context, endpointID string, q model.Web
 	return page, nil
 }
 
-func (x webhooks) Redeliver(ctx context.Context, deliveryID string) (*model.WebhookDelivery, error) {
+func (x webhooks) Redeliver(ctx context.Context, endpointID, deliveryID string) (*model.WebhookDelivery, error) {
 	p, err := model.Authorize(ctx, model.ScopeWebhooksAdmin)
 	if err != nil {
 		return nil, err
@@ -501,8 +509,12 @@ func (x webhooks) Redeliver(ctx context.Context, deliveryID string) (*model.Webh
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if old == nil {
-			return model.NotFound("webhook delivery", deliveryID)
+		if old == nil || endpointID != "" && old.EndpointID != endpointID {
+			return model.NotFound("Webhook delivery", deliveryID)
+		}
+		// Locked: an endpoint deleted meanwhile gets no delivery.
+		if _, err := x.loadEndpoint(ctx, t, p.TenantID, old.EndpointID, true); err != nil {
+			return err
 		}
 		d = redelivery(p.TenantID, old, x.s.clock.Now())
 		if err := d.insert(ctx, t); err != nil {

@@ -239,12 +239,20 @@ func TestWebhookFanOut(t *testing.T) {
 		if _, err := svc.Deliveries(asHooks(other), all.ID, model.WebhookDeliveryQuery{Limit: 3, Cursor: page.NextCursor}); codeOf(err) != model.CodeInvalid {
 			t.Errorf("other tenant's cursor: %v", err)
 		}
-		if _, err := svc.Redeliver(asHooks(other), page.Items[0].ID); codeOf(err) != model.CodeNotFound {
+		if _, err := svc.Redeliver(asHooks(other), "", page.Items[0].ID); codeOf(err) != model.CodeNotFound {
 			t.Errorf("other tenant redelivers: %v", err)
 		}
 
+		// Through another endpoint's address: not found, nothing queued.
+		if _, err := svc.Redeliver(ctx, "whe_another", page.Items[0].ID); codeOf(err) != model.CodeNotFound {
+			t.Errorf("redeliver through another endpoint: %v", err)
+		}
+		if got := deliverAll(t, s, ten, all.ID); len(got) != 0 {
+			t.Errorf("a refused redelivery queued %v", got)
+		}
+
 		// Redelivery: the same message id and bytes, as a new delivery.
-		again, err := svc.Redeliver(ctx, page.Items[0].ID)
+		again, err := svc.Redeliver(ctx, all.ID, page.Items[0].ID)
 		if err != nil || again.MessageID != page.Items[0].MessageID || string(again.Payload) != string(page.Items[0].Payload) || again.ID == page.Items[0].ID {
 			t.Fatalf("redeliver %+v %v", again, err)
 		}

@@ -89,6 +89,11 @@ type Options struct {
 	Clock model.Clock
 	// UserAgent of the requests (default "incidentd-webhooks").
 	UserAgent string
+	// Tenants, when set, limits the deliveries this engine sends to those
+	// of the tenants it returns, asked at each claim (none: it sends
+	// nothing). For tests whose servers share one database, so that one
+	// test's engine never sends another's deliveries.
+	Tenants func() []string
 }
 
 const (
@@ -116,8 +121,6 @@ type Engine struct {
 	done chan struct{}
 	// sent, if set (tests), is told after each recorded attempt.
 	sent func()
-	// tenants, if set (tests sharing a database), limits what is sent.
-	tenants []string
 }
 
 // New returns an engine over st; Run starts it.
@@ -137,6 +140,9 @@ func New(st *store.Store, opt Options) *Engine {
 	if opt.Schedule == nil {
 		opt.Schedule = DefaultSchedule
 	}
+	// ParseSchedule refuses longer ones; a schedule given in code is cut
+	// to the bound the attempt log is read under.
+	opt.Schedule = opt.Schedule[:min(len(opt.Schedule), model.MaxWebhookRetries)]
 	if opt.Jitter == 0 {
 		opt.Jitter = 0.2
 	}
@@ -195,8 +201,9 @@ func (e *Engine) Run(ctx context.Context) {
 			pruned = time.Now()
 		}
 		e.fanOut(ctx)
-		if free := cap(slots) - len(slots); free > 0 {
-			runs, err := e.st.ClaimWebhookRuns(ctx, free, e.opt.Batch, e.lease(), e.tenants...)
+		if tenants, all := e.tenants(); free(slots) > 0 && (all || len(tenants) > 0) {
+			free := free(slots)
+			runs, err := e.st.ClaimWebhookRuns(ctx, free, e.opt.Batch, e.lease(), tenants...)
 			if err != nil && ctx.Err() == nil {
 				slog.Warn("webhook: claim deliveries", "err", err)
 			}
@@ -287,6 +294,10 @@ func (e *Engine) fanOut(ctx context.Context) {
 type outcome struct {
 	store.WebhookOutcome
 	done chan struct{}
+	// lost, once done is closed: nothing was recorded (the lease was
+	// taken over, or recording gave up), so the run is no longer this
+	// worker's to go on with.
+	lost bool
 }
 
 // send sends a run's deliveries in order, each once, and hands each
@@ -296,10 +307,10 @@ type outcome struct {
 // retry). The run ends, giving back what was not sent, once its outcomes
 // are recorded.
 func (e *Engine) send(ctx context.Context, run *store.WebhookRun, rec chan<- *outcome) {
-	var pending []chan struct{}
+	var pending []*outcome
 	defer func() {
-		for _, d := range pending {
-			<-d
+		for _, o := range pending {
+			<-o.done
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -312,13 +323,16 @@ func (e *Engine) send(ctx context.Context, run *store.WebhookRun, rec chan<- *ou
 		if i > 0 && time.Now().After(deadline) {
 			return // the rest is given back, for the endpoints that waited longest first
 		}
+		if lostAny(pending) {
+			return
+		}
 		a, ok := e.attempt(ctx, j)
 		if !ok {
 			return // stopping: the attempt did not finish
 		}
 		o := &outcome{WebhookOutcome: store.WebhookOutcome{Job: j, Attempt: a}, done: make(chan struct{})}
 		rec <- o
-		pending = append(pending, o.done)
+		pending = append(pending, o)
 		if !a.Delivered {
 			return
 		}
@@ -378,18 +392,68 @@ func (e *Engine) recorder(in <-chan *outcome) {
 		for i, o := range batch {
 			outs[i] = o.WebhookOutcome
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if _, err := e.st.RecordWebhookAttempts(ctx, e.lease(), outs); err != nil {
-			slog.Warn("webhook: record attempts", "attempts", len(outs), "err", err)
-		}
-		cancel()
-		for _, o := range batch {
+		recorded := e.record(outs)
+		for i, o := range batch {
+			o.lost = !recorded[i]
 			close(o.done)
 			if e.sent != nil {
 				e.sent()
 			}
 		}
 	}
+}
+
+// record records outcomes, trying again while the database fails (with
+// backoff, and the workers waiting on the recorder meanwhile) until the
+// leases they were sent under have run out: then another worker owns the
+// deliveries, and nothing is recorded. Giving up sooner would hand the
+// deliveries back as they were, due again at once, skipping their retry
+// schedule while the database is least able to bear it.
+func (e *Engine) record(outs []store.WebhookOutcome) []bool {
+	giveUp := time.Now().Add(e.lease())
+	wait := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		recorded, err := e.st.RecordWebhookAttempts(ctx, e.lease(), outs)
+		cancel()
+		if err == nil {
+			return recorded
+		}
+		if time.Now().Add(wait).After(giveUp) {
+			slog.Error("webhook: record attempts: giving up, the leases have run out", "attempts", len(outs), "err", err)
+			return make([]bool, len(outs))
+		}
+		slog.Warn("webhook: record attempts: trying again", "attempts", len(outs), "in", wait, "err", err)
+		time.Sleep(wait)
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// tenants are the tenants whose deliveries this engine sends
+// (Options.Tenants), or all.
+func (e *Engine) tenants() (tenants []string, all bool) {
+	if e.opt.Tenants == nil {
+		return nil, true
+	}
+	return e.opt.Tenants(), false
+}
+
+// free is how many workers are idle.
+func free(slots chan struct{}) int { return cap(slots) - len(slots) }
+
+// lostAny reports whether an outcome already recorded was not (its run
+// is no longer the worker's).
+func lostAny(pending []*outcome) bool {
+	for _, o := range pending {
+		select {
+		case <-o.done:
+			if o.lost {
+				return true
+			}
+		default:
+		}
+	}
+	return false
 }
 
 func (e *Engine) jitter(d time.Duration) time.Duration {

@@ -14,20 +14,21 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/incidentd/incidentd/internal/testdb"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/store"
 )
 
 // The engine is tested end to end: a real store (SQLite always, PostgreSQL
 // when TEST_DATABASE_URL is set), a real HTTP receiver that verifies the
-// signatures with the Standard Webhooks library. Tests share the
-// PostgreSQL database with others, so each engine sends only its test's
-// tenants' deliveries (Engine.tenants).
+// signatures with the Standard Webhooks library. Tests of this process
+// share its PostgreSQL database (testdb), so each engine sends only its
+// test's tenants' deliveries (Options.Tenants).
 
 func each(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite://"+filepath.Join(t.TempDir(), "w.db")) })
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		t.Run("postgres", func(t *testing.T) { fn(t, u) })
+	if os.Getenv(testdb.Env) != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, testdb.For(t)) })
 	} else {
 		t.Log("TEST_DATABASE_URL is not set: PostgreSQL variant skipped")
 	}
@@ -73,8 +74,10 @@ type running struct {
 
 func start(t *testing.T, st *store.Store, opt Options, tenants ...string) *running {
 	t.Helper()
+	if len(tenants) > 0 {
+		opt.Tenants = func() []string { return tenants }
+	}
 	e := New(st, opt)
-	e.tenants = tenants
 	r := &running{Engine: e, attempts: make(chan struct{}, 1)}
 	e.sent = func() {
 		select {

@@ -76,6 +76,22 @@ func env(key, def string) string {
 	return def
 }
 
+// secret is a string flag whose value is never printed: flag shows a
+// flag's default (here, what the environment set) in help and errors.
+type secret struct{ v *string }
+
+func (s secret) String() string {
+	return "" // also the zero value's, so help shows no default
+}
+
+func (s secret) Set(v string) error { *s.v = v; return nil }
+
+// secretVar registers a secret flag on p, its default from the environment.
+func secretVar(fs *flag.FlagSet, p *string, name, envKey, def, usage string) {
+	*p = env(envKey, def)
+	fs.Var(secret{p}, name, usage)
+}
+
 // common are the flags every subcommand shares.
 type common struct {
 	databaseURL string
@@ -89,8 +105,8 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", store.DefaultURL),
-		"postgres://... or sqlite://<file path> (env DATABASE_URL)")
+	secretVar(fs, &c.databaseURL, "database-url", "DATABASE_URL", store.DefaultURL, // it may hold a password
+		"postgres://... or sqlite://<file path>; default "+store.DefaultURL+" (env DATABASE_URL)")
 	fs.StringVar(&c.logLevel, "log-level", env("INCIDENTD_LOG_LEVEL", "info"), "debug, info, warn or error (env INCIDENTD_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("INCIDENTD_LOG_FORMAT", "text"), "text or json (env INCIDENTD_LOG_FORMAT)")
 	maxConns := 32
@@ -138,6 +154,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		debug.SetGCPercent(defaultGCPercent)
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
 	addr := fs.String("addr", env("INCIDENTD_ADDR", "127.0.0.1:8080"), "listen address (env INCIDENTD_ADDR)")
@@ -149,7 +166,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	oidcAudience := fs.String("oidc-audience", env("OIDC_AUDIENCE", ""), "the audience those tokens must carry (env OIDC_AUDIENCE)")
 	oidcTenant := fs.String("oidc-tenant-claim", env("OIDC_TENANT_CLAIM", "tenant_id"), "the claim that names the tenant (env OIDC_TENANT_CLAIM)")
 	oidcTier := fs.String("oidc-default-tier", env("OIDC_DEFAULT_TIER", auth.DefaultTier), "rate tier of tokens without a tier claim (env OIDC_DEFAULT_TIER)")
-	monSecret := fs.String("monitoring-secret-key", env("MONITORING_SECRET_KEY", ""),
+	monSecret := new(string)
+	secretVar(fs, monSecret, "monitoring-secret-key", "MONITORING_SECRET_KEY", "",
 		"the monitoring contract's shared secret (HS256) for monitoring tokens on /component_status (env MONITORING_SECRET_KEY)")
 	monPayload := fs.String("monitoring-payload-key", env("MONITORING_PAYLOAD_KEY", ""),
 		"the claim a monitoring token must carry (env MONITORING_PAYLOAD_KEY)")
@@ -183,7 +201,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"let webhook endpoints use plain http and loopback, private and link-local addresses: development and tests only (env INCIDENTD_WEBHOOK_ALLOW_PRIVATE_TARGETS=true)")
 	hookSchedule := fs.String("webhook-retry-schedule", env("INCIDENTD_WEBHOOK_RETRY_SCHEDULE", ""),
 		"waits before each webhook retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h) (env INCIDENTD_WEBHOOK_RETRY_SCHEDULE)")
-	hookKey := fs.String("webhook-secret-key", env("INCIDENTD_WEBHOOK_SECRET_KEY", ""),
+	hookKey := new(string)
+	secretVar(fs, hookKey, "webhook-secret-key", "INCIDENTD_WEBHOOK_SECRET_KEY", "",
 		"base64 of 32 random bytes (openssl rand -base64 32): webhook signing secrets are stored sealed with it (AES-256-GCM); secrets stored before are sealed at start (env INCIDENTD_WEBHOOK_SECRET_KEY)")
 	hookRetention := fs.Duration("webhook-log-retention", durationEnv("INCIDENTD_WEBHOOK_LOG_RETENTION", 30*24*time.Hour),
 		"how long delivered and failed webhook deliveries stay in the delivery log (env INCIDENTD_WEBHOOK_LOG_RETENTION)")
@@ -404,6 +423,7 @@ func durationEnv(key string, def time.Duration) time.Duration {
 
 func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -418,8 +438,9 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-func apikeyCreate(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
 	tenant := fs.String("tenant", "", "tenant the key acts in (required)")

@@ -9,13 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/incidentd/incidentd/internal/testdb"
 )
 
 // waitFor polls cond until it holds (or fails the test after 10 s).
@@ -34,7 +35,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and PostgreSQL when TEST_DATABASE_URL is set.
 func databases(t *testing.T) map[string]string {
 	dbs := map[string]string{"sqlite": "sqlite://" + filepath.Join(t.TempDir(), "k.db")}
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+	if u := testdb.For(t); u != "" {
 		dbs["postgres"] = u
 	} else {
 		t.Log("TEST_DATABASE_URL is not set: PostgreSQL variant skipped (SQLite runs)")
@@ -231,6 +232,25 @@ func testMigrateAndBadConfig(t *testing.T, db string) {
 	} {
 		if err := run(t.Context(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestHelpShowsNoSecret: settings that hold secrets (the database URL's
+// password, the monitoring and webhook keys) are never printed as flag
+// defaults, in help or in a flag error, whatever the environment set.
+func TestHelpShowsNoSecret(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://u:db-SEKRIT@127.0.0.1:1/x")
+	t.Setenv("MONITORING_SECRET_KEY", "mon-SEKRIT")
+	t.Setenv("INCIDENTD_WEBHOOK_SECRET_KEY", "hook-SEKRIT")
+	for _, args := range [][]string{{"serve", "-h"}, {"serve", "--no-such-flag"}, {"migrate", "-h"}, {"apikey", "create", "-h"}} {
+		var out bytes.Buffer
+		_ = run(t.Context(), args, &out, &out)
+		if strings.Contains(out.String(), "SEKRIT") {
+			t.Errorf("%v prints a secret:\n%s", args, out.String())
+		}
+		if !strings.Contains(out.String(), "database-url") {
+			t.Errorf("%v: no help printed:\n%s", args, out.String())
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/incidentd/incidentd/auth"
 	"github.com/incidentd/incidentd/graph"
 	"github.com/incidentd/incidentd/internal/server"
+	"github.com/incidentd/incidentd/internal/testdb"
 	"github.com/incidentd/incidentd/live"
 	"github.com/incidentd/incidentd/model"
 	"github.com/incidentd/incidentd/rest"
@@ -47,8 +48,10 @@ func Backends(t testing.TB) []Backend {
 	bs := []Backend{{Name: "sqlite", URL: func(t testing.TB) string {
 		return "sqlite://" + filepath.Join(t.TempDir(), "test.db")
 	}}}
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		bs = append(bs, Backend{Name: "postgres", URL: func(testing.TB) string { return u }})
+	if os.Getenv(testdb.Env) != "" {
+		// This process's own database: other packages' servers, running
+		// at the same time, fan out and deliver across tenants.
+		bs = append(bs, Backend{Name: "postgres", URL: testdb.For})
 	}
 	return bs
 }
@@ -145,6 +148,12 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 	if st == nil {
 		st = OpenStore(t, b, store.Options{Clock: cfg.Clock})
 	}
+	if cfg.Webhooks.Tenants == nil {
+		// Tests in other packages share the PostgreSQL database: this
+		// server's engine sends only the deliveries of tenants its store
+		// issued keys for here.
+		cfg.Webhooks.Tenants = keyTenants(st).list
+	}
 	app, err := server.New(st, server.Config{
 		RateLimit: cfg.RateLimit, KeyCacheTTL: cfg.KeyCacheTTL, Clock: cfg.Clock, OIDC: cfg.OIDC, RateStore: cfg.RateStore, Monitoring: cfg.Monitoring,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), GraphQL: cfg.GraphQL, Live: cfg.Live, Public: cfg.Public, Webhooks: cfg.Webhooks, Explorer: true, CORSOrigins: cfg.CORSOrigins,
@@ -180,6 +189,45 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 		srv.Close()
 	})
 	return &Server{Server: srv, Store: st, App: app, t: t, shutdown: shutdown}
+}
+
+// tenantSet is the tenants keys were issued for on one store.
+type tenantSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (s *tenantSet) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids[id] = true
+}
+
+func (s *tenantSet) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.ids))
+	for id := range s.ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+var (
+	keyTenantsMu sync.Mutex
+	keyTenantsOf = map[*store.Store]*tenantSet{}
+)
+
+// keyTenants is the tenant set of st (shared by the servers on it).
+func keyTenants(st *store.Store) *tenantSet {
+	keyTenantsMu.Lock()
+	defer keyTenantsMu.Unlock()
+	s, ok := keyTenantsOf[st]
+	if !ok {
+		s = &tenantSet{ids: map[string]bool{}}
+		keyTenantsOf[st] = s
+	}
+	return s
 }
 
 // Tenant returns a tenant id unique to this test run, so that tests sharing
@@ -225,6 +273,7 @@ func (s *Server) KeyFor(tenant, actor string, scopes ...model.Scope) string {
 	if err != nil {
 		s.t.Fatalf("issue key: %v", err)
 	}
+	keyTenants(s.Store).add(tenant)
 	return secret
 }
 
