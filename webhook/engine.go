@@ -121,6 +121,9 @@ type Engine struct {
 	done chan struct{}
 	// sent, if set (tests), is told after each recorded attempt.
 	sent func()
+	// recordFault, if set (tests), fails a recording when it returns an
+	// error, as a database that does not answer would.
+	recordFault func() error
 }
 
 // New returns an engine over st; Run starts it.
@@ -413,9 +416,16 @@ func (e *Engine) record(outs []store.WebhookOutcome) []bool {
 	giveUp := time.Now().Add(e.lease())
 	wait := 50 * time.Millisecond
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		recorded, err := e.st.RecordWebhookAttempts(ctx, e.lease(), outs)
-		cancel()
+		var recorded []bool
+		var err error
+		if e.recordFault != nil {
+			err = e.recordFault()
+		}
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			recorded, err = e.st.RecordWebhookAttempts(ctx, e.lease(), outs)
+			cancel()
+		}
 		if err == nil {
 			return recorded
 		}

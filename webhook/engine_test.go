@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,6 +478,46 @@ func TestMaintenanceMessages(t *testing.T) {
 		}
 		if n := len(rcOther.snapshot()); n != 0 {
 			t.Errorf("another tenant's endpoint got %d messages", n)
+		}
+	})
+}
+
+// Rule: while recording outcomes fails, the recorder tries again rather
+// than give the run back: the delivery is sent once, not again at once
+// behind the schedule's back, and is recorded once the database answers.
+func TestRecordingRetried(t *testing.T) {
+	each(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ten := tenant("whrec")
+		ctx := admin(ten)
+		rc := newReceiver(t, nil)
+		var failures atomic.Int32
+		failures.Store(3)
+		opt := fast()
+		opt.Tenants = func() []string { return []string{ten} }
+		e := New(st, opt)
+		e.recordFault = func() error {
+			if failures.Add(-1) >= 0 {
+				return errors.New("database away")
+			}
+			return nil
+		}
+		runCtx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); e.Run(runCtx) }()
+		t.Cleanup(func() { cancel(); <-done })
+
+		ep, _ := endpoint(t, e.Service(), ctx, rc.srv.URL, model.WebhookIncidentCreated)
+		createIncident(t, st, ctx, "recorded late")
+		e.Wake()
+		rc.waitFor(t, 1)
+		eventually(t, "the delivery is recorded", func() bool { return settled(t, e.Service(), ctx, ep.ID) })
+		page, err := e.Service().Deliveries(ctx, ep.ID, model.WebhookDeliveryQuery{Limit: 10})
+		if err != nil || len(page.Items) != 1 || page.Items[0].State != model.WebhookDelivered || page.Items[0].Attempts != 1 {
+			t.Fatalf("log %+v %v", page, err)
+		}
+		if n := len(rc.snapshot()); n != 1 || failures.Load() >= 0 {
+			t.Errorf("the receiver got %d requests (failures left %d), want 1", n, failures.Load())
 		}
 	})
 }
