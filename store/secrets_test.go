@@ -136,7 +136,11 @@ func TestWebhookSecretsSealed(t *testing.T) {
 		}
 		// What a store cannot open it leases without a run, so that it
 		// does not come first in every claim (the lease, not the key,
-		// keeps it from the keyed store here).
+		// keeps it from the keyed store here): endpoints' runs and test
+		// sends alike.
+		if _, err := keyed.Webhooks(false).SendTest(ctx, oldEP.ID); err != nil {
+			t.Fatal(err)
+		}
 		if got := signs(wrong, time.Minute/2); len(got) != 0 {
 			t.Errorf("another key claims %v", got)
 		}

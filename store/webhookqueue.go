@@ -19,6 +19,21 @@ import (
 // endpoint that receives it).
 type WebhookRender func(m *model.WebhookMessage) ([]byte, error)
 
+// lockWebhookCursor reads the fan-out's cursor under its lock (PostgreSQL;
+// SQLite has one writer): whatever queues deliveries from the stream, or
+// takes away the endpoints they are queued for, holds it.
+func (s *Store) lockWebhookCursor(ctx context.Context, t *txn) (model.Position, error) {
+	var cur model.Position
+	lock := ``
+	if s.pg {
+		lock = ` FOR UPDATE`
+	}
+	if err := t.queryRow(ctx, `SELECT tx, seq FROM webhook_cursor WHERE id = 1`+lock).Scan(&cur.Tx, &cur.Seq); err != nil {
+		return cur, fmt.Errorf("lock webhook cursor: %w", err)
+	}
+	return cur, nil
+}
+
 // FanOutWebhooks reads up to limit events after the webhook cursor, in the
 // stream's order and under the same rule as the watcher (only positions
 // below the oldest running transaction, so none can gain a predecessor),
@@ -34,13 +49,9 @@ func (s *Store) FanOutWebhooks(ctx context.Context, limit int, render WebhookRen
 	}
 	n := 0
 	err = s.write(ctx, func(ctx context.Context, t *txn) error {
-		var cur model.Position
-		lock := ``
-		if s.pg {
-			lock = ` FOR UPDATE`
-		}
-		if err := t.queryRow(ctx, `SELECT tx, seq FROM webhook_cursor WHERE id = 1`+lock).Scan(&cur.Tx, &cur.Seq); err != nil {
-			return fmt.Errorf("read webhook cursor: %w", err)
+		cur, err := s.lockWebhookCursor(ctx, t)
+		if err != nil {
+			return err
 		}
 		// The gate is read in this statement, after the lock: it may lie
 		// at or below this transaction's own id, which only defers later
@@ -95,10 +106,8 @@ func (s *Store) FanOutMaintenance(ctx context.Context, render WebhookRender) (in
 	n := 0
 	err := s.write(ctx, func(ctx context.Context, t *txn) error {
 		n = 0
-		if s.pg {
-			if err := t.queryRow(ctx, `SELECT id FROM webhook_cursor WHERE id = 1 FOR UPDATE`).Scan(new(int)); err != nil {
-				return fmt.Errorf("lock webhook cursor: %w", err)
-			}
+		if _, err := s.lockWebhookCursor(ctx, t); err != nil {
+			return err
 		}
 		type pending struct {
 			id, tenant, announced string

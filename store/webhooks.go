@@ -297,10 +297,8 @@ func (x webhooks) Delete(ctx context.Context, id string) error {
 		// The fan-out reads endpoints under the cursor's lock without
 		// locking them: taking it first, the deletion cannot fall between
 		// its reading the endpoint and queuing deliveries for it.
-		if x.s.pg {
-			if err := t.queryRow(ctx, `SELECT id FROM webhook_cursor WHERE id = 1 FOR UPDATE`).Scan(new(int)); err != nil {
-				return fmt.Errorf("lock webhook cursor: %w", err)
-			}
+		if _, err := x.s.lockWebhookCursor(ctx, t); err != nil {
+			return err
 		}
 		row, err := x.loadEndpoint(ctx, t, p.TenantID, id, true)
 		if err != nil {

@@ -204,8 +204,9 @@ func (e *Engine) Run(ctx context.Context) {
 			pruned = time.Now()
 		}
 		e.fanOut(ctx)
-		if tenants, all := e.tenants(); free(slots) > 0 && (all || len(tenants) > 0) {
-			free := free(slots)
+		free := cap(slots) - len(slots)
+		tenants, all := e.tenants()
+		if free > 0 && (all || len(tenants) > 0) {
 			runs, err := e.st.ClaimWebhookRuns(ctx, free, e.opt.Batch, e.lease(), tenants...)
 			if err != nil && ctx.Err() == nil {
 				slog.Warn("webhook: claim deliveries", "err", err)
@@ -447,9 +448,6 @@ func (e *Engine) tenants() (tenants []string, all bool) {
 	}
 	return e.opt.Tenants(), false
 }
-
-// free is how many workers are idle.
-func free(slots chan struct{}) int { return cap(slots) - len(slots) }
 
 // lostAny reports whether an outcome already recorded was not (its run
 // is no longer the worker's).

@@ -92,7 +92,12 @@ func OpenStore(t testing.TB, b Backend, opt store.Options) *store.Store {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate %s: %v", b.Name, err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		st.Close()
+		keyTenantsMu.Lock()
+		delete(keyTenantsOf, st)
+		keyTenantsMu.Unlock()
+	})
 	return st
 }
 
@@ -149,8 +154,9 @@ func Start(t testing.TB, b Backend, cfg Config) *Server {
 		st = OpenStore(t, b, store.Options{Clock: cfg.Clock})
 	}
 	if cfg.Webhooks.Tenants == nil {
-		// Tests in other packages share the PostgreSQL database: this
-		// server's engine sends only the deliveries of tenants its store
+		// The tests of this process share its PostgreSQL database, and an
+		// earlier test's deliveries may still be pending there: this
+		// server's engine sends only those of the tenants its store
 		// issued keys for here.
 		cfg.Webhooks.Tenants = keyTenants(st).list
 	}
